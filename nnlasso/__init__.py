@@ -1,0 +1,14 @@
+"""nnlasso: weight decay on ReLU networks as a convex multitask lasso over neurons."""
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .errors import InvalidProblemError, NnlassoError, SolverError
+from .losses import get_loss
+
+try:
+    __version__ = _version("nnlasso")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["InvalidProblemError", "NnlassoError", "SolverError", "get_loss", "__version__"]

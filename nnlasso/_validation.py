@@ -1,0 +1,90 @@
+"""Input checks shared by the public functions (pure, no I/O)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidProblemError
+
+
+def as_matrix(A: Any, name: str, *, allow_1d: bool = False) -> np.ndarray:
+    """Return ``A`` as a finite float64 2-D array or raise :class:`InvalidProblemError`.
+
+    A 1-D array is turned into one column when ``allow_1d`` is true.
+    """
+    try:
+        arr = np.asarray(A, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidProblemError(f"{name}: cannot be read as a numeric array ({exc}); "
+                                  "pass a NumPy array of numbers") from None
+    if arr.ndim == 1 and allow_1d:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise InvalidProblemError(f"{name}: expected a 2-D array, got shape {arr.shape}; "
+                                  "reshape it to (n_samples, n_columns)")
+    if arr.size == 0 or arr.shape[0] == 0:
+        raise InvalidProblemError(f"{name}: is empty (shape {arr.shape}); pass at least one sample")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InvalidProblemError(f"{name}: contains {bad} NaN or infinite value(s); "
+                                  "remove or impute them before solving")
+    return arr
+
+
+def check_lam(lam: Any, name: str = "lam") -> float:
+    """Return ``lam`` as a positive finite float or raise :class:`InvalidProblemError`."""
+    try:
+        val = float(lam)
+    except (TypeError, ValueError):
+        raise InvalidProblemError(f"{name}: must be a positive number, got {lam!r}") from None
+    if not np.isfinite(val) or val <= 0:
+        raise InvalidProblemError(f"{name}: must be a positive finite number, got {lam!r}; "
+                                  "use lam_max(...) to find the scale (lam >= lam_max gives V = 0)")
+    return val
+
+
+def check_rows(n: int, arr: np.ndarray, name: str, ref: str = "Phi") -> None:
+    """Raise unless ``arr`` has ``n`` rows (one per sample)."""
+    if arr.shape[0] != n:
+        raise InvalidProblemError(f"{name}: has {arr.shape[0]} rows but {ref} has {n}; "
+                                  "both need one row per sample")
+
+
+def skip_matrix(skip: Any, n: int) -> tuple[np.ndarray | None, bool]:
+    """Interpret the ``skip`` argument.
+
+    Returns ``(X_skip, intercept)``: the (N, d) inputs of the linear skip ``C x`` (or None) and
+    whether a free intercept ``c0`` is present. ``skip=X`` means ``C x + c0``, ``"intercept"``
+    means ``c0`` only, ``None`` / ``False`` means neither.
+    """
+    if skip is None or skip is False:
+        return None, False
+    if isinstance(skip, str):
+        if skip == "intercept":
+            return None, True
+        raise InvalidProblemError(f"skip: unknown value {skip!r}; use the (N, d) inputs X, "
+                                  "'intercept' or None")
+    if skip is True:
+        raise InvalidProblemError("skip=True is ambiguous here: pass the (N, d) inputs X for "
+                                  "C x + c0, or 'intercept' for c0 only")
+    Xs = as_matrix(skip, "skip", allow_1d=True)
+    check_rows(n, Xs, "skip")
+    return Xs, True
+
+
+def affine_basis(X_skip: np.ndarray | None, intercept: bool, n: int) -> np.ndarray:
+    """Orthonormal basis (N, r_aff) of the span of the free affine columns [X 1] (or [1], or none)."""
+    cols = []
+    if X_skip is not None:
+        cols.append(X_skip)
+    if intercept:
+        cols.append(np.ones((n, 1)))
+    if not cols:
+        return np.zeros((n, 0))
+    A = np.hstack(cols)
+    U, s, _ = np.linalg.svd(A, full_matrices=False)
+    if s.size == 0:
+        return np.zeros((n, 0))
+    tol = s[0] * max(A.shape) * np.finfo(float).eps
+    return U[:, s > tol]

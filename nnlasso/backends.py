@@ -1,0 +1,110 @@
+"""CVXPY backends: solver choice, tolerance options, status map and timings.
+
+nnlasso builds its programs with CVXPY and solves them with one of CVXPY's conic / QP solvers:
+
+======== ============================================================ =========================
+name     programs                                                     installed with
+======== ============================================================ =========================
+CLARABEL every program (SOCP, exponential cone); the default           nnlasso (dependency)
+SCS      every program (first-order, lower accuracy)                   nnlasso (dependency)
+OSQP     quadratic programs only: squared loss, one output, no groups  nnlasso (dependency)
+ECOS     SOCP and exponential cone                                     ``pip install nnlasso[ecos]``
+======== ============================================================ =========================
+
+``solver="auto"`` picks CLARABEL, then ECOS, then SCS, whichever is installed first.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import cvxpy as cp
+
+from .errors import InvalidProblemError, SolverError
+
+SUPPORTED = ("CLARABEL", "SCS", "OSQP", "ECOS")
+AUTO_ORDER = ("CLARABEL", "ECOS", "SCS")
+
+#: CVXPY status -> nnlasso status
+STATUS_MAP = {
+    cp.OPTIMAL: "optimal",
+    cp.OPTIMAL_INACCURATE: "optimal_inaccurate",
+    cp.INFEASIBLE: "infeasible",
+    cp.INFEASIBLE_INACCURATE: "infeasible",
+    cp.UNBOUNDED: "error",
+    cp.UNBOUNDED_INACCURATE: "error",
+    cp.USER_LIMIT: "optimal_inaccurate",
+    cp.SOLVER_ERROR: "error",
+}
+
+
+def installed() -> list[str]:
+    """The solvers of :data:`SUPPORTED` that CVXPY can use on this machine."""
+    have = set(cp.installed_solvers())
+    return [s for s in SUPPORTED if s in have]
+
+
+def resolve(solver: str, *, is_qp: bool = True) -> str:
+    """Return the canonical CVXPY name of ``solver`` or raise with the list of installed ones.
+
+    Parameters
+    ----------
+    solver : str
+        A solver name (case-insensitive) or ``"auto"``.
+    is_qp : bool
+        Whether the program is a QP (only then may OSQP be used).
+    """
+    if not isinstance(solver, str):
+        raise SolverError(f"solver: expected a name, got {solver!r}; installed: {installed()}")
+    name = solver.upper()
+    have = installed()
+    if name == "AUTO":
+        for cand in AUTO_ORDER:
+            if cand in have:
+                return cand
+        raise SolverError(f"solver='auto': none of {AUTO_ORDER} is installed; "
+                          "pip install clarabel")
+    if name not in SUPPORTED:
+        raise SolverError(f"solver: unknown solver {solver!r}; installed: {have + ['auto']}")
+    if name not in have:
+        hint = "pip install nnlasso[ecos]" if name == "ECOS" else f"pip install {name.lower()}"
+        raise SolverError(f"solver: {name} is not installed ({hint}); installed: {have}")
+    if name == "OSQP" and not is_qp:
+        raise SolverError("solver: OSQP solves only quadratic programs (squared loss, one output, "
+                          "no groups); use CLARABEL or SCS for this program")
+    return name
+
+
+def tolerance_options(solver: str, tol: float) -> dict[str, Any]:
+    """Map one tolerance ``tol`` onto the solver's own stopping options."""
+    if solver == "CLARABEL":
+        return {"tol_gap_abs": tol, "tol_gap_rel": tol, "tol_feas": tol, "max_iter": 500}
+    if solver == "SCS":
+        return {"eps_abs": tol, "eps_rel": tol, "max_iters": 200_000}
+    if solver == "OSQP":
+        return {"eps_abs": tol, "eps_rel": tol, "polish": True, "max_iter": 200_000}
+    if solver == "ECOS":
+        return {"abstol": tol, "reltol": tol, "feastol": tol, "max_iters": 500}
+    return {}
+
+
+def solve(problem: cp.Problem, solver: str, tol: float, options: dict | None = None,
+          warm_start: bool = False) -> dict[str, Any]:
+    """Solve a CVXPY problem; return ``{"status", "cvxpy_status", "compile", "solve"}``.
+
+    Raises :class:`SolverError` when the solver crashes or returns no solution.
+    """
+    opts = tolerance_options(solver, tol)
+    opts.update(options or {})
+    t0 = time.perf_counter()
+    try:
+        problem.solve(solver=solver, warm_start=warm_start, **opts)
+    except cp.error.SolverError as exc:
+        raise SolverError(f"{solver} failed: {exc}; try solver='SCS' or rescale the data") from exc
+    except TypeError as exc:  # an option the solver does not know
+        raise InvalidProblemError(f"solver options: {exc}; see the {solver} documentation") from exc
+    total = time.perf_counter() - t0
+    compile_t = float(problem.compilation_time or 0.0)
+    status = STATUS_MAP.get(problem.status, "error")
+    return {"status": status, "cvxpy_status": problem.status, "compile": compile_t,
+            "solve": max(total - compile_t, 0.0)}
