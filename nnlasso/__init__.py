@@ -4,11 +4,14 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .errors import InvalidProblemError, NnlassoError, SolverError
+from .lasso import lam_max, lasso_path, solve_lasso, solve_min_norm
 from .losses import get_loss
+from .solution import Solution
 
 try:
     __version__ = _version("nnlasso")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["InvalidProblemError", "NnlassoError", "SolverError", "get_loss", "__version__"]
+__all__ = ["InvalidProblemError", "NnlassoError", "Solution", "SolverError", "get_loss", "lam_max",
+           "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]

@@ -1,0 +1,326 @@
+"""Public solvers: :func:`solve_lasso`, :func:`lasso_path`, :func:`lam_max`, :func:`solve_min_norm`.
+
+(MTL)  min_{V, C, c0} sum_n L(y_n, (Phi V + X C + 1 c0)_n) + lam sum_g omega_g |V_g|_F
+(MIN)  min_{V, C, c0} sum_k |V_k|_2  s.t.  Phi V + X C + 1 c0 = Psi
+                                     (or |Phi V + X C + 1 c0 - Psi|_F <= eps |Psi|_F)
+
+Losses are summed, never averaged: scikit-learn's Lasso / MultiTaskLasso with ``alpha``
+correspond to lam = N * alpha.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import backends
+from ._validation import as_matrix, check_lam, check_rows, skip_matrix
+from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dual,
+                      min_norm_dual, penalty, project_out)
+from .errors import InvalidProblemError, SolverError
+from .losses import Loss, Targets, get_loss
+from .programs import GroupStructure, LassoProgram, build_lasso, build_min_norm
+from .solution import Solution, active_set
+
+
+def _groups(groups: Any, weights: Any, K: int) -> GroupStructure:
+    """Normalize ``groups`` (labels per row, or a list of disjoint index arrays) and weights."""
+    if groups is None:
+        ids = np.arange(K)
+    elif isinstance(groups, (list, tuple)) and groups and np.ndim(groups[0]) == 1:
+        ids = np.full(K, -1)
+        for g, idx in enumerate(groups):
+            idx = np.asarray(idx, dtype=int)
+            if idx.size == 0 or idx.min() < 0 or idx.max() >= K:
+                raise InvalidProblemError(f"groups[{g}]: indices must lie in 0..{K - 1}")
+            if np.any(ids[idx] >= 0):
+                raise InvalidProblemError(f"groups[{g}]: overlaps an earlier group; groups must be "
+                                          "disjoint")
+            ids[idx] = g
+        if np.any(ids < 0):
+            raise InvalidProblemError(f"groups: rows {np.flatnonzero(ids < 0)[:5].tolist()} belong to "
+                                      "no group; every row of V needs a group (use singletons)")
+    else:
+        labels = np.asarray(groups)
+        if labels.shape != (K,):
+            raise InvalidProblemError(f"groups: expected one label per column of Phi ({K}), got "
+                                      f"shape {labels.shape}")
+        _, ids = np.unique(labels, return_inverse=True)
+    G = int(ids.max()) + 1
+    if weights is None:
+        w = np.ones(G)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+        if w.shape != (G,):
+            raise InvalidProblemError(f"weights: expected {G} group weights, got shape {w.shape}")
+        if not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise InvalidProblemError("weights: group weights must be positive and finite; put "
+                                      "unpenalized columns in the skip instead")
+    return GroupStructure(ids.astype(np.intp), w)
+
+
+class _Problem:
+    """Validated (MTL) data shared by solve_lasso and lasso_path."""
+
+    def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
+        self.tol = float(tol)
+        self.Phi = as_matrix(Phi, "Phi")
+        N, K = self.Phi.shape
+        self.loss: Loss = get_loss(loss)
+        Yarr = np.asarray(Y)
+        if Yarr.ndim == 0 or Yarr.shape[0] != N:
+            raise InvalidProblemError(f"Y: has {Yarr.shape[0] if Yarr.ndim else 0} rows but Phi has "
+                                      f"{N}; both need one row per sample")
+        if self.loss.name == "squared":
+            as_matrix(Yarr, "Y", allow_1d=True)
+        elif Yarr.dtype.kind == "f" and not np.all(np.isfinite(Yarr)):
+            raise InvalidProblemError("Y: contains NaN or infinite labels")
+        self.targets: Targets = self.loss.encode(Yarr)
+        self.T = self.targets.T
+        self.X_skip, self.intercept = skip_matrix(skip, N)
+        self.A = affine_columns(self.X_skip, self.intercept, N)
+        U, s, _ = np.linalg.svd(self.A, full_matrices=False) if self.A.shape[1] else (
+            np.zeros((N, 0)), np.zeros(0), None)
+        self.basis = U[:, s > (s[0] * max(self.A.shape) * 1e-15 if s.size else 0)]
+        self.groups = _groups(groups, weights, K)
+
+    def program(self, lam: float) -> LassoProgram:
+        return build_lasso(self.Phi, self.T, self.loss, self.X_skip, self.intercept,
+                           self.groups, lam)
+
+    def finish(self, V: np.ndarray, B: np.ndarray | None, lam: float, status: str, solver: str,
+               times: dict, active_tol: float, info: dict | None = None) -> Solution:
+        """Polish the free affine part, recompute the objective and nnlasso's duality gap."""
+        t0 = time.perf_counter()
+        offset = self.Phi @ V
+        B = fit_affine(self.loss, self.T, offset, self.A, B0=B)
+        Z = offset + self.A @ B
+        primal = self.loss.value(Z, self.T) + lam * penalty(V, self.groups.ids,
+                                                            self.groups.weights)
+        dual, _, ratio = lasso_dual(self.Phi, self.T, Z, self.loss, lam, self.basis,
+                                    self.groups.ids, self.groups.weights)
+        gap, rel = gaps(primal, dual)
+        status = certified_status(status, rel, self.tol)
+        skip_coef = intercept = None
+        p = 0 if self.X_skip is None else self.X_skip.shape[1]
+        if self.X_skip is not None:
+            skip_coef = B[:p]
+        if self.intercept:
+            intercept = B[p]
+        times = dict(times)
+        times["gap"] = time.perf_counter() - t0
+        times["total"] = times.get("total", 0.0) + times["gap"]
+        extra = {"kkt_ratio": ratio, "was_1d": self.targets.was_1d}
+        if self.targets.classes is not None:
+            extra["classes"] = self.targets.classes
+        extra.update(info or {})
+        return Solution(V=V, skip_coef=skip_coef, intercept=intercept, objective=primal,
+                        dual_objective=dual, gap=gap, rel_gap=rel,
+                        active=active_set(V, active_tol), status=status, solver=solver,
+                        times=times, lam=lam, loss=self.loss.name, active_tol=active_tol,
+                        info=extra)
+
+
+def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
+    """nnlasso's status from its own certificate.
+
+    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
+    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
+    point whose certified gap is larger; "infeasible" / "error" are kept.
+    """
+    if solver_status not in ("optimal", "optimal_inaccurate"):
+        return solver_status
+    return "optimal" if rel_gap <= max(tol, 1e-6) else "optimal_inaccurate"
+
+
+def _values(prog: LassoProgram) -> tuple[np.ndarray, np.ndarray | None]:
+    """V and the stacked affine coefficients [C; c0] from a solved program."""
+    V = prog.V_value()
+    parts = [v.value for v in (prog.C, prog.c0) if v is not None]
+    B = np.vstack(parts) if parts else None
+    return V, B
+
+
+def _solve_program(prog: LassoProgram, solver: str, tol: float, options: dict | None,
+                   warm: bool) -> dict:
+    cache_before = getattr(prog.problem, "_cache", None)
+    param_prog = getattr(cache_before, "param_prog", None)
+    run = backends.solve(prog.problem, solver, tol, options, warm_start=warm)
+    new_prog = getattr(getattr(prog.problem, "_cache", None), "param_prog", None)
+    run["compiled"] = new_prog is not param_prog
+    if run["status"] in ("error", "infeasible") or any(
+            B.value is None for B, _ in prog.blocks.values()):
+        raise SolverError(f"{solver} returned status {run['cvxpy_status']!r} without a usable "
+                          "solution; try another solver (solver='SCS') or a larger lam")
+    return run
+
+
+def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss = "squared",
+                skip: Any = None, groups: Any = None, weights: Any = None,
+                solver: str = "CLARABEL", tol: float = 1e-8, active_tol: float = 1e-6,
+                options: dict | None = None) -> Solution:
+    """Solve the multitask / group lasso with an unpenalized affine skip.
+
+    min_{V, C, c0} sum_n L(y_n, (Phi V + X C + 1 c0)_n) + lam * sum_g omega_g |V_g|_F
+
+    Parameters
+    ----------
+    Phi : (N, K) features (for neurons: Phi[n, k] = relu(w_k . x_n - b_k)).
+    Y : (N, D) or (N,) targets; labels in {0,1}/{-1,+1} for "logistic", integers for "softmax".
+    lam : regularization > 0 (scikit-learn's alpha is lam / N).
+    loss : "squared" (1/2|y - z|^2), "logistic" or "softmax"; summed over samples.
+    skip : the (N, d) inputs X for C x + c0, "intercept" for c0 only, or None.
+    groups : None (each row of V its own group: the neuron penalty), one label per row, or a
+        list of disjoint index arrays covering all rows.
+    weights : positive group weights omega_g (default 1).
+    solver : "CLARABEL" (default), "SCS", "OSQP" (squared loss, D = 1, no groups), "ECOS", "auto".
+    tol : solver tolerance.   active_tol : relative threshold of the active set.
+    options : passed through to the solver.
+
+    Returns
+    -------
+    Solution
+        with the objective and duality gap computed by nnlasso (never taken from the solver).
+    """
+    t_start = time.perf_counter()
+    lam = check_lam(lam)
+    prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
+    is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
+    name = backends.resolve(solver, is_qp=is_qp)
+    prog = prob.program(lam)
+    run = _solve_program(prog, name, tol, options, warm=False)
+    V, B = _values(prog)
+    times = {"build": prog.build_time, "compile": run["compile"], "solve": run["solve"],
+             "total": time.perf_counter() - t_start}
+    return prob.finish(V, B, lam, run["status"], name, times, active_tol,
+                       {"qr_reduced": prog.qr})
+
+
+def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
+               loss: str | Loss = "squared", skip: Any = None, groups: Any = None,
+               weights: Any = None, solver: str = "CLARABEL", tol: float = 1e-8,
+               active_tol: float = 1e-6, options: dict | None = None) -> list[Solution]:
+    """Solve (MTL) for each lam in ``lams`` (in the given order; decreasing is best).
+
+    The CVXPY problem is built and compiled once with lam as a ``cp.Parameter``; each later solve
+    only updates the parameter and warm-starts from the previous solution. Each Solution's
+    ``info["compiled"]`` says whether that solve compiled the problem (only the first does).
+    """
+    lam_list = [check_lam(v, "lams") for v in np.atleast_1d(np.asarray(list(lams), dtype=float))]
+    if not lam_list:
+        raise InvalidProblemError("lams: pass at least one value")
+    prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
+    is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
+    name = backends.resolve(solver, is_qp=is_qp)
+    prog = prob.program(lam_list[0])
+    out = []
+    for i, lam in enumerate(lam_list):
+        t0 = time.perf_counter()
+        prog.lam.value = lam
+        run = _solve_program(prog, name, tol, options, warm=i > 0)
+        V, B = _values(prog)
+        times = {"build": prog.build_time if i == 0 else 0.0, "compile": run["compile"],
+                 "solve": run["solve"], "total": time.perf_counter() - t0}
+        out.append(prob.finish(V, B, lam, run["status"], name, times, active_tol,
+                               {"compiled": run["compiled"], "qr_reduced": prog.qr}))
+    return out
+
+
+def lam_max(Phi: np.ndarray, Y: np.ndarray, *, loss: str | Loss = "squared", skip: Any = None,
+            groups: Any = None, weights: Any = None) -> float:
+    """Smallest lam for which V = 0 is optimal.
+
+    lam_max = max_g |Phi_g^T q0|_F / omega_g, with q0 = -grad L at the best skip-only fit (for the
+    squared loss: the residual of the affine least-squares fit).
+    """
+    prob = _Problem(Phi, Y, loss, skip, groups, weights)
+    return lam_max_value(prob.Phi, prob.T, prob.loss, prob.A, prob.groups.ids,
+                         prob.groups.weights)
+
+
+def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: Any = None,
+                   solver: str = "CLARABEL", tol: float = 1e-9, active_tol: float = 1e-6,
+                   options: dict | None = None) -> Solution:
+    """Solve the min-norm program of a trained layer.
+
+    min_{V, C, c0} sum_k |V[k, :]|_2   s.t.  Phi V + X C + 1 c0 = Psi              (eps = 0)
+                                      or   |Phi V + X C + 1 c0 - Psi|_F <= eps |Psi|_F (eps > 0)
+
+    The dual is max <L, Psi> - eps |Psi|_F |L|_F  s.t. |Phi_k^T L|_2 <= 1, X^T L = 0, 1^T L = 0;
+    nnlasso builds L from the solver's multiplier (eps = 0) or from the residual direction
+    (eps > 0), makes it feasible itself and reports the gap. ``info["residual"]`` is the relative
+    constraint violation |Phi V + ... - Psi|_F / |Psi|_F of the returned point.
+    """
+    t_start = time.perf_counter()
+    Phi = as_matrix(Phi, "Phi")
+    Psi_arr = as_matrix(Psi, "Psi", allow_1d=True)
+    was_1d = np.ndim(Psi) == 1
+    check_rows(Phi.shape[0], Psi_arr, "Psi")
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise InvalidProblemError(f"eps: must be a number in [0, 1), got {eps!r}") from None
+    if not (0.0 <= eps < 1.0):
+        raise InvalidProblemError(f"eps: relative tolerance must lie in [0, 1), got {eps}")
+    N = Phi.shape[0]
+    X_skip, intercept = skip_matrix(skip, N)
+    A = affine_columns(X_skip, intercept, N)
+    name = backends.resolve(solver, is_qp=False)
+    # feasibility of the equality form: Psi must lie in col([Phi A])
+    M = np.hstack([Phi, A])
+    Qm, sv, _ = np.linalg.svd(M, full_matrices=False)
+    Qm = Qm[:, sv > sv[0] * max(M.shape) * np.finfo(float).eps]
+    r = Psi_arr - Qm @ (Qm.T @ Psi_arr)
+    nPsi = float(np.linalg.norm(Psi_arr))
+    rel_r = float(np.linalg.norm(r)) / max(nPsi, np.finfo(float).tiny)
+    if eps == 0 and rel_r > 1e-7:
+        raise InvalidProblemError(f"Psi: is not in the span of Phi and the skip (relative residual "
+                                  f"{rel_r:.2e}); the equality form is infeasible: use eps > 0 or "
+                                  "the penalized form solve_lasso(Phi, Psi, lam)")
+    if eps > 0 and rel_r >= eps:
+        raise InvalidProblemError(f"eps: {eps} is below the best achievable relative residual "
+                                  f"{rel_r:.3e}; increase eps")
+    if nPsi == 0:
+        V = np.zeros((Phi.shape[1], Psi_arr.shape[1]))
+        prog_status, run = "optimal", {"compile": 0.0, "solve": 0.0}
+        B = np.zeros((A.shape[1], Psi_arr.shape[1]))
+        L = np.zeros_like(Psi_arr)
+        build_time = 0.0
+    else:
+        if eps == 0:
+            # drop the component of Psi outside the span (<= 1e-7 relative) so that the
+            # reduced equality system is exactly consistent
+            Psi_arr = Psi_arr - r
+        prog = build_min_norm(Phi, Psi_arr, X_skip, intercept, eps)
+        build_time = prog.build_time
+        run = backends.solve(prog.problem, name, tol, options)
+        if run["status"] in ("error", "infeasible") or prog.V.value is None:
+            raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the min-norm "
+                              "program; try solver='SCS' or eps > 0")
+        prog_status = run["status"]
+        V = np.asarray(prog.V.value).reshape(Phi.shape[1], -1)
+        parts = [v.value for v in (prog.C, prog.c0) if v is not None]
+        B = np.vstack(parts) if parts else np.zeros((0, V.shape[1]))
+        if eps == 0:
+            L = np.asarray(prog.constraint.dual_value).reshape(-1, V.shape[1])
+            if prog.Q is not None:
+                L = prog.Q @ L
+        else:
+            L = Psi_arr - Phi @ V - A @ B
+    basis = Qm[:, :0] if A.shape[1] == 0 else np.linalg.svd(A, full_matrices=False)[0][
+        :, : np.linalg.matrix_rank(A)]
+    fitted = Phi @ V + A @ B
+    resid = float(np.linalg.norm(fitted - Psi_arr)) / max(nPsi, np.finfo(float).tiny)
+    primal = float(np.sum(np.linalg.norm(V, axis=1)))
+    dual, _ = min_norm_dual(Phi, Psi_arr, L, basis, eps)
+    gap, rel = gaps(primal, dual)
+    p = 0 if X_skip is None else X_skip.shape[1]
+    times = {"build": build_time, "compile": run["compile"], "solve": run["solve"],
+             "total": time.perf_counter() - t_start}
+    return Solution(V=V, skip_coef=B[:p] if X_skip is not None else None,
+                    intercept=B[p] if intercept else None, objective=primal,
+                    dual_objective=dual, gap=gap, rel_gap=rel, active=active_set(V, active_tol),
+                    status=prog_status, solver=name, times=times, lam=None, loss="squared",
+                    problem="min_norm", eps=eps, active_tol=active_tol,
+                    info={"residual": resid, "span_residual": rel_r, "was_1d": was_1d})

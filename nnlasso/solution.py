@@ -1,0 +1,100 @@
+"""The :class:`Solution` returned by every nnlasso program."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidProblemError
+
+
+def active_set(V: np.ndarray, active_tol: float = 1e-6) -> np.ndarray:
+    """Indices k with |V[k, :]|_2 > active_tol * max_j |V[j, :]|_2 (empty when V = 0)."""
+    norms = np.linalg.norm(V, axis=1)
+    top = norms.max() if norms.size else 0.0
+    if top <= 0:
+        return np.zeros(0, dtype=int)
+    return np.flatnonzero(norms > active_tol * top)
+
+
+@dataclass
+class Solution:
+    """Solution of (MTL), the group lasso or (MIN), with nnlasso's own certificate.
+
+    Attributes
+    ----------
+    V : (K, D) output weights of the dictionary's neurons.
+    skip_coef : (d, D) linear skip C, or None.    intercept : (D,) c0, or None.
+    objective : primal objective recomputed in NumPy from the returned variables.
+    dual_objective : value of nnlasso's dual point (see :mod:`nnlasso.duality`).
+    gap, rel_gap : objective - dual_objective, and that over max(|objective|, |dual|).
+    active : indices of the active neurons (|V_k| > active_tol * max_j |V_j|).
+    status : "optimal" | "optimal_inaccurate" | "infeasible" | "error".
+    solver : backend name.    times : seconds for build, compile, solve, total.
+    lam : the regularization (None for (MIN)).    loss : loss name.
+    problem : "lasso" or "min_norm".    eps : relative tolerance of (MIN).
+    info : extra diagnostics (kkt_ratio, residual, classes, n_compilations, ...).
+    """
+
+    V: np.ndarray
+    skip_coef: np.ndarray | None
+    intercept: np.ndarray | None
+    objective: float
+    dual_objective: float
+    gap: float
+    rel_gap: float
+    active: np.ndarray
+    status: str
+    solver: str
+    times: dict[str, float]
+    lam: float | None = None
+    loss: str = "squared"
+    problem: str = "lasso"
+    eps: float = 0.0
+    active_tol: float = 1e-6
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_active(self) -> int:
+        """Number of active neurons."""
+        return int(self.active.size)
+
+    @property
+    def K(self) -> int:
+        return int(self.V.shape[0])
+
+    @property
+    def D(self) -> int:
+        return int(self.V.shape[1])
+
+    def fitted(self, Phi: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        """Network outputs Phi V + X C + 1 c0 (N, D) (the logits for classification losses)."""
+        Phi = np.asarray(Phi, dtype=float)
+        if Phi.ndim != 2 or Phi.shape[1] != self.K:
+            raise InvalidProblemError(f"Phi: expected shape (N, {self.K}), got {Phi.shape}")
+        Z = Phi @ self.V
+        if self.skip_coef is not None:
+            if X is None:
+                raise InvalidProblemError("X: this solution has a linear skip; pass the inputs X")
+            X = np.asarray(X, dtype=float)
+            if X.ndim == 1:
+                X = X[:, None]
+            Z = Z + X @ self.skip_coef
+        if self.intercept is not None:
+            Z = Z + self.intercept
+        return Z
+
+    def with_V(self, V: np.ndarray, **changes: Any) -> "Solution":
+        """A copy with new output weights (and recomputed active set)."""
+        return replace(self, V=V, active=active_set(V, self.active_tol), **changes)
+
+    def summary(self) -> str:
+        """A short human-readable report."""
+        lam = "" if self.lam is None else f" lam={self.lam:.4g}"
+        return (f"{self.problem} ({self.loss}{lam}) via {self.solver}: status={self.status} "
+                f"objective={self.objective:.10g} gap={self.gap:.3g} (rel {self.rel_gap:.3g}) "
+                f"active={self.n_active}/{self.K} time={self.times.get('total', 0.0):.3f}s")
+
+    def __repr__(self) -> str:
+        return f"Solution({self.summary()})"

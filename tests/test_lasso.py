@@ -1,0 +1,318 @@
+"""solve_lasso / lasso_path / lam_max / solve_min_norm against independent references."""
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from sklearn.datasets import load_linnerud
+from sklearn.linear_model import Lasso, MultiTaskLasso
+
+import nnlasso as nl
+from nnlasso import backends
+
+
+def relu_features(X, K, seed):
+    """Independent copy of the 'data' sampler: unit w, hyperplanes through data points."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((K, X.shape[1]))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
+    return np.maximum(X @ W.T - b, 0.0)
+
+
+def problem(seed=0, N=50, d=3, K=40, D=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, d))
+    Phi = relu_features(X, K, seed + 100)
+    Y = rng.standard_normal((N, D))
+    return X, Phi, Y
+
+
+def primal(Phi, Y, V, lam, Z=None):
+    Z = Phi @ V if Z is None else Z
+    return 0.5 * np.sum((Y - Z) ** 2) + lam * np.linalg.norm(V, axis=1).sum()
+
+
+def linnerud_problem():
+    data = load_linnerud()
+    X = data.data.astype(float)
+    X = (X - X.mean(0)) / X.std(0)
+    Y = data.target.astype(float)
+    Y = (Y - Y.mean(0)) / Y.std(0)
+    return X, relu_features(X, 30, 7), Y
+
+
+CASES = [problem(0), problem(1, N=80, K=30, D=1), problem(2, N=30, K=60, D=4), linnerud_problem()]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("ratio", [0.5, 0.1])
+def test_matches_sklearn_multitask(case, ratio):
+    X, Phi, Y = CASES[case]
+    N = Phi.shape[0]
+    lam = ratio * nl.lam_max(Phi, Y)
+    sol = nl.solve_lasso(Phi, Y, lam)
+    if Y.shape[1] == 1:
+        ref = Lasso(alpha=lam / N, fit_intercept=False, tol=1e-12, max_iter=10**6).fit(Phi, Y[:, 0])
+        Vr = ref.coef_[:, None]
+    else:
+        ref = MultiTaskLasso(alpha=lam / N, fit_intercept=False, tol=1e-12,
+                             max_iter=10**6).fit(Phi, Y)
+        Vr = ref.coef_.T
+    pr = primal(Phi, Y, Vr, lam)
+    assert abs(sol.objective - pr) / pr <= 1e-6
+    assert abs(sol.objective - primal(Phi, Y, sol.V, lam)) <= 1e-9 * pr  # recomputed objective
+    # interior-point solvers leave tiny nonzeros: compare supports above a relative 1e-4
+    ours = set(np.flatnonzero(np.linalg.norm(sol.V, axis=1) > 1e-4 * np.abs(sol.V).max()))
+    theirs = set(np.flatnonzero(np.linalg.norm(Vr, axis=1) > 1e-4 * np.abs(Vr).max()))
+    assert ours == theirs
+    assert sol.rel_gap <= 1e-6 and sol.gap >= -1e-9 * pr
+
+
+@pytest.mark.parametrize("skip", ["X", "intercept"])
+def test_skip_matches_sklearn_on_projected_data(skip):
+    X, Phi, Y = problem(3, N=60, K=35, D=2)
+    N = Phi.shape[0]
+    A = np.hstack([X, np.ones((N, 1))]) if skip == "X" else np.ones((N, 1))
+    P = np.eye(N) - A @ np.linalg.pinv(A)
+    arg = X if skip == "X" else "intercept"
+    lam = 0.2 * nl.lam_max(Phi, Y, skip=arg)
+    sol = nl.solve_lasso(Phi, Y, lam, skip=arg)
+    ref = MultiTaskLasso(alpha=lam / N, fit_intercept=False, tol=1e-12, max_iter=10**6)
+    ref.fit(P @ Phi, P @ Y)
+    Vr = ref.coef_.T
+    pr = primal(P @ Phi, P @ Y, Vr, lam)
+    assert abs(sol.objective - pr) / pr <= 1e-6
+    # the returned skip is the best affine fit of the residual
+    assert (sol.skip_coef is not None) == (skip == "X")
+    assert sol.intercept is not None
+    R = Y - sol.fitted(Phi, X)
+    assert np.allclose(A.T @ R, 0, atol=1e-8 * np.abs(Y).sum())
+
+
+@pytest.mark.parametrize("solver", backends.installed())
+def test_gap_and_kkt_every_backend(solver):
+    for X, Phi, Y in CASES[:3]:
+        if solver == "OSQP":
+            Y = Y[:, :1]
+        lam = 0.1 * nl.lam_max(Phi, Y)
+        sol = nl.solve_lasso(Phi, Y, lam, solver=solver)
+        assert sol.rel_gap <= 1e-6, (solver, sol)
+        assert sol.status == "optimal"
+        assert sol.gap >= -1e-9 * abs(sol.objective)
+        q = Y - Phi @ sol.V
+        corr = Phi.T @ q
+        norms = np.linalg.norm(corr, axis=1)
+        assert norms.max() <= lam * (1 + 1e-5)
+        big = np.linalg.norm(sol.V, axis=1) > 1e-3 * np.abs(sol.V).max()
+        # equality and alignment on the active rows: Phi_k^T q = lam v_k / |v_k|
+        Vn = sol.V[big] / np.linalg.norm(sol.V[big], axis=1, keepdims=True)
+        assert np.allclose(corr[big], lam * Vn, atol=1e-3 * lam)
+
+
+def test_lam_max_is_the_threshold():
+    X, Phi, Y = problem(4)
+    for skip in (None, "intercept", X):
+        lm = nl.lam_max(Phi, Y, skip=skip)
+        above = nl.solve_lasso(Phi, Y, lm * 1.001, skip=skip)
+        below = nl.solve_lasso(Phi, Y, lm * 0.95, skip=skip)
+        assert np.abs(above.V).max() <= 1e-6 * np.abs(Y).max()
+        assert np.abs(below.V).max() > 1e-4
+
+
+def test_logistic_matches_dual_formulation():
+    X, Phi, Y = problem(5, N=60, K=30, D=1)
+    y = (Y[:, 0] > 0).astype(int)
+    lam = 0.2 * nl.lam_max(Phi, y, loss="logistic", skip="intercept")
+    sol = nl.solve_lasso(Phi, y, lam, loss="logistic", skip="intercept")
+    # dual: max sum H(s)  s.t. q = ys, 0 <= s <= 1, |Phi^T q|_inf <= lam, 1^T q = 0
+    ypm = 2.0 * y - 1
+    s = cp.Variable(len(y))
+    q = cp.multiply(ypm, s)
+    dual = cp.Problem(cp.Maximize(cp.sum(cp.entr(s) + cp.entr(1 - s))),
+                      [s >= 0, s <= 1, cp.abs(Phi.T @ q) <= lam, cp.sum(q) == 0])
+    dual.solve(solver="CLARABEL")
+    assert abs(sol.objective - dual.value) / abs(dual.value) <= 1e-6
+    assert sol.rel_gap <= 1e-6
+    # primal value recomputed here from the returned variables
+    z = sol.fitted(Phi)[:, 0]
+    mine = np.sum(np.logaddexp(0, -ypm * z)) + lam * np.abs(sol.V).sum()
+    assert abs(mine - sol.objective) <= 1e-9 * mine
+
+
+def test_softmax_matches_dual_formulation():
+    X, Phi, _ = problem(6, N=60, K=30, D=1)
+    y = np.random.default_rng(6).integers(0, 3, 60)
+    lam = 0.2 * nl.lam_max(Phi, y, loss="softmax", skip=X)
+    sol = nl.solve_lasso(Phi, y, lam, loss="softmax", skip=X)
+    Tm = np.eye(3)[y]
+    P = cp.Variable((60, 3))
+    Q = Tm - P
+    A = np.hstack([X, np.ones((60, 1))])
+    dual = cp.Problem(cp.Maximize(cp.sum(cp.entr(P))),
+                      [P >= 0, cp.sum(P, axis=1) == 1, cp.norm(Phi.T @ Q, 2, axis=1) <= lam,
+                       A.T @ Q == 0])
+    dual.solve(solver="CLARABEL")
+    assert abs(sol.objective - dual.value) / abs(dual.value) <= 1e-6
+    assert sol.rel_gap <= 1e-6
+    assert sol.V.shape == (30, 3)
+    assert list(sol.info["classes"]) == [0, 1, 2]
+
+
+def test_group_lasso_against_direct_formulation():
+    X, Phi, Y = problem(7, N=50, K=24, D=2)
+    labels = np.arange(24) % 5  # 5 groups of sizes 5,5,5,5,4, interleaved rows
+    w = np.array([1.0, 2.0, 0.5, 1.5, 1.0])
+    lam = 2.0
+    sol = nl.solve_lasso(Phi, Y, lam, groups=labels, weights=w, skip="intercept")
+    V = cp.Variable((24, 2))
+    c = cp.Variable((1, 2))
+    pen = sum(w[g] * cp.norm(V[np.flatnonzero(labels == g), :], "fro") for g in range(5))
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Y - Phi @ V - np.ones((50, 1)) @ c)
+                                 + lam * pen))
+    ref.solve(solver="SCS", eps_abs=1e-10, eps_rel=1e-10)
+    assert abs(sol.objective - ref.value) / ref.value <= 1e-6
+    assert sol.rel_gap <= 1e-6
+    # the same groups given as index lists
+    sol2 = nl.solve_lasso(Phi, Y, lam, groups=[np.flatnonzero(labels == g) for g in range(5)],
+                          weights=w, skip="intercept")
+    assert abs(sol2.objective - sol.objective) <= 1e-7 * sol.objective
+
+
+def test_lasso_path_compiles_once_and_matches_single_solves():
+    X, Phi, Y = problem(8)
+    lm = nl.lam_max(Phi, Y, skip=X)
+    lams = lm * np.array([0.8, 0.4, 0.2, 0.1])
+    path = nl.lasso_path(Phi, Y, lams, skip=X)
+    assert [s.info["compiled"] for s in path] == [True, False, False, False]
+    for lam, s in zip(lams, path):
+        one = nl.solve_lasso(Phi, Y, lam, skip=X)
+        assert s.lam == lam
+        assert abs(s.objective - one.objective) <= 1e-7 * one.objective
+        assert s.rel_gap <= 1e-6
+
+
+@pytest.mark.parametrize("skip", [None, "X"])
+def test_min_norm_equality_and_dual(skip):
+    X, Phi, _ = problem(9, N=40, K=30, D=3)
+    rng = np.random.default_rng(9)
+    V0 = np.zeros((30, 3))
+    V0[rng.choice(30, 6, replace=False)] = rng.standard_normal((6, 3))
+    Psi = Phi @ V0 + (X @ rng.standard_normal((3, 3)) + 0.5 if skip else 0)
+    arg = X if skip else None
+    sol = nl.solve_min_norm(Phi, Psi, skip=arg)
+    assert np.linalg.norm(sol.fitted(Phi, X) - Psi) <= 1e-7 * np.linalg.norm(Psi)
+    # independent dual: max <L, Psi> s.t. |Phi_k^T L| <= 1 (and A^T L = 0 with the skip)
+    L = cp.Variable((40, 3))
+    cons = [cp.norm(Phi.T @ L, 2, axis=1) <= 1]
+    if skip:
+        cons.append(np.hstack([X, np.ones((40, 1))]).T @ L == 0)
+    dual = cp.Problem(cp.Maximize(cp.sum(cp.multiply(L, Psi))), cons)
+    dual.solve(solver="CLARABEL")
+    assert abs(sol.objective - dual.value) / dual.value <= 1e-6
+    assert sol.objective <= np.linalg.norm(V0, axis=1).sum() + 1e-9
+    assert sol.rel_gap <= 1e-6
+
+
+def test_min_norm_tolerance_form():
+    X, Phi, _ = problem(10, N=40, K=30, D=2)
+    Psi = Phi @ np.random.default_rng(10).standard_normal((30, 2))
+    exact = nl.solve_min_norm(Phi, Psi)
+    loose = nl.solve_min_norm(Phi, Psi, eps=0.2)
+    assert loose.info["residual"] <= 0.2 * (1 + 1e-6)
+    assert loose.objective < exact.objective
+    V = cp.Variable((30, 2))
+    ref = cp.Problem(cp.Minimize(cp.sum(cp.norm(V, 2, axis=1))),
+                     [cp.norm(Phi @ V - Psi, "fro") <= 0.2 * np.linalg.norm(Psi)])
+    ref.solve(solver="SCS", eps_abs=1e-10, eps_rel=1e-10)
+    assert abs(loose.objective - ref.value) / ref.value <= 1e-5
+    assert loose.rel_gap <= 1e-5
+
+
+# ---------------------------------------------------------------- errors
+def test_errors_bad_data():
+    X, Phi, Y = problem(11)
+    bad = Phi.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(nl.InvalidProblemError, match="NaN"):
+        nl.solve_lasso(bad, Y, 1.0)
+    bad[0, 0] = np.inf
+    with pytest.raises(nl.InvalidProblemError, match="infinite"):
+        nl.solve_lasso(bad, Y, 1.0)
+    Ybad = Y.copy()
+    Ybad[3, 1] = np.nan
+    with pytest.raises(nl.InvalidProblemError, match="Y"):
+        nl.solve_lasso(Phi, Ybad, 1.0)
+    with pytest.raises(nl.InvalidProblemError, match="rows"):
+        nl.solve_lasso(Phi, Y[:-1], 1.0)
+    with pytest.raises(nl.InvalidProblemError, match="rows"):
+        nl.solve_lasso(Phi, Y, 1.0, skip=X[:-2])
+    with pytest.raises(nl.InvalidProblemError, match="empty"):
+        nl.solve_lasso(np.zeros((0, 3)), np.zeros(0), 1.0)
+    with pytest.raises(nl.InvalidProblemError, match="2-D"):
+        nl.solve_lasso(Phi[0], Y, 1.0)
+    for lam in (0.0, -1.0, np.nan, "a"):
+        with pytest.raises(nl.InvalidProblemError, match="lam"):
+            nl.solve_lasso(Phi, Y, lam)
+
+
+def test_errors_loss_and_labels():
+    X, Phi, Y = problem(12)
+    with pytest.raises(nl.InvalidProblemError, match="unknown loss"):
+        nl.solve_lasso(Phi, Y, 1.0, loss="hinge")
+    with pytest.raises(nl.InvalidProblemError, match="0, 1"):
+        nl.solve_lasso(Phi, np.arange(50) % 3, 1.0, loss="logistic")
+    with pytest.raises(nl.InvalidProblemError, match="integer"):
+        nl.solve_lasso(Phi, Y[:, 0], 1.0, loss="softmax")
+    with pytest.raises(nl.InvalidProblemError, match="two classes"):
+        nl.solve_lasso(Phi, np.zeros(50, dtype=int), 1.0, loss="softmax")
+    with pytest.raises(nl.InvalidProblemError, match="groups"):
+        nl.solve_lasso(Phi, Y, 1.0, groups=[0, 1])
+    with pytest.raises(nl.InvalidProblemError, match="weights"):
+        nl.solve_lasso(Phi, Y, 1.0, weights=-np.ones(40))
+    with pytest.raises(nl.InvalidProblemError, match="skip"):
+        nl.solve_lasso(Phi, Y, 1.0, skip="bias")
+
+
+def test_errors_solvers(monkeypatch):
+    X, Phi, Y = problem(13)
+    with pytest.raises(nl.SolverError, match="installed"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="GUROBI_X")
+    with pytest.raises(nl.SolverError, match="quadratic"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="OSQP")
+    monkeypatch.setattr(backends, "installed", lambda: ["CLARABEL", "SCS"])
+    with pytest.raises(nl.SolverError, match="ECOS is not installed.*CLARABEL"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="ECOS")
+    assert backends.resolve("auto") == "CLARABEL"
+
+
+def test_solver_failure_is_typed(monkeypatch):
+    X, Phi, Y = problem(14)
+
+    def boom(self, *a, **k):
+        raise cp.error.SolverError("simulated crash")
+
+    monkeypatch.setattr(cp.Problem, "solve", boom)
+    with pytest.raises(nl.SolverError, match="simulated crash"):
+        nl.solve_lasso(Phi, Y, 1.0)
+
+
+def test_min_norm_errors():
+    X, Phi, _ = problem(15, N=60, K=20, D=2)
+    Psi = np.random.default_rng(0).standard_normal((60, 2))  # not in the span of 20 columns
+    with pytest.raises(nl.InvalidProblemError, match="eps > 0"):
+        nl.solve_min_norm(Phi, Psi)
+    with pytest.raises(nl.InvalidProblemError, match="eps"):
+        nl.solve_min_norm(Phi, Psi, eps=-0.1)
+    with pytest.raises(nl.InvalidProblemError, match="increase eps"):
+        nl.solve_min_norm(Phi, Psi, eps=1e-3)
+
+
+def test_one_dimensional_targets_and_fitted():
+    X, Phi, Y = problem(16, D=1)
+    sol = nl.solve_lasso(Phi, Y[:, 0], 1.0, skip=X)
+    assert sol.V.shape == (40, 1)
+    assert sol.fitted(Phi, X).shape == (50, 1)
+    with pytest.raises(nl.InvalidProblemError, match="skip"):
+        sol.fitted(Phi)
+    assert "active" in sol.summary()
