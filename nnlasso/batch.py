@@ -1,0 +1,806 @@
+"""Batch runner: problem files in, one JSON record per problem out (DESIGN.md section 3).
+
+* :func:`run_problem` runs one problem file in this process and always returns a record
+  (``status = "error"`` with ``error = "file: field: message"`` when anything goes wrong).
+* :func:`run_isolated` runs one problem in a *worker subprocess*
+  (``python -m nnlasso.batch --serve``), so that a time limit can be enforced by killing the
+  worker (status ``"timeout"``) and a crash of the solver cannot take the batch down. Workers
+  are reused between problems (the import of CVXPY is paid once per worker) and exit on their
+  own when their parent dies. Plain subprocesses also work inside daemonic processes (Dask
+  workers, multiprocessing pools).
+* :func:`run_batch` expands folders to their ``*.toml`` files, runs the problems on ``jobs``
+  local workers or on any :class:`concurrent.futures.Executor` (e.g. Dask's
+  ``Client.get_executor()``), appends each record to the results file as soon as it is known
+  (flush + fsync), and with ``resume=True`` skips problems whose sha256 already has a record
+  (repairing a truncated last line left by a killed run).
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import concurrent.futures as cf
+import hashlib
+import json
+import math
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import InvalidProblemError, SolverError
+from .spec import ProblemData, ProblemFileError, ProblemSpec, load_data, load_problem, \
+    read_problem_bytes
+
+RECORD_KEYS = ("problem", "file", "sha256", "task", "status", "error", "N", "d", "D",
+               "K_dictionary", "K_active", "K_reduced", "width_bound", "width_bound_holds",
+               "objective", "dual_objective", "gap", "rel_gap", "certificate", "solver", "times",
+               "nnlasso_version")
+TIME_KEYS = ("load", "build", "compile", "solve", "verify", "total")
+STATUSES = ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
+OK_STATUSES = ("optimal", "optimal_inaccurate")
+#: relative tolerance of the dictionary certificate: certified iff max_ratio <= 1 + CERT_TOL
+CERT_TOL = 1e-4
+
+_READY = "NNLASSO-READY"
+_PREFIX = "NNLASSO-RECORD "
+
+
+class BatchUsageError(ValueError):
+    """A usage error of the runner (no such path, no problem files, bad results file)."""
+
+
+# --------------------------------------------------------------------------------------------
+# records
+# --------------------------------------------------------------------------------------------
+
+def _version() -> str:
+    import nnlasso
+    return nnlasso.__version__
+
+
+def empty_record(file: str, *, sha256: str | None = None, problem: str | None = None,
+                 task: str | None = None) -> dict[str, Any]:
+    """A record with every field of DESIGN section 3, unknown values set to None."""
+    rec: dict[str, Any] = {k: None for k in RECORD_KEYS}
+    rec.update(problem=problem or Path(file).stem, file=file, sha256=sha256, task=task,
+               status="error", times={k: 0.0 for k in TIME_KEYS}, nnlasso_version=_version())
+    return rec
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: NumPy scalars to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _error_text(file: str, exc: BaseException) -> str:
+    """``"file: field: message"`` for any exception raised while running a problem."""
+    if isinstance(exc, ProblemFileError):
+        return str(exc)
+    if isinstance(exc, SolverError):
+        return f"{file}: solver: {exc}"
+    if isinstance(exc, InvalidProblemError):
+        return f"{file}: model: {exc}"
+    if isinstance(exc, MemoryError):
+        return (f"{file}: memory: out of memory (lower dictionary.size or data.max_samples, or "
+                "lower --max-memory so the estimate refuses it up front)")
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return (f"{file}: internal: {type(exc).__name__}: {exc}{where} (unexpected; please report "
+            "it with the problem file)")
+
+
+# --------------------------------------------------------------------------------------------
+# tasks (through the public API)
+# --------------------------------------------------------------------------------------------
+
+def _dictionary_certificate(sol: Any, Phi: np.ndarray, Y: np.ndarray, X: np.ndarray | None,
+                            loss: str) -> dict[str, Any]:
+    """max_k |Phi_k^T q|_2 / lam over the dictionary, q = -dL/dz at the fitted values."""
+    from .losses import get_loss
+    L = get_loss(loss)
+    T = L.encode(Y).T
+    Z = sol.fitted(Phi, X if sol.skip_coef is not None else None)
+    Q = -L.grad(Z, T)
+    ratio = float(np.max(np.linalg.norm(Phi.T @ Q, axis=1)) / sol.lam) if Phi.shape[1] else 0.0
+    return {"kind": "dictionary", "max_ratio": ratio, "certified": ratio <= 1 + CERT_TOL}
+
+
+def _verify(spec: ProblemSpec, sol: Any, Phi: np.ndarray, skip: Any, rec: dict,
+            Y: np.ndarray, X: np.ndarray | None, fit: Any = None) -> Any:
+    """Width bound, support reduction and certificate per ``[verify]``; fills ``rec``."""
+    from . import representer
+    final = sol
+    if spec.verify.reduce_support:
+        final = representer.reduce_support(sol, Phi, skip=skip)
+        rec["K_reduced"] = int(final.n_active)
+    report = representer.check_width(final, Phi, skip=skip)
+    rec["width_bound"] = int(report.bound)
+    rec["width_bound_holds"] = bool(report.holds)
+    cert = spec.verify.certificate
+    if cert == "dictionary":
+        rec["certificate"] = _dictionary_certificate(sol, Phi, Y, X, spec.model.loss)
+    elif cert == "continuous":
+        c = representer.certify(fit)
+        rec["certificate"] = {"kind": "continuous", "max_ratio": float(c.max_ratio),
+                              "certified": bool(c.certified), "exact": bool(c.exact),
+                              "gap": None if c.gap is None else float(c.gap)}
+    return final
+
+
+def _fill_solution(rec: dict, sol: Any) -> None:
+    rec.update(status=sol.status, D=int(sol.V.shape[1]), K_dictionary=int(sol.V.shape[0]),
+               K_active=int(sol.n_active), objective=sol.objective,
+               dual_objective=sol.dual_objective, gap=sol.gap, rel_gap=sol.rel_gap,
+               solver=sol.solver)
+    for key in ("compile", "solve"):
+        rec["times"][key] = float(sol.times.get(key, 0.0))
+
+
+def _run_fit(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
+    import nnlasso as nl
+    dic = spec.dictionary
+    t0 = time.perf_counter()
+    fit = nl.fit_shallow(data.X, data.Y, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
+                         dictionary=dic.kind, n_neurons=dic.size, loss=spec.model.loss,
+                         skip=bool(spec.model.skip), solver=spec.solver.name, seed=dic.seed,
+                         options=spec.solver.options or None)
+    wall = time.perf_counter() - t0
+    sol = fit.solution
+    _fill_solution(rec, sol)
+    rec["K_dictionary"] = int(fit.Phi.shape[1])
+    rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
+    skip = data.X if spec.model.skip else None
+    t1 = time.perf_counter()
+    final = _verify(spec, sol, fit.Phi, skip, rec, data.Y, data.X, fit=fit)
+    rec["times"]["verify"] = time.perf_counter() - t1
+    arrays = _solution_arrays(sol, "")
+    arrays.update(_solution_arrays(final, "reduced_"))
+    arrays.update(W=np.asarray(fit.dictionary.W), b=np.asarray(fit.dictionary.b))
+    return arrays
+
+
+def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
+    import nnlasso as nl
+    t0 = time.perf_counter()
+    arrays: dict[str, np.ndarray] = {}
+    if data.Phi is not None:
+        Phi = data.Phi
+    else:
+        dic_spec = spec.dictionary
+        if dic_spec.kind == "knots":
+            dic = nl.knot_neurons(data.X)
+        else:
+            dic = nl.sample_neurons(data.X, dic_spec.size, method=dic_spec.kind,
+                                    seed=dic_spec.seed)
+        Phi = dic.features(data.X)
+        arrays.update(W=np.asarray(dic.W), b=np.asarray(dic.b))
+    skip: Any = {True: data.X, False: None, "intercept": "intercept"}[spec.model.skip]
+    lam = spec.model.lam
+    if lam is None:
+        lam = spec.model.lam_ratio * nl.lam_max(Phi, data.Y, loss=spec.model.loss, skip=skip)
+        if not lam > 0:
+            raise ProblemFileError(spec.file, "model.lam_ratio",
+                                   "lam_max is 0 (the skip alone fits the data exactly); give "
+                                   "lam instead")
+    prep = time.perf_counter() - t0
+    sol = nl.solve_lasso(Phi, data.Y, lam, loss=spec.model.loss, skip=skip,
+                         solver=spec.solver.name, options=spec.solver.options or None)
+    _fill_solution(rec, sol)
+    rec["times"]["build"] = prep + float(sol.times.get("build", 0.0))
+    t1 = time.perf_counter()
+    Xs = data.X if spec.model.skip is True else None
+    final = _verify(spec, sol, Phi, skip, rec, data.Y, Xs)
+    rec["times"]["verify"] = time.perf_counter() - t1
+    arrays.update(_solution_arrays(sol, ""))
+    arrays.update(_solution_arrays(final, "reduced_"))
+    return arrays
+
+
+def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
+    import nnlasso as nl
+    mlp = nl.MLP.load(str(spec.network.resolved))
+    L = len(data.weights)
+    layers = list(range(1, L)) if spec.network.layer == "all" else [spec.network.layer]
+    reports = []
+    for layer in layers:
+        mlp, report = nl.compress_layer(mlp, layer, data.X, eps=spec.model.eps,
+                                        lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
+                                        refit=True, solver=spec.solver.name)
+        reports.append(report)
+    before = sum(int(r.neurons_before) for r in reports)
+    after = sum(int(r.neurons_after) for r in reports)
+    status = [getattr(r, "status", "optimal") for r in reports]
+    gaps = [getattr(r, "gap", None) for r in reports]
+    objective = sum(float(r.objective) for r in reports)
+    rec.update(status=next((s for s in status if s not in ("optimal",)), "optimal"),
+               D=int(data.weights[-1].shape[0]), K_dictionary=before, K_active=after,
+               K_reduced=after, width_bound=sum(int(r.bound) for r in reports),
+               width_bound_holds=all(int(r.neurons_after) <= int(r.bound) for r in reports),
+               objective=objective, gap=None if any(g is None for g in gaps) else
+               float(sum(gaps)), solver=spec.solver.name)
+    if rec["gap"] is not None:
+        rec["dual_objective"] = objective - rec["gap"]
+        rec["rel_gap"] = rec["gap"] / max(abs(objective), abs(rec["dual_objective"]), 1e-300)
+    for key in ("build", "compile", "solve", "verify"):
+        rec["times"][key] = float(sum(getattr(r, "times", {}).get(key, 0.0) for r in reports))
+    arrays = {}
+    for i, (W, b) in enumerate(zip(mlp.weights, mlp.biases), 1):
+        arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(W), np.asarray(b)
+    arrays["max_output_change"] = np.array([float(r.max_output_change) for r in reports])
+    return arrays
+
+
+def _solution_arrays(sol: Any, prefix: str) -> dict[str, np.ndarray]:
+    out = {f"{prefix}V": np.asarray(sol.V), f"{prefix}active": np.asarray(sol.active)}
+    if sol.skip_coef is not None:
+        out[f"{prefix}skip_coef"] = np.asarray(sol.skip_coef)
+    if sol.intercept is not None:
+        out[f"{prefix}intercept"] = np.asarray(sol.intercept)
+    return out
+
+
+_TASKS: dict[str, Callable[[ProblemSpec, ProblemData, dict], dict[str, np.ndarray]]] = {
+    "fit": _run_fit, "lasso": _run_lasso, "compress": _run_compress}
+
+
+def _solution_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "problem"
+    return Path(folder) / f"{safe[:80]}-{sha256[:12]}.npz"
+
+
+def run_problem(path: str | os.PathLike, *, display: str | None = None,
+                max_memory: int | None = None,
+                save_solutions: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Run one problem file in this process and return its record (never raises).
+
+    Parameters
+    ----------
+    path : path-like
+        The problem file.
+    display : str, optional
+        How the file is named in the record and the messages (default ``str(path)``).
+    max_memory : int, optional
+        Memory cap in bytes (default: ``NNLASSO_MAX_MEMORY_MB`` or 4 GiB).
+    save_solutions : path-like, optional
+        Folder for an npz of the solution arrays (``V``, ``skip_coef``, ``intercept``,
+        ``active``, the reduced ones with a ``reduced_`` prefix, the dictionary ``W``, ``b``;
+        for compress the compressed network ``W1, b1, ...``); the record then has
+        ``solution_file``.
+
+    Returns
+    -------
+    dict
+        The record of DESIGN section 3.
+    """
+    t_start = time.perf_counter()
+    display = str(path) if display is None else display
+    rec = empty_record(display)
+    try:
+        raw = read_problem_bytes(path, display)
+        rec["sha256"] = hashlib.sha256(raw).hexdigest()
+        spec = load_problem(path, display=display, max_memory=max_memory, raw=raw)
+        rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
+        data = load_data(spec, max_memory=max_memory)
+        rec.update(N=data.N, d=data.d, D=data.D)
+        rec["times"]["load"] = time.perf_counter() - t_start
+        arrays = _TASKS[spec.task](spec, data, rec)
+        if rec["status"] not in STATUSES:
+            rec["status"] = "error"
+        if save_solutions is not None:
+            target = _solution_path(save_solutions, spec.name, spec.sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp.npz")
+            np.savez(tmp, **arrays)
+            os.replace(tmp, target)
+            rec["solution_file"] = str(target)
+        if rec["status"] not in OK_STATUSES and rec["error"] is None:
+            rec["error"] = (f"{display}: solver: {spec.solver.name} returned status "
+                            f"{rec['status']!r} (try another [solver] name or a larger lam)")
+    except Exception as exc:  # every failure becomes a record
+        rec["status"] = "error"
+        rec["error"] = _error_text(display, exc)
+    rec["times"]["total"] = time.perf_counter() - t_start
+    return _clean(rec)
+
+
+# --------------------------------------------------------------------------------------------
+# worker subprocesses
+# --------------------------------------------------------------------------------------------
+
+class _Worker:
+    """A ``python -m nnlasso.batch --serve`` subprocess answering one problem at a time."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        env = dict(os.environ)
+        if threads is not None:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                        "RAYON_NUM_THREADS"):
+                env.setdefault(var, str(threads))
+        self.threads = threads
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nnlasso.batch", "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            errors="replace", bufsize=1, start_new_session=True, env=env)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.stderr: collections.deque[str] = collections.deque(maxlen=30)
+        threading.Thread(target=self._read_out, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        self.ready = False
+        with _REGISTRY_LOCK:
+            _REGISTRY.add(self)
+
+    def _read_out(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def _read_err(self) -> None:
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip("\n"))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _next(self, deadline: float | None) -> str | None | bool:
+        """Next protocol line; None at EOF; False at the deadline."""
+        while True:
+            wait = None if deadline is None else deadline - time.monotonic()
+            if wait is not None and wait <= 0:
+                return False
+            try:
+                line = self.lines.get(timeout=wait)
+            except queue.Empty:
+                return False
+            if line is None or line.startswith((_READY, _PREFIX)):
+                return line
+
+    def start(self, timeout: float = 600.0) -> None:
+        """Wait until the worker has imported nnlasso; raise RuntimeError if it cannot."""
+        if self.ready:
+            return
+        line = self._next(time.monotonic() + timeout)
+        if line != _READY:
+            self.kill()
+            raise RuntimeError(f"worker did not start ({self.tail()})")
+        self.ready = True
+
+    def request(self, req: dict[str, Any], timeout: float | None) -> dict | str:
+        """Send one problem; return its record, ``"timeout"`` or ``"died"``."""
+        self.start()
+        try:
+            self.proc.stdin.write(json.dumps(req) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return "died"
+        line = self._next(None if timeout is None else time.monotonic() + timeout)
+        if line is False:
+            self.kill()
+            return "timeout"
+        if line is None:
+            self.proc.wait()
+            return "died"
+        return json.loads(line[len(_PREFIX):])
+
+    def tail(self) -> str:
+        code = self.proc.poll()
+        last = [s for s in self.stderr if s.strip()][-1:] or ["no output"]
+        return f"exit code {code}; last stderr line: {last[0][:300]}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError, AttributeError):
+                self.proc.kill()
+        self.proc.wait()
+        self._forget()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.proc.poll() is None:
+            self.kill()
+        self._forget()
+
+    def _forget(self) -> None:
+        with _REGISTRY_LOCK:
+            _REGISTRY.discard(self)
+
+
+_REGISTRY: set[_Worker] = set()
+_REGISTRY_LOCK = threading.Lock()
+_LOCAL = threading.local()
+
+
+def shutdown_workers() -> None:
+    """Stop every worker subprocess started by this process."""
+    with _REGISTRY_LOCK:
+        workers = list(_REGISTRY)
+    for w in workers:
+        w.close()
+
+
+atexit.register(shutdown_workers)
+
+
+class WorkerPool:
+    """``jobs`` reusable worker subprocesses for a local batch."""
+
+    def __init__(self, jobs: int, threads: int | None = None) -> None:
+        self.threads = threads
+        self.free: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(jobs):
+            self.free.put(None)
+        self.all: list[_Worker] = []
+        self.lock = threading.Lock()
+
+    def acquire(self) -> _Worker:
+        w = self.free.get()
+        if w is None or not w.alive():
+            try:
+                w = _Worker(self.threads)
+            except OSError:
+                self.free.put(None)
+                raise
+            with self.lock:
+                self.all.append(w)
+        return w
+
+    def release(self, w: _Worker) -> None:
+        self.free.put(w if w.alive() else None)
+
+    def close(self) -> None:
+        with self.lock:
+            workers = list(self.all)
+        for w in workers:
+            w.close()
+
+
+class _ThreadLocalPool:
+    """One persistent worker per calling thread (used inside foreign executors such as Dask)."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+
+    def acquire(self) -> _Worker:
+        w = getattr(_LOCAL, "worker", None)
+        if w is None or not w.alive() or w.threads != self.threads:
+            if w is not None:
+                w.close()
+            w = _Worker(self.threads)
+            _LOCAL.worker = w
+        return w
+
+    def release(self, w: _Worker) -> None:
+        if not w.alive():
+            _LOCAL.worker = None
+
+
+def run_isolated(path: str | os.PathLike, display: str | None = None, *,
+                 timeout: float | None = None, max_memory: int | None = None,
+                 save_solutions: str | None = None, threads: int | None = None,
+                 pool: Any = None) -> dict[str, Any]:
+    """Run one problem in a worker subprocess, killed after its time limit.
+
+    The problem file is validated here first (an invalid file gets its error record without a
+    worker). The time limit is the smaller of ``timeout`` and the file's ``[solver] time_limit``.
+
+    Parameters
+    ----------
+    path : path-like
+        The problem file (absolute, or relative to this process's working directory).
+    display : str, optional
+        How the file is named in the record.
+    timeout : float, optional
+        Seconds; None means the file's own time limit or none.
+    max_memory : int, optional
+        Memory cap in bytes.
+    save_solutions : str, optional
+        Folder for the solution npz files.
+    threads : int, optional
+        BLAS / solver threads of the worker (sets ``OMP_NUM_THREADS`` and friends if unset).
+    pool : WorkerPool, optional
+        Where the worker comes from; default one persistent worker per calling thread.
+
+    Returns
+    -------
+    dict
+        The record, with status ``"timeout"`` when the limit was hit.
+    """
+    t_start = time.perf_counter()
+    path = os.path.abspath(path)
+    display = str(path) if display is None else display
+    rec = empty_record(display)
+    try:
+        raw = read_problem_bytes(path, display)
+        rec["sha256"] = hashlib.sha256(raw).hexdigest()
+        spec = load_problem(path, display=display, max_memory=max_memory, raw=raw)
+    except Exception as exc:
+        rec["error"] = _error_text(display, exc)
+        rec["times"]["total"] = rec["times"]["load"] = time.perf_counter() - t_start
+        return _clean(rec)
+    rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
+    limits = [t for t in (timeout, spec.solver.time_limit) if t is not None]
+    limit = min(limits) if limits else None
+    pool = pool if pool is not None else _ThreadLocalPool(threads)
+    req = {"path": path, "display": display, "max_memory": max_memory,
+           "save_solutions": None if save_solutions is None else os.path.abspath(save_solutions)}
+    try:
+        worker = pool.acquire()
+    except OSError as exc:
+        rec["error"] = f"{display}: runner: cannot start a worker process ({exc})"
+        rec["times"]["total"] = time.perf_counter() - t_start
+        return _clean(rec)
+    try:
+        worker.start()
+        t_solve = time.perf_counter()
+        out = worker.request(req, limit)
+    except RuntimeError as exc:
+        rec["error"] = f"{display}: runner: cannot start a worker process ({exc})"
+        rec["times"]["total"] = time.perf_counter() - t_start
+        return _clean(rec)
+    finally:
+        pool.release(worker)
+    if isinstance(out, dict):
+        return out
+    elapsed = time.perf_counter() - t_solve
+    rec["times"]["total"] = time.perf_counter() - t_start
+    if out == "timeout":
+        rec["status"] = "timeout"
+        field = "solver.time_limit" if limit == spec.solver.time_limit else "timeout"
+        rec["error"] = (f"{display}: {field}: stopped after {elapsed:.1f} s, the limit is "
+                        f"{limit:g} s (raise [solver] time_limit or --timeout, or make the "
+                        "problem smaller)")
+    else:
+        rec["error"] = (f"{display}: runner: the worker process died ({worker.tail()}); the "
+                        "solver crashed or ran out of memory (lower dictionary.size)")
+    return _clean(rec)
+
+
+def _serve() -> int:
+    """Worker main loop: one JSON request per stdin line, one record per stdout line."""
+    proto = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)                      # stray prints (solver logs) go to stderr
+    sys.stdout = sys.stderr
+    parent = os.getppid()
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    import cvxpy  # noqa: F401  -- pay the imports before announcing readiness
+    import sklearn.datasets  # noqa: F401
+
+    import nnlasso  # noqa: F401
+    proto.write(_READY + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        rec = run_problem(req["path"], display=req.get("display"),
+                          max_memory=req.get("max_memory"),
+                          save_solutions=req.get("save_solutions"))
+        proto.write(_PREFIX + json.dumps(rec, allow_nan=False) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# results file
+# --------------------------------------------------------------------------------------------
+
+def read_results(out: str | os.PathLike, *, repair: bool = True) -> list[dict[str, Any]]:
+    """Read a JSONL results file, dropping lines that are not complete JSON objects.
+
+    A run killed while writing can leave a truncated last line; with ``repair=True`` the file is
+    rewritten (atomically) with the valid records only, so that it stays valid JSONL.
+    """
+    p = Path(out)
+    if not p.exists():
+        return []
+    data = p.read_bytes()
+    records, good, bad = [], [], 0
+    pieces = data.split(b"\n")
+    for i, piece in enumerate(pieces):
+        if not piece.strip():
+            continue
+        complete = i < len(pieces) - 1           # the last piece has no newline: truncated
+        try:
+            rec = json.loads(piece.decode("utf-8")) if complete else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            rec = None
+        if isinstance(rec, dict):
+            records.append(rec)
+            good.append(piece)
+        else:
+            bad += 1
+    if bad and repair:
+        tmp = p.with_name(p.name + ".repair")
+        with open(tmp, "wb") as fh:
+            fh.write(b"".join(g + b"\n" for g in good))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    return records
+
+
+def expand_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Files as given, folders replaced by their ``*.toml`` files (sorted, not recursive).
+
+    Raises
+    ------
+    BatchUsageError
+        For a path that does not exist or a folder without problem files.
+    """
+    files: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(q for q in p.glob("*.toml") if q.is_file() or q.is_symlink())
+            if not found:
+                raise BatchUsageError(f"{raw}: no *.toml problem files in this folder")
+            files.extend(str(q) for q in found)
+        elif p.exists() or p.is_symlink():
+            files.append(str(p))
+        else:
+            raise BatchUsageError(f"{raw}: no such file or folder")
+    if not files:
+        raise BatchUsageError("no problem files given")
+    return files
+
+
+def _sha_of(path: str) -> str | None:
+    try:
+        return hashlib.sha256(read_problem_bytes(path)).hexdigest()
+    except ProblemFileError:
+        return None
+
+
+def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
+              jobs: int = 1, executor: cf.Executor | None = None, resume: bool = False,
+              timeout: float | None = None, save_solutions: str | os.PathLike | None = None,
+              max_memory: int | None = None, progress: bool | None = None,
+              on_record: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
+    """Run problem files and append one JSON record per problem to ``out``.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Problem files and folders (a folder stands for its ``*.toml`` files, sorted).
+    out : path-like, optional
+        The results file (JSON lines). Without ``resume`` it is started afresh.
+    jobs : int
+        Local worker processes run in parallel (ignored when ``executor`` is given).
+    executor : concurrent.futures.Executor, optional
+        Where to run the problems, e.g. ``distributed.Client(address).get_executor()``; each
+        task starts its own worker subprocess on the executor's side, so files must be
+        reachable there at the same paths (a shared file system).
+    resume : bool
+        Keep ``out``'s records and skip the problems whose sha256 already has one.
+    timeout : float, optional
+        Per-problem time limit in seconds (the smaller of this and ``[solver] time_limit``).
+    save_solutions : path-like, optional
+        Folder for solution npz files.
+    max_memory : int, optional
+        Memory cap in bytes.
+    progress : bool, optional
+        Show a tqdm bar on stderr (default: only when stderr is a terminal).
+    on_record : callable, optional
+        Called with each new record as it is written.
+
+    Returns
+    -------
+    list of dict
+        One record per input file, in input order (resumed ones included).
+    """
+    files = expand_paths(paths)
+    if jobs < 1:
+        raise BatchUsageError(f"--jobs: must be >= 1, got {jobs}")
+    if timeout is not None and not timeout > 0:
+        raise BatchUsageError(f"--timeout: must be > 0 seconds, got {timeout}")
+    previous: dict[str, dict] = {}
+    if out is not None:
+        outp = Path(out)
+        if outp.is_dir():
+            raise BatchUsageError(f"--out: {out} is a folder; give a file name")
+        outp.parent.mkdir(parents=True, exist_ok=True)
+        if resume:
+            for r in read_results(outp):
+                if r.get("sha256"):
+                    previous.setdefault(r["sha256"], r)
+        else:
+            outp.write_bytes(b"")
+    results: list[dict | None] = [None] * len(files)
+    todo: list[int] = []
+    for i, f in enumerate(files):
+        sha = _sha_of(f) if resume else None
+        if sha is not None and sha in previous:
+            results[i] = previous[sha]
+        else:
+            todo.append(i)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    from tqdm import tqdm
+    bar = tqdm(total=len(files), initial=len(files) - len(todo), disable=not progress,
+               file=sys.stderr, unit="problem", dynamic_ncols=True)
+    fh = open(out, "a", encoding="utf-8") if out is not None else None
+    try:
+        if executor is None:
+            threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+            own_pool = WorkerPool(jobs, threads)
+            runner = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nnlasso")
+            submit_kw: dict[str, Any] = {"pool": own_pool}
+        else:
+            runner, submit_kw = executor, {}
+        save = None if save_solutions is None else os.path.abspath(save_solutions)
+        futures = {runner.submit(run_isolated, os.path.abspath(files[i]), files[i],
+                                 timeout=timeout, max_memory=max_memory, save_solutions=save,
+                                 **submit_kw): i for i in todo}
+        try:
+            for fut in cf.as_completed(futures):
+                i = futures[fut]
+                try:
+                    rec = fut.result()
+                except Exception as exc:  # the executor itself failed (e.g. a lost Dask worker)
+                    rec = empty_record(files[i], sha256=_sha_of(files[i]))
+                    rec["error"] = f"{files[i]}: runner: {type(exc).__name__}: {exc}"
+                    rec = _clean(rec)
+                results[i] = rec
+                if fh is not None:
+                    fh.write(json.dumps(rec, allow_nan=False) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                bar.update(1)
+                bar.set_postfix_str(f"{rec['problem']}: {rec['status']}", refresh=False)
+                if on_record is not None:
+                    on_record(rec)
+        finally:
+            if executor is None:
+                own_pool.close()          # first: unblocks threads still waiting on a worker
+                runner.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()
+        if fh is not None:
+            fh.close()
+    return [r for r in results if r is not None]
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--serve"]:
+        return _serve()
+    sys.stderr.write("usage: python -m nnlasso.batch --serve   (the worker protocol of "
+                     "nnlasso batch; run problems with `nnlasso batch`)\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

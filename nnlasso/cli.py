@@ -1,0 +1,267 @@
+"""The ``nnlasso`` command line: ``solve``, ``batch`` and ``validate`` problem files.
+
+Exit codes: 0 when every problem succeeded (status optimal or optimal_inaccurate), 1 when any
+failed (their records are written all the same), 2 on a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from .batch import OK_STATUSES, TIME_KEYS, BatchUsageError, expand_paths, run_batch, \
+    run_isolated, run_problem
+
+
+# --------------------------------------------------------------------------------------------
+# formatting (pure)
+# --------------------------------------------------------------------------------------------
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float) and spec:
+        return format(value, spec)
+    return str(value)
+
+
+def format_table(records: Sequence[dict[str, Any]]) -> str:
+    """The batch summary: problem, status, N, K active -> reduced, bound, holds, gap, time."""
+    head = ("problem", "status", "N", "K active -> reduced", "bound", "holds", "gap", "time")
+    rows = [head]
+    for r in records:
+        K = f"{_fmt(r.get('K_active'))} -> {_fmt(r.get('K_reduced'))}" \
+            if r.get("K_active") is not None else "-"
+        total = (r.get("times") or {}).get("total")
+        rows.append((str(r.get("problem")), str(r.get("status")), _fmt(r.get("N")), K,
+                     _fmt(r.get("width_bound")), _fmt(r.get("width_bound_holds")),
+                     _fmt(r.get("gap"), ".2e"), _fmt(total, ".1f") + ("s" if total else "")))
+    widths = [max(len(row[j]) for row in rows) for j in range(len(head))]
+    right = {2, 4, 6, 7}
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [c.rjust(w) if j in right else c.ljust(w)
+                 for j, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_record(r: dict[str, Any]) -> str:
+    """A readable multi-line report of one record."""
+    lines = [f"problem      {r.get('problem')}  ({r.get('file')})",
+             f"task         {r.get('task')}   status {r.get('status')}   solver {r.get('solver')}"]
+    if r.get("error"):
+        lines.append(f"error        {r['error']}")
+    if r.get("N") is not None:
+        lines.append(f"data         N = {r['N']}, d = {r['d']}, D = {r['D']}")
+    if r.get("K_dictionary") is not None:
+        holds = {True: "holds", False: "DOES NOT HOLD", None: "-"}[r.get("width_bound_holds")]
+        lines.append(f"neurons      dictionary {r['K_dictionary']}, active {_fmt(r['K_active'])}"
+                     f" -> reduced {_fmt(r['K_reduced'])}   width bound "
+                     f"{_fmt(r['width_bound'])} ({holds})")
+    if r.get("objective") is not None:
+        lines.append(f"objective    {r['objective']:.10g}   dual {_fmt(r.get('dual_objective'), '.10g')}"
+                     f"   gap {_fmt(r.get('gap'), '.3e')} (relative "
+                     f"{_fmt(r.get('rel_gap'), '.3e')})")
+    cert = r.get("certificate")
+    if cert:
+        state = "certified" if cert.get("certified") else "not certified"
+        extra = "" if cert.get("exact") is None else (
+            ", exact" if cert["exact"] else ", lower bound only")
+        lines.append(f"certificate  {cert.get('kind')}: max |eta| / lam = "
+                     f"{_fmt(cert.get('max_ratio'), '.6f')} ({state}{extra})")
+    times = r.get("times") or {}
+    lines.append("times        " + "  ".join(f"{k} {times.get(k, 0.0):.2f}s" for k in TIME_KEYS))
+    if r.get("solution_file"):
+        lines.append(f"solution     {r['solution_file']}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+
+def _mb(args: argparse.Namespace) -> int | None:
+    return None if args.max_memory is None else int(args.max_memory * 2**20)
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from .spec import ProblemFileError, load_problem
+    try:
+        spec = load_problem(args.file, max_memory=_mb(args))
+        has_limit = spec.solver.time_limit is not None
+    except ProblemFileError:
+        has_limit = False  # run_problem writes the error record
+    if args.timeout is not None or has_limit:
+        rec = run_isolated(args.file, args.file, timeout=args.timeout, max_memory=_mb(args),
+                           save_solutions=args.save_solutions)
+    else:
+        rec = run_problem(args.file, max_memory=_mb(args), save_solutions=args.save_solutions)
+    if args.json:
+        print(json.dumps(rec, allow_nan=False))
+    else:
+        print(format_record(rec))
+    return 0 if rec["status"] in OK_STATUSES else 1
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .spec import ProblemFileError, load_data, load_problem
+    try:
+        files = expand_paths(args.files)
+    except BatchUsageError as exc:
+        print(f"nnlasso validate: error: {exc}", file=sys.stderr)
+        return 2
+    bad = 0
+    for f in files:
+        try:
+            spec = load_problem(f, max_memory=_mb(args))
+            data = load_data(spec, max_memory=_mb(args))
+        except ProblemFileError as exc:
+            bad += 1
+            print(f"INVALID  {exc}")
+            continue
+        except Exception as exc:  # unreadable data that slipped through: still a clean line
+            bad += 1
+            print(f"INVALID  {f}: data: {type(exc).__name__}: {exc}")
+            continue
+        extra = f", K = {data.K}" if spec.task != "compress" else f", hidden <= {data.K}"
+        print(f"ok       {f}: {spec.task} [{spec.data.source}] N = {data.N}, d = {data.d}, "
+              f"D = {data.D}{extra}, ~{data.memory / 2**20:.0f} MiB")
+    return 1 if bad else 0
+
+
+def _dask_executor(args: argparse.Namespace):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise BatchUsageError("--executor dask needs dask.distributed: pip install "
+                              "'nnlasso[dask]'") from None
+    cluster = None
+    try:
+        if args.scheduler:
+            client = Client(args.scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(n_workers=args.jobs, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None)
+            client = Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        raise BatchUsageError(f"--scheduler: cannot connect to {args.scheduler!r} ({exc})"
+                              ) from None
+    return client, cluster
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    if args.scheduler and args.executor != "dask":
+        print("nnlasso batch: error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    client = cluster = None
+    try:
+        executor = None
+        if args.executor == "dask":
+            client, cluster = _dask_executor(args)
+            executor = client.get_executor()
+        records = run_batch(args.paths, args.out, jobs=args.jobs, executor=executor,
+                            resume=args.resume, timeout=args.timeout,
+                            save_solutions=args.save_solutions, max_memory=_mb(args))
+    except BatchUsageError as exc:
+        print(f"nnlasso batch: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(format_table(records))
+    failed = [r for r in records if r.get("status") not in OK_STATUSES]
+    print(f"\n{len(records)} problem(s): {len(records) - len(failed)} ok, {len(failed)} failed; "
+          f"records in {args.out}")
+    for r in failed:
+        print(f"  {r.get('status')}: {r.get('error')}")
+    return 1 if failed else 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        val = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not val > 0 or val == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return val
+
+
+def _positive_int(text: str) -> int:
+    try:
+        val = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if val < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return val
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of ``nnlasso``."""
+    parser = argparse.ArgumentParser(
+        prog="nnlasso", description="Solve problem files (TOML, schema 1) of nnlasso.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--max-memory", type=_positive_float, metavar="MB",
+                       help="refuse problems whose memory estimate exceeds MB (default: "
+                            "$NNLASSO_MAX_MEMORY_MB or 4096)")
+
+    p = sub.add_parser("solve", help="solve one problem file and print a report")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the JSON record instead")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="time limit in seconds (run in a worker process)")
+    p.add_argument("--save-solutions", metavar="DIR", help="write the solution arrays (npz)")
+    common(p)
+    p.set_defaults(func=_cmd_solve)
+
+    p = sub.add_parser("batch", help="run problem files / folders, one JSON record each")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="problem files or folders of them")
+    p.add_argument("--out", default="results.jsonl", help="results file (JSON lines; default "
+                                                          "%(default)s)")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="problems run in parallel (default 1)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the results file and skip problems that already have a record")
+    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="per-problem time limit in seconds")
+    p.add_argument("--save-solutions", metavar="DIR", help="write solution arrays (npz) here")
+    common(p)
+    p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("validate", help="check problem files and their data without solving")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    common(p)
+    p.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 a problem failed, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:       # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
