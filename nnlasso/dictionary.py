@@ -195,7 +195,7 @@ class NeuronDictionary:
         return self.degree if self.activation == "relu_power" else 1
 
     def require_group_lasso(self, context: str = "fit_shallow") -> None:
-        """Raise :class:`InvalidProblemError` unless weight decay on this dictionary is a group lasso.
+        """Raise :class:`InvalidProblemError` unless weight decay here is a group lasso.
 
         For a p-homogeneous activation, rescaling ``(w, b, v) -> (a w, a b, v / a^p)`` keeps the
         neuron; minimizing ``1/2 (a^2 |w|^2 + |v|^2 / a^(2p))`` over ``a`` gives a multiple of
