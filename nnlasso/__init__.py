@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
+from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
 from .errors import InvalidProblemError, NnlassoError, SolverError
 from .lasso import lam_max, lasso_path, solve_lasso, solve_min_norm
 from .losses import get_loss
+from .networks import MLP, ShallowReLUNet
+from .shallow import ShallowFit, fit_shallow
+from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .solution import Solution
 
 try:
@@ -13,5 +17,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["InvalidProblemError", "NnlassoError", "Solution", "SolverError", "get_loss", "lam_max",
+__all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
+           "ShallowReLUNet", "fit_shallow", "knot_neurons", "sample_neurons",
+           "InvalidProblemError", "NnlassoError", "Solution", "SolverError", "get_loss", "lam_max",
            "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]

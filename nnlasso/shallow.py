@@ -1,0 +1,247 @@
+"""Convex training of shallow ReLU networks: :func:`fit_shallow` and :class:`ShallowFit`.
+
+Weight-decay training of f(x) = sum_k v_k relu(w_k . x - b_k) + C x + c0 over a dictionary of
+unit-norm neurons (w_k, b_k) is the multitask lasso
+
+    min_{V, C, c0} sum_n L(y_n, f(x_n)) + lam * sum_k |v_k|_2                        (MTL)
+
+(by neural balance, 1/2 sum_k (|w_k|^2 + |v_k|^2) >= sum_k |w_k| |v_k| with equality when
+balanced). ``fit_shallow`` builds the dictionary, solves (MTL) with nnlasso's certified gap and
+returns the balanced network.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_matrix
+from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
+from .errors import InvalidProblemError
+from .lasso import lam_max, solve_lasso
+from .losses import get_loss
+from .networks import ShallowReLUNet
+
+DICTIONARIES = ("data", "sphere", "knots", "patterns", "gated", "adaptive")
+
+
+@dataclass
+class ShallowFit:
+    """Result of :func:`fit_shallow`.
+
+    Attributes
+    ----------
+    net : the balanced :class:`~nnlasso.networks.ShallowReLUNet` (|w_k| = |v_k|).
+    solution : the program's solution (a :class:`~nnlasso.solution.Solution`, or a
+        ``PatternSolution`` for the activation-pattern programs) with its duality gap.
+    dictionary : the neurons (unit input weights) the program was solved over.
+    objective : data loss of ``net`` + lam * net.path_norm(), evaluated on the training data.
+    X, Y, lam, loss, skip : the training problem (skip: "linear", "intercept" or None).
+    Phi : dictionary features on X (None for the pattern programs).
+    width, reduced : the width report and the support-reduced solution when ``verify=True``.
+    info : extra diagnostics (column-generation rounds, times, ...).
+    """
+
+    net: ShallowReLUNet
+    solution: Any
+    dictionary: NeuronDictionary
+    objective: float
+    X: np.ndarray
+    Y: np.ndarray
+    lam: float
+    loss: str
+    skip: str | None
+    Phi: np.ndarray | None = None
+    width: Any = None
+    reduced: Any = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def skip_arg(self) -> Any:
+        """The ``skip=`` argument of the solvers for this fit (X, "intercept" or None)."""
+        return self.X if self.skip == "linear" else self.skip
+
+    @property
+    def gap(self) -> float:
+        return float(self.solution.gap)
+
+    @property
+    def rel_gap(self) -> float:
+        return float(self.solution.rel_gap)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Outputs of the fitted network (logits for classification losses)."""
+        return self.net.predict(X)
+
+    def summary(self) -> str:
+        return (f"ShallowFit({self.loss}, lam={self.lam:.4g}): {self.net.n_neurons} neurons from a "
+                f"dictionary of {self.dictionary.K}, objective={self.objective:.10g}, "
+                f"gap={self.gap:.3g} (rel {self.rel_gap:.3g}), status={self.solution.status}")
+
+    __repr__ = summary
+
+
+def _skip_mode(skip: Any) -> str | None:
+    if skip is True or skip == "linear":
+        return "linear"
+    if skip == "intercept":
+        return "intercept"
+    if skip is None or skip is False:
+        return None
+    raise InvalidProblemError(f"skip: expected True (C x + c0), 'intercept' or False, got {skip!r}")
+
+
+def _dictionary(kind: Any, X: np.ndarray, n_neurons: int, seed: Any) -> NeuronDictionary:
+    if isinstance(kind, NeuronDictionary):
+        if kind.d != X.shape[1]:
+            raise InvalidProblemError(f"dictionary: has input dimension {kind.d} but X has "
+                                      f"{X.shape[1]} columns")
+        return kind
+    if kind in ("data", "sphere"):
+        return sample_neurons(X, n_neurons, method=kind, seed=seed)
+    if kind == "knots":
+        if X.shape[1] != 1:
+            raise InvalidProblemError(f"dictionary='knots' is exact only for 1-D inputs, X has "
+                                      f"{X.shape[1]} columns; use 'data' or 'adaptive'")
+        return knot_neurons(X[:, 0])
+    raise InvalidProblemError(f"dictionary: unknown kind {kind!r}; choose one of {DICTIONARIES} "
+                              "or pass a NeuronDictionary")
+
+
+def _lam_from_ratio(ratio: float, Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> float:
+    """lam = ratio * lam_max, refusing a degenerate lam_max (the skip alone fits the data)."""
+    lm = lam_max(Phi, Y, loss=loss, skip=skip)
+    scale = float(np.abs(Phi).max() or 1.0) * max(1.0, float(np.sqrt(Phi.shape[0])))
+    if not lm > 1e-9 * scale:
+        if loss == "squared":
+            # an exact affine fit: V = 0 is optimal for every lam > 0; keep lam on the scale of
+            # the data (the no-skip lam_max) so the program stays well posed
+            return float(ratio) * max(lam_max(Phi, Y, loss=loss, skip=None), 1e-12 * scale)
+        raise InvalidProblemError(f"lam_ratio: lam_max = {lm:.3g} is (numerically) zero: the skip "
+                                  "alone fits the data (an exact affine fit, or linearly separable "
+                                  "classes); pass an absolute lam or skip=False")
+    return float(ratio) * lm
+
+
+def _net_objective(net: ShallowReLUNet, X: np.ndarray, T: np.ndarray, loss: Any,
+                   lam: float) -> float:
+    Z = np.asarray(net.predict(X), dtype=float).reshape(T.shape[0], -1)
+    return loss.value(Z, T) + lam * net.path_norm()
+
+
+def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | None = None,
+                dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
+                skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
+                active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
+                n_patterns: int | None = None, verbose: bool = False) -> ShallowFit:
+    """Train a shallow ReLU network with weight decay as a convex program.
+
+    min_{V, C, c0} sum_n L(y_n, sum_k v_k relu(w_k . x_n - b_k) + C x_n + c0) + lam sum_k |v_k|
+
+    over the neurons (w_k, b_k), |w_k| = 1, of ``dictionary``; the returned network is balanced
+    (w_k, b_k, v_k) -> (a w_k, a b_k, v_k / a), a = sqrt|v_k|, so that its weight decay equals
+    its path norm and ``objective`` = data loss + lam * path norm.
+
+    Parameters
+    ----------
+    X : (N, d) inputs.   Y : (N, D) or (N,) targets (labels for logistic / softmax).
+    lam : regularization > 0; or ``lam_ratio`` in (0, 1]: lam = lam_ratio * lam_max.
+    dictionary : "data" (hyperplanes through data points), "sphere", "knots" (1-D, exact),
+        "patterns" (exact activation-pattern program, one output), "gated" (its gated-ReLU
+        relaxation), "adaptive" (column generation until certified over all neurons), or a
+        :class:`NeuronDictionary`.
+    n_neurons : dictionary size for "data" / "sphere" (initial size for "adaptive").
+    loss : "squared", "logistic" or "softmax".   skip : True (C x + c0), "intercept" or False.
+    solver, tol, active_tol, options : as in :func:`nnlasso.solve_lasso`.
+    verify : apply :func:`nnlasso.representer.check_width` and ``reduce_support``; the network
+        is then built from the reduced solution (same fit, objective not larger).
+    n_patterns : number of sampled patterns for "patterns" / "gated" (None: enumerate all).
+    verbose : progress lines (column generation).
+    """
+    t0 = time.perf_counter()
+    X = as_matrix(X, "X", allow_1d=True)
+    Yarr = np.asarray(Y)
+    if Yarr.ndim == 0 or Yarr.shape[0] != X.shape[0]:
+        raise InvalidProblemError(f"Y: needs one row per sample of X ({X.shape[0]}), got shape "
+                                  f"{Yarr.shape}")
+    if (lam is None) == (lam_ratio is None):
+        raise InvalidProblemError("lam: give exactly one of lam and lam_ratio")
+    if lam_ratio is not None and not (0 < float(lam_ratio) <= 1):
+        raise InvalidProblemError(f"lam_ratio: must lie in (0, 1], got {lam_ratio}")
+    mode = _skip_mode(skip)
+    skip_arg = X if mode == "linear" else mode
+    lossobj = get_loss(loss)
+    info: dict[str, Any] = {}
+
+    if isinstance(dictionary, str) and dictionary in ("patterns", "gated"):
+        return _fit_patterns(X, Yarr, lam, lam_ratio, dictionary, n_neurons, lossobj, mode,
+                             skip_arg, solver, seed, tol, options, n_patterns, t0)
+
+    if isinstance(dictionary, str) and dictionary == "adaptive":
+        from . import representer
+        if lam is None:
+            probe = sample_neurons(X, n_neurons, method="data", seed=seed)
+            lam = _lam_from_ratio(lam_ratio, probe.features(X), Yarr, loss, skip_arg)
+        dic, sol, cg = representer.column_generation(
+            X, Yarr, lam, loss=loss, skip=skip_arg, n_init=min(n_neurons, 50), seed=seed,
+            solver=solver, tol=tol, verbose=verbose)
+        info["column_generation"] = cg
+        Phi = dic.features(X)
+    else:
+        dic = _dictionary(dictionary, X, n_neurons, seed)
+        dic.require_group_lasso("fit_shallow")
+        Phi = dic.features(X)
+        if lam is None:
+            lam = _lam_from_ratio(lam_ratio, Phi, Yarr, loss, skip_arg)
+        sol = solve_lasso(Phi, Yarr, lam, loss=loss, skip=skip_arg, solver=solver, tol=tol,
+                          active_tol=active_tol, options=options)
+    width = reduced = None
+    used = sol
+    if verify:
+        from . import representer
+        reduced = representer.reduce_support(sol, Phi, skip=skip_arg, Y=Yarr)
+        width = representer.check_width(reduced, Phi, skip=skip_arg, Y=Yarr)
+        used = reduced
+    net = _network(dic, used, X.shape[1])
+    T = lossobj.encode(Yarr).T
+    objective = _net_objective(net, X, T, lossobj, float(lam))
+    info["time"] = time.perf_counter() - t0
+    return ShallowFit(net=net, solution=sol, dictionary=dic, objective=objective, X=X, Y=Yarr,
+                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=Phi, width=width,
+                      reduced=reduced, info=info)
+
+
+def _network(dic: NeuronDictionary, sol: Any, d: int) -> ShallowReLUNet:
+    """The balanced network of the active neurons of ``sol`` over ``dic``."""
+    act = np.asarray(sol.active, dtype=int)
+    V = np.asarray(sol.V)[act]
+    skip_coef = None if sol.skip_coef is None else np.asarray(sol.skip_coef)
+    intercept = None if sol.intercept is None else np.asarray(sol.intercept)
+    net = ShallowReLUNet(dic.W[act], dic.b[act], V, skip_coef=skip_coef, intercept=intercept)
+    return net.rebalance()
+
+
+def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg, solver, seed,
+                  tol, options, n_patterns, t0) -> ShallowFit:
+    from .patterns import fit_patterns
+    if lam is None:
+        probe = sample_neurons(X, n_neurons, method="data", seed=seed)
+        lam = _lam_from_ratio(lam_ratio, probe.features(X), Y, lossobj.name, skip_arg)
+    psol = fit_patterns(X, Y, lam, n_patterns=n_patterns, seed=seed, cone=(kind == "patterns"),
+                        loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol, options=options)
+    W = np.asarray(psol.W, dtype=float)
+    b = np.asarray(psol.b, dtype=float)
+    V = np.asarray(psol.V, dtype=float).reshape(W.shape[0], -1)
+    net = ShallowReLUNet(W, b, V, skip_coef=psol.skip_coef, intercept=psol.intercept)
+    if W.shape[0]:
+        norms = np.linalg.norm(W, axis=1)
+        dic = NeuronDictionary(W / norms[:, None], b / norms)
+    else:
+        dic = NeuronDictionary(np.zeros((0, X.shape[1])), np.zeros(0))
+    T = lossobj.encode(Y).T
+    objective = _net_objective(net, X, T, lossobj, float(lam))
+    return ShallowFit(net=net, solution=psol, dictionary=dic, objective=objective, X=X, Y=Y,
+                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=None,
+                      info={"time": time.perf_counter() - t0, "program": kind})

@@ -1,0 +1,137 @@
+"""fit_shallow against independent references: 1-D trend filtering and closed forms."""
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import nnlasso as nl
+from nnlasso.shallow import fit_shallow
+
+
+def data_1d(seed=0, N=25, D=1):
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-2, 2, N))
+    Y = np.column_stack([np.abs(x - 0.3 * j) + 0.2 * rng.standard_normal(N) for j in range(D)])
+    return x, Y
+
+
+def trend_filtering(x, Y, lam):
+    """min_z 1/2 |Y - Z|^2 + lam sum_i |s_{i+1} - s_i|_2, slopes on the uneven grid."""
+    N, D = Y.shape
+    Z = cp.Variable((N, D))
+    S = cp.multiply(1.0 / np.diff(x)[:, None], Z[1:] - Z[:-1])
+    jumps = S[1:] - S[:-1]
+    pen = cp.sum(cp.abs(jumps)) if D == 1 else cp.sum(cp.norm(jumps, 2, axis=1))
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Y - Z) + lam * pen))
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return prob.value, Z.value
+
+
+def slope_jumps(x, z):
+    s = np.diff(z, axis=0) / np.diff(x)[:, None]
+    return np.linalg.norm(s[1:] - s[:-1], axis=1).sum()
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.5, 2.0])
+def test_knots_equal_trend_filtering(lam):
+    x, Y = data_1d(0)
+    fit = fit_shallow(x, Y[:, 0], lam, dictionary="knots")
+    ref_val, ref_z = trend_filtering(x, Y, lam)
+    assert abs(fit.objective - ref_val) / ref_val <= 1e-7
+    assert np.allclose(fit.predict(x[:, None]).reshape(-1), ref_z[:, 0], atol=1e-5)
+    assert fit.solution.rel_gap <= 1e-6
+
+
+def test_vector_valued_knots_equal_multitask_trend_filtering():
+    x, Y = data_1d(1, N=20, D=3)
+    lam = 0.3
+    fit = fit_shallow(x, Y, lam, dictionary="knots")
+    ref_val, ref_z = trend_filtering(x, Y, lam)
+    assert abs(fit.objective - ref_val) / ref_val <= 1e-7
+    assert np.allclose(fit.predict(x[:, None]), ref_z, atol=1e-5)
+
+
+def test_interpolation_limit_is_the_slope_formula():
+    x, Y = data_1d(2, N=15)
+    dic = nl.knot_neurons(x)
+    sol = nl.solve_min_norm(dic.features(x[:, None]), Y, skip=x[:, None])
+    closed = slope_jumps(x, Y)
+    assert abs(sol.objective - closed) <= 1e-7 * closed
+    # and the penalized fit approaches it as lam -> 0
+    fit = fit_shallow(x, Y[:, 0], 1e-6, dictionary="knots")
+    assert abs(fit.net.tv2() - closed) <= 1e-3 * closed
+
+
+def test_objective_is_loss_plus_path_norm_and_net_is_balanced():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((80, 2))
+    y = np.maximum(X @ [1.0, -0.5] - 0.2, 0) + 0.05 * rng.standard_normal(80)
+    fit = fit_shallow(X, y, lam_ratio=0.05, n_neurons=200, seed=1)
+    net = fit.net
+    pred = net.predict(X).reshape(-1)
+    direct = 0.5 * np.sum((y - pred) ** 2) + fit.lam * net.path_norm()
+    assert abs(fit.objective - direct) <= 1e-10 * direct
+    assert net.is_balanced(1e-8)
+    assert abs(net.weight_decay() - net.path_norm()) <= 1e-10 * net.path_norm()
+    # the network reproduces the solver's fit and objective (the dropped rows are below 1e-6)
+    assert abs(fit.objective - fit.solution.objective) <= 1e-6 * fit.solution.objective
+    assert np.allclose(pred, fit.solution.fitted(fit.Phi, X).reshape(-1), atol=1e-6)
+
+
+def test_tv2_of_1d_fit_equals_slope_differences():
+    x, Y = data_1d(4, N=30)
+    fit = fit_shallow(x, Y[:, 0], 0.2, dictionary="knots")
+    z = fit.predict(x[:, None]).reshape(-1, 1)
+    assert abs(fit.net.tv2() - slope_jumps(x, z)) <= 1e-8 * max(1.0, slope_jumps(x, z))
+    assert abs(fit.objective - (0.5 * np.sum((Y - z) ** 2) + 0.2 * fit.net.tv2())) <= 1e-8
+
+
+@pytest.mark.parametrize("loss", ["logistic", "softmax"])
+def test_classification_losses(loss):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((90, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int) if loss == "logistic" else \
+        (np.sum(X ** 2, 1) > 1.5).astype(int) + (X[:, 0] * X[:, 1] > 0)
+    fit = fit_shallow(X, y, lam_ratio=0.05, n_neurons=150, seed=0, loss=loss)
+    assert fit.solution.status == "optimal" and fit.solution.rel_gap <= 1e-6
+    Z = fit.predict(X).reshape(90, -1)
+    acc = np.mean((Z[:, 0] > 0) == y) if loss == "logistic" else np.mean(Z.argmax(1) == y)
+    assert acc > 0.8
+
+
+def test_fixed_dictionary_and_errors():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 3))
+    y = rng.standard_normal(40)
+    dic = nl.sample_neurons(X, 50, seed=0)
+    fit = fit_shallow(X, y, 1.0, dictionary=dic)
+    assert fit.dictionary is dic
+    with pytest.raises(nl.InvalidProblemError, match="exactly one"):
+        fit_shallow(X, y)
+    with pytest.raises(nl.InvalidProblemError, match="exactly one"):
+        fit_shallow(X, y, 1.0, lam_ratio=0.1)
+    with pytest.raises(nl.InvalidProblemError, match="knots"):
+        fit_shallow(X, y, 1.0, dictionary="knots")
+    with pytest.raises(nl.InvalidProblemError, match="unknown kind"):
+        fit_shallow(X, y, 1.0, dictionary="grid")
+    with pytest.raises(nl.InvalidProblemError, match="one row per sample"):
+        fit_shallow(X, y[:-1], 1.0)
+    with pytest.raises(nl.InvalidProblemError, match="dimension"):
+        fit_shallow(X[:, :2], y, 1.0, dictionary=dic)
+    sep = (X[:, 0] > 0).astype(int)  # the skip alone separates: lam_max = 0
+    with pytest.raises(nl.InvalidProblemError, match="lam_max"):
+        fit_shallow(X, sep, lam_ratio=0.1, loss="logistic")
+    power = nl.NeuronDictionary(dic.W, dic.b, activation="relu_power", degree=2)
+    with pytest.raises(nl.InvalidProblemError, match="degree"):
+        fit_shallow(X, y, 1.0, dictionary=power)
+
+
+def test_seeded_dictionaries_are_reproducible():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((50, 2))
+    y = rng.standard_normal(50)
+    a = fit_shallow(X, y, lam_ratio=0.1, n_neurons=100, seed=3)
+    b = fit_shallow(X, y, lam_ratio=0.1, n_neurons=100, seed=3)
+    assert np.array_equal(a.dictionary.W, b.dictionary.W)
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
