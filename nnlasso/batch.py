@@ -164,14 +164,14 @@ def _run_fit(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.nd
     t0 = time.perf_counter()
     fit = nl.fit_shallow(data.X, data.Y, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
                          dictionary=dic.kind, n_neurons=dic.size, loss=spec.model.loss,
-                         skip=bool(spec.model.skip), solver=spec.solver.name, seed=dic.seed,
+                         skip=spec.model.skip, solver=spec.solver.name, seed=dic.seed,
                          options=spec.solver.options or None)
     wall = time.perf_counter() - t0
     sol = fit.solution
     _fill_solution(rec, sol)
     rec["K_dictionary"] = int(fit.Phi.shape[1])
     rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
-    skip = data.X if spec.model.skip else None
+    skip = {"linear": data.X, "intercept": "intercept"}.get(fit.skip)
     t1 = time.perf_counter()
     final = _verify(spec, sol, fit.Phi, skip, rec, data.Y, data.X, fit=fit)
     rec["times"]["verify"] = time.perf_counter() - t1

@@ -483,9 +483,11 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         raise mt.error("lam", "neither lam nor lam_ratio is given (add exactly one, e.g. "
                               "lam_ratio = 0.05)")
     skip: Any = mt.table.get("skip", True)
-    if not isinstance(skip, bool) and not (task == "lasso" and skip == "intercept"):
-        allowed = "true, false or \"intercept\"" if task == "lasso" else "true or false"
-        raise mt.error("skip", f"expected {allowed}, got {_type_name(skip)} {skip!r}")
+    if mt.has("skip") and task == "compress":
+        raise mt.error("skip", "compress problems keep the network's own biases (remove skip)")
+    if not isinstance(skip, bool) and skip != "intercept":
+        raise mt.error("skip", f"expected true (C x + c0), \"intercept\" (c0 only) or false, "
+                               f"got {_type_name(skip)} {skip!r}")
     if mt.has("eps") and task != "compress":
         raise mt.error("eps", "only compress problems take eps (remove it)")
     eps = mt.number("eps", 0.0, lo=0.0, hi=1.0, fix="a relative residual tolerance in [0, 1)")
@@ -967,8 +969,8 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
         if spec.network.layer != "all" and spec.network.layer > len(weights) - 1:
             raise ProblemFileError(file, "network.layer",
                                    f"the network has {len(weights) - 1} hidden layer(s); layer "
-                                   f"{spec.network.layer} does not exist (use 1..."
-                                   f"{len(weights) - 1} or \"all\")")
+                                   f"{spec.network.layer} does not exist (use a layer from 1 to "
+                                   f"{len(weights) - 1}, or \"all\")")
         K = max(w.shape[0] for w in weights[:-1])
     memory = check_memory(spec, N, d, D, K, max_memory)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),

@@ -170,7 +170,8 @@ def check_params(generator: str, params: dict[str, Any]) -> dict[str, Any]:
         if p.kind is float and not np.isfinite(value):
             raise ValueError(key, f"must be finite, got {value!r}")
         if p.lo is not None and (value < p.lo or value > p.hi):
-            raise ValueError(key, f"{value!r} is out of range [{p.lo}, {p.hi}]")
+            raise ValueError(key, f"{value!r} is out of range [{p.lo}, {p.hi}] (use a "
+                                  "value inside it)")
         out[key] = p.kind(value)
     for key, p in spec.items():
         out.setdefault(key, p.default)
