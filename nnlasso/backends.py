@@ -9,15 +9,30 @@ CLARABEL every program (SOCP, exponential cone); the default           nnlasso (
 SCS      every program (first-order, lower accuracy)                   nnlasso (dependency)
 OSQP     quadratic programs only: squared loss, one output, no groups  nnlasso (dependency)
 ECOS     SOCP and exponential cone                                     ``pip install nnlasso[ecos]``
+
+PROX     the penalized lasso only (solve_lasso, lasso_path): nnlasso's   nnlasso (native)
+         native working-set solver, :mod:`nnlasso.prox`
 ======== ============================================================ =========================
 
-``solver="auto"`` picks CLARABEL, then ECOS, then SCS, whichever is installed first.
+``solver="auto"`` for the penalized lasso (:func:`choose`): PROX when the program is large,
+that is when any of
+
+* the dictionary has more than ``AUTO_K`` groups-times-outputs (K D > 2000),
+* the loss is logistic / softmax and N D > ``AUTO_EXP`` (800 exponential cones),
+* the features have more than ``AUTO_NK`` entries (N K > 2 * 10^5),
+
+and otherwise the first installed of CLARABEL, ECOS, SCS (an interior-point solve of a small
+program followed by the native polish is exact and fast). Every other program ((MIN), or when no
+size is given) uses CLARABEL, then ECOS, then SCS, whichever is installed first.
+
+Whatever the backend, nnlasso certifies the answer with its own duality gap and, when that gap
+exceeds ``tol``, polishes the point with the native solver (:func:`nnlasso.prox.polish`).
 """
 from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import cvxpy as cp
 
@@ -25,6 +40,27 @@ from .errors import InvalidProblemError, SolverError
 
 SUPPORTED = ("CLARABEL", "SCS", "OSQP", "ECOS")
 AUTO_ORDER = ("CLARABEL", "ECOS", "SCS")
+NATIVE = "PROX"
+AUTO_K = 2000
+AUTO_EXP = 800
+AUTO_NK = 200_000
+
+
+class ProblemSize(NamedTuple):
+    """Size of a penalized lasso program, for ``solver="auto"``."""
+
+    N: int
+    K: int
+    D: int
+    loss: str
+
+
+def choose(size: ProblemSize) -> str | None:
+    """The native solver's name when ``size`` is large by the rule of the module docstring."""
+    if (size.K * size.D > AUTO_K or size.N * size.K > AUTO_NK
+            or (size.loss != "squared" and size.N * size.D > AUTO_EXP)):
+        return NATIVE
+    return None
 
 #: CVXPY status -> nnlasso status
 STATUS_MAP = {
@@ -45,20 +81,33 @@ def installed() -> list[str]:
     return [s for s in SUPPORTED if s in have]
 
 
-def resolve(solver: str, *, is_qp: bool = True) -> str:
-    """Return the canonical CVXPY name of ``solver`` or raise with the list of installed ones.
+def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
+            size: ProblemSize | None = None) -> str:
+    """Return the canonical name of ``solver`` or raise with the list of installed ones.
 
     Parameters
     ----------
     solver : str
-        A solver name (case-insensitive) or ``"auto"``.
+        A solver name (case-insensitive), ``"prox"`` (the native solver) or ``"auto"``.
     is_qp : bool
         Whether the program is a QP (only then may OSQP be used).
+    native : bool
+        Whether the program is the penalized lasso, which the native solver ``"PROX"`` solves.
+    size : ProblemSize, optional
+        With ``native``, lets ``"auto"`` choose the native solver for large programs
+        (:func:`choose`).
     """
     if not isinstance(solver, str):
         raise SolverError(f"solver: expected a name, got {solver!r}; installed: {installed()}")
     name = solver.upper()
     have = installed()
+    if name == NATIVE:
+        if not native:
+            raise SolverError("solver: 'prox' (nnlasso's native solver) solves only the penalized "
+                              f"lasso (solve_lasso, lasso_path); installed: {have + ['auto']}")
+        return NATIVE
+    if name == "AUTO" and native and size is not None and choose(size):
+        return NATIVE
     if name == "AUTO":
         for cand in AUTO_ORDER:
             if cand in have:
@@ -66,7 +115,8 @@ def resolve(solver: str, *, is_qp: bool = True) -> str:
         raise SolverError(f"solver='auto': none of {AUTO_ORDER} is installed; "
                           "pip install clarabel")
     if name not in SUPPORTED:
-        raise SolverError(f"solver: unknown solver {solver!r}; installed: {have + ['auto']}")
+        extra = ["prox", "auto"] if native else ["auto"]
+        raise SolverError(f"solver: unknown solver {solver!r}; installed: {have + extra}")
     if name not in have:
         hint = "pip install nnlasso[ecos]" if name == "ECOS" else f"pip install {name.lower()}"
         raise SolverError(f"solver: {name} is not installed ({hint}); installed: {have}")

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from . import backends
+from . import backends, prox
 from ._validation import as_matrix, check_lam, check_rows, skip_matrix
 from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dual,
                       min_norm_dual, penalty, project_out)
@@ -89,10 +89,27 @@ class _Problem:
         return build_lasso(self.Phi, self.T, self.loss, self.X_skip, self.intercept,
                            self.groups, lam)
 
-    def finish(self, V: np.ndarray, B: np.ndarray | None, lam: float, status: str, solver: str,
-               times: dict, active_tol: float, info: dict | None = None) -> Solution:
-        """Polish the free affine part, recompute the objective and nnlasso's duality gap."""
-        t0 = time.perf_counter()
+    @property
+    def size(self) -> backends.ProblemSize:
+        N, K = self.Phi.shape
+        return backends.ProblemSize(N, K, self.T.shape[1], self.loss.name)
+
+    def native_data(self) -> prox.LassoData:
+        """The problem in the form of the native solver (built once, caches shared)."""
+        if getattr(self, "_native", None) is None:
+            self._native = prox.LassoData(self.Phi, self.T, self.loss, self.basis,
+                                          self.groups.ids, self.groups.weights)
+        return self._native
+
+    def affine_from_basis(self, c: np.ndarray) -> np.ndarray:
+        """Coefficients B on the affine columns A with A B = U c (U the orthonormal basis)."""
+        if self.A.shape[1] == 0:
+            return np.zeros((0, self.T.shape[1]))
+        return np.linalg.lstsq(self.A, self.basis @ c, rcond=None)[0]
+
+    def certify(self, V: np.ndarray, B: np.ndarray | None, lam: float
+                ) -> tuple[np.ndarray, float, float, float]:
+        """Refit the free affine part; return (B, primal, dual, kkt_ratio) by nnlasso's dual."""
         offset = self.Phi @ V
         B = fit_affine(self.loss, self.T, offset, self.A, B0=B)
         Z = offset + self.A @ B
@@ -100,7 +117,42 @@ class _Problem:
                                                             self.groups.weights)
         dual, _, ratio = lasso_dual(self.Phi, self.T, Z, self.loss, lam, self.basis,
                                     self.groups.ids, self.groups.weights)
+        return B, primal, dual, ratio
+
+    def polish(self, V: np.ndarray, B: np.ndarray | None, lam: float
+               ) -> tuple[np.ndarray, np.ndarray, prox.WorkingSetResult]:
+        """Native working-set refinement of a backend's point (see :func:`nnlasso.prox.polish`)."""
+        c0 = self.basis.T @ (self.A @ B) if B is not None and B.size else None
+        res = prox.polish(self.native_data(), V, lam, tol=self.tol, c0=c0)
+        return res.V, self.affine_from_basis(res.c), res
+
+    def finish(self, V: np.ndarray, B: np.ndarray | None, lam: float, status: str, solver: str,
+               times: dict, active_tol: float, info: dict | None = None,
+               polish: bool = True) -> Solution:
+        """Polish the free affine part, recompute the objective and nnlasso's duality gap.
+
+        When the certified relative gap exceeds ``tol`` (interior-point answers are accurate to
+        ~1e-6..1e-9 in nnlasso's gap, which is first order in the primal error) and ``polish`` is
+        true, the point is refined by the native solver on a working set
+        (:func:`nnlasso.prox.polish`) and the refined point is kept if its objective is not
+        larger: ``info["polished"]`` says whether it was, ``times["polish"]`` what it cost.
+        """
+        t0 = time.perf_counter()
+        B, primal, dual, ratio = self.certify(V, B, lam)
         gap, rel = gaps(primal, dual)
+        t_polish = 0.0
+        polished = False
+        extra_polish: dict = {}
+        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate"):
+            tp = time.perf_counter()
+            V2, B2, res = self.polish(V, B, lam)
+            B2, primal2, dual2, ratio2 = self.certify(V2, B2, lam)
+            if primal2 <= primal:
+                V, B, primal, dual, ratio = V2, B2, primal2, dual2, ratio2
+                gap, rel = gaps(primal, dual)
+                polished = True
+            extra_polish = {"polish": res.info()}
+            t_polish = time.perf_counter() - tp
         status = certified_status(status, rel, self.tol)
         skip_coef = intercept = None
         p = 0 if self.X_skip is None else self.X_skip.shape[1]
@@ -109,9 +161,14 @@ class _Problem:
         if self.intercept:
             intercept = B[p]
         times = dict(times)
-        times["gap"] = time.perf_counter() - t0
-        times["total"] = times.get("total", 0.0) + times["gap"]
+        times["gap"] = time.perf_counter() - t0 - t_polish
+        if polish:
+            times["polish"] = t_polish
+        times["total"] = times.get("total", 0.0) + times["gap"] + t_polish
         extra = {"kkt_ratio": ratio, "was_1d": self.targets.was_1d}
+        if polish:
+            extra["polished"] = polished
+            extra.update(extra_polish)
         if self.targets.classes is not None:
             extra["classes"] = self.targets.classes
         extra.update(info or {})
@@ -156,10 +213,66 @@ def _solve_program(prog: LassoProgram, solver: str, tol: float, options: dict | 
     return run
 
 
+#: options of the native solver (``solver="prox"``), passed through ``options=``
+NATIVE_OPTIONS = ("p0", "screen", "max_outer")
+
+
+def _native_options(name: str, options: dict | None) -> tuple[dict, dict | None]:
+    """Split ``options`` into the working-set loop's options and the backend's options."""
+    opts = dict(options or {})
+    loop = {k: opts.pop(k) for k in NATIVE_OPTIONS if k in opts}
+    if name == backends.NATIVE and opts:
+        raise InvalidProblemError(f"options: unknown option(s) {sorted(opts)} for solver='prox'; "
+                                  f"it takes {list(NATIVE_OPTIONS)}")
+    return loop, opts
+
+
+def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None
+                 ) -> prox.InnerSolver:
+    """A restricted solver for the working-set loop that uses a CVXPY backend.
+
+    The reduced program (the working set's columns, its groups) is built and solved by the
+    backend; the answer is then refined by the native solver on the same columns, since the
+    loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits.
+    """
+    data = prob.native_data()
+    native = prox.native_inner(data)
+
+    def solve(cols, local_ids, tau, V_W, c, tol):
+        sub = GroupStructure(np.asarray(local_ids, dtype=np.intp), tau / lam)
+        prog = build_lasso(prob.Phi[:, cols], prob.T, prob.loss, prob.X_skip, prob.intercept,
+                           sub, lam)
+        run = _solve_program(prog, name, tol, options, warm=False)
+        V_new, B = _values(prog)
+        c_new = prob.basis.T @ (prob.A @ B) if B is not None and B.size else c
+        V_new, c_new, n = native(cols, local_ids, tau, V_new, c_new, tol)
+        return V_new, c_new, n + 1
+    return solve
+
+
+def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | None,
+                       active_tol: float, t_start: float, V0: np.ndarray | None = None,
+                       c0: np.ndarray | None = None, ws0: np.ndarray | None = None
+                       ) -> tuple[Solution, prox.WorkingSetResult]:
+    """solve_lasso's working-set path: the native solver, or a CVXPY backend on working sets."""
+    loop_opts, backend_opts = _native_options(name, options)
+    inner = None if name == backends.NATIVE else _cvxpy_inner(prob, name, lam, backend_opts)
+    res = prox.working_set_solve(prob.native_data(), lam, tol=prob.tol, V0=V0, c0=c0, ws0=ws0,
+                                 inner=inner, **loop_opts)
+    B = prob.affine_from_basis(res.c)
+    status = "optimal" if res.converged else "optimal_inaccurate"
+    times = {"build": 0.0, "compile": 0.0, "solve": res.times["total"],
+             "total": time.perf_counter() - t_start}
+    sol = prob.finish(res.V, B, lam, status, name, times, active_tol,
+                      {"working_set": res.info(), "compiled": False},
+                      polish=name != backends.NATIVE)
+    return sol, res
+
+
 def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss = "squared",
                 skip: Any = None, groups: Any = None, weights: Any = None,
                 solver: str = "CLARABEL", tol: float = 1e-8, active_tol: float = 1e-6,
-                options: dict | None = None) -> Solution:
+                options: dict | None = None, working_set: bool = False) -> Solution:
     """Solve the multitask / group lasso with an unpenalized affine skip.
 
     min_{V, C, c0} sum_n L(y_n, (Phi V + X C + 1 c0)_n) + lam * sum_g omega_g |V_g|_F
@@ -174,9 +287,16 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     groups : None (each row of V its own group: the neuron penalty), one label per row, or a
         list of disjoint index arrays covering all rows.
     weights : positive group weights omega_g (default 1).
-    solver : "CLARABEL" (default), "SCS", "OSQP" (squared loss, D = 1, no groups), "ECOS", "auto".
-    tol : solver tolerance.   active_tol : relative threshold of the active set.
-    options : passed through to the solver.
+    solver : "CLARABEL" (default), "SCS", "OSQP" (squared loss, D = 1, no groups), "ECOS",
+        "prox" (nnlasso's native working-set solver, :mod:`nnlasso.prox`), or "auto" (by size:
+        see :mod:`nnlasso.backends`).
+    tol : target relative duality gap (nnlasso's own); also sets the solver's tolerance. A
+        backend answer whose gap exceeds it is polished by the native solver.
+    active_tol : relative threshold of the active set.
+    options : passed through to the solver; for "prox" (and ``working_set``) the loop's options
+        ``p0`` (initial working-set size), ``screen`` (gap-safe screening), ``max_outer``.
+    working_set : with a CVXPY solver, solve the program on working sets (the native loop with
+        that backend as its restricted solver) instead of on the full dictionary.
 
     Returns
     -------
@@ -187,7 +307,9 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     lam = check_lam(lam)
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    if name == backends.NATIVE or working_set:
+        return _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
     prog = prob.program(lam)
     run = _solve_program(prog, name, tol, options, warm=False)
     V, B = _values(prog)
@@ -200,19 +322,28 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
 def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
                loss: str | Loss = "squared", skip: Any = None, groups: Any = None,
                weights: Any = None, solver: str = "CLARABEL", tol: float = 1e-8,
-               active_tol: float = 1e-6, options: dict | None = None) -> list[Solution]:
+               active_tol: float = 1e-6, options: dict | None = None,
+               working_set: bool = False) -> list[Solution]:
     """Solve (MTL) for each lam in ``lams`` (in the given order; decreasing is best).
 
-    The CVXPY problem is built and compiled once with lam as a ``cp.Parameter``; each later solve
-    only updates the parameter and warm-starts from the previous solution. Each Solution's
-    ``info["compiled"]`` says whether that solve compiled the problem (only the first does).
+    CVXPY backends: the problem is built and compiled once with lam as a ``cp.Parameter``; each
+    later solve only updates the parameter and warm-starts from the previous solution. Each
+    Solution's ``info["compiled"]`` says whether that solve compiled the problem (only the first
+    does).
+
+    ``solver="prox"`` (or ``working_set=True``): each solve is warm-started from the previous
+    solution and its working set starts from the **sequential strong rule** (Tibshirani et al.,
+    2012): group g enters when |Phi_g^T Q(lam_prev)|_F >= omega_g (2 lam - lam_prev), plus the
+    previous active groups; the KKT check of the full problem adds whatever the rule missed.
     """
     lam_list = [check_lam(v, "lams") for v in np.atleast_1d(np.asarray(list(lams), dtype=float))]
     if not lam_list:
         raise InvalidProblemError("lams: pass at least one value")
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    if name == backends.NATIVE or working_set:
+        return _path_working_set(prob, lam_list, name, options, active_tol)
     prog = prob.program(lam_list[0])
     out = []
     for i, lam in enumerate(lam_list):
@@ -224,6 +355,27 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
                  "solve": run["solve"], "total": time.perf_counter() - t0}
         out.append(prob.finish(V, B, lam, run["status"], name, times, active_tol,
                                {"compiled": run["compiled"], "qr_reduced": prog.qr}))
+    return out
+
+
+def _path_working_set(prob: _Problem, lam_list: list[float], name: str,
+                      options: dict | None, active_tol: float) -> list[Solution]:
+    """lasso_path by warm-started working sets seeded by the sequential strong rule."""
+    out: list[Solution] = []
+    V = c = rho = None
+    lam_prev = None
+    ids = prob.groups.ids
+    for lam in lam_list:
+        t0 = time.perf_counter()
+        ws0 = None
+        if rho is not None and lam_prev is not None:
+            strong = np.flatnonzero(rho * lam_prev >= 2.0 * lam - lam_prev)
+            nz = np.unique(ids[np.flatnonzero(np.any(V != 0, axis=1))])
+            ws0 = np.union1d(strong, nz)
+        sol, res = _solve_working_set(prob, lam, name, options, active_tol, t0, V0=V, c0=c,
+                                      ws0=ws0)
+        out.append(sol)
+        V, c, rho, lam_prev = res.V, res.c, res.rho, lam
     return out
 
 

@@ -1,0 +1,761 @@
+"""nnlasso's native first-order solver of the multitask / group lasso, and its working-set loop.
+
+The program is (MTL) of :mod:`nnlasso.lasso`,
+
+    P(V, c) = sum_n L(t_n, (Phi V + U c)_n) + lam * sum_g omega_g |V_g|_F,
+
+where U (N, r) is an orthonormal basis of the free affine columns A = [X 1] (A B = U c).
+
+Inner solvers (on a working set W of groups, the columns Phi_W):
+
+* squared loss: **block coordinate descent** on the Gram matrix of the projected features.
+  The affine part is eliminated exactly: with P = I - U U^T, min_c 1/2 |T - Phi V - U c|^2 =
+  1/2 |P T - P Phi V|^2, so the inner problem is a plain group lasso in G = (P Phi_W)^T P Phi_W,
+  C = (P Phi_W)^T P T. A block update is the **group soft-threshold**
+
+      V_g <- S(V_g + (C - G V)_g / L_g, lam omega_g / L_g),   S(z, tau) = max(0, 1 - tau/|z|_F) z,
+
+  with L_g = lambda_max(G_gg) (|P phi_k|^2 for single neurons), accelerated by Anderson
+  extrapolation of the epochs (kept only when it lowers the objective) and finished by Newton
+  steps on the support.
+* logistic / softmax: **FISTA** with gradient-based adaptive restart (O'Donoghue & Candes) on
+  (V, c), step 1/L with L = loss.smooth_constant * |[Phi_W  alpha U]|_2^2 (power iterations, a
+  safety factor and a backtracking guard); the affine coefficients c are rescaled by alpha =
+  |Phi_W|_2 so that both blocks have the same curvature scale, and refitted exactly (damped
+  Newton, :func:`nnlasso.duality.fit_affine`) at every gap check.
+
+Stopping rule: nnlasso's own relative duality gap (the dual point of
+:func:`nnlasso.duality.lasso_dual`: Q = -grad L projected out of col(U), clipped into the domain
+of L*, scaled by s = max(1, max_g |Phi_g^T Q|_F / (lam omega_g))), checked every few epochs.
+
+Outer **working-set loop** (:func:`working_set_solve`): start from the groups with the largest
+KKT ratio rho_g = |Phi_g^T Q|_F / (lam omega_g) at the starting point, solve the restricted
+problem, check the KKT conditions of the full problem with one product Phi^T Q, add the
+violators (rho_g > 1) and repeat with warm starts until the *full* problem's relative gap is
+<= tol. **Gap-safe screening** (Ndiaye, Fercoq, Gramfort & Salmon, JMLR 2017) discards groups
+that are provably zero at the optimum: the dual is (1/L_s)-strongly concave (L_s the loss's
+smoothness constant), so the dual optimum lies in the ball of radius
+
+    r = sqrt(2 L_s gap)
+
+around the feasible dual point theta = Q / s, and group g is inactive whenever
+
+    |Phi_g^T theta|_F + r |P Phi_g|_F < lam omega_g.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from threadpoolctl import ThreadpoolController
+
+from .duality import fit_affine, group_norms, project_out
+from .losses import Loss
+
+#: relative threshold below which a projected column is treated as lying in the affine span
+_DEAD = 1e-13
+
+_THREADS: list[ThreadpoolController] = []
+
+
+def _single_thread():
+    """Context limiting BLAS to one thread: the inner solvers make many small dense calls, for
+    which a multi-threaded BLAS only adds synchronization (and on a loaded machine, spinning)."""
+    if not _THREADS:
+        _THREADS.append(ThreadpoolController())
+    return _THREADS[0].limit(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------------------------------------
+# problem data
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class LassoData:
+    """(MTL) data in the form the native solver uses.
+
+    Parameters
+    ----------
+    Phi : (N, K) features.    T : (N, D) encoded targets.    loss : the data-fitting loss.
+    basis : (N, r) orthonormal basis U of the free affine columns (r = 0 without skip).
+    ids : (K,) group of each row of V.    weights : (G,) group weights omega_g > 0.
+    """
+
+    Phi: np.ndarray
+    T: np.ndarray
+    loss: Loss
+    basis: np.ndarray
+    ids: np.ndarray
+    weights: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.weights.size)
+
+    @property
+    def squared(self) -> bool:
+        return self.loss.name == "squared"
+
+    @property
+    def identity_groups(self) -> bool:
+        """Each row of V is its own group, in order (ids = 0..K-1)."""
+        if "identity" not in self._cache:
+            self._cache["identity"] = bool(self.ids.size == self.n_groups and np.array_equal(
+                self.ids, np.arange(self.ids.size)))
+        return self._cache["identity"]
+
+    def _index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if "order" not in self._cache:
+            order = np.argsort(self.ids, kind="stable")
+            counts = np.bincount(self.ids, minlength=self.n_groups)
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            self._cache.update(order=order, counts=counts, starts=starts)
+        return self._cache["order"], self._cache["counts"], self._cache["starts"]
+
+    def columns(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Columns of the given groups and, for each column, its position in ``groups``."""
+        groups = np.asarray(groups, dtype=np.intp)
+        if self.identity_groups:
+            return groups, np.arange(groups.size)
+        order, counts, starts = self._index()
+        sizes = counts[groups]
+        first = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        idx = np.repeat(starts[groups], sizes) + (np.arange(int(sizes.sum())) - first)
+        return order[idx], np.repeat(np.arange(groups.size), sizes)
+
+    @property
+    def TP(self) -> np.ndarray:
+        """P T: the targets with the affine part projected out (squared loss)."""
+        if "TP" not in self._cache:
+            self._cache["TP"] = project_out(self.T, self.basis)
+        return self._cache["TP"]
+
+    @property
+    def group_col_norms(self) -> np.ndarray:
+        """|P Phi_g|_F per group (an upper bound of the spectral norm used by screening)."""
+        if "gnorms" not in self._cache:
+            sq = np.einsum("nk,nk->k", self.Phi, self.Phi)
+            if self.basis.shape[1]:
+                UtPhi = self.basis.T @ self.Phi
+                sq = np.maximum(sq - np.einsum("rk,rk->k", UtPhi, UtPhi), 0.0)
+            self._cache["gnorms"] = np.sqrt(np.bincount(self.ids, weights=sq,
+                                                        minlength=self.n_groups))
+        return self._cache["gnorms"]
+
+
+def group_soft_threshold(Z: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Proximal map of sum_g tau_g |V_g|_F: S(z_g, tau_g) = max(0, 1 - tau_g / |z_g|_F) z_g."""
+    norms = group_norms(Z, local_ids, tau.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(norms > tau, 1.0 - tau / np.where(norms > 0, norms, 1.0), 0.0)
+    return Z * scale[local_ids][:, None]
+
+
+# ---------------------------------------------------------------------------------------------
+# squared loss: Gram block coordinate descent
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class GramProblem:
+    """Restricted squared-loss problem 1/2 |P T - P Phi_W V|^2 + sum_g tau_g |V_g|_F in Gram form.
+
+    G = (P Phi_W)^T P Phi_W (k, k),  C = (P Phi_W)^T P T (k, D),  tT = |P T|_F^2;
+    ``local_ids`` maps each of the k columns to its group 0..m-1 and ``tau`` = lam omega_g (m,).
+    """
+
+    G: np.ndarray
+    C: np.ndarray
+    tT: float
+    local_ids: np.ndarray
+    tau: np.ndarray
+
+    def objective(self, V: np.ndarray, GV: np.ndarray | None = None) -> float:
+        GV = self.G @ V if GV is None else GV
+        r2 = max(self.tT - 2.0 * float(np.sum(V * self.C)) + float(np.sum(V * GV)), 0.0)
+        return 0.5 * r2 + float(self.tau @ group_norms(V, self.local_ids, self.tau.size))
+
+    def gap(self, V: np.ndarray) -> tuple[float, float]:
+        """(primal, gap) at V with the scaled residual as dual point.
+
+        With R = P T - P Phi_W V, corr = C - G V = (P Phi_W)^T R and s = max(1, max_g
+        |corr_g| / tau_g):  gap = 1/2 |R|^2 (1 - 1/s)^2 + sum_g tau_g |V_g| - <corr, V> / s.
+        """
+        GV = self.G @ V
+        corr = self.C - GV
+        pen = float(self.tau @ group_norms(V, self.local_ids, self.tau.size))
+        r2 = max(self.tT - 2.0 * float(np.sum(V * self.C)) + float(np.sum(V * GV)), 0.0)
+        ratio = group_norms(corr, self.local_ids, self.tau.size) / self.tau
+        s = max(1.0, float(ratio.max())) if ratio.size else 1.0
+        gap = 0.5 * r2 * (1.0 - 1.0 / s) ** 2 + pen - float(np.sum(corr * V)) / s
+        return 0.5 * r2 + pen, max(gap, 0.0)
+
+
+def _block_lipschitz(G: np.ndarray, blocks: list[np.ndarray] | None) -> np.ndarray:
+    if blocks is None:
+        return np.diag(G).copy()
+    return np.array([np.linalg.eigvalsh(G[np.ix_(b, b)])[-1] for b in blocks])
+
+
+def _epoch_singletons(G: np.ndarray, V: np.ndarray, corr: np.ndarray, invL: np.ndarray,
+                      thr: np.ndarray, live: np.ndarray) -> None:
+    """One cyclic pass of the single-neuron group soft-threshold (in place on V and corr)."""
+    for k in live:
+        vk = V[k]
+        z = vk + corr[k] * invL[k]
+        nz = float(np.sqrt(z @ z))
+        if nz <= thr[k]:
+            if not vk.any():
+                continue
+            new = np.zeros_like(vk)
+        else:
+            new = z * (1.0 - thr[k] / nz)
+        corr -= np.outer(G[:, k], new - vk)
+        V[k] = new
+
+
+def _epoch_groups(G: np.ndarray, V: np.ndarray, corr: np.ndarray, invL: np.ndarray,
+                  thr: np.ndarray, blocks: list[np.ndarray], live: np.ndarray) -> None:
+    """One cyclic pass of the block group soft-threshold over general groups (in place)."""
+    for g in live:
+        b = blocks[g]
+        vg = V[b]
+        z = vg + corr[b] * invL[g]
+        nz = float(np.linalg.norm(z))
+        if nz <= thr[g]:
+            if not vg.any():
+                continue
+            new = np.zeros_like(vg)
+        else:
+            new = z * (1.0 - thr[g] / nz)
+        corr -= G[:, b] @ (new - vg)
+        V[b] = new
+
+
+def _newton_support(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None,
+                    max_iter: int = 8) -> np.ndarray:
+    """Newton steps on the support S = {g : V_g != 0}, other groups fixed at zero.
+
+    On S the objective is smooth: gradient (G V - C)_S + tau_g V_g / |V_g|, Hessian
+    kron(G_SS, I_D) + blockdiag(tau_g / |V_g| (I - u_g u_g^T)), u_g = vec(V_g) / |V_g|.
+    Steps are damped by backtracking and kept only when the objective decreases; the result is
+    then certified by the caller's duality gap, so a wrong support costs nothing but time.
+    """
+    m = prob.tau.size
+    norms = group_norms(V, prob.local_ids, m)
+    S = np.flatnonzero(norms > 0)
+    if S.size == 0:
+        return V
+    D = V.shape[1]
+    if blocks is None:
+        cols = S
+        sizes = np.ones(S.size, dtype=int)
+    else:
+        cols = np.concatenate([blocks[g] for g in S])
+        sizes = np.array([blocks[g].size for g in S])
+    n = cols.size * D
+    if n > 600:
+        return V
+    G_SS = prob.G[np.ix_(cols, cols)]
+    H0 = np.kron(G_SS, np.eye(D))
+    f = prob.objective(V)
+    offsets = np.concatenate([[0], np.cumsum(sizes * D)])
+    for _ in range(max_iter):
+        x = V[cols].ravel()
+        grad = (prob.G[cols] @ V - prob.C[cols]).ravel()
+        H = H0.copy()
+        for j, g in enumerate(S):
+            sl = slice(offsets[j], offsets[j + 1])
+            xg = x[sl]
+            ng = float(np.linalg.norm(xg))
+            if ng == 0:
+                return V
+            u = xg / ng
+            grad[sl] += prob.tau[g] * u
+            H[sl, sl] += prob.tau[g] / ng * (np.eye(u.size) - np.outer(u, u))
+        try:
+            step = np.linalg.solve(H, grad)
+        except np.linalg.LinAlgError:
+            return V
+        t, improved = 1.0, False
+        while t > 1e-4:
+            Vn = V.copy()
+            Vn[cols] = (x - t * step).reshape(-1, D)
+            fn = prob.objective(Vn)
+            if fn < f:
+                improved = True
+                break
+            t *= 0.5
+        if not improved:
+            return V
+        V, f_old, f = Vn, f, fn
+        if f_old - f <= 1e-15 * max(abs(f), 1.0):
+            break
+    return V
+
+
+def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, tol: float,
+             max_epochs: int = 20_000, check_every: int = 5, anderson: int = 5
+             ) -> tuple[np.ndarray, int, float]:
+    """Block coordinate descent with Anderson extrapolation and support Newton steps.
+
+    Parameters
+    ----------
+    prob : the restricted problem in Gram form.   V : (k, D) start (modified copy returned).
+    blocks : None for single-column groups (column j is group j), else the local columns of
+        each group.   tol : relative duality gap at which to stop.
+
+    Returns
+    -------
+    (V, epochs, rel_gap)
+    """
+    V = np.array(V, dtype=float)
+    L = _block_lipschitz(prob.G, blocks)
+    live = np.flatnonzero(L > _DEAD * max(float(L.max()) if L.size else 0.0, 1e-300))
+    dead = np.setdiff1d(np.arange(L.size), live)
+    if dead.size:
+        if blocks is None:
+            V[dead] = 0.0
+        else:
+            for g in dead:
+                V[blocks[g]] = 0.0
+    invL = np.zeros_like(L)
+    invL[live] = 1.0 / L[live]
+    thr = prob.tau * invL
+    corr = prob.C - prob.G @ V
+    hist: list[np.ndarray] = [V.ravel().copy()]
+    rel = np.inf
+    epoch = 0
+    while epoch < max_epochs:
+        epoch += 1
+        if blocks is None:
+            _epoch_singletons(prob.G, V, corr, invL, thr, live)
+        else:
+            _epoch_groups(prob.G, V, corr, invL, thr, blocks, live)
+        hist.append(V.ravel().copy())
+        if anderson and len(hist) == anderson + 1:
+            V_acc = _anderson(hist, V.shape)
+            if V_acc is not None and prob.objective(V_acc) < prob.objective(V):
+                V = V_acc
+                corr = prob.C - prob.G @ V
+            hist = [V.ravel().copy()]
+        if epoch % check_every == 0:
+            primal, gap = prob.gap(V)
+            rel = gap / max(primal, 1e-300)
+            if rel <= tol:
+                break
+            if epoch % (4 * check_every) == 0:
+                Vn = _newton_support(prob, V, blocks)
+                if Vn is not V:
+                    V = Vn
+                    corr = prob.C - prob.G @ V
+                    primal, gap = prob.gap(V)
+                    rel = gap / max(primal, 1e-300)
+                    if rel <= tol:
+                        break
+                    hist = [V.ravel().copy()]
+    return V, epoch, rel
+
+
+def _anderson(hist: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray | None:
+    """Anderson extrapolation sum_i c_i x_i with c = argmin |sum c_i (x_i - x_{i-1})|, sum c = 1."""
+    X = np.array(hist)
+    U = np.diff(X, axis=0)
+    M = U @ U.T
+    M += 1e-10 * (np.trace(M) + 1e-300) * np.eye(M.shape[0])
+    try:
+        c = np.linalg.solve(M, np.ones(M.shape[0]))
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(c)) or c.sum() == 0:
+        return None
+    c /= c.sum()
+    return (c @ X[1:]).reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# smooth losses: FISTA with adaptive restart
+# ---------------------------------------------------------------------------------------------
+
+def _spectral_norm(M: np.ndarray, iters: int = 30, seed: int = 0) -> float:
+    """|M|_2 by power iterations on M^T M (an estimate from below; callers add a margin)."""
+    if M.size == 0:
+        return 0.0
+    x = np.random.default_rng(seed).standard_normal(M.shape[1])
+    x /= np.linalg.norm(x)
+    s = 0.0
+    for _ in range(iters):
+        y = M.T @ (M @ x)
+        ny = float(np.linalg.norm(y))
+        if ny == 0:
+            return 0.0
+        s_new = np.sqrt(ny)
+        x = y / ny
+        if abs(s_new - s) <= 1e-6 * s_new:
+            s = s_new
+            break
+        s = s_new
+    return float(s)
+
+
+def restricted_gap(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
+                   Z: np.ndarray, pen: float, local_ids: np.ndarray, tau: np.ndarray
+                   ) -> tuple[float, float]:
+    """(primal, gap) of the restricted problem at the fit Z (dual point of lasso_dual)."""
+    Q = loss.clip(project_out(-loss.grad(Z, T), basis), T)
+    ratio = group_norms(Phi_W.T @ Q, local_ids, tau.size) / tau
+    s = max(1.0, float(ratio.max())) if ratio.size else 1.0
+    primal = loss.value(Z, T) + pen
+    return primal, primal - loss.dual_value(Q / s, T)
+
+
+def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
+          local_ids: np.ndarray, tau: np.ndarray, V: np.ndarray, c: np.ndarray, tol: float,
+          max_iter: int = 50_000, check_every: int = 10) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """Accelerated proximal gradient with adaptive restart for min f(Phi_W V + U c) + pen(V).
+
+    Returns ``(V, c, iterations, rel_gap)``; c are the coefficients on the basis U.
+    """
+    sigma = _spectral_norm(Phi_W)
+    alpha = max(sigma, 1.0)
+    Ua = alpha * basis
+    Lip = max(loss.smooth_constant * 1.05 * (sigma ** 2 + (alpha ** 2 if basis.shape[1] else 0)),
+              1e-12)
+    V = np.array(V, dtype=float)
+    c = np.array(c, dtype=float) / alpha
+    m = tau.size
+
+    def pen(Vx: np.ndarray) -> float:
+        return float(tau @ group_norms(Vx, local_ids, m))
+
+    def refit(Vx: np.ndarray, cx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        off = Phi_W @ Vx
+        cx = fit_affine(loss, T, off, basis, B0=cx * alpha) / alpha if basis.shape[1] else cx
+        return cx, off + Ua @ cx
+
+    c, Zx = refit(V, c)
+    fx = loss.value(Zx, T)
+    Vy, cy, Zy = V.copy(), c.copy(), Zx.copy()
+    t = 1.0
+    rel = np.inf
+    it = 0
+    while it < max_iter:
+        it += 1
+        g = loss.grad(Zy, T)
+        fy = loss.value(Zy, T)
+        gV, gc = Phi_W.T @ g, Ua.T @ g
+        while True:
+            Vn = group_soft_threshold(Vy - gV / Lip, local_ids, tau / Lip)
+            cn = cy - gc / Lip
+            Zn = Phi_W @ Vn + Ua @ cn
+            fn = loss.value(Zn, T)
+            dV, dc = Vn - Vy, cn - cy
+            quad = fy + float(np.sum(gV * dV) + np.sum(gc * dc)) + 0.5 * Lip * float(
+                np.sum(dV * dV) + np.sum(dc * dc))
+            if fn <= quad + 1e-12 * max(abs(fy), 1.0):
+                break
+            Lip *= 2.0
+        if float(np.sum((Vy - Vn) * (Vn - V)) + np.sum((cy - cn) * (cn - c))) > 0 or fn > fx:
+            t = 1.0  # adaptive restart: the momentum points uphill
+        t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        beta = (t - 1.0) / t_new
+        Vy = Vn + beta * (Vn - V)
+        cy = cn + beta * (cn - c)
+        Zy = Zn + beta * (Zn - Zx)
+        V, c, Zx, fx, t = Vn, cn, Zn, fn, t_new
+        if it % check_every == 0:
+            c, Zx = refit(V, c)
+            fx = loss.value(Zx, T)
+            primal, gap = restricted_gap(loss, T, Phi_W, basis, Zx, pen(V), local_ids, tau)
+            rel = gap / max(abs(primal), 1e-300)
+            Vy, cy, Zy, t = V.copy(), c.copy(), Zx.copy(), 1.0
+            if rel <= tol:
+                break
+    return V, c * alpha, it, rel
+
+
+# ---------------------------------------------------------------------------------------------
+# the working-set loop
+# ---------------------------------------------------------------------------------------------
+
+#: signature of a restricted solver: (cols, local_ids, tau, V_W, c, tol) -> (V_W, c, iterations)
+InnerSolver = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
+                       tuple[np.ndarray, np.ndarray, int]]
+
+
+@dataclass
+class WorkingSetResult:
+    """Result of :func:`working_set_solve`.
+
+    V : (K, D) solution.   c : (r, D) affine coefficients on the basis U (A B = U c).
+    primal, dual, gap, rel_gap : the full problem's certificate at V (nnlasso's dual point).
+    rho : (G,) unscaled KKT ratios |Phi_g^T Q|_F / (lam omega_g) at V (all groups).
+    converged : rel_gap <= tol.   n_outer : outer iterations.   n_inner : inner epochs /
+    iterations in total.   n_products : full products Phi^T Q.   ws_sizes : working-set size per
+    outer iteration.   n_screened : groups discarded by gap-safe screening.   times : seconds.
+    """
+
+    V: np.ndarray
+    c: np.ndarray
+    primal: float
+    dual: float
+    gap: float
+    rel_gap: float
+    rho: np.ndarray
+    converged: bool
+    n_outer: int
+    n_inner: int
+    n_products: int
+    ws_sizes: list[int]
+    n_screened: int
+    times: dict[str, float]
+
+    def info(self) -> dict:
+        """Diagnostics for ``Solution.info``."""
+        return {"n_outer": self.n_outer, "n_inner": self.n_inner, "n_products": self.n_products,
+                "ws_sizes": list(self.ws_sizes), "n_screened": self.n_screened,
+                "ws_converged": self.converged}
+
+
+class _Loop:
+    """State of the working-set loop (see :func:`working_set_solve`)."""
+
+    def __init__(self, data: LassoData, lam: float, tol: float, screen: bool):
+        self.d, self.lam, self.tol, self.screen = data, float(lam), float(tol), screen
+        self.tau_all = self.lam * data.weights
+        self.alive = np.ones(data.n_groups, dtype=bool)
+        self.keep_groups = np.arange(data.n_groups)
+        self.Phi_keep = data.Phi
+        self.keep_local = data.ids
+        self.compacted = False
+        self.n_products = 0
+        self._gram_cols = np.zeros(0, dtype=np.intp)
+        self._PPhi = np.zeros((data.Phi.shape[0], 0))
+        self._G = np.zeros((0, 0))
+        self._C = np.zeros((0, data.T.shape[1]))
+
+    # -- full-problem check --------------------------------------------------------------
+    def check(self, cols: np.ndarray, V_W: np.ndarray, c: np.ndarray, full: bool = False
+              ) -> dict:
+        """Certificate of the (unscreened) full problem at V (nonzero only on ``cols``)."""
+        d = self.d
+        Phi_W = d.Phi[:, cols]
+        if d.squared:
+            Q = d.TP - self.projected(cols) @ V_W if cols.size else d.TP.copy()
+            c = d.basis.T @ (d.T - Phi_W @ V_W) if d.basis.shape[1] else c
+            primal = 0.5 * float(np.sum(Q * Q))
+        else:
+            off = Phi_W @ V_W
+            if d.basis.shape[1]:
+                c = fit_affine(d.loss, d.T, off, d.basis, B0=c)
+            Z = off + d.basis @ c
+            primal = d.loss.value(Z, d.T)
+            Q = d.loss.clip(project_out(-d.loss.grad(Z, d.T), d.basis), d.T)
+        pen = float(self.tau_all @ group_norms(self._scatter(cols, V_W), d.ids, d.n_groups)) \
+            if cols.size else 0.0
+        primal += pen
+        Phi_use = d.Phi if full else self.Phi_keep
+        corr = Phi_use.T @ Q
+        self.n_products += 1
+        if full or not self.compacted:
+            rho = group_norms(corr, d.ids, d.n_groups) / self.tau_all
+        else:
+            rho = np.zeros(d.n_groups)
+            rho[self.keep_groups] = group_norms(corr, self.keep_local,
+                                                self.keep_groups.size) / self.tau_all[
+                self.keep_groups]
+        considered = rho if full else np.where(self.alive, rho, 0.0)
+        s = max(1.0, float(considered.max())) if considered.size else 1.0
+        dual = d.loss.dual_value(Q / s, d.T)
+        gap = primal - dual
+        return {"primal": primal, "dual": dual, "gap": gap,
+                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
+                "s": s, "c": c}
+
+    def _scatter(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray:
+        V = np.zeros((self.d.Phi.shape[1], self.d.T.shape[1]))
+        V[cols] = V_W
+        return V
+
+    # -- gap-safe screening --------------------------------------------------------------
+    def screen_groups(self, chk: dict, ws: np.ndarray) -> np.ndarray:
+        """Discard groups with |Phi_g^T theta| + r |P Phi_g| < lam omega_g; return the new ws."""
+        if not self.screen or not np.isfinite(chk["gap"]) or chk["gap"] < 0:
+            return ws
+        r = np.sqrt(2.0 * self.d.loss.smooth_constant * max(chk["gap"], 0.0))
+        score = chk["rho"] / chk["s"] + r * self.d.group_col_norms / self.tau_all
+        newly = self.alive & (score < 1.0 - 1e-9)
+        newly[ws] = False  # groups in the working set leave it only when their V is zero
+        if not newly.any():
+            return ws
+        self.alive &= ~newly
+        dead_frac = 1.0 - self.alive[self.keep_groups].mean()
+        if dead_frac > 0.5 and self.Phi_keep.shape[1] > 2000:
+            self.keep_groups = np.flatnonzero(self.alive)
+            cols, local = self.d.columns(self.keep_groups)
+            self.Phi_keep = self.d.Phi[:, cols]
+            self.keep_local = local
+            self.compacted = True
+        return ws
+
+    # -- projected columns and Gram (squared loss), cached across outer iterations -------
+    def projected(self, cols: np.ndarray) -> np.ndarray:
+        self._extend(cols)
+        pos = self._positions(cols)
+        return self._PPhi[:, pos]
+
+    def _positions(self, cols: np.ndarray) -> np.ndarray:
+        order = np.argsort(self._gram_cols)
+        return order[np.searchsorted(self._gram_cols, cols, sorter=order)]
+
+    def _extend(self, cols: np.ndarray) -> None:
+        new = np.setdiff1d(cols, self._gram_cols)
+        if new.size == 0:
+            return
+        d = self.d
+        Pn = project_out(d.Phi[:, new], d.basis)
+        cross = self._PPhi.T @ Pn
+        self._G = np.block([[self._G, cross], [cross.T, Pn.T @ Pn]])
+        self._C = np.vstack([self._C, Pn.T @ d.TP])
+        self._PPhi = np.hstack([self._PPhi, Pn])
+        self._gram_cols = np.concatenate([self._gram_cols, new])
+
+    def gram(self, cols: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> GramProblem:
+        self._extend(cols)
+        pos = self._positions(cols)
+        return GramProblem(self._G[np.ix_(pos, pos)], self._C[pos],
+                           float(np.sum(self.d.TP * self.d.TP)), local_ids, tau)
+
+
+def native_inner(data: LassoData, loop: _Loop | None = None) -> InnerSolver:
+    """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax)."""
+    def solve(cols, local_ids, tau, V_W, c, tol):
+        if data.squared:
+            lp = loop if loop is not None else _Loop(data, 1.0, tol, False)
+            prob = lp.gram(cols, local_ids, tau)
+            blocks = None if data.identity_groups else [np.flatnonzero(local_ids == g)
+                                                        for g in range(tau.size)]
+            V_W, n, _ = bcd_gram(prob, V_W, blocks, tol)
+            return V_W, c, n
+        V_W, c, n, _ = fista(data.loss, data.T, data.Phi[:, cols], data.basis, local_ids, tau,
+                             V_W, c, tol)
+        return V_W, c, n
+    return solve
+
+
+def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
+                      V0: np.ndarray | None = None, c0: np.ndarray | None = None,
+                      ws0: np.ndarray | None = None, p0: int = 10, inner: InnerSolver | None = None,
+                      screen: bool = True, max_outer: int = 100, margin: float | None = None
+                      ) -> WorkingSetResult:
+    """Solve (MTL) over the full dictionary by working sets, to relative gap ``tol``.
+
+    Parameters
+    ----------
+    data : the problem (:class:`LassoData`).   lam : regularization.
+    tol : target relative duality gap of the *full* problem.
+    V0, c0 : warm start (V on all K rows; c on the affine basis).
+    ws0 : initial working set (group indices); the groups with V0_g != 0 are always added, and
+        when it is None the ``p0`` groups with the largest KKT ratio at the start are used.
+    inner : restricted solver (default :func:`native_inner`); a CVXPY backend can be plugged in
+        here (see :func:`nnlasso.lasso.solve_lasso` with ``working_set=True``). The continuous
+        column generation reuses this loop by calling it on its growing dictionary with the
+        previous solution (padded with zero rows) as ``V0``.
+    screen : gap-safe screening (see the module docstring).
+    margin : when given, the groups with KKT ratio rho_g > 1 - margin at the start join the
+        initial working set (used by :func:`polish`).
+
+    Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
+    add the violators (rho_g > 1, the largest first, at most doubling the working set); solve the
+    restricted problem warm-started to a relative gap max(tol / 4, rel_gap / 10).
+    """
+    t_start = time.perf_counter()
+    d = data
+    K, D = d.Phi.shape[1], d.T.shape[1]
+    V = np.zeros((K, D)) if V0 is None else np.array(V0, dtype=float)
+    c = np.zeros((d.basis.shape[1], D)) if c0 is None else np.array(c0, dtype=float)
+    loop = _Loop(d, lam, tol, screen)
+    inner = native_inner(d, loop) if inner is None else inner
+    nz_groups = np.unique(d.ids[np.flatnonzero(np.any(V != 0, axis=1))])
+    ws = np.union1d(nz_groups, np.asarray(ws0, dtype=np.intp)) if ws0 is not None else nz_groups
+    cols, local = d.columns(ws)
+    chk = loop.check(cols, V[cols], c)
+    c = chk["c"]
+    n_inner, sizes, n_outer = 0, [], 0
+    t_inner = 0.0
+    if ws0 is None:
+        ws = _grow(ws, chk["rho"], loop.alive, max(p0 - ws.size, 1), force=True)
+    if margin is not None:
+        ws = np.union1d(ws, np.flatnonzero(chk["rho"] > 1.0 - margin))
+    while n_outer < max_outer:
+        if chk["rel"] <= tol:
+            if not loop.compacted:
+                break
+            chk = loop.check(cols, V[cols], c, full=True)
+            if chk["rel"] <= tol:
+                break
+            loop.__init__(d, lam, tol, False)  # screening fooled by round-off: start over
+        ws = loop.screen_groups(chk, ws)
+        ws = _grow(ws, chk["rho"], loop.alive, max(ws.size, p0))
+        n_outer += 1
+        sizes.append(int(ws.size))
+        cols, local = d.columns(ws)
+        tau = loop.tau_all[ws]
+        tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
+        t0 = time.perf_counter()
+        with _single_thread():
+            V_W, c, n = inner(cols, local, tau, V[cols], c, tol_in)
+        t_inner += time.perf_counter() - t0
+        n_inner += n
+        V = np.zeros((K, D))
+        V[cols] = V_W
+        chk = loop.check(cols, V_W, c)
+        c = chk["c"]
+        keep = group_norms(V_W, local, ws.size) > 0
+        ws = ws[keep | (chk["rho"][ws] > 1.0 - 1e-3)]
+        cols, local = d.columns(ws)
+    rho = chk["rho"]
+    if loop.compacted:
+        rho = loop.check(cols, V[cols], c, full=True)["rho"]
+    return WorkingSetResult(V=V, c=chk["c"], primal=chk["primal"], dual=chk["dual"],
+                            gap=chk["gap"], rel_gap=chk["rel"], rho=rho,
+                            converged=bool(chk["rel"] <= tol), n_outer=n_outer, n_inner=n_inner,
+                            n_products=loop.n_products, ws_sizes=sizes,
+                            n_screened=int((~loop.alive).sum()),
+                            times={"inner": t_inner, "total": time.perf_counter() - t_start})
+
+
+def _grow(ws: np.ndarray, rho: np.ndarray, alive: np.ndarray, n_add: int,
+          force: bool = False) -> np.ndarray:
+    """Add up to ``n_add`` groups outside ``ws`` with the largest KKT ratio (> 1 unless force)."""
+    cand = rho.copy()
+    cand[ws] = -np.inf
+    cand[~alive] = -np.inf
+    n_add = int(min(n_add, np.count_nonzero(np.isfinite(cand))))
+    if n_add <= 0:
+        return ws
+    top = np.argpartition(-cand, n_add - 1)[:n_add]
+    top = top[cand[top] > (-np.inf if force else 1.0)]
+    if force:
+        top = top[cand[top] > 0]
+    return np.union1d(ws, top)
+
+
+def polish(data: LassoData, V: np.ndarray, lam: float, *, tol: float, c0: np.ndarray | None,
+           margin: float = 0.1, active_rel: float = 1e-6) -> WorkingSetResult:
+    """Refine a backend's point with the native solver on a working set.
+
+    The working set holds the active groups (|V_g| > active_rel * max_h |V_h|; the others start
+    at zero) and the groups whose KKT ratio at that point is within ``margin`` of the boundary
+    (rho_g > 1 - margin); the loop then grows it with violators until the full gap is <= tol.
+    """
+    norms = group_norms(V, data.ids, data.n_groups)
+    top = float(norms.max()) if norms.size else 0.0
+    active = np.flatnonzero(norms > active_rel * top) if top > 0 else np.zeros(0, np.intp)
+    V0 = np.zeros_like(V)
+    cols, _ = data.columns(active)
+    V0[cols] = V[cols]
+    return working_set_solve(data, lam, tol=tol, V0=V0, c0=c0, ws0=active, margin=margin)
