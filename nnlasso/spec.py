@@ -704,8 +704,13 @@ def load_problem(path: str | os.PathLike, *, display: str | None = None,
 # data
 # --------------------------------------------------------------------------------------------
 
-def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str) -> dict[str, tuple]:
-    """Read (shape, dtype) of every array of an npz file without loading the arrays."""
+def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str,
+                 text_ok: Sequence[str] = ()) -> dict[str, tuple]:
+    """Read (shape, dtype) of every array of an npz file without loading the arrays.
+
+    Object (pickled) arrays are refused; so are non-numeric ones except the names in
+    ``text_ok`` (0-d strings such as an MLP's ``out_activation``).
+    """
     out: dict[str, tuple] = {}
     try:
         with zipfile.ZipFile(path) as zf:
@@ -731,6 +736,8 @@ def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str) -> dict[str, tup
             raise ProblemFileError(spec.file, fieldname, f"array {name!r} holds Python objects "
                                                          "(pickled data is refused; save numeric "
                                                          "arrays)")
+        if name in text_ok and dtype.kind in "US" and shape == ():
+            continue
         if dtype.kind not in "biuf":
             raise ProblemFileError(spec.file, fieldname, f"array {name!r} has dtype {dtype}; "
                                                          "only real numbers are accepted")
@@ -983,11 +990,13 @@ def _load_network(spec: ProblemSpec, d: int, max_memory: int | None
     file, fld = spec.file, "network.path"
     if spec.network.resolved is None:
         raise ProblemFileError(file, fld, "not resolved (load the spec with load_problem)")
-    headers = _npz_headers(spec, spec.network.resolved, fld)
+    headers = _npz_headers(spec, spec.network.resolved, fld, text_ok=("out_activation",))
     L = 0
     while f"W{L + 1}" in headers:
         L += 1
-    expected = {f"{p}{i}" for i in range(1, L + 1) for p in "Wb"}
+    # optional metadata written by nnlasso.MLP.save
+    expected = {f"{p}{i}" for i in range(1, L + 1) for p in "Wb"} | {"out_activation",
+                                                                      "classes"}
     for name in headers:
         if name not in expected:
             raise ProblemFileError(file, fld, f"unexpected array {name!r}; a network npz holds "
@@ -999,7 +1008,7 @@ def _load_network(spec: ProblemSpec, d: int, max_memory: int | None
         if f"b{i}" not in headers:
             raise ProblemFileError(file, fld, f"missing array 'b{i}'")
     cap = max_memory if max_memory is not None else max_memory_default()
-    if sum(8 * math.prod(s) for s, _ in headers.values()) > cap:
+    if sum(8 * math.prod(s) for s, dt in headers.values() if dt.kind in "biuf") > cap:
         raise ProblemFileError(file, fld, "the network's arrays are over the memory cap")
     arrays = _load_npz(spec, spec.network.resolved, fld)
     weights = [np.asarray(arrays[f"W{i}"], dtype=np.float64) for i in range(1, L + 1)]

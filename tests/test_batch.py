@@ -1,0 +1,217 @@
+"""The batch runner: records, worker subprocesses, time limits, resume, executors."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlasso.batch import (RECORD_KEYS, TIME_KEYS, BatchUsageError, expand_paths, read_results,
+                           run_batch, run_isolated, run_problem)
+
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+
+KINK = """schema = 1
+task = "fit"
+[data]
+source = "synthetic"
+generator = "kink_1d"
+params = {{ n = {n}, seed = {seed} }}
+[dictionary]
+kind = "knots"
+[model]
+lam = 0.05
+[solver]
+time_limit = 120
+"""
+
+# big enough to run for minutes: N = K = 2500 dense
+SLOW = """schema = 1
+task = "fit"
+[data]
+source = "synthetic"
+generator = "relu_teacher"
+params = { n = 2500, d = 5, seed = 0 }
+[dictionary]
+kind = "data"
+size = 2500
+[model]
+lam_ratio = 0.01
+"""
+
+INVALID = 'schema = 1\ntask = "fit"\n[model]\nlam = {lam}\n'
+
+
+def kink(folder: Path, name: str, seed: int = 0, n: int = 30) -> Path:
+    p = folder / f"{name}.toml"
+    p.write_text(KINK.format(n=n, seed=seed))
+    return p
+
+
+def lines(path: Path) -> list[dict]:
+    text = path.read_text()
+    assert text.endswith("\n")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def assert_record_shape(rec: dict) -> None:
+    for key in RECORD_KEYS:
+        assert key in rec, key
+    assert set(TIME_KEYS) <= set(rec["times"])
+    assert rec["status"] in ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
+    json.dumps(rec, allow_nan=False)
+
+
+def test_error_record_shape(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text(INVALID.format(lam=-1))
+    rec = run_problem(p)
+    assert_record_shape(rec)
+    assert rec["status"] == "error" and rec["problem"] == "bad"
+    assert rec["error"].startswith(f"{p}: ") and ": data: " in rec["error"]
+    assert len(rec["sha256"]) == 64
+    missing = run_problem(tmp_path / "none.toml")
+    assert missing["status"] == "error" and missing["sha256"] is None
+    assert missing["error"].startswith(f"{tmp_path / 'none.toml'}: file: ")
+
+
+def test_symlink_out_of_folder_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    inside = tmp_path / "problem"
+    (inside / "data").mkdir(parents=True)
+    outside.mkdir()
+    np.savez(outside / "secret.npz", X=np.ones((4, 1)), Y=np.ones(4))
+    (inside / "data" / "link.npz").symlink_to(outside / "secret.npz")
+    p = inside / "p.toml"
+    p.write_text('schema = 1\ntask = "fit"\n[data]\nsource = "npz"\npath = "data/link.npz"\n'
+                 '[model]\nlam = 1\n')
+    rec = run_problem(p)
+    assert rec["status"] == "error"
+    assert ": data.path: " in rec["error"] and "outside" in rec["error"]
+
+
+def test_expand_paths(tmp_path):
+    (tmp_path / "b.toml").write_text("")
+    (tmp_path / "a.toml").write_text("")
+    (tmp_path / "c.txt").write_text("")
+    assert expand_paths([tmp_path]) == [str(tmp_path / "a.toml"), str(tmp_path / "b.toml")]
+    with pytest.raises(BatchUsageError):
+        expand_paths([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchUsageError):
+        expand_paths([tmp_path / "empty"])
+
+
+def test_hostile_corpus_batch(tmp_path):
+    out = tmp_path / "r.jsonl"
+    records = run_batch([HOSTILE], out, jobs=2, progress=False)
+    files = sorted(HOSTILE.glob("*.toml"))
+    assert len(records) == len(files) >= 30
+    written = lines(out)
+    assert sorted(r["file"] for r in written) == sorted(str(f) for f in files)
+    for rec in records:
+        assert_record_shape(rec)
+        field = Path(rec["file"]).read_bytes().split(b"\n")[0].decode().split("expect:")[1]
+        assert rec["status"] == "error"
+        assert rec["error"].startswith(f"{rec['file']}: {field.strip()}: "), rec["error"]
+        assert "Traceback" not in rec["error"] and "internal" not in rec["error"]
+
+
+def test_resume_repairs_truncated_line_and_skips_done(tmp_path):
+    probs = tmp_path / "p"
+    probs.mkdir()
+    for i in range(3):
+        (probs / f"p{i}.toml").write_text(INVALID.format(lam=-(i + 1)))
+    out = tmp_path / "r.jsonl"
+    first = run_batch([probs / "p0.toml"], out, progress=False)
+    with open(out, "a") as fh:
+        fh.write('{"problem": "p1", "sha256": "tru')      # a killed writer's partial line
+    assert len(read_results(out, repair=False)) == 1
+    seen = []
+    records = run_batch([probs], out, resume=True, progress=False, on_record=seen.append)
+    assert [r["problem"] for r in records] == ["p0", "p1", "p2"]
+    assert sorted(r["problem"] for r in seen) == ["p1", "p2"]   # p0 was skipped
+    written = lines(out)
+    assert sorted(r["problem"] for r in written) == ["p0", "p1", "p2"]
+    assert written[0] == first[0]
+    # without --resume the results file starts afresh
+    run_batch([probs / "p2.toml"], out, progress=False)
+    assert [r["problem"] for r in lines(out)] == ["p2"]
+
+
+def test_fit_record_and_saved_solution(tmp_path):
+    p = kink(tmp_path, "kink")
+    rec = run_problem(p, save_solutions=tmp_path / "sol")
+    assert_record_shape(rec)
+    assert rec["status"] == "optimal", rec["error"]
+    assert rec["N"] == 30 and rec["d"] == 1 and rec["D"] == 1
+    assert rec["K_reduced"] <= rec["K_active"] <= rec["K_dictionary"]
+    assert rec["width_bound_holds"] is True and rec["K_reduced"] <= rec["width_bound"]
+    assert rec["gap"] is not None and rec["rel_gap"] < 1e-5
+    assert rec["certificate"]["kind"] == "dictionary" and rec["certificate"]["certified"]
+    assert math.isclose(sum(rec["times"][k] for k in ("load", "build", "compile", "solve",
+                                                      "verify")), rec["times"]["total"],
+                        rel_tol=0.2, abs_tol=0.2)
+    with np.load(rec["solution_file"], allow_pickle=False) as z:
+        assert z["V"].shape == (rec["K_dictionary"], 1)
+        assert z["reduced_active"].size == rec["K_reduced"]
+        assert z["W"].shape == (rec["K_dictionary"], 1)
+
+
+def test_timeout_kills_the_worker_and_batch_goes_on(tmp_path):
+    (tmp_path / "a_slow.toml").write_text(SLOW)
+    kink(tmp_path, "b_quick")
+    out = tmp_path / "r.jsonl"
+    records = run_batch([tmp_path], out, timeout=2, progress=False)
+    slow, quick = records
+    assert slow["status"] == "timeout"
+    assert ": timeout: " in slow["error"] and "2 s" in slow["error"]
+    assert 2 <= slow["times"]["total"] < 30
+    assert quick["status"] == "optimal", quick["error"]
+    assert len(lines(out)) == 2
+
+
+def test_file_time_limit_is_enforced(tmp_path):
+    p = tmp_path / "slow.toml"
+    p.write_text(SLOW + "[solver]\ntime_limit = 1.5\n")
+    rec = run_isolated(p, "slow.toml")
+    assert rec["status"] == "timeout"
+    assert rec["error"].startswith("slow.toml: solver.time_limit: stopped after")
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if key in ("times",):
+            continue
+        x, y = a[key], b[key]
+        if isinstance(x, float) and isinstance(y, float):
+            assert math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9), (key, x, y)
+        elif isinstance(x, dict):
+            _same(x, y)
+        else:
+            assert x == y, (key, x, y)
+
+
+def test_foreign_and_dask_executors_match_local(tmp_path):
+    kink(tmp_path, "k1", seed=1)
+    kink(tmp_path, "k2", seed=2)
+    (tmp_path / "k3.toml").write_text(INVALID.format(lam=0))
+    local = run_batch([tmp_path], tmp_path / "local.jsonl", progress=False)
+    assert [r["status"] for r in local] == ["optimal", "optimal", "error"]
+    with cf.ThreadPoolExecutor(2) as ex:
+        threaded = run_batch([tmp_path], tmp_path / "t.jsonl", executor=ex, progress=False)
+    for a, b in zip(local, threaded):
+        _same(a, b)
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        remote = run_batch([tmp_path], tmp_path / "dask.jsonl", executor=client.get_executor(),
+                           progress=False)
+    for a, b in zip(local, remote):
+        _same(a, b)
+    assert len(lines(tmp_path / "dask.jsonl")) == 3

@@ -1,0 +1,205 @@
+"""End to end through the installed ``nnlasso`` console script (subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnlasso.cli import format_table, main
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = ROOT / "problems"
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+EXE = shutil.which("nnlasso")
+CMD = [EXE] if EXE else [sys.executable, "-m", "nnlasso.cli"]
+
+TEACHER = """schema = 1
+task = "fit"
+[data]
+source = "synthetic"
+generator = "relu_teacher"
+params = {{ n = 150, d = 2, seed = {seed} }}
+[dictionary]
+size = 150
+seed = {seed}
+[model]
+lam_ratio = 0.1
+"""
+
+
+def nnlasso(*args: str, cwd: Path | None = None, timeout: float = 300
+            ) -> subprocess.CompletedProcess:
+    return subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    """Run every bundled problem once through ``nnlasso batch problems/``."""
+    tmp = tmp_path_factory.mktemp("bundled")
+    t0 = time.perf_counter()
+    proc = nnlasso("batch", PROBLEMS, "--out", tmp / "results.jsonl", "--jobs", "2",
+                   "--save-solutions", tmp / "solutions", timeout=600)
+    return proc, records(tmp / "results.jsonl"), time.perf_counter() - t0, tmp
+
+
+def test_bundled_problems_all_optimal(bundled):
+    proc, recs, elapsed, tmp = bundled
+    files = sorted(PROBLEMS.glob("*.toml"))
+    assert len(files) >= 10
+    assert sorted(Path(r["file"]).name for r in recs) == sorted(f.name for f in files)
+    for r in recs:
+        assert r["status"] == "optimal", (r["problem"], r["error"])
+        assert r["width_bound_holds"] is True, r["problem"]
+        assert r["error"] is None
+        assert Path(r["solution_file"]).is_file()
+    assert {r["task"] for r in recs} == {"fit", "lasso", "compress"}
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert elapsed < 120
+    # the summary table lists every problem
+    for r in recs:
+        assert r["problem"] in proc.stdout
+    assert "K active -> reduced" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_bundled_covers_every_loss_and_certificate(bundled):
+    recs = bundled[1]
+    cont = [r for r in recs if (r["certificate"] or {}).get("kind") == "continuous"]
+    assert len(cont) >= 2 and all(r["certificate"]["certified"] for r in cont)
+    assert any(r["D"] == 3 and r["task"] == "fit" for r in recs)           # linnerud / wine
+    texts = {Path(r["file"]).read_text() for r in recs}
+    for loss in ("squared", "logistic", "softmax"):
+        assert any(f'loss = "{loss}"' in t for t in texts)
+
+
+def test_hostile_batch_exit_1_no_traceback(tmp_path):
+    proc = nnlasso("batch", HOSTILE, "--out", tmp_path / "r.jsonl", "--jobs", "2")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    recs = records(tmp_path / "r.jsonl")
+    assert len(recs) == len(list(HOSTILE.glob("*.toml")))
+    assert all(r["status"] == "error" and r["error"] for r in recs)
+
+
+def test_solve_readable_and_json(tmp_path):
+    p = PROBLEMS / "kink-1d-knots.toml"
+    proc = nnlasso("solve", p)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for word in ("status optimal", "width bound", "certificate  continuous", "times"):
+        assert word in proc.stdout
+    proc = nnlasso("solve", p, "--json")
+    rec = json.loads(proc.stdout)
+    assert rec["status"] == "optimal" and rec["problem"] == "kink-1d-knots"
+    bad = nnlasso("solve", HOSTILE / "lam_negative.toml")
+    assert bad.returncode == 1 and "model.lam" in bad.stdout and "Traceback" not in bad.stderr
+
+
+def test_validate(tmp_path):
+    proc = nnlasso("validate", PROBLEMS)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("ok ") == len(list(PROBLEMS.glob("*.toml")))
+    proc = nnlasso("validate", PROBLEMS / "diabetes-fit.toml", HOSTILE / "npz_pickled.toml")
+    assert proc.returncode == 1
+    assert "INVALID" in proc.stdout and "data.path" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["batch", str(tmp_path / "missing")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["batch", str(PROBLEMS), "--jobs", "0"]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main(["batch", str(PROBLEMS), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert main([]) == 2
+    assert main(["--help"]) == 0
+    proc = nnlasso("batch", tmp_path / "nothing-here")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_format_table_pure():
+    rec = {"problem": "p", "status": "optimal", "N": 5, "K_active": 3, "K_reduced": 2,
+           "width_bound": 4, "width_bound_holds": True, "gap": 1e-9, "times": {"total": 0.5}}
+    table = format_table([rec, {"problem": "q", "status": "error", "times": {"total": 0.0}}])
+    assert "3 -> 2" in table and "1.00e-09" in table and "q  error" in table
+
+
+def test_kill_9_then_resume(tmp_path):
+    probs = tmp_path / "probs"
+    probs.mkdir()
+    for i in range(6):
+        (probs / f"t{i}.toml").write_text(TEACHER.format(seed=i))
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen(CMD + ["batch", str(probs), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if out.exists() and out.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("no record within 120 s")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    before = out.read_text().splitlines()
+    assert 1 <= len(before) < 6
+    # simulate a record cut in the middle of its write as well
+    with open(out, "a") as fh:
+        fh.write('{"problem": "t9", "sta')
+    done = nnlasso("batch", probs, "--out", out, "--resume")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = records(out)
+    assert sorted(r["problem"] for r in after) == [f"t{i}" for i in range(6)]
+    assert [json.loads(line) for line in before] == after[:len(before)]
+    assert all(r["status"] == "optimal" for r in after)
+
+
+def test_script_wrapper(tmp_path):
+    (tmp_path / "one.toml").write_text(TEACHER.format(seed=0).replace("n = 150", "n = 30"))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_problems.py"),
+                           str(tmp_path), "--out", str(tmp_path / "r.jsonl")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert records(tmp_path / "r.jsonl")[0]["status"] == "optimal"
+
+
+def test_save_solutions_compress_network(bundled):
+    recs = bundled[1]
+    comp = [r for r in recs if r["task"] == "compress"]
+    assert comp
+    for r in comp:
+        with np.load(r["solution_file"], allow_pickle=False) as z:
+            assert "W1" in z.files and z["max_output_change"].size >= 1
+
+
+def test_batch_on_a_dask_scheduler(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    for name in ("lam_both", "path_absolute", "npz_pickled"):
+        shutil.copy(HOSTILE / f"{name}.toml", tmp_path / f"{name}.toml")
+    shutil.copytree(HOSTILE / "data", tmp_path / "data")
+    out = tmp_path / "r.jsonl"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        code = main(["batch", str(tmp_path), "--out", str(out), "--executor", "dask",
+                     "--scheduler", cluster.scheduler_address])
+    assert code == 1
+    recs = records(out)
+    assert sorted(r["problem"] for r in recs) == ["lam_both", "npz_pickled", "path_absolute"]
+    assert all(r["status"] == "error" for r in recs)
+    assert "3 problem(s): 0 ok, 3 failed" in capsys.readouterr().out
