@@ -1,0 +1,283 @@
+"""Tests of nnlasso.patterns against independent references (hand counts, CVXPY formulations
+written here, 1-D trend filtering, pyscnn)."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from nnlasso.errors import InvalidProblemError
+from nnlasso.patterns import (enumerate_patterns, fit_patterns, pattern_count_bound,
+                              sample_patterns, solve_patterns)
+
+
+def _bound(N, d):
+    return 2 * sum(math.comb(N - 1, k) for k in range(d + 1))
+
+
+def _relu_net_objective(sol, X, y, lam, loss="squared"):
+    """Data loss of the recovered network, evaluated with a plain NumPy relu, + lam * path norm."""
+    out = np.maximum(X @ sol.W.T - sol.b, 0.0) @ sol.V[:, 0]
+    if sol.skip_coef is not None:
+        out = out + X @ sol.skip_coef[:, 0]
+    if sol.intercept is not None:
+        out = out + sol.intercept[0]
+    if loss == "squared":
+        data = 0.5 * np.sum((y - out) ** 2)
+    else:
+        ys = 2.0 * y - 1.0
+        data = np.sum(np.log1p(np.exp(-ys * out)))
+    pn = np.sum(np.linalg.norm(sol.W, axis=1) * np.abs(sol.V[:, 0]))
+    return data + lam * pn
+
+
+def _brute_patterns(X, n_dir, rng):
+    """Patterns from many random directions with thresholds at and between the projections."""
+    found = set()
+    for g in rng.standard_normal((n_dir, X.shape[1])):
+        p = X @ g
+        ps = np.sort(p)
+        th = np.concatenate([ps, (ps[1:] + ps[:-1]) / 2, [ps[-1] + 1.0]])
+        for t in th:
+            found.add(tuple(p - t >= 0))
+    return found
+
+
+# ------------------------------------------------------------------------------- enumeration
+
+@pytest.mark.parametrize("d,N", [(1, 5), (1, 9), (2, 6), (2, 11), (3, 7), (3, 10)])
+def test_enumeration_count_general_position(d, N):
+    X = np.random.default_rng(10 * d + N).standard_normal((N, d))
+    P = enumerate_patterns(X, keep_zero=True)
+    assert P.shape == (_bound(N, d), N)
+    assert pattern_count_bound(N, d) == _bound(N, d)
+    assert len({tuple(r) for r in P}) == P.shape[0]           # distinct
+    P0 = enumerate_patterns(X)                                # all-zero pattern left out
+    assert P0.shape[0] == _bound(N, d) - 1 and P0.any(axis=1).all()
+
+
+def test_enumeration_d1_by_hand():
+    x = np.array([0.3, -1.2, 2.0, 0.7, 1.1])
+    P = enumerate_patterns(x[:, None])
+    order = np.argsort(x)
+    expected = set()
+    for k in range(len(x)):                                   # 1[x >= t] and 1[x <= t]
+        t = x[order[k]]
+        expected.add(tuple(x >= t))
+        expected.add(tuple(x <= t))
+    assert {tuple(r) for r in P} == expected
+    assert len(expected) == 2 * len(x) - 1
+
+
+def test_enumeration_matches_brute_force_general_and_degenerate():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((8, 2))
+    assert {tuple(r) for r in enumerate_patterns(X, keep_zero=True)} == _brute_patterns(X, 4000, rng)
+    # collinear points and a duplicate: fewer patterns than the bound, still all of them
+    Xd = np.array([[0, 0], [1, 1], [2, 2], [0, 1], [0, 1], [3, -1.0]])
+    got = {tuple(r) for r in enumerate_patterns(Xd, keep_zero=True)}
+    assert got == _brute_patterns(Xd, 4000, rng)
+    assert len(got) < _bound(6, 2)
+
+
+def test_enumeration_guard_raises_before_work():
+    X = np.random.default_rng(0).standard_normal((300, 6))
+    with pytest.raises(InvalidProblemError, match="sample_patterns"):
+        enumerate_patterns(X)
+    with pytest.raises(InvalidProblemError, match="max_patterns"):
+        fit_patterns(X, X[:, 0], 1.0)
+
+
+def test_sample_patterns():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    P, G, h = sample_patterns(X, 200, seed=5)
+    assert P.shape[1] == 30 and P.shape[0] <= 200 and G.shape == (P.shape[0], 3)
+    assert np.allclose(np.linalg.norm(G, axis=1), 1.0)
+    assert len({tuple(r) for r in P}) == P.shape[0]
+    pre = X @ G.T - h
+    assert np.all(P.T[np.abs(pre) > 1e-12] == (pre[np.abs(pre) > 1e-12] > 0))
+    assert np.all(np.min(np.abs(pre), axis=0) < 1e-12)       # each hyperplane through a point
+    P2, _, _ = sample_patterns(X, 200, seed=5)
+    assert np.array_equal(P, P2)
+    assert {tuple(r) for r in P} <= {tuple(r) for r in enumerate_patterns(X)}
+
+
+# ------------------------------------------------------------------------ exact program
+
+def _data_2d(N=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
+    return X, y
+
+
+def _fixed_dictionary_value(X, y, lam, K, seed):
+    """min 1/2 |y - Phi v - X c - c0|^2 + lam |v|_1 over a fixed random ReLU dictionary."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((K, X.shape[1]))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)]) + 0.05 * rng.standard_normal(K)
+    Phi = np.maximum(X @ W.T - b, 0.0)
+    v, c, c0 = cp.Variable(K), cp.Variable(X.shape[1]), cp.Variable()
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(y - Phi @ v - X @ c - c0)
+                                  + lam * cp.norm1(v)))
+    prob.solve(solver="CLARABEL")
+    return prob.value
+
+
+def test_cone_program_beats_fixed_dictionaries_and_network_reproduces_it():
+    X, y = _data_2d()
+    lam = 0.2
+    sol = fit_patterns(X, y, lam)
+    assert sol.cone and sol.status == "optimal"
+    for seed in range(3):
+        ref = _fixed_dictionary_value(X, y, lam, 300, seed)
+        assert sol.objective <= ref * (1 + 1e-7)
+    net = _relu_net_objective(sol, X, y, lam)
+    assert net == pytest.approx(sol.objective, rel=1e-6)
+    assert sol.network_objective == pytest.approx(sol.objective, rel=1e-6)
+    # balanced neurons, penalty = path norm
+    assert np.allclose(np.linalg.norm(sol.W, axis=1), np.abs(sol.V[:, 0]))
+    assert sol.gap >= -1e-9 and sol.rel_gap <= 1e-6
+    assert sol.max_violation < 1e-7
+    assert np.allclose(sol.predict(X)[:, 0], sol.fitted, atol=1e-6)
+
+
+def test_d1_all_patterns_equal_trend_filtering():
+    rng = np.random.default_rng(4)
+    x = np.sort(rng.uniform(-2, 2, 12))
+    y = np.abs(x) + 0.3 * np.sin(3 * x) + 0.1 * rng.standard_normal(12)
+    lam = 0.3
+    sol = fit_patterns(x[:, None], y, lam, skip=True, bias="unpenalized")
+    z = cp.Variable(12)
+    s = cp.multiply(1.0 / np.diff(x), z[1:] - z[:-1])
+    tf = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(y - z) + lam * cp.norm1(s[1:] - s[:-1])))
+    tf.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert sol.objective == pytest.approx(tf.value, rel=1e-6)
+    assert _relu_net_objective(sol, x[:, None], y, lam) == pytest.approx(tf.value, rel=1e-6)
+    assert sol.rel_gap <= 1e-6
+
+
+def test_gated_relaxation_below_cone_program_with_gaps():
+    X, y = _data_2d(N=14, seed=2)
+    P, _, _ = sample_patterns(X, 40, seed=0)
+    lam = 0.1
+    for bias in ("penalized", "unpenalized"):
+        cone = solve_patterns(X, y, lam, P, bias=bias, cone=True)
+        if bias == "unpenalized":
+            gated = solve_patterns(X, y, lam, P, bias=bias, cone=False)
+        else:
+            gated = solve_patterns(X, y, lam, P, cone=False)       # default: penalized
+            assert gated.bias == "penalized"
+        assert gated.objective <= cone.objective * (1 + 1e-7) + 1e-9
+        for s in (cone, gated):
+            assert s.gap >= -1e-8 * max(1.0, abs(s.objective))
+            assert s.rel_gap <= 1e-6 or abs(s.objective) < 1e-8
+    # the penalized gated problem is not degenerate and is strictly below the cone program here
+    cone = solve_patterns(X, y, lam, P, bias="penalized", cone=True)
+    gated = solve_patterns(X, y, lam, P, bias="penalized", cone=False)
+    assert gated.objective < cone.objective
+
+
+def test_gap_is_nnlassos_own_and_detects_a_bad_point():
+    """A solve stopped early must show a large certified gap (the gap can fail)."""
+    X, y = _data_2d(N=14, seed=5)
+    P, _, _ = sample_patterns(X, 30, seed=1)
+    good = solve_patterns(X, y, 0.1, P)
+    bad = solve_patterns(X, y, 0.1, P, solver="SCS", tol=1e-2, options={"max_iters": 20})
+    assert good.rel_gap <= 1e-6
+    assert bad.rel_gap > 1e-4 and bad.status != "optimal"
+
+
+def _logistic_reference(X, yb, lam, P):
+    """Differently written: one variable pair and one constraint pair per pattern, loop-built."""
+    ys = 2.0 * yb - 1.0
+    N, d = X.shape
+    fit = 0
+    pen = 0
+    cons = []
+    for pat in P:
+        Dm = pat.astype(float)
+        sgn = 2 * Dm - 1
+        for s in (1.0, -1.0):
+            u, be = cp.Variable(d), cp.Variable()
+            pre = X @ u - be
+            cons.append(cp.multiply(sgn, pre) >= 0)
+            fit = fit + s * cp.multiply(Dm, pre)
+            pen = pen + cp.norm(u, 2)
+    c, c0 = cp.Variable(d), cp.Variable()
+    zz = fit + X @ c + c0
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.logistic(-cp.multiply(ys, zz))) + lam * pen), cons)
+    prob.solve(solver="SCS", eps_abs=1e-9, eps_rel=1e-9, max_iters=200_000)
+    return prob.value
+
+
+def test_logistic_against_loop_formulation():
+    X, y = _data_2d(N=14, seed=7)
+    yb = (y > np.median(y)).astype(int)
+    P, _, _ = sample_patterns(X, 12, seed=3)
+    lam = 0.5
+    sol = solve_patterns(X, yb, lam, P, loss="logistic")
+    ref = _logistic_reference(X, yb, lam, P)
+    assert sol.objective == pytest.approx(ref, rel=1e-5)
+    assert sol.rel_gap <= 1e-6
+    assert _relu_net_objective(sol, X, yb, lam, "logistic") == pytest.approx(ref, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- pyscnn parity
+
+def test_gated_parity_with_pyscnn():
+    pytest.importorskip("scnn")
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import RFISTA
+
+    rng = np.random.default_rng(0)
+    N, d, Pn = 40, 3, 30
+    X = rng.standard_normal((N, d))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2
+    G = rng.standard_normal((d, Pn))
+    gb = 0.3 * rng.standard_normal(Pn)
+    pats = (X @ G + gb > 0).T                                  # scnn's gates: 1[X g + c > 0]
+    lam = 0.5
+    sol = solve_patterns(X, y, lam, pats, cone=False, bias="penalized", skip=None)
+    # scnn minimizes 1/(2N) |y - f|^2 + lam_s sum |(u, b)|: lam_s = lam / N; bias=True appends
+    # a ones column (inside the group norm); unitize_data=False keeps the norm on raw data.
+    model = ConvexGatedReLU(G, c=1, bias=True, G_bias=gb)
+    out, _ = optimize_model(model, RFISTA(model, max_iters=20000, tol=1e-12), Metrics(), X, y,
+                            regularizer=NeuronGL1(lam / N), return_convex=True,
+                            unitize_data=False, dtype="float64")
+    U, bb = out.parameters[0][0], out.parameters[1][0]
+    Dm = X @ out.G + out.G_bias > 0
+    pred = np.sum(Dm * (X @ U.T + bb), axis=1)
+    obj = 0.5 * np.sum((y - pred) ** 2) + lam * np.sum(np.sqrt(np.sum(U ** 2, 1) + bb ** 2))
+    assert obj >= sol.dual_objective - 1e-9                    # nnlasso's dual bound holds
+    assert obj == pytest.approx(sol.objective, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ error paths
+
+def test_errors():
+    X, y = _data_2d(N=10)
+    P = enumerate_patterns(X)
+    with pytest.raises(InvalidProblemError, match="neuron dictionary"):
+        solve_patterns(X, np.c_[y, y], 0.1, P)
+    with pytest.raises(InvalidProblemError, match="neuron dictionary"):
+        solve_patterns(X, (y > 0).astype(int), 0.1, P, loss="softmax")
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(InvalidProblemError, match="lam"):
+            solve_patterns(X, y, bad, P)
+    with pytest.raises(InvalidProblemError, match="patterns"):
+        solve_patterns(X, y, 0.1, P[:, :5])
+    with pytest.raises(InvalidProblemError, match="all-zero"):
+        solve_patterns(X, y, 0.1, np.zeros((3, 10), bool))
+    with pytest.raises(InvalidProblemError, match="bias"):
+        solve_patterns(X, y, 0.1, P, bias="sometimes")
+    with pytest.raises(InvalidProblemError, match="n_patterns"):
+        sample_patterns(X, 0)
