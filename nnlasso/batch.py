@@ -102,6 +102,9 @@ def _error_text(file: str, exc: BaseException) -> str:
         return f"{file}: solver: {exc}"
     if isinstance(exc, InvalidProblemError):
         return f"{file}: model: {exc}"
+    if isinstance(exc, ImportError):
+        return (f"{file}: task: {exc} (this nnlasso installation lacks a part the task needs; "
+                "reinstall nnlasso or choose another task / dictionary kind)")
     if isinstance(exc, MemoryError):
         return (f"{file}: memory: out of memory (lower dictionary.size or data.max_samples, or "
                 "lower --max-memory so the estimate refuses it up front)")
@@ -115,16 +118,30 @@ def _error_text(file: str, exc: BaseException) -> str:
 # tasks (through the public API)
 # --------------------------------------------------------------------------------------------
 
+def _api(name: str) -> Any:
+    """``nnlasso.<name>``, or an ImportError saying that this installation lacks it."""
+    import nnlasso
+    fn = getattr(nnlasso, name, None)
+    if fn is None:
+        raise ImportError(f"nnlasso.{name} is not available in this nnlasso installation")
+    return fn
+
+
 def _dictionary_certificate(sol: Any, Phi: np.ndarray, Y: np.ndarray, X: np.ndarray | None,
-                            loss: str) -> dict[str, Any]:
-    """max_k |Phi_k^T q|_2 / lam over the dictionary, q = -dL/dz at the fitted values."""
-    from .losses import get_loss
-    L = get_loss(loss)
-    T = L.encode(Y).T
+                            skip: Any, loss: str) -> dict[str, Any]:
+    """max_k |Phi_k^T q|_2 / lam over the dictionary, q the dual residual of the fit."""
+    from . import representer
     Z = sol.fitted(Phi, X if sol.skip_coef is not None else None)
-    Q = -L.grad(Z, T)
-    ratio = float(np.max(np.linalg.norm(Phi.T @ Q, axis=1)) / sol.lam) if Phi.shape[1] else 0.0
-    return {"kind": "dictionary", "max_ratio": ratio, "certified": ratio <= 1 + CERT_TOL}
+    Q = representer.dual_residual(Z, Y, loss=loss, skip=skip)[0]
+    c = representer.certify_dictionary(Phi, Q, sol.lam, tol=CERT_TOL)
+    return {"kind": "dictionary", "max_ratio": float(c.max_ratio), "certified": bool(c.certified)}
+
+
+def _continuous_certificate(fit: Any) -> dict[str, Any]:
+    from . import representer
+    c = representer.certify(fit, kind="continuous", tol=CERT_TOL)
+    return {"kind": "continuous", "max_ratio": float(c.max_ratio), "certified": bool(c.certified),
+            "exact": bool(c.exact), "gap": None if c.gap is None else float(c.gap)}
 
 
 def _verify(spec: ProblemSpec, sol: Any, Phi: np.ndarray, skip: Any, rec: dict,
@@ -133,19 +150,16 @@ def _verify(spec: ProblemSpec, sol: Any, Phi: np.ndarray, skip: Any, rec: dict,
     from . import representer
     final = sol
     if spec.verify.reduce_support:
-        final = representer.reduce_support(sol, Phi, skip=skip)
+        final = representer.reduce_support(sol, Phi, skip=skip, Y=Y)
         rec["K_reduced"] = int(final.n_active)
-    report = representer.check_width(final, Phi, skip=skip)
+    report = representer.check_width(final, Phi, skip=skip, Y=Y)
     rec["width_bound"] = int(report.bound)
     rec["width_bound_holds"] = bool(report.holds)
     cert = spec.verify.certificate
     if cert == "dictionary":
-        rec["certificate"] = _dictionary_certificate(sol, Phi, Y, X, spec.model.loss)
+        rec["certificate"] = _dictionary_certificate(sol, Phi, Y, X, skip, spec.model.loss)
     elif cert == "continuous":
-        c = representer.certify(fit)
-        rec["certificate"] = {"kind": "continuous", "max_ratio": float(c.max_ratio),
-                              "certified": bool(c.certified), "exact": bool(c.exact),
-                              "gap": None if c.gap is None else float(c.gap)}
+        rec["certificate"] = _continuous_certificate(fit)
     return final
 
 
@@ -159,25 +173,69 @@ def _fill_solution(rec: dict, sol: Any) -> None:
 
 
 def _run_fit(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
-    import nnlasso as nl
     dic = spec.dictionary
+    patterns = dic.kind in ("patterns", "gated")
     t0 = time.perf_counter()
-    fit = nl.fit_shallow(data.X, data.Y, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
-                         dictionary=dic.kind, n_neurons=dic.size, loss=spec.model.loss,
-                         skip=spec.model.skip, solver=spec.solver.name, seed=dic.seed,
-                         options=spec.solver.options or None)
+    fit = _api("fit_shallow")(data.X, data.Y, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
+                              dictionary=dic.kind, n_neurons=dic.size, loss=spec.model.loss,
+                              skip=spec.model.skip, solver=spec.solver.name, seed=dic.seed,
+                              options=spec.solver.options or None,
+                              n_patterns=dic.size if patterns else None)
     wall = time.perf_counter() - t0
+    skip = {"linear": data.X, "intercept": "intercept"}.get(fit.skip)
+    if fit.Phi is None:
+        return _finish_pattern_fit(spec, data, fit, rec, wall, skip)
     sol = fit.solution
     _fill_solution(rec, sol)
     rec["K_dictionary"] = int(fit.Phi.shape[1])
     rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
-    skip = {"linear": data.X, "intercept": "intercept"}.get(fit.skip)
     t1 = time.perf_counter()
     final = _verify(spec, sol, fit.Phi, skip, rec, data.Y, data.X, fit=fit)
     rec["times"]["verify"] = time.perf_counter() - t1
     arrays = _solution_arrays(sol, "")
     arrays.update(_solution_arrays(final, "reduced_"))
     arrays.update(W=np.asarray(fit.dictionary.W), b=np.asarray(fit.dictionary.b))
+    return arrays
+
+
+def _finish_pattern_fit(spec: ProblemSpec, data: ProblemData, fit: Any, rec: dict, wall: float,
+                        skip: Any) -> dict[str, np.ndarray]:
+    """Record of an activation-pattern fit: verified on the recovered network's neurons."""
+    from . import representer
+    psol, net = fit.solution, fit.net
+    times = dict(getattr(psol, "times", {}) or {})
+    n_pat = getattr(psol, "n_patterns", None)
+    rec.update(status=getattr(psol, "status", "optimal"), D=int(net.V.shape[1]),
+               K_dictionary=int(2 * n_pat) if n_pat is not None else None,
+               K_active=int(net.W.shape[0]), objective=getattr(psol, "objective", fit.objective),
+               dual_objective=getattr(psol, "dual_objective", None),
+               gap=getattr(psol, "gap", None), rel_gap=getattr(psol, "rel_gap", None),
+               solver=getattr(psol, "solver", spec.solver.name))
+    rec["times"]["compile"] = float(times.get("compile", 0.0))
+    rec["times"]["solve"] = float(times.get("solve", 0.0))
+    rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
+    t1 = time.perf_counter()
+    arrays = {"W": np.asarray(net.W), "b": np.asarray(net.b), "V": np.asarray(net.V)}
+    K = rec["K_active"]
+    if spec.verify.reduce_support and K > 0:
+        red = representer.reduce_network(net.W, net.b, net.V, data.X, skip_coef=net.skip_coef,
+                                         intercept=net.intercept, Y=data.Y, lam=fit.lam,
+                                         loss=fit.loss)
+        K = rec["K_reduced"] = int(red.W.shape[0])
+        arrays.update(reduced_W=np.asarray(red.W), reduced_b=np.asarray(red.b),
+                      reduced_V=np.asarray(red.V))
+    elif spec.verify.reduce_support:
+        rec["K_reduced"] = 0
+    Phi = fit.dictionary.features(data.X) if fit.dictionary.K else np.zeros((data.N, 1))
+    rec["width_bound"] = int(representer.width_bound(Phi, data.Y, skip=skip))
+    rec["width_bound_holds"] = K <= rec["width_bound"]
+    if spec.verify.certificate == "continuous":
+        rec["certificate"] = _continuous_certificate(fit)
+    elif spec.verify.certificate == "dictionary" and fit.dictionary.K:
+        c = representer.certify(fit, kind="dictionary", tol=CERT_TOL)
+        rec["certificate"] = {"kind": "dictionary", "max_ratio": float(c.max_ratio),
+                              "certified": bool(c.certified)}
+    rec["times"]["verify"] = time.perf_counter() - t1
     return arrays
 
 
@@ -220,12 +278,12 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
 
 def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
     import nnlasso as nl
-    mlp = nl.MLP.load(str(spec.network.resolved))
+    mlp = _api("MLP").load(str(spec.network.resolved))
     L = len(data.weights)
     layers = list(range(1, L)) if spec.network.layer == "all" else [spec.network.layer]
     reports = []
     for layer in layers:
-        mlp, report = nl.compress_layer(mlp, layer, data.X, eps=spec.model.eps,
+        mlp, report = _api("compress_layer")(mlp, layer, data.X, eps=spec.model.eps,
                                         lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
                                         refit=True, solver=spec.solver.name)
         reports.append(report)
@@ -524,7 +582,10 @@ def run_isolated(path: str | os.PathLike, display: str | None = None, *,
     save_solutions : str, optional
         Folder for the solution npz files.
     threads : int, optional
-        BLAS / solver threads of the worker (sets ``OMP_NUM_THREADS`` and friends if unset).
+        BLAS / solver threads of the worker: sets ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``,
+        ``MKL_NUM_THREADS`` and ``RAYON_NUM_THREADS`` unless they are already set. The batch
+        runner uses 1 (parallelism across problems; threaded BLAS on the small dense matrices
+        of these programs is slower, not faster).
     pool : WorkerPool, optional
         Where the worker comes from; default one persistent worker per calling thread.
 
@@ -754,12 +815,11 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
     fh = open(out, "a", encoding="utf-8") if out is not None else None
     try:
         if executor is None:
-            threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-            own_pool = WorkerPool(jobs, threads)
+            own_pool = WorkerPool(jobs, threads=1)
             runner = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nnlasso")
             submit_kw: dict[str, Any] = {"pool": own_pool}
         else:
-            runner, submit_kw = executor, {}
+            runner, submit_kw = executor, {"threads": 1}
         save = None if save_solutions is None else os.path.abspath(save_solutions)
         futures = {runner.submit(run_isolated, os.path.abspath(files[i]), files[i],
                                  timeout=timeout, max_memory=max_memory, save_solutions=save,

@@ -38,7 +38,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
         total = (r.get("times") or {}).get("total")
         rows.append((str(r.get("problem")), str(r.get("status")), _fmt(r.get("N")), K,
                      _fmt(r.get("width_bound")), _fmt(r.get("width_bound_holds")),
-                     _fmt(r.get("gap"), ".2e"), _fmt(total, ".1f") + ("s" if total else "")))
+                     _fmt(r.get("gap"), ".2e"), _fmt(total, ".1f") + ("s" if total is not None else "")))
     widths = [max(len(row[j]) for row in rows) for j in range(len(head))]
     right = {2, 4, 6, 7}
     lines = []

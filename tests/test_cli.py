@@ -132,7 +132,8 @@ def test_format_table_pure():
     rec = {"problem": "p", "status": "optimal", "N": 5, "K_active": 3, "K_reduced": 2,
            "width_bound": 4, "width_bound_holds": True, "gap": 1e-9, "times": {"total": 0.5}}
     table = format_table([rec, {"problem": "q", "status": "error", "times": {"total": 0.0}}])
-    assert "3 -> 2" in table and "1.00e-09" in table and "q  error" in table
+    assert "3 -> 2" in table and "1.00e-09" in table and "0.5s" in table
+    assert table.splitlines()[3].split()[:2] == ["q", "error"]
 
 
 def test_kill_9_then_resume(tmp_path):
