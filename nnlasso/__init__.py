@@ -8,6 +8,7 @@ from .errors import InvalidProblemError, NnlassoError, SolverError
 from .lasso import lam_max, lasso_path, solve_lasso, solve_min_norm
 from .losses import get_loss
 from .networks import MLP, ShallowReLUNet
+from .patterns import PatternSolution, enumerate_patterns, fit_patterns, sample_patterns, solve_patterns
 from .shallow import ShallowFit, fit_shallow
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .solution import Solution
@@ -18,6 +19,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
-           "ShallowReLUNet", "fit_shallow", "knot_neurons", "sample_neurons",
+           "ShallowReLUNet", "fit_shallow", "PatternSolution", "enumerate_patterns", "fit_patterns",
+           "sample_patterns", "solve_patterns", "knot_neurons", "sample_neurons",
            "InvalidProblemError", "NnlassoError", "Solution", "SolverError", "get_loss", "lam_max",
            "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]

@@ -135,3 +135,16 @@ def test_seeded_dictionaries_are_reproducible():
     b = fit_shallow(X, y, lam_ratio=0.1, n_neurons=100, seed=3)
     assert np.array_equal(a.dictionary.W, b.dictionary.W)
     assert a.objective == pytest.approx(b.objective, rel=1e-9)
+
+
+def test_pattern_programs_through_fit_shallow():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((24, 2))
+    y = np.maximum(X @ [1.0, -1.0], 0) + 0.1 * rng.standard_normal(24)
+    exact = fit_shallow(X, y, 0.1, dictionary="patterns")
+    sampled = fit_shallow(X, y, 0.1, dictionary="data", n_neurons=1000, seed=0)
+    # all patterns enumerated: a global optimum over every ReLU neuron, reproduced by the net
+    assert exact.objective <= sampled.objective * (1 + 1e-7)
+    assert abs(exact.objective - exact.solution.objective) <= 1e-6 * exact.objective
+    gated = fit_shallow(X, y, 0.1, dictionary="gated")
+    assert gated.solution.objective <= exact.solution.objective * (1 + 1e-7)  # a relaxation
