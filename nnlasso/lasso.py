@@ -110,7 +110,8 @@ class _Problem:
     def certify(self, V: np.ndarray, B: np.ndarray | None, lam: float
                 ) -> tuple[np.ndarray, float, float, float]:
         """Refit the free affine part; return (B, primal, dual, kkt_ratio) by nnlasso's dual."""
-        offset = self.Phi @ V
+        rows = np.flatnonzero(np.any(V != 0, axis=1))
+        offset = self.Phi[:, rows] @ V[rows] if rows.size < 0.5 * V.shape[0] else self.Phi @ V
         B = fit_affine(self.loss, self.T, offset, self.A, B0=B)
         Z = offset + self.A @ B
         primal = self.loss.value(Z, self.T) + lam * penalty(V, self.groups.ids,
@@ -128,7 +129,8 @@ class _Problem:
 
     def finish(self, V: np.ndarray, B: np.ndarray | None, lam: float, status: str, solver: str,
                times: dict, active_tol: float, info: dict | None = None,
-               polish: bool = True) -> Solution:
+               polish: bool = True,
+               certificate: tuple[np.ndarray, float, float, float] | None = None) -> Solution:
         """Polish the free affine part, recompute the objective and nnlasso's duality gap.
 
         When the certified relative gap exceeds ``tol`` (interior-point answers are accurate to
@@ -136,9 +138,16 @@ class _Problem:
         true, the point is refined by the native solver on a working set
         (:func:`nnlasso.prox.polish`) and the refined point is kept if its objective is not
         larger: ``info["polished"]`` says whether it was, ``times["polish"]`` what it cost.
+
+        ``certificate`` = (B, primal, dual, kkt_ratio) skips the recomputation when the caller
+        already evaluated nnlasso's dual point over the full dictionary at exactly this point
+        (the native working-set loop ends with that check).
         """
         t0 = time.perf_counter()
-        B, primal, dual, ratio = self.certify(V, B, lam)
+        if certificate is None:
+            B, primal, dual, ratio = self.certify(V, B, lam)
+        else:
+            B, primal, dual, ratio = certificate
         gap, rel = gaps(primal, dual)
         t_polish = 0.0
         polished = False
@@ -263,9 +272,11 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     status = "optimal" if res.converged else "optimal_inaccurate"
     times = {"build": 0.0, "compile": 0.0, "solve": res.times["total"],
              "total": time.perf_counter() - t_start}
+    native = name == backends.NATIVE
+    cert = (B, res.primal, res.dual, float(res.rho.max(initial=0.0))) if native else None
     sol = prob.finish(res.V, B, lam, status, name, times, active_tol,
-                      {"working_set": res.info(), "compiled": False},
-                      polish=name != backends.NATIVE)
+                      {"working_set": res.info(), "compiled": False}, polish=not native,
+                      certificate=cert)
     return sol, res
 
 

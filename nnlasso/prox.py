@@ -44,6 +44,7 @@ around the feasible dual point theta = Q / s, and group g is inactive whenever
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -58,15 +59,28 @@ from .losses import Loss
 #: relative threshold below which a projected column is treated as lying in the affine span
 _DEAD = 1e-13
 
-_THREADS: list[ThreadpoolController] = []
+_THREADS: list[tuple[ThreadpoolController, int]] = []
+
+
+def _controller() -> tuple[ThreadpoolController, int]:
+    if not _THREADS:
+        ctl = ThreadpoolController()
+        n = max([i["num_threads"] for i in ctl.info() if i.get("user_api") == "blas"] or [1])
+        _THREADS.append((ctl, n))
+    return _THREADS[0]
 
 
 def _single_thread():
     """Context limiting BLAS to one thread: the inner solvers make many small dense calls, for
     which a multi-threaded BLAS only adds synchronization (and on a loaded machine, spinning)."""
-    if not _THREADS:
-        _THREADS.append(ThreadpoolController())
-    return _THREADS[0].limit(limits=1, user_api="blas")
+    ctl, _ = _controller()
+    return ctl.limit(limits=1, user_api="blas")
+
+
+def _default_threads():
+    """Context restoring BLAS's default thread count (for the big products Phi^T Q)."""
+    ctl, n = _controller()
+    return ctl.limit(limits=n, user_api="blas")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +141,12 @@ class LassoData:
         idx = np.repeat(starts[groups], sizes) + (np.arange(int(sizes.sum())) - first)
         return order[idx], np.repeat(np.arange(groups.size), sizes)
 
+    def gram_cache(self) -> "GramCache":
+        """The data's :class:`GramCache` (squared loss), created on first use."""
+        if "gram" not in self._cache:
+            self._cache["gram"] = GramCache(self)
+        return self._cache["gram"]
+
     @property
     def TP(self) -> np.ndarray:
         """P T: the targets with the affine part projected out (squared loss)."""
@@ -145,6 +165,51 @@ class LassoData:
             self._cache["gnorms"] = np.sqrt(np.bincount(self.ids, weights=sq,
                                                         minlength=self.n_groups))
         return self._cache["gnorms"]
+
+
+class GramCache:
+    """Projected columns P phi_k, their Gram matrix and P Phi^T P T, for the columns met so far.
+
+    Shared by the outer iterations of one solve and by the solves of a lambda path (it depends
+    on the data only); reset when it would exceed ``max_cols`` columns.
+    """
+
+    def __init__(self, data: "LassoData", max_cols: int = 5000):
+        self.d, self.max_cols = data, max_cols
+        self.reset()
+
+    def reset(self) -> None:
+        N, D = self.d.T.shape
+        self.cols = np.zeros(0, dtype=np.intp)
+        self.PPhi = np.zeros((N, 0))
+        self.G = np.zeros((0, 0))
+        self.C = np.zeros((0, D))
+        self.tT = float(np.sum(self.d.TP * self.d.TP))
+
+    def positions(self, cols: np.ndarray) -> np.ndarray:
+        """Positions of ``cols`` in the cache (extending it first)."""
+        new = np.setdiff1d(cols, self.cols)
+        if new.size:
+            if self.cols.size + new.size > self.max_cols:
+                self.reset()
+                new = np.unique(cols)
+            Pn = project_out(self.d.Phi[:, new], self.d.basis)
+            cross = self.PPhi.T @ Pn
+            self.G = np.block([[self.G, cross], [cross.T, Pn.T @ Pn]])
+            self.C = np.vstack([self.C, Pn.T @ self.d.TP])
+            self.PPhi = np.hstack([self.PPhi, Pn])
+            self.cols = np.concatenate([self.cols, new])
+        order = np.argsort(self.cols)
+        return order[np.searchsorted(self.cols, cols, sorter=order)]
+
+    def projected(self, cols: np.ndarray) -> np.ndarray:
+        """P Phi[:, cols]."""
+        return self.PPhi[:, self.positions(cols)]
+
+    def gram(self, cols: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> GramProblem:
+        """The restricted problem on ``cols`` in Gram form."""
+        pos = self.positions(cols)
+        return GramProblem(self.G[np.ix_(pos, pos)], self.C[pos], self.tT, local_ids, tau)
 
 
 def group_soft_threshold(Z: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> np.ndarray:
@@ -235,6 +300,62 @@ def _epoch_groups(G: np.ndarray, V: np.ndarray, corr: np.ndarray, invL: np.ndarr
         V[b] = new
 
 
+def _epoch_kernel_py(G: np.ndarray, V: np.ndarray, corr: np.ndarray, invL: np.ndarray,
+                     thr: np.ndarray, flat: np.ndarray, offs: np.ndarray, live: np.ndarray
+                     ) -> None:
+    """Loop version of one BCD epoch over groups given as flat[offs[g]:offs[g+1]] (compiled
+    by numba when it is installed; G is symmetric, so its rows are read instead of columns)."""
+    K, D = corr.shape
+    for idx in range(live.shape[0]):
+        g = live[idx]
+        a0, a1 = offs[g], offs[g + 1]
+        s = a1 - a0
+        Z = np.empty((s, D))
+        nz2 = 0.0
+        was_zero = True
+        for i in range(s):
+            c = flat[a0 + i]
+            for a in range(D):
+                z = V[c, a] + corr[c, a] * invL[g]
+                Z[i, a] = z
+                nz2 += z * z
+                if V[c, a] != 0.0:
+                    was_zero = False
+        nz = np.sqrt(nz2)
+        if nz <= thr[g]:
+            if was_zero:
+                continue
+            scale = 0.0
+        else:
+            scale = 1.0 - thr[g] / nz
+        for i in range(s):
+            c = flat[a0 + i]
+            for a in range(D):
+                delta = Z[i, a] * scale - V[c, a]
+                if delta != 0.0:
+                    for j in range(K):
+                        corr[j, a] -= G[c, j] * delta
+                V[c, a] = Z[i, a] * scale
+
+
+_KERNEL: list = []
+
+
+def _compiled_epoch():
+    """The numba-compiled epoch kernel, or None (numba is optional; set NNLASSO_NUMBA=0 to
+    force the NumPy path)."""
+    if not _KERNEL:
+        kernel = None
+        if os.environ.get("NNLASSO_NUMBA", "1") != "0":
+            try:
+                import numba
+                kernel = numba.njit(cache=True, nogil=True)(_epoch_kernel_py)
+            except Exception:  # numba missing or unusable: the NumPy path is exact too
+                kernel = None
+        _KERNEL.append(kernel)
+    return _KERNEL[0]
+
+
 def _newton_support(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None,
                     max_iter: int = 8) -> np.ndarray:
     """Newton steps on the support S = {g : V_g != 0}, other groups fixed at zero.
@@ -281,7 +402,7 @@ def _newton_support(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] |
         except np.linalg.LinAlgError:
             return V
         t, improved = 1.0, False
-        while t > 1e-4:
+        while t > 0.03:
             Vn = V.copy()
             Vn[cols] = (x - t * step).reshape(-1, D)
             fn = prob.objective(Vn)
@@ -298,7 +419,8 @@ def _newton_support(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] |
 
 
 def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, tol: float,
-             max_epochs: int = 20_000, check_every: int = 5, anderson: int = 5
+             max_epochs: int = 20_000, check_every: int | None = None, anderson: int = 5,
+             newton_every: int = 1
              ) -> tuple[np.ndarray, int, float]:
     """Block coordinate descent with Anderson extrapolation and support Newton steps.
 
@@ -329,9 +451,22 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
     hist: list[np.ndarray] = [V.ravel().copy()]
     rel = np.inf
     epoch = 0
+    last_support = failed_support = np.zeros(0, dtype=np.intp)
+    kernel = _compiled_epoch()
+    if check_every is None:  # compiled epochs cost microseconds: check less often
+        check_every = 10 if kernel is not None else 3
+    if kernel is not None:
+        if blocks is None:
+            flat, offs = np.arange(L.size), np.arange(L.size + 1)
+        else:
+            flat = np.concatenate(blocks).astype(np.int64)
+            offs = np.concatenate([[0], np.cumsum([b.size for b in blocks])]).astype(np.int64)
+        live64 = live.astype(np.int64)
     while epoch < max_epochs:
         epoch += 1
-        if blocks is None:
+        if kernel is not None:
+            kernel(prob.G, V, corr, invL, thr, flat, offs, live64)
+        elif blocks is None:
             _epoch_singletons(prob.G, V, corr, invL, thr, live)
         else:
             _epoch_groups(prob.G, V, corr, invL, thr, blocks, live)
@@ -347,15 +482,22 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
             rel = gap / max(primal, 1e-300)
             if rel <= tol:
                 break
-            if epoch % (4 * check_every) == 0:
+            support = np.flatnonzero(np.any(V != 0, axis=1))
+            stable = np.array_equal(support, last_support)
+            last_support = support
+            if stable and epoch % (newton_every * check_every) == 0 and not np.array_equal(
+                    support, failed_support):
                 Vn = _newton_support(prob, V, blocks)
-                if Vn is not V:
+                if Vn is V:
+                    failed_support = support
+                else:
                     V = Vn
                     corr = prob.C - prob.G @ V
                     primal, gap = prob.gap(V)
                     rel = gap / max(primal, 1e-300)
                     if rel <= tol:
                         break
+                    failed_support = support
                     hist = [V.ravel().copy()]
     return V, epoch, rel
 
@@ -405,53 +547,177 @@ def restricted_gap(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
                    Z: np.ndarray, pen: float, local_ids: np.ndarray, tau: np.ndarray
                    ) -> tuple[float, float]:
     """(primal, gap) of the restricted problem at the fit Z (dual point of lasso_dual)."""
-    Q = loss.clip(project_out(-loss.grad(Z, T), basis), T)
+    Q = loss.clip(project_out(-_loss_grad(loss, Z, T), basis), T)
     ratio = group_norms(Phi_W.T @ Q, local_ids, tau.size) / tau
     s = max(1.0, float(ratio.max())) if ratio.size else 1.0
-    primal = loss.value(Z, T) + pen
+    primal = _loss_value(loss, Z, T) + pen
     return primal, primal - loss.dual_value(Q / s, T)
+
+
+def _loss_value(loss: Loss, Z: np.ndarray, T: np.ndarray) -> float:
+    """loss.value(Z, T), with a lean NumPy path for softmax (scipy's logsumexp has a large
+    per-call overhead that dominates small inner iterations)."""
+    if loss.name == "softmax":
+        zmax = Z.max(axis=1)
+        lse = np.log(np.exp(Z - zmax[:, None]).sum(axis=1)) + zmax
+        return float(lse.sum() - np.einsum("nd,nd->", T, Z))
+    return loss.value(Z, T)
+
+
+def _loss_grad(loss: Loss, Z: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """loss.grad(Z, T), with the same lean softmax path as :func:`_loss_value`."""
+    if loss.name == "softmax":
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        return P - T
+    return loss.grad(Z, T)
+
+
+def _smoothness(loss: Loss) -> float:
+    """Lipschitz constant of z_n -> grad L(t_n, z_n): 1 (squared), 1/4 (logistic), and 1/2
+    for softmax (lambda_max(diag(p) - p p^T) <= 1/2, tighter than the Loss's generic bound)."""
+    return 0.5 if loss.name == "softmax" else float(loss.smooth_constant)
+
+
+def _loss_hessian(loss: Loss, Z: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Hessian of X -> sum_n L(t_n, (M X)_n) w.r.t. vec(X), X (m, D) flattened row-major.
+
+    H[(i, a), (j, b)] = sum_n M[n, i] M[n, j] H_n[a, b] with H_n the per-sample Hessian:
+    logistic h_n = s_n (1 - s_n) (D = 1); softmax H_n = diag(p_n) - p_n p_n^T.
+    """
+    if loss.name == "logistic":
+        s = 1.0 / (1.0 + np.exp(-np.abs(Z[:, 0])))
+        return M.T @ ((s * (1.0 - s))[:, None] * M)
+    if loss.name == "squared":
+        return np.kron(M.T @ M, np.eye(Z.shape[1]))
+    P = np.exp(Z - Z.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    N, m = M.shape
+    D = Z.shape[1]
+    E = (M[:, :, None] * P[:, None, :]).reshape(N, m * D)
+    H = -(E.T @ E)
+    diag = (E.T @ M).reshape(m, D, m)                  # [i, a, j] = sum_n M_ni P_na M_nj
+    H4 = H.reshape(m, D, m, D)
+    for a in range(D):
+        H4[:, a, :, a] += diag[:, a, :]
+    return H
+
+
+def _newton_smooth(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
+                   local_ids: np.ndarray, tau: np.ndarray, V: np.ndarray, c: np.ndarray,
+                   max_iter: int = 10, max_size: int = 800) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton steps on the support S = {g : V_g != 0} and the affine part, others at zero.
+
+    Variables X = [V_S; c] with M = [Phi_S U]; objective f(M X) + sum_{g in S} tau_g |V_g|_F,
+    smooth on S; Hessian M-weighted loss Hessian (:func:`_loss_hessian`) plus
+    tau_g / |V_g| (I - u_g u_g^T). Steps are kept only when they decrease the objective.
+    """
+    m_g = tau.size
+    norms = group_norms(V, local_ids, m_g)
+    S_cols = np.flatnonzero(norms[local_ids] > 0)
+    D, r = V.shape[1], basis.shape[1]
+    n = (S_cols.size + r) * D
+    if S_cols.size == 0 or n > max_size:
+        return V, c
+    M = np.hstack([Phi_W[:, S_cols], basis])
+    ids_S = local_ids[S_cols]
+    groups_S = np.unique(ids_S)
+
+    def objective(X: np.ndarray) -> tuple[float, np.ndarray]:
+        Z = M @ X
+        return _loss_value(loss, Z, T) + float(tau @ group_norms(X[:S_cols.size], ids_S, m_g)), Z
+
+    X = np.vstack([V[S_cols], c])
+    f, Z = objective(X)
+    for _ in range(max_iter):
+        grad = M.T @ _loss_grad(loss, Z, T)
+        H = _loss_hessian(loss, Z, M)
+        for g in groups_S:
+            rows = np.flatnonzero(ids_S == g)
+            idx = (rows[:, None] * D + np.arange(D)[None, :]).ravel()
+            xg = X[rows].ravel()
+            ng = float(np.linalg.norm(xg))
+            if ng == 0:
+                return V, c
+            u = xg / ng
+            grad[rows] += (tau[g] * u).reshape(rows.size, D)
+            H[np.ix_(idx, idx)] += tau[g] / ng * (np.eye(u.size) - np.outer(u, u))
+        H += 1e-12 * (np.trace(H) / n + 1e-300) * np.eye(n)
+        try:
+            step = np.linalg.solve(H, grad.ravel()).reshape(-1, D)
+        except np.linalg.LinAlgError:
+            break
+        t, fn = 1.0, np.inf
+        while t > 1e-6:
+            Xn = X - t * step
+            fn, Zn = objective(Xn)
+            if fn < f:
+                break
+            t *= 0.5
+        if not fn < f:
+            break
+        X, Z, f_old, f = Xn, Zn, f, fn
+        if f_old - f <= 1e-15 * max(abs(f), 1.0):
+            break
+    V = V.copy()
+    V[S_cols] = X[:S_cols.size]
+    return V, X[S_cols.size:]
 
 
 def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
           local_ids: np.ndarray, tau: np.ndarray, V: np.ndarray, c: np.ndarray, tol: float,
-          max_iter: int = 50_000, check_every: int = 10) -> tuple[np.ndarray, np.ndarray, int, float]:
+          max_iter: int = 20_000, check_every: int = 10, newton_every: int = 2
+          ) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Accelerated proximal gradient with adaptive restart for min f(Phi_W V + U c) + pen(V).
 
-    Returns ``(V, c, iterations, rel_gap)``; c are the coefficients on the basis U.
+    Every ``check_every`` iterations the gap is evaluated (at the iterate with its affine part
+    refitted exactly, without disturbing the momentum); every ``newton_every`` checks, damped
+    Newton steps on the support (:func:`_newton_smooth`) try to finish the last digits, which
+    first-order steps reach only slowly on these ill-conditioned (and, for softmax, not strongly
+    convex) problems. Returns ``(V, c, iterations, rel_gap)``; c are the coefficients on U.
     """
     sigma = _spectral_norm(Phi_W)
     alpha = max(sigma, 1.0)
     Ua = alpha * basis
-    Lip = max(loss.smooth_constant * 1.05 * (sigma ** 2 + (alpha ** 2 if basis.shape[1] else 0)),
-              1e-12)
-    V = np.array(V, dtype=float)
-    c = np.array(c, dtype=float) / alpha
+    sigma_all = _spectral_norm(np.hstack([Phi_W, Ua])) if basis.shape[1] else sigma
+    Lip = max(_smoothness(loss) * 1.05 * sigma_all ** 2, 1e-12)
     m = tau.size
 
     def pen(Vx: np.ndarray) -> float:
         return float(tau @ group_norms(Vx, local_ids, m))
 
     def refit(Vx: np.ndarray, cx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact affine coefficients (unscaled) and the fit."""
         off = Phi_W @ Vx
-        cx = fit_affine(loss, T, off, basis, B0=cx * alpha) / alpha if basis.shape[1] else cx
-        return cx, off + Ua @ cx
+        if basis.shape[1]:
+            cx = fit_affine(loss, T, off, basis, B0=cx)
+        return cx, off + basis @ cx
 
-    c, Zx = refit(V, c)
-    fx = loss.value(Zx, T)
+    def certificate(Vx: np.ndarray, cx: np.ndarray) -> tuple[np.ndarray, float, float]:
+        cx, Zr = refit(Vx, cx)
+        primal, gap = restricted_gap(loss, T, Phi_W, basis, Zr, pen(Vx), local_ids, tau)
+        return cx, primal, gap / max(abs(primal), 1e-300)
+
+    V = np.array(V, dtype=float)
+    c, primal, rel = certificate(V, np.array(c, dtype=float))
+    if rel <= tol:
+        return V, c, 0, rel
+    c = c / alpha
+    Zx = Phi_W @ V + Ua @ c
+    fx = _loss_value(loss, Zx, T)
     Vy, cy, Zy = V.copy(), c.copy(), Zx.copy()
     t = 1.0
-    rel = np.inf
-    it = 0
+    it = n_checks = 0
     while it < max_iter:
         it += 1
-        g = loss.grad(Zy, T)
-        fy = loss.value(Zy, T)
+        g = _loss_grad(loss, Zy, T)
+        fy = _loss_value(loss, Zy, T)
         gV, gc = Phi_W.T @ g, Ua.T @ g
         while True:
             Vn = group_soft_threshold(Vy - gV / Lip, local_ids, tau / Lip)
             cn = cy - gc / Lip
             Zn = Phi_W @ Vn + Ua @ cn
-            fn = loss.value(Zn, T)
+            fn = _loss_value(loss, Zn, T)
             dV, dc = Vn - Vy, cn - cy
             quad = fy + float(np.sum(gV * dV) + np.sum(gc * dc)) + 0.5 * Lip * float(
                 np.sum(dV * dV) + np.sum(dc * dc))
@@ -466,15 +732,25 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
         cy = cn + beta * (cn - c)
         Zy = Zn + beta * (Zn - Zx)
         V, c, Zx, fx, t = Vn, cn, Zn, fn, t_new
-        if it % check_every == 0:
-            c, Zx = refit(V, c)
-            fx = loss.value(Zx, T)
-            primal, gap = restricted_gap(loss, T, Phi_W, basis, Zx, pen(V), local_ids, tau)
-            rel = gap / max(abs(primal), 1e-300)
-            Vy, cy, Zy, t = V.copy(), c.copy(), Zx.copy(), 1.0
-            if rel <= tol:
-                break
-    return V, c * alpha, it, rel
+        if it % check_every:
+            continue
+        n_checks += 1
+        c_ex, primal, rel = certificate(V, c * alpha)
+        if rel <= tol:
+            return V, c_ex, it, rel
+        if n_checks % newton_every == 0:
+            Vn, cn = _newton_smooth(loss, T, Phi_W, basis, local_ids, tau, V, c_ex)
+            if Vn is not V:
+                cn, primal_n, rel_n = certificate(Vn, cn)
+                if primal_n <= primal:
+                    V, c, rel = Vn, cn / alpha, rel_n
+                    Zx = Phi_W @ V + Ua @ c
+                    fx = _loss_value(loss, Zx, T)
+                    Vy, cy, Zy, t = V.copy(), c.copy(), Zx.copy(), 1.0
+                    if rel <= tol:
+                        return V, cn, it, rel
+    c_ex, _, rel = certificate(V, c * alpha)
+    return V, c_ex, it, rel
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,10 +808,7 @@ class _Loop:
         self.keep_local = data.ids
         self.compacted = False
         self.n_products = 0
-        self._gram_cols = np.zeros(0, dtype=np.intp)
-        self._PPhi = np.zeros((data.Phi.shape[0], 0))
-        self._G = np.zeros((0, 0))
-        self._C = np.zeros((0, data.T.shape[1]))
+        self.cache = data.gram_cache()
 
     # -- full-problem check --------------------------------------------------------------
     def check(self, cols: np.ndarray, V_W: np.ndarray, c: np.ndarray, full: bool = False
@@ -558,7 +831,8 @@ class _Loop:
             if cols.size else 0.0
         primal += pen
         Phi_use = d.Phi if full else self.Phi_keep
-        corr = Phi_use.T @ Q
+        with _default_threads():
+            corr = Phi_use.T @ Q
         self.n_products += 1
         if full or not self.compacted:
             rho = group_norms(corr, d.ids, d.n_groups) / self.tau_all
@@ -567,8 +841,7 @@ class _Loop:
             rho[self.keep_groups] = group_norms(corr, self.keep_local,
                                                 self.keep_groups.size) / self.tau_all[
                 self.keep_groups]
-        considered = rho if full else np.where(self.alive, rho, 0.0)
-        s = max(1.0, float(considered.max())) if considered.size else 1.0
+        s = max(1.0, float(rho.max())) if rho.size else 1.0
         dual = d.loss.dual_value(Q / s, d.T)
         gap = primal - dual
         return {"primal": primal, "dual": dual, "gap": gap,
@@ -601,41 +874,18 @@ class _Loop:
             self.compacted = True
         return ws
 
-    # -- projected columns and Gram (squared loss), cached across outer iterations -------
     def projected(self, cols: np.ndarray) -> np.ndarray:
-        self._extend(cols)
-        pos = self._positions(cols)
-        return self._PPhi[:, pos]
-
-    def _positions(self, cols: np.ndarray) -> np.ndarray:
-        order = np.argsort(self._gram_cols)
-        return order[np.searchsorted(self._gram_cols, cols, sorter=order)]
-
-    def _extend(self, cols: np.ndarray) -> None:
-        new = np.setdiff1d(cols, self._gram_cols)
-        if new.size == 0:
-            return
-        d = self.d
-        Pn = project_out(d.Phi[:, new], d.basis)
-        cross = self._PPhi.T @ Pn
-        self._G = np.block([[self._G, cross], [cross.T, Pn.T @ Pn]])
-        self._C = np.vstack([self._C, Pn.T @ d.TP])
-        self._PPhi = np.hstack([self._PPhi, Pn])
-        self._gram_cols = np.concatenate([self._gram_cols, new])
+        return self.cache.projected(cols)
 
     def gram(self, cols: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> GramProblem:
-        self._extend(cols)
-        pos = self._positions(cols)
-        return GramProblem(self._G[np.ix_(pos, pos)], self._C[pos],
-                           float(np.sum(self.d.TP * self.d.TP)), local_ids, tau)
+        return self.cache.gram(cols, local_ids, tau)
 
 
-def native_inner(data: LassoData, loop: _Loop | None = None) -> InnerSolver:
+def native_inner(data: LassoData) -> InnerSolver:
     """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax)."""
     def solve(cols, local_ids, tau, V_W, c, tol):
         if data.squared:
-            lp = loop if loop is not None else _Loop(data, 1.0, tol, False)
-            prob = lp.gram(cols, local_ids, tau)
+            prob = data.gram_cache().gram(cols, local_ids, tau)
             blocks = None if data.identity_groups else [np.flatnonzero(local_ids == g)
                                                         for g in range(tau.size)]
             V_W, n, _ = bcd_gram(prob, V_W, blocks, tol)
@@ -673,41 +923,55 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     restricted problem warm-started to a relative gap max(tol / 4, rel_gap / 10).
     """
     t_start = time.perf_counter()
-    d = data
-    K, D = d.Phi.shape[1], d.T.shape[1]
+    K, D = data.Phi.shape[1], data.T.shape[1]
     V = np.zeros((K, D)) if V0 is None else np.array(V0, dtype=float)
-    c = np.zeros((d.basis.shape[1], D)) if c0 is None else np.array(c0, dtype=float)
+    c = np.zeros((data.basis.shape[1], D)) if c0 is None else np.array(c0, dtype=float)
+    with _single_thread():
+        return _working_set_loop(data, lam, tol, V, c, ws0, p0, inner, screen, max_outer,
+                                 margin, t_start)
+
+
+def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np.ndarray,
+                      ws0: np.ndarray | None, p0: int, inner: InnerSolver | None, screen: bool,
+                      max_outer: int, margin: float | None, t_start: float) -> WorkingSetResult:
+    """Body of :func:`working_set_solve` (run with single-threaded BLAS but for Phi^T Q)."""
+    K, D = d.Phi.shape[1], d.T.shape[1]
     loop = _Loop(d, lam, tol, screen)
-    inner = native_inner(d, loop) if inner is None else inner
+    inner = native_inner(d) if inner is None else inner
     nz_groups = np.unique(d.ids[np.flatnonzero(np.any(V != 0, axis=1))])
     ws = np.union1d(nz_groups, np.asarray(ws0, dtype=np.intp)) if ws0 is not None else nz_groups
     cols, local = d.columns(ws)
-    chk = loop.check(cols, V[cols], c)
-    c = chk["c"]
     n_inner, sizes, n_outer = 0, [], 0
     t_inner = 0.0
-    if ws0 is None:
-        ws = _grow(ws, chk["rho"], loop.alive, max(p0 - ws.size, 1), force=True)
-    if margin is not None:
-        ws = np.union1d(ws, np.flatnonzero(chk["rho"] > 1.0 - margin))
+    chk: dict | None = None
+    if ws0 is None or margin is not None:
+        # no working set given (or one to complete): look at the KKT ratios first
+        chk = loop.check(cols, V[cols], c)
+        c = chk["c"]
+        if ws0 is None:
+            ws = _grow(ws, chk["rho"], loop.alive, max(p0 - ws.size, 1), force=True)
+        if margin is not None:
+            ws = np.union1d(ws, np.flatnonzero(chk["rho"] > 1.0 - margin))
     while n_outer < max_outer:
-        if chk["rel"] <= tol:
-            if not loop.compacted:
-                break
-            chk = loop.check(cols, V[cols], c, full=True)
+        if chk is None:
+            tol_in = 0.25 * tol  # a given working set (a path's strong-rule set) is usually final
+        else:
             if chk["rel"] <= tol:
-                break
-            loop.__init__(d, lam, tol, False)  # screening fooled by round-off: start over
-        ws = loop.screen_groups(chk, ws)
-        ws = _grow(ws, chk["rho"], loop.alive, max(ws.size, p0))
+                if not loop.compacted:
+                    break
+                chk = loop.check(cols, V[cols], c, full=True)
+                if chk["rel"] <= tol:
+                    break
+                loop = _Loop(d, lam, tol, False)  # screening fooled by round-off: start over
+            ws = loop.screen_groups(chk, ws)
+            ws = _grow(ws, chk["rho"], loop.alive, max(ws.size, p0))
+            tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
         n_outer += 1
         sizes.append(int(ws.size))
         cols, local = d.columns(ws)
         tau = loop.tau_all[ws]
-        tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
         t0 = time.perf_counter()
-        with _single_thread():
-            V_W, c, n = inner(cols, local, tau, V[cols], c, tol_in)
+        V_W, c, n = inner(cols, local, tau, V[cols], c, tol_in)
         t_inner += time.perf_counter() - t0
         n_inner += n
         V = np.zeros((K, D))
@@ -717,9 +981,11 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
         keep = group_norms(V_W, local, ws.size) > 0
         ws = ws[keep | (chk["rho"][ws] > 1.0 - 1e-3)]
         cols, local = d.columns(ws)
-    rho = chk["rho"]
+    if chk is None:
+        chk = loop.check(cols, V[cols], c)
     if loop.compacted:
-        rho = loop.check(cols, V[cols], c, full=True)["rho"]
+        chk = loop.check(cols, V[cols], c, full=True)
+    rho = chk["rho"]
     return WorkingSetResult(V=V, c=chk["c"], primal=chk["primal"], dual=chk["dual"],
                             gap=chk["gap"], rel_gap=chk["rel"], rho=rho,
                             converged=bool(chk["rel"] <= tol), n_outer=n_outer, n_inner=n_inner,

@@ -43,15 +43,18 @@ def linnerud_problem():
 
 
 CASES = [problem(0), problem(1, N=80, K=30, D=1), problem(2, N=30, K=60, D=4), linnerud_problem()]
+#: the default CVXPY backend and nnlasso's native working-set solver
+SOLVERS = ["CLARABEL", "prox"]
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("case", range(len(CASES)))
 @pytest.mark.parametrize("ratio", [0.5, 0.1])
-def test_matches_sklearn_multitask(case, ratio):
+def test_matches_sklearn_multitask(case, ratio, solver):
     X, Phi, Y = CASES[case]
     N = Phi.shape[0]
     lam = ratio * nl.lam_max(Phi, Y)
-    sol = nl.solve_lasso(Phi, Y, lam)
+    sol = nl.solve_lasso(Phi, Y, lam, solver=solver)
     if Y.shape[1] == 1:
         ref = Lasso(alpha=lam / N, fit_intercept=False, tol=1e-12, max_iter=10**6).fit(Phi, Y[:, 0])
         Vr = ref.coef_[:, None]
@@ -69,15 +72,16 @@ def test_matches_sklearn_multitask(case, ratio):
     assert sol.rel_gap <= 1e-6 and sol.gap >= -1e-9 * pr
 
 
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("skip", ["X", "intercept"])
-def test_skip_matches_sklearn_on_projected_data(skip):
+def test_skip_matches_sklearn_on_projected_data(skip, solver):
     X, Phi, Y = problem(3, N=60, K=35, D=2)
     N = Phi.shape[0]
     A = np.hstack([X, np.ones((N, 1))]) if skip == "X" else np.ones((N, 1))
     P = np.eye(N) - A @ np.linalg.pinv(A)
     arg = X if skip == "X" else "intercept"
     lam = 0.2 * nl.lam_max(Phi, Y, skip=arg)
-    sol = nl.solve_lasso(Phi, Y, lam, skip=arg)
+    sol = nl.solve_lasso(Phi, Y, lam, skip=arg, solver=solver)
     ref = MultiTaskLasso(alpha=lam / N, fit_intercept=False, tol=1e-12, max_iter=10**6)
     ref.fit(P @ Phi, P @ Y)
     Vr = ref.coef_.T
@@ -90,7 +94,7 @@ def test_skip_matches_sklearn_on_projected_data(skip):
     assert np.allclose(A.T @ R, 0, atol=1e-8 * np.abs(Y).sum())
 
 
-@pytest.mark.parametrize("solver", backends.installed())
+@pytest.mark.parametrize("solver", backends.installed() + ["prox"])
 def test_gap_and_kkt_every_backend(solver):
     for X, Phi, Y in CASES[:3]:
         if solver == "OSQP":
@@ -110,21 +114,23 @@ def test_gap_and_kkt_every_backend(solver):
         assert np.allclose(corr[big], lam * Vn, atol=1e-3 * lam)
 
 
-def test_lam_max_is_the_threshold():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_lam_max_is_the_threshold(solver):
     X, Phi, Y = problem(4)
     for skip in (None, "intercept", X):
         lm = nl.lam_max(Phi, Y, skip=skip)
-        above = nl.solve_lasso(Phi, Y, lm * 1.001, skip=skip)
-        below = nl.solve_lasso(Phi, Y, lm * 0.95, skip=skip)
+        above = nl.solve_lasso(Phi, Y, lm * 1.001, skip=skip, solver=solver)
+        below = nl.solve_lasso(Phi, Y, lm * 0.95, skip=skip, solver=solver)
         assert np.abs(above.V).max() <= 1e-6 * np.abs(Y).max()
         assert np.abs(below.V).max() > 1e-4
 
 
-def test_logistic_matches_dual_formulation():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_logistic_matches_dual_formulation(solver):
     X, Phi, Y = problem(5, N=60, K=30, D=1)
     y = (Y[:, 0] > 0).astype(int)
     lam = 0.2 * nl.lam_max(Phi, y, loss="logistic", skip="intercept")
-    sol = nl.solve_lasso(Phi, y, lam, loss="logistic", skip="intercept")
+    sol = nl.solve_lasso(Phi, y, lam, loss="logistic", skip="intercept", solver=solver)
     # dual: max sum H(s)  s.t. q = ys, 0 <= s <= 1, |Phi^T q|_inf <= lam, 1^T q = 0
     ypm = 2.0 * y - 1
     s = cp.Variable(len(y))
@@ -140,11 +146,12 @@ def test_logistic_matches_dual_formulation():
     assert abs(mine - sol.objective) <= 1e-9 * mine
 
 
-def test_softmax_matches_dual_formulation():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_softmax_matches_dual_formulation(solver):
     X, Phi, _ = problem(6, N=60, K=30, D=1)
     y = np.random.default_rng(6).integers(0, 3, 60)
     lam = 0.2 * nl.lam_max(Phi, y, loss="softmax", skip=X)
-    sol = nl.solve_lasso(Phi, y, lam, loss="softmax", skip=X)
+    sol = nl.solve_lasso(Phi, y, lam, loss="softmax", skip=X, solver=solver)
     Tm = np.eye(3)[y]
     P = cp.Variable((60, 3))
     Q = Tm - P
@@ -159,12 +166,13 @@ def test_softmax_matches_dual_formulation():
     assert list(sol.info["classes"]) == [0, 1, 2]
 
 
-def test_group_lasso_against_direct_formulation():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_group_lasso_against_direct_formulation(solver):
     X, Phi, Y = problem(7, N=50, K=24, D=2)
     labels = np.arange(24) % 5  # 5 groups of sizes 5,5,5,5,4, interleaved rows
     w = np.array([1.0, 2.0, 0.5, 1.5, 1.0])
     lam = 2.0
-    sol = nl.solve_lasso(Phi, Y, lam, groups=labels, weights=w, skip="intercept")
+    sol = nl.solve_lasso(Phi, Y, lam, groups=labels, weights=w, skip="intercept", solver=solver)
     V = cp.Variable((24, 2))
     c = cp.Variable((1, 2))
     pen = sum(w[g] * cp.norm(V[np.flatnonzero(labels == g), :], "fro") for g in range(5))
@@ -175,7 +183,7 @@ def test_group_lasso_against_direct_formulation():
     assert sol.rel_gap <= 1e-6
     # the same groups given as index lists
     sol2 = nl.solve_lasso(Phi, Y, lam, groups=[np.flatnonzero(labels == g) for g in range(5)],
-                          weights=w, skip="intercept")
+                          weights=w, skip="intercept", solver=solver)
     assert abs(sol2.objective - sol.objective) <= 1e-7 * sol.objective
 
 
@@ -190,6 +198,18 @@ def test_lasso_path_compiles_once_and_matches_single_solves():
         assert s.lam == lam
         assert abs(s.objective - one.objective) <= 1e-7 * one.objective
         assert s.rel_gap <= 1e-6
+
+
+def test_lasso_path_prox_matches_single_solves():
+    X, Phi, Y = problem(8)
+    lm = nl.lam_max(Phi, Y, skip=X)
+    lams = lm * np.array([0.8, 0.4, 0.2, 0.1])
+    path = nl.lasso_path(Phi, Y, lams, skip=X, solver="prox")
+    for lam, s in zip(lams, path):
+        one = nl.solve_lasso(Phi, Y, lam, skip=X)
+        assert s.lam == lam and s.solver == "PROX" and s.status == "optimal"
+        assert abs(s.objective - one.objective) <= 1e-7 * one.objective
+        assert s.rel_gap <= 1e-8
 
 
 @pytest.mark.parametrize("skip", [None, "X"])
