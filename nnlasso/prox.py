@@ -204,7 +204,8 @@ class GramCache:
 
     def projected(self, cols: np.ndarray) -> np.ndarray:
         """P Phi[:, cols]."""
-        return self.PPhi[:, self.positions(cols)]
+        pos = self.positions(cols)  # may replace self.PPhi: index it afterwards
+        return self.PPhi[:, pos]
 
     def gram(self, cols: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> GramProblem:
         """The restricted problem on ``cols`` in Gram form."""
