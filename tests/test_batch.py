@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from nnlasso.batch import (RECORD_KEYS, TIME_KEYS, BatchUsageError, expand_paths, read_results,
-                           run_batch, run_isolated, run_problem)
+                           run_batch, run_isolated, run_problem, shutdown_workers)
+from nnlasso.cli import main
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 
@@ -202,16 +203,24 @@ def test_foreign_and_dask_executors_match_local(tmp_path):
     (tmp_path / "k3.toml").write_text(INVALID.format(lam=0))
     local = run_batch([tmp_path], tmp_path / "local.jsonl", progress=False)
     assert [r["status"] for r in local] == ["optimal", "optimal", "error"]
-    with cf.ThreadPoolExecutor(2) as ex:
+    with cf.ThreadPoolExecutor(1) as ex:
         threaded = run_batch([tmp_path], tmp_path / "t.jsonl", executor=ex, progress=False)
+    shutdown_workers()          # the executor thread's persistent worker
     for a, b in zip(local, threaded):
         _same(a, b)
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        remote = run_batch([tmp_path], tmp_path / "dask.jsonl", executor=client.get_executor(),
-                           progress=False)
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            remote = run_batch([tmp_path], tmp_path / "dask.jsonl",
+                               executor=client.get_executor(), progress=False)
+        # the command line, pointed at the scheduler's address
+        code = main(["batch", str(tmp_path), "--out", str(tmp_path / "cli.jsonl"),
+                     "--executor", "dask", "--scheduler", cluster.scheduler_address])
     for a, b in zip(local, remote):
         _same(a, b)
     assert len(lines(tmp_path / "dask.jsonl")) == 3
+    assert code == 1                                   # k3 is invalid
+    by_file = {r["file"]: r for r in lines(tmp_path / "cli.jsonl")}
+    for a in local:
+        _same(a, by_file[a["file"]])
