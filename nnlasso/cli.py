@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "%(default)s)")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="problems run in parallel (default 1)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local worker processes (default) or a Dask cluster")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
     p.add_argument("--resume", action="store_true",

@@ -76,6 +76,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DICTIONARY = 1_000_000
 MAX_SAMPLES = 10_000_000
 MAX_DATA_FILE_BYTES = 2 * 2**30
+MAX_CSV_BYTES = 200 * 2**20
 
 _TOP_KEYS = ("schema", "name", "task", "data", "dictionary", "network", "model", "solver",
              "verify")
@@ -506,7 +507,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     from .backends import resolve
     from .errors import SolverError
     try:
-        resolve(sname, is_qp=True)
+        resolve(sname, is_qp=True, native=task != "compress")
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
@@ -689,6 +690,9 @@ def load_problem(path: str | os.PathLike, *, display: str | None = None,
     except tomllib.TOMLDecodeError as exc:
         raise ProblemFileError(display, "toml", f"syntax error: {exc} (fix the TOML syntax)"
                                ) from None
+    except RecursionError:
+        raise ProblemFileError(display, "toml", "nested too deeply (problem files need at most "
+                                                "three levels of tables)") from None
     folder = Path(path).parent
     spec = parse_problem(doc, file=display, folder=folder, sha256=digest, max_memory=max_memory)
     data, network = spec.data, spec.network
@@ -757,6 +761,11 @@ def _load_npz(spec: ProblemSpec, path: Path, fieldname: str) -> dict[str, np.nda
 
 def _parse_csv(spec: ProblemSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
     file, data = spec.file, spec.data
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise ProblemFileError(file, "data.path", f"the csv file is {size >> 20} MiB; csv input "
+                                                  f"is limited to {MAX_CSV_BYTES >> 20} MiB (save "
+                                                  "large data as .npz)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
