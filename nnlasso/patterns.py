@@ -496,9 +496,9 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     t_start = time.perf_counter()
     lossobj = get_loss(loss)
     if lossobj.name == "softmax":
-        raise InvalidProblemError("loss='softmax': the activation-pattern program is exact only for "
-                                  "one output (D = 1); for several outputs the exact program is "
-                                  "not a group lasso: use a neuron dictionary (fit_shallow with "
+        raise InvalidProblemError("loss='softmax': the activation-pattern program is exact only "
+                                  "for one output (D = 1); for several outputs the exact program "
+                                  "is not a group lasso: use a neuron dictionary (fit_shallow with "
                                   "dictionary='data' or 'adaptive')")
     X = as_matrix(X, "X", allow_1d=True)
     N, d = X.shape
@@ -535,15 +535,15 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         intercept = True
     M_used = M
     P = M.shape[0]
-    is_qp = False
-    solver_name = backends.resolve(solver, is_qp=is_qp)
+    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
     opts = dict(options or {})
     if solver_name == "CLARABEL" and "direct_solve_method" not in opts:
         opts["direct_solve_method"] = "faer"
 
     if P == 0:
-        raise InvalidProblemError("patterns: only the all-one pattern was given; with an unpenalized "
-                                  "bias it is an affine model (use the skip), pass more patterns")
+        raise InvalidProblemError("patterns: only the all-one pattern was given; with an "
+                                  "unpenalized bias it is an affine model (use the skip); pass "
+                                  "more patterns")
     e = d + 1
     Xl = np.hstack([X, -np.ones((N, 1))])
     nb = 2 if cone else 1

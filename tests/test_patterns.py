@@ -2,7 +2,6 @@
 written here, 1-D trend filtering, pyscnn)."""
 from __future__ import annotations
 
-import itertools
 import math
 
 import cvxpy as cp
@@ -75,7 +74,8 @@ def test_enumeration_d1_by_hand():
 def test_enumeration_matches_brute_force_general_and_degenerate():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((8, 2))
-    assert {tuple(r) for r in enumerate_patterns(X, keep_zero=True)} == _brute_patterns(X, 4000, rng)
+    got = {tuple(r) for r in enumerate_patterns(X, keep_zero=True)}
+    assert got == _brute_patterns(X, 4000, rng)
     # collinear points and a duplicate: fewer patterns than the bound, still all of them
     Xd = np.array([[0, 0], [1, 1], [2, 2], [0, 1], [0, 1], [3, -1.0]])
     got = {tuple(r) for r in enumerate_patterns(Xd, keep_zero=True)}

@@ -1,0 +1,186 @@
+"""Benchmark: activation-pattern programs on diabetes, nnlasso vs pyscnn on the same gates.
+
+Problem (both libraries solve the same program): sklearn's diabetes, X and y standardized
+(N = 442, d = 10); gates (g_i, h_i) from ``nnlasso.sample_patterns(X, n, seed=0)``; no skip;
+the Pilanci-Ergen bias convention (a ones column appended to X, bias inside the group norm),
+which is what pyscnn solves; objective in nnlasso's scaling (unaveraged loss)
+
+    1/2 |y - z|^2 + lam * sum_blocks |(u_i, beta_i)|_2,
+
+gated (z = sum_i D_i [X 1] theta_i) and cone-constrained (two blocks per pattern, (2D_i - I)
+[X 1] theta_i >= 0). pyscnn minimizes 1/(2N) |y - z|^2 + lam_s * penalty, so it gets
+lam_s = lam / N (and ``unitize_data=False``, float64); its objective is multiplied back by N.
+
+Columns: time (median over ``repeats``, wall clock, includes model building), objective,
+active neurons (blocks with norm > 1e-6 * max), gap = objective - nnlasso's certified dual
+value at the same lam and gates (for pyscnn rows too: nnlasso's dual bound is valid for any
+point), rel_gap = gap / objective. The cone-constrained program is measured on fewer patterns
+(``n_cone``, default 50): with 1000 patterns a single CVXPY-Clarabel solve of it took ~730 s
+on this machine; the row says how many patterns were used.
+
+Run ``python scripts/bench_patterns.py`` (about 15 minutes with the defaults on 2 cores, mostly
+pyscnn); ``run()`` returns the rows as dicts for ``scripts/bench.py``.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from nnlasso.patterns import sample_patterns, solve_patterns
+
+LAMS = (0.1, 0.01, 0.001)
+
+
+def load_diabetes_std() -> tuple[np.ndarray, np.ndarray]:
+    """Standardized diabetes data (X columns and y with mean 0, std 1)."""
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    y = (y - y.mean()) / y.std()
+    return X, y
+
+
+def strict_gates(X: np.ndarray, G: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds t_i with 1[X g_i - t_i > 0] == 1[X g_i - h_i >= 0] (pyscnn uses a strict >).
+
+    t_i is the midpoint between h_i and the largest projection below it.
+    """
+    P = X @ G.T                                               # (N, P)
+    t = np.empty(G.shape[0])
+    for i in range(G.shape[0]):
+        below = P[:, i][P[:, i] < h[i] - 1e-12]
+        t[i] = h[i] - 1.0 if below.size == 0 else 0.5 * (h[i] + below.max())
+    return P, t
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def _scnn_fit(X, y, G, gbias, lam, cone: bool, method: str) -> tuple[float, int]:
+    """Run pyscnn; return its objective in nnlasso's scaling and its active neuron count."""
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexGatedReLU, ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL, RFISTA, CVXPYSolver
+
+    N = X.shape[0]
+    Gd = np.ascontiguousarray(G.T)
+    if cone:
+        model = ConvexReLU(Gd, c=1, bias=True, G_bias=gbias)
+        solver = AL(model) if method == "AL" else CVXPYSolver(model, "ecos")
+    else:
+        model = ConvexGatedReLU(Gd, c=1, bias=True, G_bias=gbias)
+        solver = (RFISTA(model, max_iters=10000, tol=1e-8) if method == "RFISTA"
+                  else CVXPYSolver(model, "ecos"))
+    if cone:
+        # pyscnn 0.0.10: ConvexReLU.set_parameters asserts wrong shapes when bias=True; the
+        # parameters it receives are [U1 (1,p,d), b1 (1,p), U2, b2]: store them unchecked
+        model.set_parameters = lambda params: setattr(model, "parameters", params)
+    out, _ = optimize_model(model, solver, Metrics(), X, y, regularizer=NeuronGL1(lam / N),
+                            return_convex=True, unitize_data=False, dtype="float64")
+    D = (X @ out.G + out.G_bias > 0).astype(float)
+    Xa = np.hstack([X, np.ones((N, 1))])
+    if cone:
+        U1, b1, U2, b2 = [np.asarray(p)[0] for p in out.parameters]
+        T1 = np.hstack([U1, b1[:, None]])
+        T2 = np.hstack([U2, b2[:, None]])
+        pred = np.sum(D * (Xa @ T1.T), axis=1) - np.sum(D * (Xa @ T2.T), axis=1)
+        norms = np.concatenate([np.linalg.norm(T1, axis=1), np.linalg.norm(T2, axis=1)])
+    else:
+        U, b = np.asarray(out.parameters[0])[0], np.asarray(out.parameters[1])[0]
+        Th = np.hstack([U, b[:, None]])
+        pred = np.sum(D * (Xa @ Th.T), axis=1)
+        norms = np.linalg.norm(Th, axis=1)
+    obj = 0.5 * float(np.sum((y - pred) ** 2)) + lam * float(np.sum(norms))
+    active = int(np.sum(norms > 1e-6 * norms.max())) if norms.size and norms.max() > 0 else 0
+    return obj, active
+
+
+def run(repeats: int = 3, n_gated: int = 1000, n_cone: int = 50,
+        lams: tuple[float, ...] = LAMS, scnn_cvxpy: bool = True,
+        verbose: bool = False) -> list[dict]:
+    """Measure the pattern programs; return one dict per (program, lam, implementation).
+
+    Keys: program ("gated" | "cone"), n_patterns, lam, impl, time_s (median), objective (nnlasso
+    scaling), active, gap, rel_gap, note.
+    """
+    X, y = load_diabetes_std()
+    try:
+        import scnn  # noqa: F401
+        have_scnn = True
+    except ImportError:
+        have_scnn = False
+    rows: list[dict] = []
+    for program, n_pat in (("gated", n_gated), ("cone", n_cone)):
+        cone = program == "cone"
+        _, G, h = sample_patterns(X, n_pat, seed=0)
+        proj, t = strict_gates(X, G, h)
+        pats = (proj - t > 0).T
+        for lam in lams:
+            tm, sol = _median_time(lambda: solve_patterns(X, y, lam, pats, cone=cone,
+                                                          bias="penalized", skip=None), repeats)
+            dual = sol.dual_objective
+            rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
+                             impl="nnlasso CLARABEL", time_s=tm, objective=sol.objective,
+                             active=sol.n_active, gap=sol.gap, rel_gap=sol.rel_gap,
+                             note=f"status {sol.status}"))
+            if verbose:
+                print(rows[-1], file=sys.stderr)
+            if not have_scnn:
+                rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
+                                 impl="pyscnn", time_s=float("nan"), objective=float("nan"),
+                                 active=0, gap=float("nan"), rel_gap=float("nan"),
+                                 note="pyscnn not installed"))
+                continue
+            methods = ["AL"] if cone else ["RFISTA"]
+            if scnn_cvxpy:
+                methods.append("CVXPY-ECOS")
+            for method in methods:
+                note = ""
+                try:
+                    tm, (obj, act) = _median_time(
+                        lambda: _scnn_fit(X, y, G, -t, lam, cone, method), repeats)
+                except Exception as exc:  # report, keep benchmarking
+                    tm, obj, act, note = float("nan"), float("nan"), 0, f"failed: {exc}"[:80]
+                gap = obj - dual
+                rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
+                                 impl=f"pyscnn {method}", time_s=tm, objective=obj, active=act,
+                                 gap=gap, rel_gap=gap / abs(obj) if obj else float("nan"),
+                                 note=note))
+                if verbose:
+                    print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = (f"{'program':7} {'P':>5} {'lam':>6} {'impl':20} {'time s':>8} {'objective':>14} "
+            f"{'active':>6} {'gap':>10} {'rel_gap':>9}  note")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['program']:7} {r['n_patterns']:5d} {r['lam']:6g} {r['impl']:20} "
+                     f"{r['time_s']:8.2f} {r['objective']:14.8g} {r['active']:6d} "
+                     f"{r['gap']:10.2e} {r['rel_gap']:9.1e}  {r['note']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--n-gated", type=int, default=1000)
+    ap.add_argument("--n-cone", type=int, default=50)
+    ap.add_argument("--no-scnn-cvxpy", action="store_true")
+    args = ap.parse_args()
+    print(format_table(run(args.repeats, args.n_gated, args.n_cone,
+                           scnn_cvxpy=not args.no_scnn_cvxpy, verbose=True)))
