@@ -336,7 +336,7 @@ class _Atoms:
 
 def _direction_basis(Z0: np.ndarray, Ycand: np.ndarray | None, budget: float,
                      yscale: float = 0.0) -> np.ndarray:
-    """Orthonormal basis E (D, r) of a subspace R of output directions with |Z0 - Z0 E E^T| <= budget.
+    """Orthonormal basis E (D, r) of output directions R with |Z0 - Z0 E E^T|_F <= budget.
 
     Candidates: the row space of Ycand = P Y (rank by :func:`numerical_rank`), then the
     truncated row space of Z0 = P Phi V; the smaller admissible one is used.
@@ -546,18 +546,11 @@ def reduce_support(sol: Any, Phi: Any, *, skip: Any = None, Y: Any = None,
     info.update(n_before=int(sol.n_active), n_nonzero_before=int(np.count_nonzero(
         np.linalg.norm(sol.V, axis=1))), penalty_before=pen_old, penalty_after=pen_new,
         fit_change=float(np.linalg.norm(Z_new - Z_old)) / fit_scale)
-    times = {"build": 0.0, "compile": 0.0, "solve": 0.0}
     if sol.problem == "min_norm":
         new = _min_norm_solution(sol, Phi, A, basis, V_new, B_new, Z_new,
                                  T if T is not None else Z_old, X_skip)
     elif T is not None:
-        from .lasso import _Problem   # local import: lasso.py is another module's concern
-        prob = _Problem(Phi, np.asarray(Y), sol.loss, skip, None, None)
-        # polish=False: the reduced point must be kept as is (a refinement would move the fit)
-        new = prob.finish(V_new, B_new, float(sol.lam), sol.status, sol.solver, times,
-                          sol.active_tol, {k: v for k, v in sol.info.items()
-                                           if k not in ("kkt_ratio", "was_1d", "classes")},
-                          polish=False)
+        new = _lasso_solution(sol, Phi, T, basis, V_new, B_new, Z_new, X_skip)
     else:
         # same fit => same loss and the same nnlasso dual point; only the penalty changed
         lam_v = float("nan") if sol.lam is None else float(sol.lam)
@@ -574,6 +567,32 @@ def reduce_support(sol: Any, Phi: Any, *, skip: Any = None, Y: Any = None,
     new.times = dict(sol.times)
     new.times["reduce"] = info["time"]
     return new
+
+
+def _lasso_solution(sol: Solution, Phi: np.ndarray, T: np.ndarray, basis: np.ndarray,
+                    V: np.ndarray, B: np.ndarray, Z: np.ndarray,
+                    X_skip: np.ndarray | None) -> Solution:
+    """Re-certify an (MTL) point with nnlasso's dual (:func:`nnlasso.duality.lasso_dual`).
+
+    The fit Z is kept exactly (no affine re-fit or refinement, which could move it): primal =
+    sum_n L(y_n, z_n) + lam sum_k |V_k|, dual from q = -grad L(Z) projected and scaled.
+    """
+    from .duality import lasso_dual
+    from .lasso import certified_status
+    lossobj = get_loss(sol.loss)
+    lam = float(sol.lam)
+    K = V.shape[0]
+    primal = lossobj.value(Z, T) + lam * float(np.linalg.norm(V, axis=1).sum())
+    dual, _, ratio = lasso_dual(Phi, T, Z, lossobj, lam, basis, np.arange(K), np.ones(K))
+    gap, rel = gaps(primal, dual)
+    info = dict(sol.info)
+    info["kkt_ratio"] = ratio
+    p = 0 if X_skip is None else X_skip.shape[1]
+    return replace(sol, V=V, skip_coef=B[:p] if sol.skip_coef is not None else None,
+                   intercept=B[p] if sol.intercept is not None else None, objective=primal,
+                   dual_objective=dual, gap=gap, rel_gap=rel,
+                   active=active_set(V, sol.active_tol),
+                   status=certified_status(sol.status, rel, 1e-8), info=info)
 
 
 def _min_norm_solution(sol: Solution, Phi: np.ndarray, A: np.ndarray, basis: np.ndarray,
@@ -650,11 +669,14 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     pen = float(np.linalg.norm(Vn, axis=1).sum())
     lossobj = get_loss(loss)
     if Y is not None and lam is not None:
-        from .lasso import _Problem
-        prob = _Problem(Phi, np.asarray(Y), loss, skip, None, None)
+        T = lossobj.encode(np.asarray(Y)).T
         Bs = [M for M in (C, None if c0 is None else c0[None, :]) if M is not None]
-        base = prob.finish(Vn, np.vstack(Bs) if Bs else None, float(lam), "optimal", "network",
-                           {}, 1e-6, polish=False)
+        B = np.vstack(Bs) if Bs else np.zeros((0, D))
+        empty = Solution(V=Vn, skip_coef=C, intercept=c0, objective=0.0, dual_objective=0.0,
+                         gap=0.0, rel_gap=0.0, active=active_set(Vn), status="optimal",
+                         solver="network", times={}, lam=float(lam), loss=lossobj.name)
+        base = _lasso_solution(empty, Phi, T, _skip_parts(skip, N)[3], Vn, B, Z,
+                               None if C is None else X)
     else:
         lam_v = float(lam) if lam is not None else float("nan")
         obj = lossobj.value(Z, lossobj.encode(np.asarray(Y)).T) + lam_v * pen \
@@ -990,7 +1012,8 @@ def _sup_patterns(X: np.ndarray, Q: np.ndarray, n_top: int) -> EtaSup:
                   info={"regions": n_regions})
 
 
-def _ascent(X: np.ndarray, Q: np.ndarray, w: np.ndarray, iters: int) -> tuple[np.ndarray, float, float]:
+def _ascent(X: np.ndarray, Q: np.ndarray, w: np.ndarray, iters: int
+            ) -> tuple[np.ndarray, float, float]:
     """Projected (Riemannian) ascent of sup_b |eta(w, b)| on the sphere from ``w``."""
     v, bb = sup_over_bias(X, Q, w[None])
     val, b = float(v[0]), float(bb[0])
@@ -1026,7 +1049,8 @@ def _ascent(X: np.ndarray, Q: np.ndarray, w: np.ndarray, iters: int) -> tuple[np
 
 def _sup_sampling(X: np.ndarray, Q: np.ndarray, n_samples: int, seed: Any, n_top: int,
                   n_starts: int = 12, iters: int = 40) -> EtaSup:
-    """Lower bound: random directions + normals of hyperplanes through d data points, then ascent."""
+    """Lower bound: random directions and normals of hyperplanes through d data points, then
+    projected ascent from the best ``n_starts`` of them."""
     N, d = X.shape
     rng = np.random.default_rng(seed)
     half = max(n_samples // 2, 1)

@@ -248,6 +248,21 @@ def test_reduce_network_pattern_style():
     assert np.allclose(np.linalg.norm(out.W, axis=1), np.linalg.norm(out.V, axis=1))
 
 
+def test_reduce_support_pattern_program():
+    """The activation-pattern program's recovered network: same fit, objective not larger."""
+    from nnlasso.patterns import fit_patterns
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((12, 2))
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    ps = fit_patterns(X, y, 0.01, skip=X)
+    out = R.reduce_support(ps, X, Y=y)
+    assert out.W.shape[0] <= 12 - 3
+    f0 = np.maximum(X @ ps.W.T - ps.b, 0.0) @ ps.V + X @ ps.skip_coef + ps.intercept
+    f1 = np.maximum(X @ out.W.T - out.b, 0.0) @ out.V + X @ out.skip_coef + out.intercept
+    assert np.linalg.norm(f1 - f0) <= 1e-8 * np.linalg.norm(f0)
+    assert out.solution.objective <= ps.network_objective * (1 + 1e-9)
+
+
 # ---------------------------------------------------------------------------------------------
 # certificates
 # ---------------------------------------------------------------------------------------------
