@@ -1,0 +1,177 @@
+"""The native solver (nnlasso.prox, solver="prox") against CLARABEL and against the formulas."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnlasso as nl
+from nnlasso import backends, prox
+from nnlasso.lasso import _Problem
+
+
+def relu_features(X, K, seed):
+    """Unit directions, hyperplanes through random data points (independent of nnlasso)."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((K, X.shape[1]))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
+    return np.maximum(X @ W.T - b, 0.0)
+
+
+def make(loss, seed=0, N=60, K=40, D=3):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, 3))
+    Phi = relu_features(X, K, seed + 1)
+    if loss == "squared":
+        Y = Phi[:, :4] @ rng.standard_normal((4, D)) + 0.3 * rng.standard_normal((N, D))
+    elif loss == "logistic":
+        Y = (X[:, 0] + 0.5 * rng.standard_normal(N) > 0).astype(int)
+    else:
+        Y = np.argmax(X @ rng.standard_normal((3, D)) + 0.5 * rng.standard_normal((N, D)), axis=1)
+    return X, Phi, Y
+
+
+def skip_arg(kind, X):
+    return {"none": None, "intercept": "intercept", "X": X}[kind]
+
+
+def kkt_ratio(sol, Phi, Y, X, loss):
+    """max_k |Phi_k^T q| / lam with q = -grad L at the returned fit (computed here)."""
+    Z = sol.fitted(Phi, X)
+    if loss == "squared":
+        q = (Y if Y.ndim == 2 else Y[:, None]) - Z
+    elif loss == "logistic":
+        y = 2.0 * Y - 1
+        q = (y / (1 + np.exp(y * Z[:, 0])))[:, None]
+    else:
+        P = np.exp(Z - Z.max(1, keepdims=True))
+        P /= P.sum(1, keepdims=True)
+        q = np.eye(Z.shape[1])[Y] - P
+    return np.linalg.norm(Phi.T @ q, axis=1).max() / sol.lam
+
+
+CASES = [("squared", "none", 1), ("squared", "intercept", 3), ("squared", "X", 3),
+         ("logistic", "intercept", 1), ("logistic", "X", 1),
+         ("softmax", "intercept", 3), ("softmax", "X", 3)]
+
+
+@pytest.mark.parametrize("loss,skip,D", CASES)
+def test_prox_equals_clarabel(loss, skip, D):
+    X, Phi, Y = make(loss, seed=len(loss) + D, D=D)
+    arg = skip_arg(skip, X)
+    lam = 0.15 * nl.lam_max(Phi, Y, loss=loss, skip=arg)
+    ref = nl.solve_lasso(Phi, Y, lam, loss=loss, skip=arg, solver="CLARABEL")
+    sol = nl.solve_lasso(Phi, Y, lam, loss=loss, skip=arg, solver="prox", tol=1e-8)
+    assert sol.solver == "PROX" and sol.status == "optimal"
+    assert sol.rel_gap <= 1e-8 and sol.gap >= -1e-9 * abs(sol.objective)
+    assert abs(sol.objective - ref.objective) <= 1e-7 * abs(ref.objective)
+    assert kkt_ratio(sol, Phi, Y, X, loss) <= 1 + 1e-4
+    # exact zeros outside the support, same support as the reference above its dust
+    big = np.linalg.norm(ref.V, axis=1) > 1e-4 * np.abs(ref.V).max()
+    assert set(np.flatnonzero(big)) == set(sol.active)
+
+
+@pytest.mark.parametrize("loss", ["squared", "softmax"])
+def test_prox_groups_and_weights(loss):
+    X, Phi, Y = make(loss, seed=11, K=24, D=3)
+    labels = np.arange(24) % 6
+    w = np.array([1.0, 2.0, 0.5, 1.5, 1.0, 0.8])
+    lam = 0.3 * nl.lam_max(Phi, Y, loss=loss, groups=labels, weights=w, skip="intercept")
+    ref = nl.solve_lasso(Phi, Y, lam, loss=loss, groups=labels, weights=w, skip="intercept")
+    sol = nl.solve_lasso(Phi, Y, lam, loss=loss, groups=labels, weights=w, skip="intercept",
+                         solver="prox")
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-8
+    assert abs(sol.objective - ref.objective) <= 1e-7 * abs(ref.objective)
+
+
+def test_group_soft_threshold_formula():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((5, 3))
+    ids = np.array([0, 0, 1, 2, 2])
+    tau = np.array([0.5, 10.0, 1.0])
+    out = prox.group_soft_threshold(Z, ids, tau)
+    for g in range(3):
+        zg = Z[ids == g]
+        n = np.linalg.norm(zg)
+        expect = max(0.0, 1 - tau[g] / n) * zg
+        assert np.allclose(out[ids == g], expect)
+    assert np.all(out[ids == 1] == 0)
+
+
+def test_gap_safe_screening_discards_only_inactive_groups():
+    X, Phi, Y = make("squared", seed=3, N=80, K=300, D=2)
+    lam = 0.2 * nl.lam_max(Phi, Y, skip="intercept")
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None, 1e-10)
+    res = prox.working_set_solve(prob.native_data(), lam, tol=1e-10)
+    assert res.converged and res.n_screened > 0
+    ref = nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="CLARABEL", tol=1e-10)
+    active = np.flatnonzero(np.linalg.norm(ref.V, axis=1) > 1e-6 * np.abs(ref.V).max())
+    assert not set(active) & set(res.screened.tolist())
+    assert np.all(res.V[res.screened] == 0)
+
+
+def test_working_set_with_a_cvxpy_backend():
+    X, Phi, Y = make("squared", seed=4, N=50, K=120, D=2)
+    lam = 0.2 * nl.lam_max(Phi, Y, skip=X)
+    a = nl.solve_lasso(Phi, Y, lam, skip=X, solver="CLARABEL", working_set=True)
+    b = nl.solve_lasso(Phi, Y, lam, skip=X, solver="prox")
+    assert a.solver == "CLARABEL" and a.status == "optimal"
+    assert max(a.info["working_set"]["ws_sizes"]) < 120
+    assert abs(a.objective - b.objective) <= 1e-7 * b.objective
+
+
+def test_polish_refines_a_rough_point():
+    X, Phi, Y = make("squared", seed=5, D=2)
+    lam = 0.2 * nl.lam_max(Phi, Y, skip="intercept")
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None, 1e-9)
+    exact = nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="prox", tol=1e-12)
+    rough = exact.V + 1e-4 * np.random.default_rng(0).standard_normal(exact.V.shape)
+    sol = prob.finish(rough, None, lam, "optimal_inaccurate", "TEST", {"total": 0.0}, 1e-6)
+    assert sol.info["polished"] and sol.status == "optimal" and sol.rel_gap <= 1e-9
+    assert sol.times["polish"] > 0
+    assert abs(sol.objective - exact.objective) <= 1e-9 * exact.objective
+
+
+def test_pure_numpy_epochs_match_the_compiled_ones(monkeypatch):
+    X, Phi, Y = make("squared", seed=6, K=30, D=2)
+    labels = np.arange(30) % 7
+    lam = 0.2 * nl.lam_max(Phi, Y)
+    with_kernel = [nl.solve_lasso(Phi, Y, lam, solver="prox", groups=g) for g in (None, labels)]
+    monkeypatch.setattr(prox, "_KERNEL", [None])
+    without = [nl.solve_lasso(Phi, Y, lam, solver="prox", groups=g) for g in (None, labels)]
+    for a, b in zip(with_kernel, without):
+        assert b.rel_gap <= 1e-8
+        assert abs(a.objective - b.objective) <= 1e-8 * a.objective
+
+
+def test_path_with_strong_rules_is_warm_started():
+    X, Phi, Y = make("squared", seed=7, N=80, K=200, D=3)
+    lm = nl.lam_max(Phi, Y, skip="intercept")
+    lams = lm * np.geomspace(0.9, 0.1, 8)
+    path = nl.lasso_path(Phi, Y, lams, skip="intercept", solver="prox")
+    assert all(s.status == "optimal" and s.rel_gap <= 1e-8 for s in path)
+    # warm starts from the strong-rule set: most solves need a single KKT check
+    products = [s.info["working_set"]["n_products"] for s in path]
+    assert np.median(products) <= 2
+    one = nl.solve_lasso(Phi, Y, lams[-1], skip="intercept", solver="CLARABEL")
+    assert abs(path[-1].objective - one.objective) <= 1e-7 * one.objective
+
+
+def test_auto_chooses_by_size():
+    X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
+    small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
+    assert small.solver == "CLARABEL"
+    X, Phi, Y = make("squared", seed=8, N=60, K=200, D=2)
+    large = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
+    assert large.solver == "PROX" and large.status == "optimal"
+
+
+def test_prox_errors():
+    X, Phi, Y = make("squared", seed=9)
+    with pytest.raises(nl.InvalidProblemError, match="unknown option"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="prox", options={"max_iters": 3})
+    with pytest.raises(nl.SolverError, match="penalized"):
+        nl.solve_min_norm(Phi, Y, solver="prox")
+    sol = nl.solve_lasso(Phi, Y, 1.0, solver="PROX", options={"p0": 3, "screen": False})
+    assert sol.status == "optimal"
+    assert backends.resolve("Prox", native=True) == "PROX"
