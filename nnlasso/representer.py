@@ -10,9 +10,10 @@ columns A = [X 1] (skip), [1] (intercept only) or none, and r_aff = rank(A):
 * D outputs:           K <= rank(P Phi) * rank(P Psi) <= N^2,  Psi = Y for (MIN) and the
   squared loss (Psi = the fitted values for the other losses).
 
-Numerical ranks use the NumPy / LAPACK convention, scale aware: rank(M) = #{s_i > max(m, n) *
-eps * s_1} with eps = 2.2e-16 the double-precision machine epsilon and s_1 the largest singular
-value of M (see :func:`numerical_rank`).
+Numerical ranks are scale aware: rank(P M) = #{singular values of P M > max(m, n) * eps * |M|_F}
+with eps = 2.2e-16 the double-precision machine epsilon and |M|_F the Frobenius norm of the
+*unprojected* M (the rounding level of the projection; see :func:`projected_rank`). With no
+affine part this is the NumPy / LAPACK rule up to |M|_F >= s_1.
 
 **Support reduction** (:func:`reduce_support`). Write the network part of a solution as atoms
 with weights c_k = |V_k| > 0, unit directions e_k = V_k / |V_k| and features phi_k. The fit only
@@ -58,11 +59,19 @@ from .solution import Solution, active_set
 
 _EPS = float(np.finfo(float).eps)
 
+
+def _small_blas():
+    """BLAS limited to one thread: reduction and certificates make many small dense calls, for
+    which a multi-threaded BLAS only adds synchronization (and, on a loaded machine, spinning
+    that made a 60 x 500 SVD take a second). Shared with the native solver (nnlasso.prox)."""
+    from .prox import _single_thread
+    return _single_thread()
+
 __all__ = ["Certificate", "ColumnGenerationReport", "ColumnGenerationResult", "EtaSup",
            "ReducedNetwork", "WidthReport", "affine_rank", "certify", "certify_dictionary",
            "certify_residual", "check_width", "column_generation", "dual_residual", "eta",
-           "numerical_rank", "reduce_network", "reduce_support", "sup_eta", "sup_over_bias",
-           "width_bound"]
+           "numerical_rank", "projected_rank", "reduce_network", "reduce_support", "sup_eta",
+           "sup_over_bias", "width_bound"]
 
 
 # =============================================================================================
@@ -130,8 +139,8 @@ def width_bound(Phi: Any, Y: Any, *, skip: Any = None) -> int:
 
     where r_aff = rank([X 1]) with ``skip=X``, 1 with ``"intercept"``, 0 with None, and P is
     the orthogonal projector onto the complement of those affine columns. Ranks are numerical
-    ranks (:func:`numerical_rank`: singular values above max(m, n) * eps * s_1). Some optimal
-    solution has at most ``bound`` active neurons; :func:`reduce_support` constructs it.
+    ranks (:func:`projected_rank`: singular values of P M above max(m, n) * eps * |M|_F). Some
+    optimal solution has at most ``bound`` active neurons; :func:`reduce_support` builds one.
 
     Parameters
     ----------
@@ -172,7 +181,7 @@ class WidthReport:
     rank_Phi: int
     rank_Psi: int | None
     psi: str
-    rank_rule: str = "s_i > max(m, n) * eps * s_1"
+    rank_rule: str = "s_i(P M) > max(m, n) * eps * |M|_F"
 
     @property
     def ranks(self) -> dict[str, int | None]:
@@ -533,9 +542,11 @@ def reduce_support(sol: Any, Phi: Any, *, skip: Any = None, Y: Any = None,
         else:
             T = get_loss(sol.loss).encode(np.asarray(Y)).T
     # cap the feature rank at the bound's rank(P Phi) (same rule, whole dictionary)
-    rank_cap = projected_rank(Phi, basis)
-    V_new, info = _reduce_V(Phi, sol.V, basis, Ycand, fit_scale, method, fit_tol, rank_cap,
-                            0.0 if T is None else float(np.linalg.norm(T)))
+    with _small_blas():
+        rank_cap = projected_rank(Phi, basis)
+    with _small_blas():
+        V_new, info = _reduce_V(Phi, sol.V, basis, Ycand, fit_scale, method, fit_tol,
+                                rank_cap, 0.0 if T is None else float(np.linalg.norm(T)))
     # exact affine re-fit: A B = (I - P)(Z_old - Phi V_new)
     p = A.shape[1]
     offset = Phi @ V_new
@@ -1107,6 +1118,14 @@ def sup_eta(X: Any, Q: Any, *, method: str = "auto", n_samples: int = 4000, seed
             method = "patterns"
         else:
             method = "sampling"
+    with _small_blas():
+        out = _dispatch_sup(X, Q, method, d, n_samples, seed, n_top)
+    out.info["time"] = time.perf_counter() - t0
+    return out
+
+
+def _dispatch_sup(X: np.ndarray, Q: np.ndarray, method: str, d: int, n_samples: int,
+                  seed: Any, n_top: int) -> EtaSup:
     if method == "d1":
         if d != 1:
             raise InvalidProblemError(f"method='d1' needs d = 1, X has d = {d}")
@@ -1125,7 +1144,6 @@ def sup_eta(X: Any, Q: Any, *, method: str = "auto", n_samples: int = 4000, seed
     else:
         raise InvalidProblemError(f"method: unknown value {method!r}; use 'auto', 'd1', 'arcs', "
                                   "'patterns' or 'sampling'")
-    out.info["time"] = time.perf_counter() - t0
     return out
 
 
