@@ -24,12 +24,12 @@ def test_resolve_names():
 
 
 @pytest.mark.parametrize("size,native", [
-    (ProblemSize(50, 40, 3, "squared"), False),
-    (ProblemSize(50, 60, 3, "squared"), True),       # K D = 180 > 150
-    (ProblemSize(200, 60, 1, "squared"), True),      # N K = 12000 > 10^4
-    (ProblemSize(1000, 100, 10, "softmax"), False),  # N D = 10^4 exponential cones
-    (ProblemSize(3000, 100, 10, "softmax"), True),
-    (ProblemSize(1000, 6000, 1, "logistic"), True),
+    (ProblemSize(50, 30, 3, "squared"), False),
+    (ProblemSize(50, 40, 3, "squared"), True),       # K D = 120 > 100
+    (ProblemSize(200, 30, 1, "squared"), True),      # N K = 6000 > 5000
+    (ProblemSize(60, 30, 3, "softmax"), False),
+    (ProblemSize(200, 30, 3, "softmax"), True),      # N D = 600 > 500
+    (ProblemSize(100, 300, 1, "logistic"), True),    # K D = 300 > 200
 ])
 def test_auto_rule(size, native):
     assert (backends.choose(size) == backends.NATIVE) == native
