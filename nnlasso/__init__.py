@@ -12,6 +12,7 @@ from .patterns import PatternSolution, enumerate_patterns, fit_patterns, sample_
 from .shallow import ShallowFit, fit_shallow
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor
 from .solution import Solution
+from . import representer  # noqa: E402  (the separate verification module)
 
 try:
     __version__ = _version("nnlasso")
@@ -21,5 +22,5 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
            "ShallowReLUNet", "fit_shallow", "PatternSolution", "enumerate_patterns", "fit_patterns",
            "sample_patterns", "solve_patterns", "knot_neurons", "sample_neurons",
-           "InvalidProblemError", "NnlassoError", "Solution", "SolverError", "get_loss", "lam_max",
+           "InvalidProblemError", "NnlassoError", "representer", "Solution", "SolverError", "get_loss", "lam_max",
            "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]

@@ -1301,7 +1301,9 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
             seed: Any = 0, kind: str = "continuous", max_patterns: int = 60_000) -> Certificate:
     """Certificate of a :class:`~nnlasso.shallow.ShallowFit` over all neurons (or its dictionary).
 
-    q = -grad L at the network's fit, projected onto the complement of the affine columns
+    q = -grad L at the fit of the (MTL) solution over the fit's dictionary (``fit.solution``;
+    the network ``fit.net`` is its active part, and for the pattern programs q comes from the
+    network), projected onto the complement of the affine columns
     (``details["skip_residual"]`` reports how far the unprojected q was from satisfying the skip
     conditions sum q_n = 0, sum q_n x_n = 0). ``kind="continuous"``: max_ratio =
     sup_{|w|=1, b} |eta(w, b)| / lam, exact for d = 1, d = 2 and small N in low d (``exact=None``
@@ -1311,7 +1313,7 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
     """
     X = as_matrix(fit.X, "fit.X", allow_1d=True)
     skip = X if fit.skip == "linear" else fit.skip
-    Z = np.asarray(fit.net.predict(X), dtype=float).reshape(X.shape[0], -1)
+    Z = _certified_fit(fit, X)
     Q, T, res = dual_residual(Z, fit.Y, loss=fit.loss, skip=skip)
     dic_cert = None
     if getattr(fit, "dictionary", None) is not None and fit.dictionary.K:
@@ -1332,6 +1334,19 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
     if dic_cert is not None:
         cert.details["dictionary_ratio"] = dic_cert.max_ratio
     return cert
+
+
+def _certified_fit(fit: Any, X: np.ndarray) -> np.ndarray:
+    """Outputs of the point being certified: the dictionary solution when there is one.
+
+    ``fit.net`` leaves out rows below the solution's active_tol; those rows move the residual
+    by about active_tol and so could move a 1e-6 certificate, while the solution itself is what
+    (MTL) returned and what the duality gap speaks about.
+    """
+    sol, Phi = getattr(fit, "solution", None), getattr(fit, "Phi", None)
+    if isinstance(sol, Solution) and Phi is not None and np.shape(Phi)[1] == sol.K:
+        return np.asarray(sol.fitted(Phi, X), dtype=float)
+    return np.asarray(fit.net.predict(X), dtype=float).reshape(X.shape[0], -1)
 
 
 # =============================================================================================

@@ -135,7 +135,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                 dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
                 skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
-                n_patterns: int | None = None, verbose: bool = False) -> ShallowFit:
+                n_patterns: int | None = None, cert_tol: float = 1e-6,
+                verbose: bool = False) -> ShallowFit:
     """Train a shallow ReLU network with weight decay as a convex program.
 
     min_{V, C, c0} sum_n L(y_n, sum_k v_k relu(w_k . x_n - b_k) + C x_n + c0) + lam sum_k |v_k|
@@ -158,6 +159,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     verify : apply :func:`nnlasso.representer.check_width` and ``reduce_support``; the network
         is then built from the reduced solution (same fit, objective not larger).
     n_patterns : number of sampled patterns for "patterns" / "gated" (None: enumerate all).
+    cert_tol : "adaptive": stop when sup |eta| / lam <= 1 + cert_tol (certified).
     verbose : progress lines (column generation).
     """
     t0 = time.perf_counter()
@@ -186,7 +188,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
             lam = _lam_from_ratio(lam_ratio, probe.features(X), Yarr, loss, skip_arg)
         dic, sol, cg = representer.column_generation(
             X, Yarr, lam, loss=loss, skip=skip_arg, n_init=min(n_neurons, 50), seed=seed,
-            solver=solver, tol=tol, verbose=verbose)
+            solver=solver, tol=cert_tol, solver_tol=tol, verbose=verbose)
         info["column_generation"] = cg
         Phi = dic.features(X)
     else:

@@ -148,3 +148,27 @@ def test_pattern_programs_through_fit_shallow():
     assert abs(exact.objective - exact.solution.objective) <= 1e-6 * exact.objective
     gated = fit_shallow(X, y, 0.1, dictionary="gated")
     assert gated.solution.objective <= exact.solution.objective * (1 + 1e-7)  # a relaxation
+
+
+def test_adaptive_dictionary_is_certified_in_2d():
+    rng = np.random.default_rng(9)
+    X = rng.uniform(-1, 1, (40, 2))
+    y = np.maximum(X @ [1.0, 0.5] - 0.2, 0) - np.maximum(X @ [-0.3, 1.0], 0)
+    y = y + 0.05 * rng.standard_normal(40)
+    fit = fit_shallow(X, y, 0.05, dictionary="adaptive", seed=0)
+    cert = nl.representer.certify(fit)
+    assert cert.exact and cert.certified
+    sampled = fit_shallow(X, y, 0.05, dictionary="data", n_neurons=2000, seed=1)
+    assert fit.objective <= sampled.objective * (1 + 1e-6)
+
+
+def test_verify_reduces_to_the_width_bound():
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((20, 2))
+    y = rng.standard_normal(20)
+    fit = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0, verify=True)
+    assert fit.width.holds and fit.width.bound == 20 - 3
+    assert fit.net.n_neurons <= fit.width.bound
+    assert fit.reduced.objective <= fit.solution.objective * (1 + 1e-9)
+    plain = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0)
+    assert np.allclose(fit.predict(X), plain.predict(X), atol=1e-6 * np.abs(y).max())
