@@ -277,36 +277,47 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
 
 
 def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
-    import nnlasso as nl
+    from . import compress as comp
     mlp = _api("MLP").load(str(spec.network.resolved))
-    L = len(data.weights)
-    layers = list(range(1, L)) if spec.network.layer == "all" else [spec.network.layer]
-    reports = []
-    for layer in layers:
-        mlp, report = _api("compress_layer")(mlp, layer, data.X, eps=spec.model.eps,
-                                        lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
-                                        refit=True, solver=spec.solver.name)
-        reports.append(report)
-    before = sum(int(r.neurons_before) for r in reports)
-    after = sum(int(r.neurons_after) for r in reports)
-    status = [getattr(r, "status", "optimal") for r in reports]
-    gaps = [getattr(r, "gap", None) for r in reports]
-    objective = sum(float(r.objective) for r in reports)
-    rec.update(status=next((s for s in status if s not in ("optimal",)), "optimal"),
-               D=int(data.weights[-1].shape[0]), K_dictionary=before, K_active=after,
-               K_reduced=after, width_bound=sum(int(r.bound) for r in reports),
-               width_bound_holds=all(int(r.neurons_after) <= int(r.bound) for r in reports),
-               objective=objective, gap=None if any(g is None for g in gaps) else
-               float(sum(gaps)), solver=spec.solver.name)
-    if rec["gap"] is not None:
-        rec["dual_objective"] = objective - rec["gap"]
-        rec["rel_gap"] = rec["gap"] / max(abs(objective), abs(rec["dual_objective"]), 1e-300)
-    for key in ("build", "compile", "solve", "verify"):
-        rec["times"][key] = float(sum(getattr(r, "times", {}).get(key, 0.0) for r in reports))
+    kw = dict(eps=spec.model.eps, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
+              refit=True, solver=spec.solver.name)
+    if spec.network.layer == "all":
+        small, report = comp.compress(mlp, data.X, "all", **kw)
+        steps = list(report.steps)
+    else:
+        small, report = comp.compress_layer(mlp, spec.network.layer, data.X, **kw)
+        steps = [report]
+    bounds = [s.bound for s in steps]
+    objs = [s.objective for s in steps]
+    gaps = [s.gap for s in steps]
+    objective = None if any(o is None for o in objs) else float(sum(objs))
+    gap = None if any(g is None for g in gaps) else float(sum(gaps))
+    rec.update(status=report.status, D=int(data.weights[-1].shape[0]),
+               K_dictionary=int(report.neurons_before), K_active=int(report.neurons_after),
+               K_reduced=int(report.neurons_after),
+               width_bound=None if any(b is None for b in bounds) else int(sum(bounds)),
+               width_bound_holds=None if any(b is None for b in bounds) else all(
+                   int(s.neurons_after) <= int(s.bound) for s in steps),
+               objective=objective, gap=gap, solver=report.solver or spec.solver.name)
+    if objective is not None and gap is not None:
+        rec["dual_objective"] = objective - gap
+        rec["rel_gap"] = gap / max(abs(objective), abs(objective - gap),
+                                   np.finfo(float).tiny)
+    times = report.times or {}
+    rec["times"]["build"] = float(times.get("rebalance", 0.0) + times.get("features", 0.0))
+    rec["times"]["solve"] = float(times.get("solve", 0.0))
+    rec["times"]["verify"] = float(sum(times.get(k, 0.0) for k in ("reduce", "refit",
+                                                                     "verify")))
+    if report.verified is False:
+        rec["status"] = "error"
+        rec["error"] = (f"{spec.file}: model.eps: the compressed network does not keep the "
+                        f"layer outputs within the tolerance (max output change "
+                        f"{report.max_output_change:.3g}); use eps > 0 or lam_ratio")
     arrays = {}
-    for i, (W, b) in enumerate(zip(mlp.weights, mlp.biases), 1):
+    for i, (W, b) in enumerate(zip(small.weights, small.biases), 1):
         arrays[f"W{i}"], arrays[f"b{i}"] = np.asarray(W), np.asarray(b)
-    arrays["max_output_change"] = np.array([float(r.max_output_change) for r in reports])
+    arrays["max_output_change"] = np.array([np.nan if report.max_output_change is None
+                                            else float(report.max_output_change)])
     return arrays
 
 

@@ -59,7 +59,11 @@ def format_record(r: dict[str, Any]) -> str:
         lines.append(f"error        {r['error']}")
     if r.get("N") is not None:
         lines.append(f"data         N = {r['N']}, d = {r['d']}, D = {r['D']}")
-    if r.get("K_dictionary") is not None:
+    if r.get("K_dictionary") is not None and r.get("task") == "compress":
+        holds = {True: "holds", False: "DOES NOT HOLD", None: "-"}[r.get("width_bound_holds")]
+        lines.append(f"neurons      {r['K_dictionary']} -> {_fmt(r['K_active'])} (hidden "
+                     f"layer(s) compressed)   width bound {_fmt(r['width_bound'])} ({holds})")
+    elif r.get("K_dictionary") is not None:
         holds = {True: "holds", False: "DOES NOT HOLD", None: "-"}[r.get("width_bound_holds")]
         lines.append(f"neurons      dictionary {r['K_dictionary']}, active {_fmt(r['K_active'])}"
                      f" -> reduced {_fmt(r['K_reduced'])}   width bound "

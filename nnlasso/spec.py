@@ -503,7 +503,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
 
     # [solver]
     st = _Table(file, "solver", top.table.get("solver", {}), _SOLVER_KEYS)
-    sname = st.str("name", "CLARABEL")
+    sname = st.str("name", "auto" if task == "compress" else "CLARABEL")
     from .backends import resolve
     from .errors import SolverError
     try:
