@@ -38,7 +38,8 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
         total = (r.get("times") or {}).get("total")
         rows.append((str(r.get("problem")), str(r.get("status")), _fmt(r.get("N")), K,
                      _fmt(r.get("width_bound")), _fmt(r.get("width_bound_holds")),
-                     _fmt(r.get("gap"), ".2e"), _fmt(total, ".1f") + ("s" if total is not None else "")))
+                     _fmt(r.get("gap"), ".2e"),
+                     _fmt(total, ".1f") + ("s" if total is not None else "")))
     widths = [max(len(row[j]) for row in rows) for j in range(len(head))]
     right = {2, 4, 6, 7}
     lines = []
@@ -69,8 +70,8 @@ def format_record(r: dict[str, Any]) -> str:
                      f" -> reduced {_fmt(r['K_reduced'])}   width bound "
                      f"{_fmt(r['width_bound'])} ({holds})")
     if r.get("objective") is not None:
-        lines.append(f"objective    {r['objective']:.10g}   dual {_fmt(r.get('dual_objective'), '.10g')}"
-                     f"   gap {_fmt(r.get('gap'), '.3e')} (relative "
+        lines.append(f"objective    {r['objective']:.10g}   dual "
+                     f"{_fmt(r.get('dual_objective'), '.10g')}   gap {_fmt(r.get('gap'), '.3e')} (relative "
                      f"{_fmt(r.get('rel_gap'), '.3e')})")
     cert = r.get("certificate")
     if cert:
