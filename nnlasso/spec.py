@@ -33,6 +33,14 @@ Data conventions
 squared loss (not for compress), each target column too. ``max_samples`` keeps a seeded random
 subset (``seed``, default 0) before standardizing.
 
+Keys beyond the DESIGN example
+------------------------------
+``data.targets`` and ``data.delimiter`` (csv), ``data.seed`` (the subsample's seed),
+``model.skip = "intercept"`` (c0 only; classification data are often separable by C x alone,
+which makes lam_max = 0). ``[solver] name`` defaults to CLARABEL, and to "auto" for compress
+(the library's own choice per program). ``[verify] certificate`` defaults to "dictionary"
+("none" for compress); "continuous" is for fit only.
+
 Memory
 ------
 The estimate is ``8 * (N * K * (1 + 3 D) + N * (d + D))`` bytes: the N x K float64 feature matrix
