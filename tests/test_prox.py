@@ -175,3 +175,20 @@ def test_prox_errors():
     sol = nl.solve_lasso(Phi, Y, 1.0, solver="PROX", options={"p0": 3, "screen": False})
     assert sol.status == "optimal"
     assert backends.resolve("Prox", native=True) == "PROX"
+
+
+def test_bench_quick_smoke(capsys):
+    """scripts/bench.py --quick runs end to end (nnlasso rows only) and certifies every row."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    spec = importlib.util.spec_from_file_location("nnlasso_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1"])
+    rows = res["problem_a"]["rows"]
+    assert rows[0]["method"].startswith("nnlasso prox") and rows[0]["ratio"] == 1.0
+    assert all(r["rel_gap"] <= 1e-6 for r in rows)
+    assert res["path"]["rows"][1]["max_rel_gap"] <= 1e-8
+    assert res["large"]["status"] == "optimal" and res["large"]["peak_rss_gib"] > 0
+    assert "| method |" in capsys.readouterr().out
