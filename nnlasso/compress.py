@@ -171,9 +171,9 @@ class CompressionReport:
         out.append(("weight decay (balanced)", f"{self.weight_decay_balanced:.4f}",
                     f"{self.weight_decay_after:.4f}"))
         if self.max_output_change is not None:
-            out.append(("max |output change| on X", "0", f"{self.max_output_change:.3g}"))
+            out.append(("max abs output change on X", "0", f"{self.max_output_change:.3g}"))
         if self.test_max_output_change is not None:
-            out.append(("max |output change| on X_test", "0",
+            out.append(("max abs output change on X_test", "0",
                         f"{self.test_max_output_change:.3g}"))
         return out
 
