@@ -11,6 +11,7 @@ from .networks import MLP, ShallowReLUNet
 from .patterns import PatternSolution, enumerate_patterns, fit_patterns, sample_patterns, solve_patterns
 from .shallow import ShallowFit, fit_shallow
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor
+from .compress import CompressionPath, CompressionReport, compress, compress_layer, compression_path
 from .solution import Solution
 from . import representer  # noqa: E402  (the separate verification module)
 
@@ -22,5 +23,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
            "ShallowReLUNet", "fit_shallow", "PatternSolution", "enumerate_patterns", "fit_patterns",
            "sample_patterns", "solve_patterns", "knot_neurons", "sample_neurons",
-           "InvalidProblemError", "NnlassoError", "representer", "Solution", "SolverError", "get_loss", "lam_max",
+           "InvalidProblemError", "NnlassoError", "representer", "compress", "compress_layer",
+           "compression_path", "CompressionReport", "CompressionPath", "Solution", "SolverError", "get_loss", "lam_max",
            "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]
