@@ -11,7 +11,8 @@ from .networks import MLP, ShallowReLUNet
 from .patterns import PatternSolution, enumerate_patterns, fit_patterns, sample_patterns, solve_patterns
 from .shallow import ShallowFit, fit_shallow
 from .estimators import ConvexReLUClassifier, ConvexReLURegressor
-from .compress import CompressionPath, CompressionReport, compress, compress_layer, compression_path
+from .compress import CompressionPath, CompressionReport, compress_layer, compress_network, compression_path
+from . import compress  # noqa: E402  (the module; the whole-network function is compress_network)
 from .solution import Solution
 from . import representer  # noqa: E402  (the separate verification module)
 
@@ -23,6 +24,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
            "ShallowReLUNet", "fit_shallow", "PatternSolution", "enumerate_patterns", "fit_patterns",
            "sample_patterns", "solve_patterns", "knot_neurons", "sample_neurons",
-           "InvalidProblemError", "NnlassoError", "representer", "compress", "compress_layer",
+           "InvalidProblemError", "NnlassoError", "representer", "compress", "compress_layer", "compress_network",
            "compression_path", "CompressionReport", "CompressionPath", "Solution", "SolverError", "get_loss", "lam_max",
            "lasso_path", "solve_lasso", "solve_min_norm", "__version__"]

@@ -277,15 +277,15 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
 
 
 def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
-    from . import compress as comp
+    from .compress import compress_layer, compress_network
     mlp = _api("MLP").load(str(spec.network.resolved))
     kw = dict(eps=spec.model.eps, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
               refit=True, solver=spec.solver.name)
     if spec.network.layer == "all":
-        small, report = comp.compress(mlp, data.X, "all", **kw)
+        small, report = compress_network(mlp, data.X, "all", **kw)
         steps = list(report.steps)
     else:
-        small, report = comp.compress_layer(mlp, spec.network.layer, data.X, **kw)
+        small, report = compress_layer(mlp, spec.network.layer, data.X, **kw)
         steps = [report]
     bounds = [s.bound for s in steps]
     objs = [s.objective for s in steps]

@@ -68,7 +68,7 @@ from .lasso import lam_max, solve_lasso, solve_min_norm
 from .networks import MLP
 from .solution import Solution, active_set
 
-__all__ = ["CompressionReport", "CompressionPath", "compress_layer", "compress",
+__all__ = ["CompressionReport", "CompressionPath", "compress_layer", "compress", "compress_network",
            "compression_path"]
 
 #: relative threshold for "the features are linearly dependent" (singular values of Phi)
@@ -841,7 +841,7 @@ def compress_layer(mlp: Any, layer: int, X: Any, y: Any = None, *, eps: float = 
                               t_start=t_start)
 
 
-def compress(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: Any = None, *,
+def compress_network(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: Any = None, *,
              X_test: Any = None, y_test: Any = None, **kw: Any
              ) -> tuple[MLP, CompressionReport]:
     """Compress several hidden layers, last to first, each with :func:`compress_layer`.
@@ -908,6 +908,9 @@ def compress(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: Any = Non
     for key in ("rebalance", "features", "solve", "reduce", "refit", "verify"):
         overall.times[key] = float(sum(s.times.get(key, 0.0) for s in steps))
     return cur, overall
+
+
+compress = compress_network  # short name inside the module: nnlasso.compress.compress
 
 
 def _worst(statuses: Sequence[str]) -> str:

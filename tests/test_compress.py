@@ -360,3 +360,13 @@ def test_fallback_reduction_merges_split_neurons():
     assert red.n_active == 5
     np.testing.assert_allclose(Phi @ red.V, Psi, atol=1e-7 * np.abs(Psi).max())
     assert np.sum(np.linalg.norm(red.V, axis=1)) <= sol.objective * (1 + 1e-9)
+
+
+def test_module_and_functions_are_reachable_from_the_package():
+    """``nnlasso.compress`` is the module (not shadowed by a function of the same name)."""
+    import types
+
+    import nnlasso as nl
+    assert isinstance(nl.compress, types.ModuleType)
+    assert nl.compress.compress_layer is compress_layer is nl.compress_layer
+    assert nl.compress.compress is compress is nl.compress_network
