@@ -339,6 +339,14 @@ def _solution_path(folder: str | os.PathLike, name: str, sha256: str) -> Path:
     return Path(folder) / f"{safe[:80]}-{sha256[:12]}.npz"
 
 
+def _read_spec(path: str | os.PathLike, display: str, max_memory: int | None,
+               rec: dict) -> ProblemSpec:
+    """Read a problem file once, put its sha256 in ``rec`` and return the validated spec."""
+    raw = read_problem_bytes(path, display)
+    rec["sha256"] = hashlib.sha256(raw).hexdigest()
+    return load_problem(path, display=display, max_memory=max_memory, raw=raw)
+
+
 def run_problem(path: str | os.PathLike, *, display: str | None = None,
                 max_memory: int | None = None,
                 save_solutions: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -367,9 +375,7 @@ def run_problem(path: str | os.PathLike, *, display: str | None = None,
     display = str(path) if display is None else display
     rec = empty_record(display)
     try:
-        raw = read_problem_bytes(path, display)
-        rec["sha256"] = hashlib.sha256(raw).hexdigest()
-        spec = load_problem(path, display=display, max_memory=max_memory, raw=raw)
+        spec = _read_spec(path, display, max_memory, rec)
         rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
         data = load_data(spec, max_memory=max_memory)
         rec.update(N=data.N, d=data.d, D=data.D)
@@ -610,9 +616,7 @@ def run_isolated(path: str | os.PathLike, display: str | None = None, *,
     display = str(path) if display is None else display
     rec = empty_record(display)
     try:
-        raw = read_problem_bytes(path, display)
-        rec["sha256"] = hashlib.sha256(raw).hexdigest()
-        spec = load_problem(path, display=display, max_memory=max_memory, raw=raw)
+        spec = _read_spec(path, display, max_memory, rec)
     except Exception as exc:
         rec["error"] = _error_text(display, exc)
         rec["times"]["total"] = rec["times"]["load"] = time.perf_counter() - t_start

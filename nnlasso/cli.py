@@ -29,11 +29,16 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    """The batch summary: problem, status, N, K active -> reduced, bound, holds, gap, time."""
+    """The batch summary: problem, status, N, K active -> reduced, bound, holds, gap, time.
+
+    For a compression problem the K column reads "neurons before -> after" (hidden units of the
+    trained network -> of the compressed one).
+    """
     head = ("problem", "status", "N", "K active -> reduced", "bound", "holds", "gap", "time")
     rows = [head]
     for r in records:
-        K = f"{_fmt(r.get('K_active'))} -> {_fmt(r.get('K_reduced'))}" \
+        first = r.get("K_dictionary") if r.get("task") == "compress" else r.get("K_active")
+        K = f"{_fmt(first)} -> {_fmt(r.get('K_reduced'))}" \
             if r.get("K_active") is not None else "-"
         total = (r.get("times") or {}).get("total")
         rows.append((str(r.get("problem")), str(r.get("status")), _fmt(r.get("N")), K,

@@ -237,11 +237,13 @@ def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg
     b = np.asarray(psol.b, dtype=float)
     V = np.asarray(psol.V, dtype=float).reshape(W.shape[0], -1)
     net = ShallowReLUNet(W, b, V, skip_coef=psol.skip_coef, intercept=psol.intercept)
-    if W.shape[0]:
-        norms = np.linalg.norm(W, axis=1)
-        dic = NeuronDictionary(W / norms[:, None], b / norms)
-    else:
-        dic = NeuronDictionary(np.zeros((0, X.shape[1])), np.zeros(0))
+    # The dictionary holds the neurons on the sphere. Without an output bias in the model
+    # (skip=None) the pattern program may return the constant neuron w = 0, b < 0 (relu(-b) on
+    # every sample, no path norm, see solve_patterns); it is part of the net but has no
+    # direction, so it is left out of the dictionary.
+    on_sphere = np.linalg.norm(W, axis=1) > 0
+    dic = NeuronDictionary(W[on_sphere], b[on_sphere]) if on_sphere.any() else \
+        NeuronDictionary(np.zeros((0, X.shape[1])), np.zeros(0))
     T = lossobj.encode(Y).T
     objective = _net_objective(net, X, T, lossobj, float(lam))
     return ShallowFit(net=net, solution=psol, dictionary=dic, objective=objective, X=X, Y=Y,

@@ -137,6 +137,8 @@ def test_format_table_pure():
     table = format_table([rec, {"problem": "q", "status": "error", "times": {"total": 0.0}}])
     assert "3 -> 2" in table and "1.00e-09" in table and "0.5s" in table
     assert table.splitlines()[3].split()[:2] == ["q", "error"]
+    comp = dict(rec, task="compress", K_dictionary=40, K_active=33, K_reduced=33)
+    assert "40 -> 33" in format_table([comp])
 
 
 def test_kill_9_then_resume(tmp_path):

@@ -172,3 +172,18 @@ def test_verify_reduces_to_the_width_bound():
     assert fit.reduced.objective <= fit.solution.objective * (1 + 1e-9)
     plain = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0)
     assert np.allclose(fit.predict(X), plain.predict(X), atol=1e-6 * np.abs(y).max())
+
+
+def test_patterns_without_output_bias_keeps_the_constant_neuron():
+    """skip=None: the pattern program may need the constant neuron w = 0 (relu(-b) = const)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 1))
+    y = np.abs(X[:, 0]) + 5.0                 # a large offset that only a constant can carry
+    fit = nl.fit_shallow(X, y, 0.1, dictionary="patterns", skip=None)
+    zero = np.linalg.norm(fit.net.W, axis=1) == 0
+    assert zero.sum() == 1                    # the constant neuron is in the net ...
+    assert fit.dictionary.K == fit.net.W.shape[0] - 1   # ... but not in the (sphere) dictionary
+    assert np.all(np.isfinite(fit.dictionary.W))
+    assert fit.solution.status == "optimal"
+    np.testing.assert_allclose(fit.net.predict(X).ravel(), fit.solution.fitted.ravel(), atol=1e-6)
+    assert fit.objective == pytest.approx(fit.solution.objective, rel=1e-6)
