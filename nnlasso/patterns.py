@@ -412,10 +412,339 @@ def _repair_equality(w: np.ndarray, mu: np.ndarray, s: np.ndarray,
     return None
 
 
+#: ``working_set="auto"`` uses the working-set loop when B N (cone rows; B (d+1) gated) exceeds this
+_WS_AUTO_SIZE = 20_000
+
+
+class _Program:
+    """The pattern program of :func:`solve_patterns` on fixed data: restricted solves, the
+    evaluation of a point, nnlasso's certificate, and the working-set loop.
+
+    Blocks k = 0..B-1 have pattern ``bpat[k]`` and sign ``bsign[k]``; ``Mk`` (N, B) holds
+    sigma_k D_k[n], ``Sg`` (N, B) the signs (2 D_k - 1)[n] of the cone rows.
+    """
+
+    # working-set rule (see solve_patterns, Notes)
+    n_rows_init = 24        # cone rows per entering block: the least-slack rows of its direction
+    near_tol = 1e-3         # rows re-added to a block with violations: slack < near_tol |theta|
+    viol_tol = 1e-8         # a cone row is violated when its slack < -viol_tol |xl_n| max|theta|
+    complement = True       # fit of blocks with |D_k| > N/2 through the complement pattern
+    zero_tol = 1e-6         # a working block is zero when |theta_k| <= zero_tol max|theta|
+    prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
+
+    def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
+                 lin_block, solver, tol, options):
+        N, d = X.shape
+        self.X, self.T, self.y, self.lam, self.loss = X, T, T[:, 0], lam, lossobj
+        self.N, self.d, self.e = N, d, d + 1
+        self.Xl = np.hstack([X, -np.ones((N, 1))])
+        self.xln = np.linalg.norm(self.Xl, axis=1)
+        self.xnorm = np.linalg.norm(X, axis=1)
+        self.cone, self.bias, self.unpen = cone, bias, bias == "unpenalized"
+        self.Xc = X if self.unpen else self.Xl          # |Xc^T w_k| <= lam in the dual
+        self.rho = 1e4 * max(1.0, float(np.max(np.abs(X))))
+        self.XlR = np.hstack([X, -self.rho * np.ones((N, 1))])
+        Mf = M.T.astype(np.float64)                     # (N, P)
+        self.bpat, self.bsign, self.B = bpat, bsign, bpat.size
+        self.Mk = Mf[:, bpat] * bsign[None, :]          # (N, B)
+        self.Sg = (2.0 * Mf - 1.0)[:, bpat] if cone else None
+        self.X_skip, self.intercept, self.lin_block = X_skip, intercept, lin_block
+        free = []
+        if X_skip is not None:
+            free.append(X_skip)
+        if intercept:
+            free.append(np.ones((N, 1)))
+        if self.unpen and not cone:
+            free.append(Mf)
+        self.Qf = _orth(np.hstack(free)) if free else None
+        self.solver, self.tol, self.options = solver, tol, options
+
+    # ---- restricted program ---------------------------------------------------------------
+    def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
+        """Solve the program over the blocks ``blocks`` (all others fixed at 0) with, for the
+        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None).
+
+        Returns the full-size block values ``th`` (B, d+1), the multipliers ``mu`` (B, N) of
+        the included rows in the original row scaling (0 on every other row), the free part
+        and the solver's status and timings.
+        """
+        blocks = np.asarray(blocks, dtype=np.intp)
+        N, d, e, m = self.N, self.d, self.e, blocks.size
+        # fit: a block with |D_k| > N/2 enters as sigma_k (Xl theta_k - (I - D_k) Xl theta_k),
+        # the first term collected in one shared variable s = sum sigma_k theta_k (e entries):
+        # the fit operator then has sum_k min(|D_k|, N - |D_k|) (d+1) nonzeros, and the
+        # interior-point factorization's dense updates shrink accordingly
+        Mk = self.Mk[:, blocks]
+        comp = np.abs(Mk).sum(axis=0) > N / 2 if self.complement else np.zeros(m, dtype=bool)
+        Mk = np.where(comp[None, :], Mk - self.bsign[blocks][None, :], Mk)
+        rn, ck = np.nonzero(Mk)
+        vals = Mk[rn, ck][:, None] * self.Xl[rn]
+        A = sps.csr_matrix((vals.ravel(), (np.repeat(rn, e),
+                                           (ck[:, None] * e + np.arange(e)[None, :]).ravel())),
+                           shape=(N, m * e))
+        theta = cp.Variable(m * e)
+        Th = cp.reshape(theta, (m, e), order="C")
+        penalty = cp.sum(cp.norm(Th[:, :d] if self.unpen else Th, 2, axis=1))
+        z = A @ theta
+        constraints = []
+        if np.any(comp):
+            jc = np.flatnonzero(comp)
+            E = sps.csr_matrix((np.repeat(self.bsign[blocks][jc], e),
+                                (np.tile(np.arange(e), jc.size),
+                                 (jc[:, None] * e + np.arange(e)[None, :]).ravel())),
+                               shape=(e, m * e))
+            s_var = cp.Variable(e)
+            constraints.append(s_var == E @ theta)
+            z = z + self.Xl @ s_var
+        Cv = c0 = ulin = None
+        if self.lin_block:
+            ulin = cp.Variable(d)
+            z = z + self.X @ ulin
+            penalty = penalty + cp.norm(ulin, 2)
+        if self.X_skip is not None:
+            Cv = cp.Variable(self.X_skip.shape[1])
+            z = z + self.X_skip @ Cv
+        if self.intercept:
+            c0 = cp.Variable()
+            z = z + c0
+        con, rr, jj = None, None, None
+        if self.cone:
+            if rows is None:
+                rr, jj = np.tile(np.arange(N), m), np.repeat(np.arange(m), N)
+            else:
+                rr = (np.concatenate([np.asarray(r, dtype=np.intp) for r in rows]) if m
+                      else np.zeros(0, dtype=np.intp))
+                jj = np.repeat(np.arange(m), [len(r) for r in rows])
+            L = rr.size
+            if L:
+                # rows scaled to unit norm |xl_n| (better conditioned); mu is scaled back below
+                gv = (self.Sg[rr, blocks[jj]] / self.xln[rr])[:, None] * self.Xl[rr]
+                G = sps.csr_matrix((gv.ravel(), (np.repeat(np.arange(L), e),
+                                                 (jj[:, None] * e + np.arange(e)).ravel())),
+                                   shape=(L, m * e))
+                con = G @ theta >= 0
+                constraints.append(con)
+        prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
+                          constraints)
+        info = backends.solve(prob, self.solver, self.tol, self.options)
+        if theta.value is None:
+            raise SolverError(f"{self.solver} returned no solution (status "
+                              f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
+                              "larger lam")
+        th = np.zeros((self.B, e))
+        th[blocks] = np.asarray(theta.value, dtype=float).reshape(m, e)
+        mu = np.zeros((self.B, N)) if self.cone else None
+        if con is not None and con.dual_value is not None:
+            dv = np.asarray(con.dual_value, dtype=float).reshape(-1)
+            mu[blocks[jj], rr] = np.maximum(dv, 0.0) / self.xln[rr]
+        return {"th": th, "mu": mu,
+                "C": None if Cv is None else np.asarray(Cv.value, dtype=float).reshape(-1),
+                "c0": None if c0 is None else float(c0.value),
+                "ulin": None if ulin is None else np.asarray(ulin.value, dtype=float).reshape(-1),
+                **info}
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def evaluate(self, res: dict) -> dict:
+        """Fit z, block norms, objective (recomputed in NumPy) and the largest cone violation."""
+        th = res["th"]
+        pre = self.Xl @ th.T                                  # (N, B)
+        zfit = np.sum(self.Mk * pre, axis=1)
+        if res["C"] is not None:
+            zfit = zfit + self.X_skip @ res["C"]
+        if res["c0"] is not None:
+            zfit = zfit + res["c0"]
+        if res["ulin"] is not None:
+            zfit = zfit + self.X @ res["ulin"]
+        bnorm = np.linalg.norm(th[:, :self.d] if self.unpen else th, axis=1)
+        lin_norm = 0.0 if res["ulin"] is None else float(np.linalg.norm(res["ulin"]))
+        data_loss = float(self.loss.value(zfit[:, None], self.T))
+        objective = float(data_loss + self.lam * (np.sum(bnorm) + lin_norm))
+        max_violation = (float(max(0.0, -np.min(self.Sg * pre))) if self.cone and self.B
+                         else 0.0)
+        return {"zfit": zfit, "bnorm": bnorm, "lin_norm": lin_norm, "data_loss": data_loss,
+                "objective": objective, "max_violation": max_violation, "pre": pre}
+
+    # ---- certificate ----------------------------------------------------------------------
+    def dual_point(self, zfit: np.ndarray) -> np.ndarray:
+        """q = -grad L(z), projected onto the orthogonal complement of the free columns."""
+        q = -self.loss.grad(zfit[:, None], self.T)[:, 0]
+        if self.Qf is not None:
+            q = q - self.Qf @ (self.Qf.T @ q)
+        if self.loss.dual_value(q[:, None], self.T) == -np.inf:
+            q = self.loss.clip(q[:, None], self.T)[:, 0]
+        return q
+
+    def _nnls(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """Best multipliers of block k for w = a + s mu: min_{mu >= 0} |Xl^T w| (penalized) or
+        |X^T w|^2 + rho^2 (1^T w)^2 then the exact repair of 1^T w = 0 (unpenalized)."""
+        s = self.Sg[:, k]
+        Xr = self.XlR if self.unpen else self.Xl
+        try:
+            mu = nnls(Xr.T * s[None, :], -(Xr.T @ a), maxiter=50 * self.N)[0]
+        except RuntimeError:  # pragma: no cover - nnls iteration limit
+            return None, np.inf
+        w = a + s * mu
+        if self.unpen:
+            rep = _repair_equality(w, mu, s, self.xnorm)
+            if rep is None:
+                return None, np.inf
+            w, mu = rep
+        return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
+
+    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None,
+                     need_below: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+        """r_k = min over the candidates of |Xc^T w_k| / lam, w_k = sigma_k D_k q + S_k mu_k.
+
+        Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
+        the bias equality when unpenalized), and, when its ratio exceeds ``need_below``, the
+        NNLS multipliers of :meth:`_nnls`; returns the ratios and the multipliers used.
+        """
+        base = self.Mk * q[:, None]                            # (N, B): sigma D q
+        if not self.cone:
+            return np.linalg.norm(base.T @ self.Xc, axis=1) / self.lam, None
+        mu = np.array(mu0, dtype=float, copy=True)
+        Wm = base + self.Sg * mu.T
+        if self.unpen:
+            r = np.empty(self.B)
+            for k in range(self.B):
+                rep = _repair_equality(Wm[:, k], mu[k], self.Sg[:, k], self.xnorm)
+                if rep is None:
+                    r[k] = np.inf
+                else:
+                    mu[k] = rep[1]
+                    r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
+        else:
+            r = np.linalg.norm(Wm.T @ self.Xl, axis=1) / self.lam
+        for k in np.flatnonzero(r > need_below):
+            mu2, r2 = self._nnls(k, base[:, k])
+            if mu2 is not None and r2 < r[k]:
+                r[k], mu[k] = r2, mu2
+        return r, mu
+
+    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None) -> dict:
+        """nnlasso's dual point at the fit ``zfit`` over ALL blocks and rows: q, the ratios, the
+        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q)."""
+        q = self.dual_point(zfit)
+        ratios, mu = self.block_ratios(q, mu0)
+        dual_ratio = float(np.max(ratios)) if self.B else 0.0
+        if self.lin_block:
+            dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
+        if np.isfinite(dual_ratio):
+            tscale = 1.0 / max(1.0, dual_ratio)
+            dual = float(self.loss.dual_value(tscale * q[:, None], self.T))
+        else:
+            dual = -np.inf
+        return {"q": q, "ratios": ratios, "mu": mu, "dual_ratio": dual_ratio, "dual": dual}
+
+    @staticmethod
+    def rel_gap(objective: float, dual: float) -> float:
+        denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0,
+                    np.finfo(float).tiny)
+        return float((objective - dual) / denom)
+
+    # ---- working set ----------------------------------------------------------------------
+    def _entry_rows(self, ks: np.ndarray, q: np.ndarray, mu: np.ndarray) -> list:
+        """Initial cone rows of entering blocks: the n_rows_init rows of least slack for the
+        block's steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (for the
+        penalized bias and NNLS multipliers, v_k is the projection of the gradient onto the
+        block's cone), plus the support of mu_k."""
+        Wm = self.Mk[:, ks] * q[:, None] + self.Sg[:, ks] * mu[ks].T      # (N, m)
+        V = Wm.T @ self.Xl                                                # (m, e)
+        slack = self.Sg[:, ks].T * (V @ self.Xl.T) / self.xln[None, :]    # (m, N)
+        n0 = min(self.n_rows_init, self.N)
+        out = []
+        for j, k in enumerate(ks):
+            sel = np.argpartition(slack[j], n0 - 1)[:n0] if n0 < self.N else np.arange(self.N)
+            out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
+        return out
+
+    def solve_working_set(self, max_rounds: int = 50) -> tuple[dict, dict, dict, dict]:
+        """Block working set with cone-row generation (rule in :func:`solve_patterns`)."""
+        B, N = self.B, self.N
+        t0 = time.perf_counter()
+        # dual point of the zero network (exact residual of the free fit for the squared loss)
+        q = self.dual_point(np.zeros(N))
+        mu_cache = np.zeros((B, N)) if self.cone else None
+        r, mu_cache = self.block_ratios(q, mu_cache)
+        n_init = min(B, max(1, self.n_init_blocks()))
+        order = np.argsort(-r, kind="stable")
+        init = order[:n_init]
+        init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+        inW = np.zeros(B, dtype=bool)
+        inW[init] = True
+        rows: dict[int, np.ndarray] = {}
+        if self.cone:
+            rows.update(zip(init.tolist(), self._entry_rows(init, q, mu_cache)))
+        hist, t_solve, t_compile = [], 0.0, 0.0
+        rounds = 0
+        while True:
+            rounds += 1
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+            t_solve += res["solve"]
+            t_compile += res["compile"]
+            ev = self.evaluate(res)
+            # -- cone rows: add violated rows (and the near-active rows of the same block)
+            n_new_rows = 0
+            if self.cone:
+                th = res["th"][blocks]
+                nrm = np.linalg.norm(th, axis=1)
+                top = float(np.max(nrm)) if nrm.size else 0.0
+                slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
+                bad = slack < -self.viol_tol * top
+                for j in np.flatnonzero(bad.any(axis=0)):
+                    k = int(blocks[j])
+                    near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
+                    new = np.setdiff1d(near, rows[k], assume_unique=True)
+                    n_new_rows += new.size
+                    rows[k] = np.union1d(rows[k], new)
+            # -- blocks: certificate over all blocks and rows
+            mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
+            cert = self.certify(ev["zfit"], mu0)
+            if self.cone:
+                mu_cache = cert["mu"]
+            rg = self.rel_gap(ev["objective"], cert["dual"])
+            out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
+            hist.append({"blocks": int(blocks.size),
+                         "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
+                         "objective": ev["objective"], "rel_gap": rg,
+                         "new_rows": int(n_new_rows), "violators": int(out.size),
+                         "solve": res["solve"] + res["compile"]})
+            if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
+                break
+            if rounds >= max_rounds:
+                break
+            # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
+            drop = blocks[(ev["bnorm"][blocks] <= self.zero_tol * max(float(np.max(ev["bnorm"])),
+                                                                      ev["lin_norm"]))
+                          & (cert["ratios"][blocks] < self.prune_below)]
+            if drop.size < blocks.size:
+                inW[drop] = False
+                for k in drop.tolist():
+                    rows.pop(k, None)
+            if out.size:
+                add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
+                inW[add] = True
+                if self.cone:
+                    rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
+        info = {"rounds": rounds, "blocks": int(inW.sum()),
+                "rows": int(sum(r_.size for r_ in rows.values())) if self.cone else 0,
+                "history": hist, "compile": t_compile, "solve": t_solve,
+                "total": time.perf_counter() - t0}
+        return res, ev, cert, info
+
+    def n_init_blocks(self) -> int:
+        return max(10, self.N // 2)
+
+    def n_add_blocks(self) -> int:
+        return max(10, self.N // 2)
+
+
 def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "squared",
                    skip: Any = True, cone: bool = True, bias: str | None = None,
                    solver: str = "CLARABEL", tol: float = 1e-8, options: dict | None = None,
-                   active_tol: float = 1e-6, gates: tuple | None = None) -> PatternSolution:
+                   active_tol: float = 1e-6, gates: tuple | None = None,
+                   working_set: bool | str = "auto", max_rounds: int = 50) -> PatternSolution:
     """Solve the activation-pattern group lasso (cone-constrained or gated) for one output.
 
     Program (Xl = [X, -1], theta_k = (u_k, beta_k), block k has pattern D_{p(k)} and sign
@@ -471,13 +800,54 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     active_tol : float
         Block k is a neuron iff its norm > active_tol * max norm.
     gates : optional (G, h) stored on the solution.
+    working_set : True | False | "auto"
+        Solve through the working-set loop below (True) or as one program over all blocks and
+        all N cone rows (False). "auto" (default) uses the loop when B N > 20000 (cone) or
+        B (d+1) > 20000 (gated), B the number of blocks.
+    max_rounds : int
+        Cap on the loop's restricted solves; when it stops early the certificate (over all
+        blocks and rows) says so: the status is then not "optimal".
 
     Returns
     -------
     PatternSolution
+        ``info["working_set"]`` holds the loop's rounds, final working blocks and rows, and a
+        per-round history (blocks, rows, objective, rel_gap, added rows, violating blocks).
 
     Notes
     -----
+    **Working set** (``working_set=True``). Most blocks are zero at the optimum and most of the
+    N cone rows of a nonzero block are slack (measured on diabetes, 200 patterns, lam = 0.01:
+    263 of 400 blocks nonzero, each with about 9 rows of 442 active), so the loop solves
+    restricted programs with the same backend:
+
+    1. q0 = the dual point of the zero network (-grad L(0), projected off the free columns);
+       each block's ratio r_k = min_{mu >= 0} |Xc^T (sigma_k D_k q0 + S_k mu)| / lam (Xc = Xl
+       penalized, X unpenalized; NNLS), i.e. |Proj_{K_k}(c_k)| / lam with c_k = sigma_k Xl^T
+       D_k q0 and K_k = {theta : S_k Xl theta >= 0} for the penalized bias. The working set
+       starts with the max(10, N/2) blocks of largest r_k > 1.
+    2. An entering block k gets the 24 cone rows of least slack S_k Xl v_k / |xl_n| along its
+       steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (the projection of
+       c_k onto K_k), plus the support of mu_k.
+    3. Solve the program restricted to the working blocks (all others 0) and their rows; for
+       a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
+       (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
+    4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
+       the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included).
+    5. Blocks: nnlasso's certificate below, over ALL blocks and ALL rows (multipliers of the
+       rows outside the program are 0 before the NNLS re-solve). Working blocks that are zero
+       (|theta_k| <= 1e-6 max) with r_k < 0.999 leave the set; the max(10, N/2) outside blocks
+       with the largest r_k > 1 enter.
+    6. Stop when no row was added and either the certified relative gap is <= ``tol`` or no
+       block violates (r_k <= 1 outside the set: the restricted optimum is then optimal for
+       the full program, up to the solver's accuracy), or after ``max_rounds`` solves.
+
+    A relaxed (row-restricted) program's optimum is only a lower bound and may be infeasible:
+    the status is "optimal" only when the certified gap is within max(tol, 1e-6) and no cone
+    row of any block is violated by more than 1e-6 |xl_n| max_k |theta_k|. CLARABEL runs the
+    restricted programs with its QDLDL factorization (measured 2x faster than faer on them)
+    unless ``options`` names a ``direct_solve_method``.
+
     Recovery: active block k gives w = u_k / sqrt(n_k), b = beta_k / sqrt(n_k),
     v = sigma_k sqrt(n_k) with n_k = |u_k| (|theta_k| for penalized bias); inactive blocks are
     dropped.
@@ -537,164 +907,53 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     P = M.shape[0]
     solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
     opts = dict(options or {})
-    if solver_name == "CLARABEL" and "direct_solve_method" not in opts:
-        opts["direct_solve_method"] = "faer"
+    user_method = "direct_solve_method" in opts
 
     if P == 0:
         raise InvalidProblemError("patterns: only the all-one pattern was given; with an "
                                   "unpenalized bias it is an affine model (use the skip); pass "
                                   "more patterns")
     e = d + 1
-    Xl = np.hstack([X, -np.ones((N, 1))])
     nb = 2 if cone else 1
     B = nb * P
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
-    Mf = M.T.astype(np.float64)                             # (N, P)
-
-    # fit operator: A[n, k*e + j] = sigma_k D_{p(k)}[n] Xl[n, j]
-    Mk = Mf[:, bpat] * bsign[None, :]                       # (N, B)
-    rows_n, cols_k = np.nonzero(Mk)
-    vals = Mk[rows_n, cols_k][:, None] * Xl[rows_n]         # (nnz, e)
-    A = sps.csr_matrix((vals.ravel(), (np.repeat(rows_n, e),
-                                       (cols_k[:, None] * e + np.arange(e)[None, :]).ravel())),
-                       shape=(N, B * e))
-    theta = cp.Variable(B * e)
-    Th = cp.reshape(theta, (B, e), order="C")
-    pen_cols = Th[:, :d] if bias == "unpenalized" else Th
-    penalty = cp.sum(cp.norm(pen_cols, 2, axis=1))
-    z = A @ theta
-    Cv = c0 = ulin = None
-    if lin_block:
-        ulin = cp.Variable(d)
-        z = z + X @ ulin
-        penalty = penalty + cp.norm(ulin, 2)
-    if X_skip is not None:
-        Cv = cp.Variable(X_skip.shape[1])
-        z = z + X_skip @ Cv
-    if intercept:
-        c0 = cp.Variable()
-        z = z + c0
-    constraints = []
-    con = None
-    if cone:
-        Sg = (2.0 * Mf - 1.0)[:, bpat]                       # (N, B)
-        xln = np.linalg.norm(Xl, axis=1)                     # rows scaled to unit norm
-        gv = (Sg.T[:, :, None] * (Xl / xln[:, None])[None, :, :]).ravel()   # (B, N, e)
-        gr = np.repeat(np.arange(B * N), e)
-        gc = np.tile((np.arange(B)[:, None, None] * e + np.arange(e)[None, None, :]),
-                     (1, N, 1)).ravel()
-        Gm = sps.csr_matrix((gv, (gr, gc)), shape=(B * N, B * e))
-        con = Gm @ theta >= 0
-        constraints.append(con)
-    prob = cp.Problem(cp.Minimize(lossobj.expr(z, y) + lam * penalty), constraints)
+    prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
+                    X_skip=X_skip, intercept=intercept, lin_block=lin_block,
+                    solver=solver_name, tol=tol, options=opts)
+    if working_set == "auto":
+        use_ws = B * (N if cone else e) > _WS_AUTO_SIZE
+    elif isinstance(working_set, (bool, np.bool_)):
+        use_ws = bool(working_set)
+    else:
+        raise InvalidProblemError(f"working_set: expected True, False or 'auto', got "
+                                  f"{working_set!r}")
+    if solver_name == "CLARABEL" and not user_method:
+        # measured (diabetes, 326 blocks, 26k cone rows): QDLDL 4.2 s, faer 8.6 s for the same
+        # 39 iterations; faer is kept for the one-shot program, where it was measured faster
+        prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
     t_build = time.perf_counter() - t_start
-    info = backends.solve(prob, solver_name, tol, opts)
-    if theta.value is None:
-        raise SolverError(f"{solver_name} returned no solution (status {info['cvxpy_status']}); "
-                          "try solver='SCS', fewer patterns or a larger lam")
-    t_dual0 = time.perf_counter()
-
-    th = np.asarray(theta.value, dtype=float).reshape(B, e)
+    if use_ws:
+        res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds)
+        t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
+        res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
+    else:
+        res = prog.solve(np.arange(B), None)
+        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0}
+        t_dual0 = time.perf_counter()
+        ev = prog.evaluate(res)
+        cert = prog.certify(ev["zfit"], res["mu"])
+        t_dual = time.perf_counter() - t_dual0
+    th, Cval, c0val, ulv = res["th"], res["C"], res["c0"], res["ulin"]
     U, beta = th[:, :d].copy(), th[:, d].copy()
-    Cval = None if Cv is None else np.asarray(Cv.value, dtype=float).reshape(-1)
-    c0val = None if c0 is None else float(c0.value)
-    pre = Xl @ th.T                                          # (N, B)
-    zfit = np.sum(Mk * pre, axis=1)
-    if Cval is not None:
-        zfit = zfit + X_skip @ Cval
-    if c0val is not None:
-        zfit = zfit + c0val
-    bnorm = np.linalg.norm(U if bias == "unpenalized" else th, axis=1)
-    ulv = None if ulin is None else np.asarray(ulin.value, dtype=float).reshape(-1)
-    if ulv is not None:
-        zfit = zfit + X @ ulv
-    lin_norm = 0.0 if ulv is None else float(np.linalg.norm(ulv))
-    data_loss = lossobj.value(zfit[:, None], T)
-    objective = float(data_loss + lam * (np.sum(bnorm) + lin_norm))
-    if cone:
-        Sg = (2.0 * Mf - 1.0)[:, bpat]
-        max_violation = float(max(0.0, -np.min(Sg * pre)))
-    else:
-        max_violation = 0.0
-
-    # ---- dual point ---------------------------------------------------------------------
-    q = -lossobj.grad(zfit[:, None], T)[:, 0]
-    free = []
-    if X_skip is not None:
-        free.append(X_skip)
-    if intercept:
-        free.append(np.ones((N, 1)))
-    if bias == "unpenalized" and not cone:
-        free.append(Mf)
-    if free:
-        Qf = _orth(np.hstack(free))
-        q = q - Qf @ (Qf.T @ q)
-    if lossobj.dual_value(q[:, None], T) == -np.inf:
-        q = lossobj.clip(q[:, None], T)[:, 0]
-    ratios = np.zeros(B)
-    feasible = True
-    if not cone:
-        Wt = (Mk * q[:, None]).T @ Xl                        # (B, e): Xl^T sigma D q
-        ratios = np.linalg.norm(Wt[:, :d] if bias == "unpenalized" else Wt, axis=1) / lam
-    else:
-        mu_all = con.dual_value
-        mu_all = (np.zeros((B, N)) if mu_all is None
-                  else np.maximum(np.asarray(mu_all, dtype=float).reshape(B, N), 0.0)
-                  / xln[None, :])
-        Sg = (2.0 * Mf - 1.0)[:, bpat]
-        xnorm = np.linalg.norm(X, axis=1)
-        rho = 1e4 * max(1.0, float(np.max(np.abs(X))))
-        XlR = np.hstack([X, -rho * np.ones((N, 1))])
-        base = Mk * q[:, None]                               # (N, B): sigma D q
-        Wmat = base + Sg * mu_all.T                          # (N, B)
-        for k in range(B):
-            s = Sg[:, k]
-            cands = []
-            w, mu = Wmat[:, k], mu_all[k]
-            if bias == "unpenalized":
-                rep = _repair_equality(w, mu, s, xnorm)
-                if rep is not None:
-                    cands.append(rep[0])
-            else:
-                cands.append(w)
-            r0 = (np.linalg.norm(X.T @ cands[0] if bias == "unpenalized" else Xl.T @ cands[0])
-                  / lam if cands else np.inf)
-            if r0 > 1.0:
-                Amat = (XlR if bias == "unpenalized" else Xl).T * s[None, :]
-                rhs = -((XlR if bias == "unpenalized" else Xl).T @ base[:, k])
-                try:
-                    mu2 = nnls(Amat, rhs, maxiter=50 * N)[0]
-                except RuntimeError:  # pragma: no cover - nnls iteration limit
-                    mu2 = None
-                if mu2 is not None:
-                    w2 = base[:, k] + s * mu2
-                    if bias == "unpenalized":
-                        rep = _repair_equality(w2, mu2, s, xnorm)
-                        if rep is not None:
-                            cands.append(rep[0])
-                    else:
-                        cands.append(w2)
-            if not cands:
-                feasible = False
-                ratios[k] = np.inf
-                continue
-            rs = [np.linalg.norm(X.T @ c if bias == "unpenalized" else Xl.T @ c) / lam
-                  for c in cands]
-            ratios[k] = min(rs)
-    dual_ratio = float(np.max(ratios)) if B else 0.0
-    if lin_block:
-        dual_ratio = max(dual_ratio, float(np.linalg.norm(X.T @ q)) / lam)
-    if feasible and np.isfinite(dual_ratio):
-        tscale = 1.0 / max(1.0, dual_ratio)
-        dual = float(lossobj.dual_value(tscale * q[:, None], T))
-    else:
-        dual = -np.inf
+    zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
+    data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
+    dual, dual_ratio = cert["dual"], cert["dual_ratio"]
     gap = objective - dual
     denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
     rel_gap = float(gap / denom)
-    t_dual = time.perf_counter() - t_dual0
-
+    info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
+            "compile": res["compile"], "solve": res["solve"]}
     # ---- recovery -----------------------------------------------------------------------
     top = max(float(np.max(bnorm)) if B else 0.0, lin_norm)
     act = np.flatnonzero(bnorm > active_tol * top) if top > 0 else np.zeros(0, dtype=np.intp)
@@ -739,6 +998,13 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
 
     from .lasso import certified_status
     status = certified_status(info["status"], rel_gap, tol)
+    # the gap certifies a point only if it is feasible: a cone row violated by more than
+    # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
+    scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
+    if cone and status == "optimal" and scale > 0 and B:
+        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
+        if rel_viol > 1e-6:
+            status = "optimal_inaccurate"
     t_total = time.perf_counter() - t_start
     times = {"build": t_build, "compile": info["compile"], "solve": info["solve"],
              "dual": t_dual, "total": t_total}
@@ -750,7 +1016,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         active=act, fitted=zfit, network_objective=net_obj, max_violation=max_violation,
         dual_ratio=dual_ratio, gates=gates,
         info={"cvxpy_status": info["cvxpy_status"], "classes": targets.classes,
-              "data_loss": float(data_loss)})
+              "data_loss": float(data_loss), "working_set": ws_info})
 
 
 def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, seed: Any = None,

@@ -22,9 +22,22 @@ max_iters=10000, tol=1e-6; AL: defaults; CVXPYSolver with ECOS).
 Pattern counts: the issue asks for 1000 gates; the default run uses 300 gated patterns and 30
 cone-constrained ones (column P) so that it stays within ~10 minutes with pyscnn on 2 cores.
 Measured once with 1000 gates (lam = 0.1, shared machine): nnlasso-Clarabel 20-70 s (rel gap
-1e-12), pyscnn R-FISTA (tol 1e-8) 416 s (rel gap 1.7e-3), pyscnn CVXPY-ECOS 82 s (9e-11); the
-cone-constrained program with 1000 patterns took ~730 s in one CVXPY-Clarabel solve.
+1e-12), pyscnn R-FISTA (tol 1e-8) 416 s (rel gap 1.7e-3), pyscnn CVXPY-ECOS 82 s (9e-11).
 Pass ``n_gated=1000`` / ``--n-gated 1000`` to measure the full size.
+
+The 1000 cone-pattern case of issue 7 (nnlasso only, lam = 0.01)::
+
+    python scripts/bench_patterns.py --programs cone --n-cone 1000 --lams 0.01 --no-scnn \
+        --repeats 1
+
+Measured 2026-11-23 (2 cores, shared, load average 0.1-1, one run each): the working-set solve
+(``working_set="auto"``, on at this size) 91.3 s, objective 1.70359399801, certified rel gap
+2.0e-9, 355 neurons, 9 restricted solves, final working set 387 of 2000 blocks with 21959 of
+884000 cone rows; the one-shot CVXPY-Clarabel program (``--working-set off``) took ~730 s
+(earlier measurement). At 200 cone patterns: working set 24.7 s, 4.26470345152 (gap 7.5e-10)
+vs one-shot 71.7 s, 4.2647034515626 (gap 1.5e-9); at 100: 14.7 s, 6.6590932177 (5.6e-10) vs
+23.3 s, 6.6590932321 (the one-shot Clarabel run stopped "AlmostSolved": certified gap only
+9.7e-5).
 
 Run ``python scripts/bench_patterns.py``; ``run()`` returns the rows as dicts for
 ``scripts/bench.py``.
@@ -117,34 +130,44 @@ def _scnn_fit(X, y, G, gbias, lam, cone: bool, method: str) -> tuple[float, int]
 
 def run(repeats: int = 3, n_gated: int = 300, n_cone: int = 30,
         lams: tuple[float, ...] = LAMS, scnn_cvxpy: bool = True,
-        verbose: bool = False) -> list[dict]:
+        verbose: bool = False, programs: tuple[str, ...] = ("gated", "cone"),
+        scnn: bool = True, working_set: Any = "auto") -> list[dict]:
     """Measure the pattern programs; return one dict per (program, lam, implementation).
 
     Keys: program ("gated" | "cone"), n_patterns, lam, impl, time_s (median), objective (nnlasso
-    scaling), active, gap, rel_gap, note.
+    scaling), active, gap, rel_gap, note. ``programs`` selects the programs, ``scnn=False``
+    leaves pyscnn out, ``working_set`` is passed to :func:`nnlasso.solve_patterns`.
     """
     X, y = load_diabetes_std()
     try:
-        import scnn  # noqa: F401
-        have_scnn = True
+        import scnn as _scnn  # noqa: F401
+        have_scnn = scnn
     except ImportError:
         have_scnn = False
     rows: list[dict] = []
     for program, n_pat in (("gated", n_gated), ("cone", n_cone)):
+        if program not in programs:
+            continue
         cone = program == "cone"
         _, G, h = sample_patterns(X, n_pat, seed=0)
         proj, t = strict_gates(X, G, h)
         pats = (proj - t > 0).T
         for lam in lams:
             tm, sol = _median_time(lambda: solve_patterns(X, y, lam, pats, cone=cone,
-                                                          bias="penalized", skip=None), repeats)
+                                                          bias="penalized", skip=None,
+                                                          working_set=working_set), repeats)
             dual = sol.dual_objective
+            wsi = sol.info.get("working_set", {})
+            how = (f"{wsi.get('rounds', 1)} rounds, {wsi.get('blocks', 0)} blocks"
+                   + (f", {wsi.get('rows', 0)} rows" if cone else ""))
             rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
                              impl="nnlasso CLARABEL", time_s=tm, objective=sol.objective,
                              active=sol.n_active, gap=sol.gap, rel_gap=sol.rel_gap,
-                             note=f"status {sol.status}"))
+                             note=f"status {sol.status}; {how}"))
             if verbose:
                 print(rows[-1], file=sys.stderr)
+            if not scnn:
+                continue
             if not have_scnn:
                 rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
                                  impl="pyscnn", time_s=float("nan"), objective=float("nan"),
@@ -189,6 +212,14 @@ if __name__ == "__main__":
     ap.add_argument("--n-gated", type=int, default=300)
     ap.add_argument("--n-cone", type=int, default=30)
     ap.add_argument("--no-scnn-cvxpy", action="store_true")
+    ap.add_argument("--no-scnn", action="store_true", help="nnlasso rows only")
+    ap.add_argument("--programs", default="gated,cone", help="comma list of gated, cone")
+    ap.add_argument("--lams", default=",".join(map(str, LAMS)), help="comma list of lam")
+    ap.add_argument("--working-set", default="auto", choices=["auto", "on", "off"])
     args = ap.parse_args()
+    ws = {"auto": "auto", "on": True, "off": False}[args.working_set]
     print(format_table(run(args.repeats, args.n_gated, args.n_cone,
-                           scnn_cvxpy=not args.no_scnn_cvxpy, verbose=True)))
+                           lams=tuple(float(v) for v in args.lams.split(",")),
+                           scnn_cvxpy=not args.no_scnn_cvxpy, verbose=True,
+                           programs=tuple(args.programs.split(",")), scnn=not args.no_scnn,
+                           working_set=ws)))

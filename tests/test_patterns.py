@@ -281,3 +281,91 @@ def test_errors():
         solve_patterns(X, y, 0.1, P, bias="sometimes")
     with pytest.raises(InvalidProblemError, match="n_patterns"):
         sample_patterns(X, 0)
+
+
+# ------------------------------------------------------------------------------ working set
+
+def _ws_case(loss, N=36, n_pat=40, seed=11):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
+    if loss == "logistic":
+        y = (y > np.median(y)).astype(int)
+    P, _, _ = sample_patterns(X, n_pat, seed=seed)
+    return X, y, P
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+@pytest.mark.parametrize("cone", [True, False])
+@pytest.mark.parametrize("skip", [True, None])
+def test_working_set_matches_one_shot(loss, cone, skip):
+    """The working-set loop returns the one-shot program's optimum, certified over all blocks."""
+    X, y, P = _ws_case(loss)
+    lam = 0.05 if loss == "squared" else 0.2
+    full = solve_patterns(X, y, lam, P, loss=loss, cone=cone, skip=skip, working_set=False)
+    ws = solve_patterns(X, y, lam, P, loss=loss, cone=cone, skip=skip, working_set=True)
+    info = ws.info["working_set"]
+    B = ws.U.shape[0]
+    assert info["rounds"] >= 1 and len(info["history"]) == info["rounds"]
+    assert info["history"][0]["blocks"] < B                 # the loop started from a subset
+    if cone:
+        assert info["rows"] < B * X.shape[0]                 # and never needed every cone row
+    for s in (full, ws):
+        assert s.status == "optimal" and s.rel_gap <= 1e-6
+    assert ws.objective == pytest.approx(full.objective, rel=1e-6)
+    assert ws.dual_objective <= full.objective * (1 + 1e-9) + 1e-12   # a valid lower bound
+    assert ws.max_violation <= 1e-6 * max(1.0, float(np.max(np.abs(ws.U))))
+    if cone:
+        assert ws.network_objective == pytest.approx(full.objective, rel=1e-6)
+
+
+def test_working_set_penalized_bias_cone():
+    """The benchmark's convention (penalized bias, no skip) through the working set."""
+    X, y, P = _ws_case("squared", N=40, n_pat=50, seed=3)
+    full = solve_patterns(X, y, 0.02, P, bias="penalized", skip=None, working_set=False)
+    ws = solve_patterns(X, y, 0.02, P, bias="penalized", skip=None, working_set=True)
+    assert ws.status == "optimal" and ws.rel_gap <= 1e-6
+    assert ws.objective == pytest.approx(full.objective, rel=1e-6)
+
+
+def test_working_set_stopped_early_is_not_certified():
+    """One round of the loop (a subset of blocks and rows) must not pass the certificate."""
+    X, y, P = _ws_case("squared", N=40, n_pat=60, seed=5)
+    good = solve_patterns(X, y, 0.02, P, working_set=True)
+    bad = solve_patterns(X, y, 0.02, P, working_set=True, max_rounds=1)
+    assert good.info["working_set"]["rounds"] > 1
+    assert good.status == "optimal"
+    assert bad.status != "optimal"
+    assert bad.rel_gap > 1e-4 or bad.max_violation > 1e-4
+
+
+def test_certificate_catches_a_wrong_solution():
+    """nnlasso's certificate over all blocks rejects an optimal point with one block removed."""
+    from nnlasso.losses import get_loss
+    from nnlasso.patterns import _Program
+    X, y, P = _ws_case("squared", N=30, n_pat=30, seed=2)
+    lam = 0.05
+    sol = solve_patterns(X, y, lam, P, bias="penalized", skip=None, working_set=False)
+    assert sol.rel_gap <= 1e-6
+    Pm = sol.patterns
+    nb = 2
+    bpat = np.tile(np.arange(Pm.shape[0]), nb)
+    bsign = np.repeat([1.0, -1.0], Pm.shape[0])
+    lossobj = get_loss("squared")
+    T = lossobj.encode(y).T
+    prog = _Program(X, T, lam, lossobj, Pm, bpat, bsign, cone=True, bias="penalized",
+                    X_skip=None, intercept=False, lin_block=False, solver="CLARABEL", tol=1e-8,
+                    options={})
+    th = np.hstack([sol.U, sol.beta[:, None]])
+    res = {"th": th, "C": None, "c0": None, "ulin": None}
+    ev = prog.evaluate(res)
+    cert = prog.certify(ev["zfit"], np.zeros((th.shape[0], X.shape[0])))
+    assert ev["objective"] == pytest.approx(sol.objective, rel=1e-10)
+    assert prog.rel_gap(ev["objective"], cert["dual"]) <= 1e-6     # NNLS rebuilds the mu's
+    k = int(np.argmax(np.linalg.norm(th, axis=1)))
+    th_bad = th.copy()
+    th_bad[k] = 0.0
+    ev_bad = prog.evaluate({**res, "th": th_bad})
+    cert_bad = prog.certify(ev_bad["zfit"], np.zeros_like(cert["mu"]))
+    assert cert_bad["ratios"][k] > 1.0 + 1e-3
+    assert prog.rel_gap(ev_bad["objective"], cert_bad["dual"]) > 1e-3
