@@ -102,10 +102,17 @@ class _Problem:
         return self._native
 
     def affine_from_basis(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients B on the affine columns A with A B = U c (U the orthonormal basis)."""
+        """Coefficients B on the affine columns A with A B = U c (U the orthonormal basis).
+
+        B = A^+ U c, the minimum-norm least-squares solution; the (p, r) map A^+ U is computed
+        once per problem (one ``lstsq``, whose LAPACK call costs milliseconds even for p = 1)
+        and reused by every solve of a path.
+        """
         if self.A.shape[1] == 0:
             return np.zeros((0, self.T.shape[1]))
-        return np.linalg.lstsq(self.A, self.basis @ c, rcond=None)[0]
+        if getattr(self, "_affine_map", None) is None:
+            self._affine_map = np.linalg.lstsq(self.A, self.basis, rcond=None)[0]
+        return self._affine_map @ c
 
     def certify(self, V: np.ndarray, B: np.ndarray | None, lam: float
                 ) -> tuple[np.ndarray, float, float, float]:
