@@ -157,6 +157,52 @@ def test_path_with_strong_rules_is_warm_started():
     assert abs(path[-1].objective - one.objective) <= 1e-7 * one.objective
 
 
+def test_path_correlations_are_exact_up_to_their_bound():
+    """PathCorrelations: a0 - M_W V_W against Phi^T Q in extended precision, the rounding bound
+    holds and is negligible; uncached columns are added with prefetched ones in one read."""
+    X, Phi, Y = make("squared", seed=12, N=150, K=400, D=4)
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    data = prob.native_data()
+    pc = prox.PathCorrelations(data, batch=8)
+    assert pc.take_reads() == 1 and pc.take_reads() == 0
+    rng = np.random.default_rng(0)
+    cols = np.sort(rng.choice(400, 5, replace=False))
+    V_W = 50.0 * rng.standard_normal((5, 4))  # large coefficients: strong cancellation
+    pc.hint = rng.random(400)
+    assert pc.ensure(cols) and pc.take_reads() == 1
+    assert pc.n_cols == 8  # 5 requested + 3 prefetched by largest hint
+    assert pc.ensure(cols[:3]) and pc.take_reads() == 0
+    corr, err = pc.correlations(cols, V_W)
+    Q = data.TP - (Phi[:, cols] - data.basis @ (data.basis.T @ Phi[:, cols])) @ V_W
+    exact = Phi.astype(np.longdouble).T @ Q.astype(np.longdouble)
+    diff = np.linalg.norm((corr - exact).astype(float), axis=1)
+    assert np.all(diff <= err)
+    assert err.max() <= 1e-9 * np.linalg.norm(corr, axis=1).max()
+    # a corrupted cached column is visible through the same comparison
+    pc.M[:, pc.pos[cols[0]]] *= 1.0 + 1e-6
+    bad, _ = pc.correlations(cols, V_W)
+    assert np.any(np.linalg.norm((bad - exact).astype(float), axis=1) > err)
+
+
+def test_path_correlations_fall_back_to_products_when_full():
+    """A cache too small for the working set: the checks use products with Phi and the
+    result is the same certified solution."""
+    X, Phi, Y = make("squared", seed=13, N=80, K=150, D=2)
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    data = prob.native_data()
+    lam = 0.05 * nl.lam_max(Phi, Y, skip="intercept")
+    ref = prox.working_set_solve(data, lam, tol=1e-10)
+    tiny = prox.PathCorrelations(data, max_entries=2 * 150)  # room for 2 columns
+    res = prox.working_set_solve(data, lam, tol=1e-10, correlations=tiny)
+    assert res.converged and tiny.n_cols <= 2
+    assert res.n_products >= ref.n_products
+    assert abs(res.primal - ref.primal) <= 1e-9 * ref.primal
+    big = prox.PathCorrelations(data)
+    res2 = prox.working_set_solve(data, lam, tol=1e-10, correlations=big)
+    assert res2.converged and abs(res2.primal - ref.primal) <= 1e-9 * ref.primal
+    assert res2.n_products < ref.n_products
+
+
 def test_auto_chooses_by_size():
     X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
     small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
