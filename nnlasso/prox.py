@@ -225,9 +225,9 @@ class PathCorrelations:
 
         Phi^T Q = a0 - M_W V_W,      a0 = Phi^T (P T)  (K, D),   M_W = Phi^T (P Phi_W)  (K, |W|).
 
-    a0 is computed once and the columns of M for every column that ever enters a working set of
-    the path are cached, so a full KKT check costs K |W| D flops instead of a product with Phi
-    (N K D). A batch of new columns costs one product Phi^T (P Phi_new); it is filled up to
+    a0 is computed once and the columns of M for every column that is ever nonzero along the
+    path (W in the formula can be restricted to the nonzero rows of V) are cached, so a full
+    KKT check costs K |W| D flops instead of a product with Phi (N K D). A batch of new columns costs one product Phi^T (P Phi_new); it is filled up to
     ``batch`` columns with the uncached columns of largest KKT ratio at the last check (the
     likeliest entrants at the next values of lam), for the same read of Phi.
 
