@@ -217,6 +217,119 @@ class GramCache:
         return GramProblem(self.G[np.ix_(pos, pos)], self.C[pos], self.tT, local_ids, tau)
 
 
+class PathCorrelations:
+    """Correlations Phi^T Q of squared-loss residuals from cached columns (lambda paths).
+
+    With P = I - U U^T and the residual of a point supported on the columns W,
+    Q = P T - (P Phi_W) V_W, the full-dictionary correlations are linear in V_W:
+
+        Phi^T Q = a0 - M_W V_W,      a0 = Phi^T (P T)  (K, D),   M_W = Phi^T (P Phi_W)  (K, |W|).
+
+    a0 is computed once and the columns of M for every column that is ever nonzero along the
+    path (W in the formula can be restricted to the nonzero rows of V) are cached, so a full
+    KKT check costs K |W| D flops instead of a product with Phi (N K D). A batch of new columns costs one product Phi^T (P Phi_new); it is filled up to
+    ``batch`` columns with the uncached columns of largest KKT ratio at the last check (the
+    likeliest entrants at the next values of lam), for the same read of Phi.
+
+    Rounding is accounted for, not ignored: :meth:`correlations` returns with the computed
+    ``corr`` a bound ``err_k >= |corr_k - Phi_k^T Q|_2`` (Q the residual array the caller
+    forms from its own P Phi_W), from the standard bounds |fl(x^T y) - x^T y| <= gamma_n |x|^T |y|,
+    gamma_n = n u / (1 - n u), and Cauchy-Schwarz:
+
+        err_k = gamma_n |phi_k|_2 (|P T|_F + sum_{j in W} |phi_j|_2 |V_j|_2) + u |corr_k|_2,
+        n = N + 2 |W| + 2 r + 6
+
+    (|phi_j| >= |P phi_j| also covers the two independent projections of a column, here and in
+    the caller's P Phi_W). The KKT ratios built from |corr_g| + err_g are upper bounds of the
+    exact ones, so the dual point Q / s they give is feasible and its gap a certificate.
+
+    The cache holds at most ``max_entries`` numbers (K |cache|); :meth:`ensure` returns False
+    when a request would exceed it, and the caller then falls back to a product with Phi.
+    """
+
+    def __init__(self, data: LassoData, batch: int = 32, max_entries: int = 25_000_000):
+        if not data.squared:
+            raise ValueError("PathCorrelations: the squared loss only (its residual is linear "
+                             "in V)")
+        N, K = data.Phi.shape
+        self.d, self.batch = data, int(batch)
+        self.max_cols = int(min(K, max_entries // max(K, 1)))
+        with _default_threads():
+            self.a0 = data.Phi.T @ data.TP
+        self.col_norms = np.sqrt(np.einsum("nk,nk->k", data.Phi, data.Phi))
+        self.tp_norm = float(np.linalg.norm(data.TP))
+        self.pos = np.full(K, -1, dtype=np.intp)
+        self.M = np.zeros((K, 0))
+        self.n_cols = 0
+        self.hint: np.ndarray | None = None  # KKT ratios of the last check (prefetch order)
+        self.pending_reads = 1  # reads of Phi not yet charged to a solve (a0)
+
+    def take_reads(self) -> int:
+        """Products with Phi made since the last call (charged to the caller's solve)."""
+        n, self.pending_reads = self.pending_reads, 0
+        return n
+
+    def ensure(self, cols: np.ndarray) -> bool:
+        """Cache the columns of M for ``cols`` (plus prefetched ones); False if over capacity."""
+        missing = np.unique(cols[self.pos[cols] < 0])
+        if missing.size == 0:
+            return True
+        if self.n_cols + missing.size > self.max_cols:
+            return False
+        new = self._with_prefetch(missing)
+        Pn = project_out(self.d.Phi[:, new], self.d.basis)
+        with _default_threads():
+            Mn = self.d.Phi.T @ Pn
+        self.pending_reads += 1
+        self._append(new, Mn)
+        return True
+
+    def _with_prefetch(self, missing: np.ndarray) -> np.ndarray:
+        """``missing`` plus uncached columns of largest last KKT ratio, up to ``batch`` columns."""
+        room = min(self.batch, self.max_cols - self.n_cols) - missing.size
+        if room <= 0 or self.hint is None:
+            return missing
+        ratio = self.hint[self.d.ids]  # a column's ratio is its group's
+        ratio[self.pos >= 0] = -np.inf
+        ratio[missing] = -np.inf
+        room = min(room, int(np.count_nonzero(np.isfinite(ratio))))
+        if room <= 0:
+            return missing
+        extra = np.argpartition(-ratio, room - 1)[:room]
+        return np.concatenate([missing, extra[np.isfinite(ratio[extra])]])
+
+    def _append(self, new: np.ndarray, Mn: np.ndarray) -> None:
+        if self.n_cols + new.size > self.M.shape[1]:
+            cap = min(self.max_cols, max(2 * self.M.shape[1], self.n_cols + new.size, 64))
+            grown = np.zeros((self.M.shape[0], cap))
+            grown[:, :self.n_cols] = self.M[:, :self.n_cols]
+            self.M = grown
+        self.M[:, self.n_cols:self.n_cols + new.size] = Mn
+        self.pos[new] = np.arange(self.n_cols, self.n_cols + new.size)
+        self.n_cols += new.size
+
+    def correlations(self, cols: np.ndarray, V_W: np.ndarray, n_terms: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(corr, err): corr = a0 - M_W V_W ~ Phi^T Q (K, D) and the bound err (K,) (see above).
+
+        The columns must be cached (:meth:`ensure`). ``n_terms`` (default ``cols.size``) is the
+        number of columns the caller's residual was summed over, when it also had zero rows of
+        V (they add nothing, but the bound counts them)."""
+        if cols.size == 0:
+            corr = self.a0.copy()
+            S = 0.0
+        else:
+            corr = self.a0 - self.M[:, self.pos[cols]] @ V_W
+            S = float(self.col_norms[cols] @ np.sqrt(np.einsum("kd,kd->k", V_W, V_W)))
+        u = np.finfo(float).eps / 2
+        w = max(cols.size, n_terms or 0)
+        n = self.d.Phi.shape[0] + 2 * w + 2 * self.d.basis.shape[1] + 6
+        gamma = n * u / (1.0 - n * u)
+        err = gamma * self.col_norms * (self.tp_norm + S) + u * np.sqrt(
+            np.einsum("kd,kd->k", corr, corr))
+        return corr, err
+
+
 def group_soft_threshold(Z: np.ndarray, local_ids: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Proximal map of sum_g tau_g |V_g|_F: S(z_g, tau_g) = max(0, 1 - tau_g / |z_g|_F) z_g."""
     norms = group_norms(Z, local_ids, tau.size)
@@ -886,8 +999,10 @@ class WorkingSetResult:
 class _Loop:
     """State of the working-set loop (see :func:`working_set_solve`)."""
 
-    def __init__(self, data: LassoData, lam: float, tol: float, screen: bool):
+    def __init__(self, data: LassoData, lam: float, tol: float, screen: bool,
+                 corr: PathCorrelations | None = None):
         self.d, self.lam, self.tol, self.screen = data, float(lam), float(tol), screen
+        self.corr = corr if data.squared else None
         self.tau_all = self.lam * data.weights
         self.alive = np.ones(data.n_groups, dtype=bool)
         self.keep_groups = np.arange(data.n_groups)
@@ -917,6 +1032,36 @@ class _Loop:
         pen = float(self.tau_all @ group_norms(self._scatter(cols, V_W), d.ids, d.n_groups)) \
             if cols.size else 0.0
         primal += pen
+        rho = None if full else self._cached_ratios(cols, V_W)
+        if rho is None:
+            rho = self._product_ratios(Q, full)
+        s = max(1.0, float(rho.max())) if rho.size else 1.0
+        dual = d.loss.dual_value(Q / s, d.T)
+        gap = primal - dual
+        return {"primal": primal, "dual": dual, "gap": gap,
+                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
+                "s": s, "c": c}
+
+    def _cached_ratios(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray | None:
+        """KKT ratios from :class:`PathCorrelations` (upper bounds including rounding), or None
+        when there is no cache or it is full."""
+        if self.corr is None:
+            return None
+        nz = np.any(V_W != 0, axis=1)  # zero rows of V_W contribute nothing to Phi^T Q
+        ok = self.corr.ensure(cols[nz])
+        self.n_products += self.corr.take_reads()
+        if not ok:
+            return None
+        corr, err = self.corr.correlations(cols[nz], V_W[nz], n_terms=cols.size)
+        d = self.d
+        err_g = np.sqrt(np.bincount(d.ids, weights=err * err, minlength=d.n_groups))
+        rho = (group_norms(corr, d.ids, d.n_groups) + err_g) / self.tau_all
+        self.corr.hint = rho
+        return rho
+
+    def _product_ratios(self, Q: np.ndarray, full: bool) -> np.ndarray:
+        """KKT ratios |Phi_g^T Q|_F / (lam omega_g) by one product with (the kept part of) Phi."""
+        d = self.d
         Phi_use = d.Phi if full else self.Phi_keep
         with _default_threads():
             corr = Phi_use.T @ Q
@@ -928,12 +1073,7 @@ class _Loop:
             rho[self.keep_groups] = group_norms(corr, self.keep_local,
                                                 self.keep_groups.size) / self.tau_all[
                 self.keep_groups]
-        s = max(1.0, float(rho.max())) if rho.size else 1.0
-        dual = d.loss.dual_value(Q / s, d.T)
-        gap = primal - dual
-        return {"primal": primal, "dual": dual, "gap": gap,
-                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
-                "s": s, "c": c}
+        return rho
 
     def _scatter(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray:
         V = np.zeros((self.d.Phi.shape[1], self.d.T.shape[1]))
@@ -953,7 +1093,7 @@ class _Loop:
             return ws
         self.alive &= ~newly
         dead_frac = 1.0 - self.alive[self.keep_groups].mean()
-        if dead_frac > 0.5 and self.Phi_keep.shape[1] > 2000:
+        if self.corr is None and dead_frac > 0.5 and self.Phi_keep.shape[1] > 2000:
             self.keep_groups = np.flatnonzero(self.alive)
             cols, local = self.d.columns(self.keep_groups)
             self.Phi_keep = self.d.Phi[:, cols]
@@ -988,8 +1128,8 @@ def native_inner(data: LassoData) -> InnerSolver:
 def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
                       V0: np.ndarray | None = None, c0: np.ndarray | None = None,
                       ws0: np.ndarray | None = None, p0: int = 10, inner: InnerSolver | None = None,
-                      screen: bool = True, max_outer: int = 100, margin: float | None = None
-                      ) -> WorkingSetResult:
+                      screen: bool = True, max_outer: int = 100, margin: float | None = None,
+                      correlations: PathCorrelations | None = None) -> WorkingSetResult:
     """Solve (MTL) over the full dictionary by working sets, to relative gap ``tol``.
 
     Parameters
@@ -1006,6 +1146,10 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     screen : gap-safe screening (see the module docstring).
     margin : when given, the groups with KKT ratio rho_g > 1 - margin at the start join the
         initial working set (used by :func:`polish`).
+    correlations : squared loss: a :class:`PathCorrelations` shared by the solves of a path;
+        the full KKT checks then take Phi^T Q = a0 - M_W V_W from its cached columns instead of
+        a product with Phi (the ratios are rounding-safe upper bounds, so every certificate is
+        still over the full dictionary). Without it (the default) each check is one product.
 
     Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
     add the violators (rho_g > 1, the largest first, at most doubling the working set); solve the
@@ -1017,15 +1161,16 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     c = np.zeros((data.basis.shape[1], D)) if c0 is None else np.array(c0, dtype=float)
     with _single_thread():
         return _working_set_loop(data, lam, tol, V, c, ws0, p0, inner, screen, max_outer,
-                                 margin, t_start)
+                                 margin, t_start, correlations)
 
 
 def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np.ndarray,
                       ws0: np.ndarray | None, p0: int, inner: InnerSolver | None, screen: bool,
-                      max_outer: int, margin: float | None, t_start: float) -> WorkingSetResult:
+                      max_outer: int, margin: float | None, t_start: float,
+                      correlations: PathCorrelations | None = None) -> WorkingSetResult:
     """Body of :func:`working_set_solve` (run with single-threaded BLAS but for Phi^T Q)."""
     K, D = d.Phi.shape[1], d.T.shape[1]
-    loop = _Loop(d, lam, tol, screen)
+    loop = _Loop(d, lam, tol, screen, correlations)
     inner = native_inner(d) if inner is None else inner
     nz_groups = np.unique(d.ids[np.flatnonzero(np.any(V != 0, axis=1))])
     ws = np.union1d(nz_groups, np.asarray(ws0, dtype=np.intp)) if ws0 is not None else nz_groups
@@ -1051,7 +1196,8 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
                 chk = loop.check(cols, V[cols], c, full=True)
                 if chk["rel"] <= tol:
                     break
-                loop = _Loop(d, lam, tol, False)  # screening fooled by round-off: start over
+                # screening fooled by round-off: start over
+                loop = _Loop(d, lam, tol, False, correlations)
             ws = loop.screen_groups(chk, ws)
             ws = _grow(ws, chk["rho"], loop.alive, max(ws.size, p0))
             tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))

@@ -9,6 +9,7 @@ from sklearn.linear_model import Lasso, MultiTaskLasso
 
 import nnlasso as nl
 from nnlasso import backends
+from nnlasso.lasso import _Problem
 
 
 def relu_features(X, K, seed):
@@ -210,6 +211,34 @@ def test_lasso_path_prox_matches_single_solves():
         assert s.lam == lam and s.solver == "PROX" and s.status == "optimal"
         assert abs(s.objective - one.objective) <= 1e-7 * one.objective
         assert s.rel_gap <= 1e-8
+
+
+@pytest.mark.parametrize("case", ["groups_skipX_D1", "clarabel_working_sets", "no_skip"])
+def test_lasso_path_native_checks_match_single_solves(case):
+    """Paths whose KKT checks use cached Gram columns (squared loss): general groups with the
+    X skip and one output, a CVXPY backend on working sets, no skip at all. Each value equals an
+    independent single solve and is certified (gap <= tol * objective)."""
+    X, Phi, Y = problem(21, N=70, K=60, D=1 if case == "groups_skipX_D1" else 3)
+    kw = {"solver": "prox"}
+    if case == "groups_skipX_D1":
+        labels = np.arange(60) % 15
+        kw.update(skip=X, groups=labels, weights=1.0 + (np.arange(15) % 3))
+        Y = Y[:, 0]
+    elif case == "clarabel_working_sets":
+        kw.update(skip="intercept", solver="CLARABEL", working_set=True)
+    lm = nl.lam_max(Phi, Y, **{k: v for k, v in kw.items() if k in ("skip", "groups",
+                                                                     "weights")})
+    lams = lm * np.geomspace(0.95, 0.02, 7)
+    path = nl.lasso_path(Phi, Y, lams, tol=1e-9, **kw)
+    single = {k: v for k, v in kw.items() if k != "working_set"}
+    single["solver"] = "CLARABEL"
+    prob = _Problem(Phi, Y, "squared", kw.get("skip"), kw.get("groups"), kw.get("weights"))
+    for lam, s in zip(lams, path):
+        assert s.status == "optimal" and s.gap <= 1e-9 * s.objective
+        # the reported KKT ratio against the direct product Phi^T q of lasso_dual
+        assert abs(s.info["kkt_ratio"] - prob.certify(s.V, None, lam)[3]) <= 1e-9
+        one = nl.solve_lasso(Phi, Y, lam, tol=1e-9, **single)
+        assert abs(s.objective - one.objective) <= 1e-7 * one.objective
 
 
 @pytest.mark.parametrize("skip", [None, "X"])

@@ -157,6 +157,100 @@ def test_path_with_strong_rules_is_warm_started():
     assert abs(path[-1].objective - one.objective) <= 1e-7 * one.objective
 
 
+def _direct_certificate(Phi, Y, sol, lam):
+    """(kkt ratio, dual objective) of a path Solution by one direct product Phi^T q, with the
+    residual q of the best intercept for its V (computed here, without nnlasso)."""
+    R = Y - Phi @ sol.V
+    q = R - R.mean(axis=0)
+    ratio = float(np.linalg.norm(Phi.T @ q, axis=1).max()) / lam
+    qs = q / max(1.0, ratio)
+    return ratio, float(np.sum(qs * Y) - 0.5 * np.sum(qs * qs))
+
+
+def test_path_certificates_match_a_direct_product():
+    """Every value of a squared-loss path is certified over the full dictionary: the KKT ratio
+    and dual objective nnlasso reports (from cached Gram columns) equal those of a direct
+    product Phi^T q; a wrong cached correlation would move them."""
+    X, Phi, Y = make("squared", seed=11, N=120, K=300, D=3)
+    lm = nl.lam_max(Phi, Y, skip="intercept")
+    lams = lm * np.geomspace(1.0, 1e-3, 15)
+    path = nl.lasso_path(Phi, Y, lams, skip="intercept", solver="prox")
+    for lam, s in zip(lams, path):
+        assert s.status == "optimal" and s.rel_gap <= 1e-8
+        ratio, dual = _direct_certificate(Phi, Y, s, lam)
+        assert abs(s.info["kkt_ratio"] - ratio) <= 1e-9
+        assert abs(s.dual_objective - dual) <= 1e-9 * abs(s.objective)
+    # the checks read Phi less than once per value (Gram columns, not one product per check)
+    products = sum(s.info["working_set"]["n_products"] for s in path)
+    assert products < len(lams)
+
+
+def test_path_correlations_are_exact_up_to_their_bound():
+    """PathCorrelations: a0 - M_W V_W against Phi^T Q in extended precision, the rounding bound
+    holds and is negligible; uncached columns are added with prefetched ones in one read."""
+    X, Phi, Y = make("squared", seed=12, N=150, K=400, D=4)
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    data = prob.native_data()
+    pc = prox.PathCorrelations(data, batch=8)
+    assert pc.take_reads() == 1 and pc.take_reads() == 0
+    rng = np.random.default_rng(0)
+    cols = np.sort(rng.choice(400, 5, replace=False))
+    V_W = 50.0 * rng.standard_normal((5, 4))  # large coefficients: strong cancellation
+    pc.hint = rng.random(400)
+    assert pc.ensure(cols) and pc.take_reads() == 1
+    assert pc.n_cols == 8  # 5 requested + 3 prefetched by largest hint
+    assert pc.ensure(cols[:3]) and pc.take_reads() == 0
+    corr, err = pc.correlations(cols, V_W)
+    Q = data.TP - (Phi[:, cols] - data.basis @ (data.basis.T @ Phi[:, cols])) @ V_W
+    exact = Phi.astype(np.longdouble).T @ Q.astype(np.longdouble)
+    diff = np.linalg.norm((corr - exact).astype(float), axis=1)
+    assert np.all(diff <= err)
+    assert err.max() <= 1e-9 * np.linalg.norm(corr, axis=1).max()
+    # a corrupted cached column is visible through the same comparison
+    pc.M[:, pc.pos[cols[0]]] *= 1.0 + 1e-6
+    bad, _ = pc.correlations(cols, V_W)
+    assert np.any(np.linalg.norm((bad - exact).astype(float), axis=1) > err)
+
+
+def test_path_correlations_fall_back_to_products_when_full():
+    """A cache too small for the working set: the checks use products with Phi and the
+    result is the same certified solution."""
+    X, Phi, Y = make("squared", seed=13, N=80, K=150, D=2)
+    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    data = prob.native_data()
+    lam = 0.05 * nl.lam_max(Phi, Y, skip="intercept")
+    ref = prox.working_set_solve(data, lam, tol=1e-10)
+    tiny = prox.PathCorrelations(data, max_entries=2 * 150)  # room for 2 columns
+    res = prox.working_set_solve(data, lam, tol=1e-10, correlations=tiny)
+    assert res.converged and tiny.n_cols <= 2
+    assert res.n_products >= ref.n_products
+    assert abs(res.primal - ref.primal) <= 1e-9 * ref.primal
+    big = prox.PathCorrelations(data)
+    res2 = prox.working_set_solve(data, lam, tol=1e-10, correlations=big)
+    assert res2.converged and abs(res2.primal - ref.primal) <= 1e-9 * ref.primal
+    assert res2.n_products < ref.n_products
+
+
+def test_path_matches_sklearn_multitask_lasso():
+    """lasso_path(solver="prox") against scikit-learn's MultiTaskLasso (alpha = lam / N,
+    fit_intercept=True), value by value, in objective and fitted values."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    X, Phi, Y = make("squared", seed=14, N=100, K=120, D=3)
+    N = Phi.shape[0]
+    lm = nl.lam_max(Phi, Y, skip="intercept")
+    lams = lm * np.geomspace(0.9, 0.05, 6)
+    path = nl.lasso_path(Phi, Y, lams, skip="intercept", solver="prox", tol=1e-10)
+    for lam, s in zip(lams, path):
+        est = sklearn.MultiTaskLasso(alpha=lam / N, fit_intercept=True, tol=1e-12,
+                                     max_iter=200_000).fit(Phi, Y)
+        fit_sk = Phi @ est.coef_.T + est.intercept_
+        obj_sk = 0.5 * np.sum((Y - fit_sk) ** 2) + lam * np.linalg.norm(est.coef_, axis=0).sum()
+        assert s.rel_gap <= 1e-10
+        assert s.objective <= obj_sk * (1 + 1e-12)
+        assert abs(s.objective - obj_sk) <= 1e-7 * obj_sk
+        assert np.linalg.norm(s.fitted(Phi) - fit_sk) <= 1e-3 * np.linalg.norm(fit_sk)
+
+
 def test_auto_chooses_by_size():
     X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
     small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
