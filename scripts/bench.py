@@ -316,6 +316,28 @@ def bench_large(n: int, D: int) -> dict:
 # report
 # ---------------------------------------------------------------------------------------------
 
+def bench_compress(repeats: int = 3) -> dict:
+    """Each compress_layer mode on the 256-unit digits layer (scripts/compress_digits.py).
+
+    Trains the network as compress_digits.py does (``train_digits_mlp(0)``), then runs its
+    ``bench_modes`` (exact, eps = 0.05, lam = 0.01 lam_max, label-aware softmax at lam = alpha
+    with tol 1e-4) ``repeats`` times; per mode the median total time of compress_layer and the
+    last run's neurons, rel gap (nnlasso's certificate) and test accuracy.
+    """
+    sys.path.insert(0, str(HERE))
+    import compress_digits
+    mlp, data, info = compress_digits.train_digits_mlp(0)
+    runs = [compress_digits.bench_modes(0, mlp, data) for _ in range(repeats)]
+    rows = []
+    for i, r in enumerate(runs[-1]):
+        times = [run[i]["time"] for run in runs]
+        rows.append({"mode": r["mode"], "param": r["param"], "before": r["neurons_before"],
+                     "after": r["neurons_after"], "time_s": float(np.median(times)),
+                     "times": times, "rel_gap": r["rel_gap"], "solver": r["solver"],
+                     "test_acc": (r["test_acc_before"], r["test_acc_after"])})
+    return {"N": int(len(data["ytr"])), "train_s": info["train_time"], "rows": rows}
+
+
 def machine() -> dict:
     """Machine, date and library versions."""
     import importlib.metadata as md
@@ -378,6 +400,17 @@ def markdown(res: dict) -> str:
             out.append(f"| {r['program']} | {r['n_patterns']} | {r['lam']:g} | {r['impl']} | "
                        f"{r['time_s']:.3f} | {r['objective']:.8g} | {r['rel_gap']:.1e} | "
                        f"{r['active']} | {r.get('note', '')} |")
+    if res.get("compress"):
+        C = res["compress"]
+        out.append(f"\nCompression of the 256-unit digits layer (N = {C['N']}, D = 10; "
+                   "scripts/compress_digits.py), median of compress_layer's total time:\n")
+        out.append("| mode | parameter | neurons | time (s) | rel gap | solver | test accuracy |")
+        out.append("|---|---|---:|---:|---:|---|---:|")
+        for r in C["rows"]:
+            gap = "-" if r["rel_gap"] is None else f"{r['rel_gap']:.1e}"
+            out.append(f"| {r['mode']} | {r['param']} | {r['before']} -> {r['after']} | "
+                       f"{r['time_s']:.2f} | {gap} | {r['solver']} | "
+                       f"{100 * r['test_acc'][0]:.2f}% -> {100 * r['test_acc'][1]:.2f}% |")
     return "\n".join(out)
 
 
@@ -388,6 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit", type=float, default=None, help="time limit of one-shot rows (s)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--no-patterns", action="store_true", help="skip the pattern rows")
+    ap.add_argument("--no-compress", action="store_true",
+                    help="skip the digits compression rows")
     ap.add_argument("--no-peers", action="store_true",
                     help="skip scikit-learn, skglm, celer and the naive CVXPY rows")
     ap.add_argument("--large-only", nargs=2, type=int, metavar=("N", "D"),
@@ -419,6 +454,10 @@ def main(argv: list[str] | None = None) -> dict:
         sys.path.insert(0, str(HERE))
         import bench_patterns
         res["patterns"] = bench_patterns.run(repeats=1, lams=(0.01,), scnn_cvxpy=False)
+    res["compress"] = {}
+    if not (args.quick or args.no_compress):
+        print("digits compression ...", file=sys.stderr, flush=True)
+        res["compress"] = bench_compress(min(args.repeats, 3))
     text = markdown(res)
     print(text)
     if args.json:

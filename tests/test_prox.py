@@ -286,3 +286,58 @@ def test_bench_quick_smoke(capsys):
     assert res["path"]["rows"][1]["max_rel_gap"] <= 1e-8
     assert res["large"]["status"] == "optimal" and res["large"]["peak_rss_gib"] > 0
     assert "| method |" in capsys.readouterr().out
+
+
+def _softmax_restricted(seed, lam_frac, separable=False):
+    X, Phi, Y = make("softmax", seed=seed, N=150, K=40, D=4)
+    if separable:
+        Y = np.argmax(X @ np.random.default_rng(seed).standard_normal((3, 4)), axis=1)
+    lam = lam_frac * nl.lam_max(Phi, Y, loss="softmax", skip="intercept")
+    prob = _Problem(Phi, Y, "softmax", "intercept", None, None, 1e-10)
+    return Phi, Y, lam, prob
+
+
+def test_softmax_reduced_hessian_is_the_projected_full_hessian():
+    rng = np.random.default_rng(0)
+    N, m, D = 30, 5, 4
+    M = rng.standard_normal((N, m))
+    Z = rng.standard_normal((N, D))
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    B = prox._simplex_basis(D)
+    assert np.allclose(B.T @ B, np.eye(D - 1)) and np.allclose(B.sum(0), 0)
+    # independent full Hessian: sum_n kron(m_n m_n^T, diag(p_n) - p_n p_n^T), vec row-major
+    H_full = sum(np.kron(np.outer(M[n], M[n]), np.diag(P[n]) - np.outer(P[n], P[n]))
+                 for n in range(N))
+    K = np.kron(np.eye(m), B)
+    assert np.allclose(prox._softmax_hessian_reduced(M, P, B), K.T @ H_full @ K, atol=1e-12)
+
+
+def test_softmax_newton_drops_groups_whose_optimum_is_zero():
+    # start near the optimum with every row nonzero: the rows that vanish at the optimum must
+    # be set to zero by the support Newton step (without that rule: 200 iterations, gap 6e-5)
+    Phi, Y, lam, prob = _softmax_restricted(3, 0.05)
+    ref = nl.solve_lasso(Phi, Y, lam, loss="softmax", skip="intercept", solver="CLARABEL",
+                         tol=1e-10)
+    K = Phi.shape[1]
+    V0 = ref.V + 1e-3 * np.random.default_rng(3).standard_normal(ref.V.shape)
+    V, c, it, rel = prox.softmax_newton(prob.loss, prob.T, Phi, prob.basis, np.arange(K),
+                                        lam * np.ones(K), V0, np.zeros((1, 4)), 1e-9)
+    assert rel <= 1e-9 and it <= 10
+    assert set(np.flatnonzero(np.linalg.norm(V, axis=1))) == set(ref.active)
+    assert np.abs(V.sum(axis=1)).max() <= 1e-12 * np.abs(V).max()   # rows orthogonal to 1
+    Z = Phi @ V + prob.basis @ c
+    obj = prob.loss.value(Z, prob.T) + lam * np.linalg.norm(V, axis=1).sum()
+    assert abs(obj - ref.objective) <= 1e-7 * abs(ref.objective)
+
+
+def test_softmax_newton_on_separable_data():
+    # separable labels, small lam: large weights and a loss Hessian close to singular
+    Phi, Y, lam, prob = _softmax_restricted(0, 0.02, separable=True)
+    K = Phi.shape[1]
+    V0 = 0.1 * np.random.default_rng(0).standard_normal((K, 4))
+    V, c, it, rel = prox.softmax_newton(prob.loss, prob.T, Phi, prob.basis, np.arange(K),
+                                        lam * np.ones(K), V0, np.zeros((1, 4)), 1e-9)
+    assert rel <= 1e-9 and it <= 50
+    sol = nl.solve_lasso(Phi, Y, lam, loss="softmax", skip="intercept", solver="prox", tol=1e-9)
+    assert sol.rel_gap <= 1e-9 and kkt_ratio(sol, Phi, Y, None, "softmax") <= 1 + 1e-4
