@@ -47,7 +47,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -871,6 +871,55 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     return V, c_ex, it, rel
 
 
+def _model_step(H: np.ndarray, grad: np.ndarray, x: np.ndarray, var_blocks: list[np.ndarray],
+                tau_all: np.ndarray, flat: np.ndarray, offs: np.ndarray, kernel: Any,
+                epochs: int) -> np.ndarray:
+    """Step x' - x minimizing the proximal-Newton model by block coordinate epochs.
+
+    min_{x'} <grad, x' - x> + 1/2 (x' - x)^T H (x' - x) + sum_g tau_g |x'_g|_2, each block g
+    updated by the group soft-threshold with step 1 / L_g, L_g = lambda_max(H_gg); blocks with
+    L_g <= _DEAD max L are left alone (they do not touch the fit).
+    """
+    Lb = np.array([np.linalg.eigvalsh(H[np.ix_(b, b)])[-1] for b in var_blocks])
+    live = np.flatnonzero(Lb > _DEAD * max(float(Lb.max()), 1e-300))
+    invL = np.zeros_like(Lb)
+    invL[live] = 1.0 / Lb[live]
+    thr = tau_all * invL
+    xn = x.copy()[:, None]
+    corr = -grad[:, None]                       # minus the model gradient at xn = x
+    live64 = live.astype(np.int64)
+    for _ in range(epochs):
+        if kernel is not None:
+            kernel(H, xn, corr, invL, thr, flat, offs, live64)
+        else:
+            _epoch_groups(H, xn, corr, invL, thr, var_blocks, live)
+    return xn[:, 0] - x
+
+
+def _newton_layout(Phi_W: np.ndarray, basis: np.ndarray, local_ids: np.ndarray,
+                   tau: np.ndarray, width: int) -> tuple:
+    """Block layout of a (proximal) Newton step on X = [V; c] with ``width`` columns.
+
+    Rows of M = [Phi_W, basis] are the variables' rows; row j belongs to group
+    ``row_group[j]`` (the m penalized groups, then one unpenalized block per affine row, weight
+    ``tau_all`` = 0). In the row-major vectorization x = vec(X) (entry (j, t) at j * width + t)
+    block g owns the entries ``var_blocks[g]``; ``flat`` concatenates them and ``offs`` are
+    the block offsets, the layout of the compiled epoch kernel.
+
+    Returns (M, row_group, tau_all, blocks, var_blocks, flat, offs).
+    """
+    r = basis.shape[1]
+    M = np.hstack([Phi_W, basis])
+    m = tau.size
+    row_group = np.concatenate([local_ids, m + np.arange(r)])
+    tau_all = np.concatenate([tau, np.zeros(r)])
+    blocks = [np.flatnonzero(row_group == g) for g in range(m + r)]
+    var_blocks = [(b[:, None] * width + np.arange(width)[None, :]).ravel() for b in blocks]
+    flat = np.concatenate(var_blocks).astype(np.int64)
+    offs = np.concatenate([[0], np.cumsum([b.size for b in var_blocks])]).astype(np.int64)
+    return M, row_group, tau_all, blocks, var_blocks, flat, offs
+
+
 def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
                 local_ids: np.ndarray, tau: np.ndarray, V: np.ndarray, c: np.ndarray, tol: float,
                 max_iter: int = 200, epochs: int = 30) -> tuple[np.ndarray, np.ndarray, int, float]:
@@ -884,14 +933,9 @@ def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     """
     k, r, D = Phi_W.shape[1], basis.shape[1], T.shape[1]
     n_rows = k + r
-    M = np.hstack([Phi_W, basis])
+    M, row_group, tau_all, blocks, var_blocks, flat, offs = _newton_layout(
+        Phi_W, basis, local_ids, tau, D)
     m = tau.size
-    row_group = np.concatenate([local_ids, m + np.arange(r)])
-    tau_all = np.concatenate([tau, np.zeros(r)])
-    blocks = [np.flatnonzero(row_group == g) for g in range(m + r)]
-    var_blocks = [(b[:, None] * D + np.arange(D)[None, :]).ravel() for b in blocks]
-    flat = np.concatenate(var_blocks).astype(np.int64)
-    offs = np.concatenate([[0], np.cumsum([b.size for b in var_blocks])]).astype(np.int64)
     kernel = _compiled_epoch()
 
     def objective(X: np.ndarray) -> float:
@@ -912,19 +956,8 @@ def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
         grad = (M.T @ _loss_grad(loss, Z, T)).ravel()
         H = _loss_hessian(loss, Z, M)
         x = X.ravel()
-        Lb = np.array([np.linalg.eigvalsh(H[np.ix_(b, b)])[-1] for b in var_blocks])
-        live = np.flatnonzero(Lb > _DEAD * max(float(Lb.max()), 1e-300))
-        invL = np.zeros_like(Lb)
-        invL[live] = 1.0 / Lb[live]
-        thr = tau_all * invL
-        xn = x.copy()[:, None]
-        corr = -grad[:, None]                       # minus the model gradient at xn = x
-        for _ in range(epochs):
-            if kernel is not None:
-                kernel(H, xn, corr, invL, thr, flat, offs, live.astype(np.int64))
-            else:
-                _epoch_groups(H, xn, corr, invL, thr, [b for b in var_blocks], live)
-        delta = (xn[:, 0] - x).reshape(n_rows, D)
+        delta = _model_step(H, grad, x, var_blocks, tau_all, flat, offs, kernel,
+                            epochs).reshape(n_rows, D)
         if not np.any(delta):
             break
         f0 = objective(X)
@@ -1016,15 +1049,10 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
         raise ValueError("softmax_newton: needs D >= 2 classes")
     B = _simplex_basis(D)
     Dr = D - 1
-    M = np.hstack([Phi_W, basis])
+    M, row_group, tau_all, blocks, var_blocks, flat, offs = _newton_layout(
+        Phi_W, basis, local_ids, tau, Dr)
     m = tau.size
     n_rows = k + r
-    row_group = np.concatenate([local_ids, m + np.arange(r)])
-    tau_all = np.concatenate([tau, np.zeros(r)])
-    blocks = [np.flatnonzero(row_group == g) for g in range(m + r)]
-    var_blocks = [(b[:, None] * Dr + np.arange(Dr)[None, :]).ravel() for b in blocks]
-    flat = np.concatenate(var_blocks).astype(np.int64)
-    offs = np.concatenate([[0], np.cumsum([b.size for b in var_blocks])]).astype(np.int64)
     kernel = _compiled_epoch()
 
     def pen(X: np.ndarray) -> float:
@@ -1064,20 +1092,8 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
         H = _softmax_hessian_reduced(M, Pm, B)
         # 1. the proximal-Newton model by block coordinate epochs
         x = X.ravel()
-        Lb = np.array([np.linalg.eigvalsh(H[np.ix_(b, b)])[-1] for b in var_blocks])
-        live = np.flatnonzero(Lb > _DEAD * max(float(Lb.max()), 1e-300))
-        invL = np.zeros_like(Lb)
-        invL[live] = 1.0 / Lb[live]
-        thr = tau_all * invL
-        xn = x.copy()[:, None]
-        corr = -G.ravel()[:, None]
-        live64 = live.astype(np.int64)
-        for _ in range(epochs):
-            if kernel is not None:
-                kernel(H, xn, corr, invL, thr, flat, offs, live64)
-            else:
-                _epoch_groups(H, xn, corr, invL, thr, var_blocks, live)
-        delta = (xn[:, 0] - x).reshape(n_rows, Dr)
+        delta = _model_step(H, G.ravel(), x, var_blocks, tau_all, flat, offs, kernel,
+                            epochs).reshape(n_rows, Dr)
         norms = group_norms(X[:k], local_ids, m)
         S = np.flatnonzero(norms > 0)
         S_model = np.flatnonzero(group_norms(X[:k] + delta[:k], local_ids, m) > 0)
