@@ -127,6 +127,31 @@ class _Problem:
                                     self.groups.ids, self.groups.weights)
         return B, primal, dual, ratio
 
+    #: V is "negligible" when max_k |phi_k| |V_k| <= zero_rel * |T|_F (then V = 0 is tried)
+    zero_rel = 1e-6
+
+    def zero_if_better(self, V: np.ndarray, lam: float, primal: float
+                       ) -> tuple[np.ndarray, float, float, float] | None:
+        """The certificate of V = 0 when V is negligible and V = 0 is at least as good.
+
+        At lam >= lam_max the optimum is V = 0, but a solver returns rounding noise (|V| ~
+        1e-14..1e-9), which the relative active rule |V_k| > active_tol max_j |V_j| would
+        call active. When every neuron's contribution |phi_k| |V_k| is below
+        ``zero_rel`` |T|_F, the zero point (with its refitted affine part) is certified too and
+        replaces V if its objective is not larger (relative 1e-12) and its gap is within tol.
+        """
+        rows = np.flatnonzero(np.any(V != 0, axis=1))
+        if rows.size == 0:
+            return None
+        contrib = np.linalg.norm(self.Phi[:, rows], axis=0) * np.linalg.norm(V[rows], axis=1)
+        if float(np.max(contrib)) > self.zero_rel * max(float(np.linalg.norm(self.T)), 1e-300):
+            return None
+        cert = self.certify(np.zeros_like(V), None, lam)
+        _, rel0 = gaps(cert[1], cert[2])
+        if cert[1] <= primal + 1e-12 * abs(primal) and rel0 <= self.tol:
+            return cert
+        return None
+
     def polish(self, V: np.ndarray, B: np.ndarray | None, lam: float
                ) -> tuple[np.ndarray, np.ndarray, prox.WorkingSetResult]:
         """Native working-set refinement of a backend's point (see :func:`nnlasso.prox.polish`)."""
@@ -169,6 +194,13 @@ class _Problem:
                 polished = True
             extra_polish = {"polish": res.info()}
             t_polish = time.perf_counter() - tp
+        snapped = False
+        if status in ("optimal", "optimal_inaccurate"):
+            zero = self.zero_if_better(V, lam, primal)
+            if zero is not None:
+                V, (B, primal, dual, ratio) = np.zeros_like(V), zero
+                gap, rel = gaps(primal, dual)
+                snapped = True
         status = certified_status(status, rel, self.tol)
         skip_coef = intercept = None
         p = 0 if self.X_skip is None else self.X_skip.shape[1]
@@ -182,6 +214,8 @@ class _Problem:
             times["polish"] = t_polish
         times["total"] = times.get("total", 0.0) + times["gap"] + t_polish
         extra = {"kkt_ratio": ratio, "was_1d": self.targets.was_1d}
+        if snapped:
+            extra["snapped_to_zero"] = True
         if polish:
             extra["polished"] = polished
             extra.update(extra_polish)

@@ -124,6 +124,27 @@ def test_lam_max_is_the_threshold(solver):
         below = nl.solve_lasso(Phi, Y, lm * 0.95, skip=skip, solver=solver)
         assert np.abs(above.V).max() <= 1e-6 * np.abs(Y).max()
         assert np.abs(below.V).max() > 1e-4
+        # above lam_max the optimum is V = 0: no neuron is active (not solver rounding noise)
+        assert above.active.size == 0 and above.status == "optimal"
+        assert below.active.size > 0
+
+
+def test_no_active_neurons_above_lam_max_every_loss():
+    X, Phi, Y = problem(5, D=1)
+    y01 = (Y[:, 0] > 0).astype(int)
+    labels = np.digitize(Y[:, 0], [-0.5, 0.5])
+    for loss, T in (("squared", Y), ("logistic", y01), ("softmax", labels)):
+        lm = nl.lam_max(Phi, T, loss=loss, skip="intercept")
+        sol = nl.solve_lasso(Phi, T, 1.5 * lm, loss=loss, skip="intercept")
+        assert sol.active.size == 0 and np.all(sol.V == 0)
+        assert sol.rel_gap <= 1e-8
+        # the zero network's objective is the intercept-only fit, in closed form
+        if loss == "squared":
+            ref = 0.5 * np.sum((T - T.mean(0)) ** 2)
+        else:
+            freq = np.bincount(T) / T.size
+            ref = -np.sum(np.log(freq[T]))
+        assert sol.objective == pytest.approx(ref, rel=1e-9)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
