@@ -387,7 +387,7 @@ def _prepare(mlp: MLP, layer: Any, X: np.ndarray, rebalance: bool) -> _Layer:
     t0 = time.perf_counter()
     wd_before = mlp.weight_decay()
     if rebalance:
-        net, _ = mlp.rebalance()
+        net = mlp.rebalance()
     else:
         net = mlp.drop_dead()
     wd_balanced = net.weight_decay()
@@ -690,7 +690,7 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
                                           next_bias=next_bias)
     layer_norm_after = float(np.sum(np.linalg.norm(V_S, axis=1)))
     if rebalance:
-        small, _ = small.rebalance()
+        small = small.rebalance()
     # the trained weights' objective in the same program (a feasible point)
     if program == "label":
         Zt = prep.Psi - prep.b_next
@@ -840,8 +840,9 @@ def compress_layer(mlp: Any, layer: int, X: Any, y: Any = None, *, eps: float = 
     eps = _check_eps(eps)
     lam = None if lam is None else _positive(lam, "lam")
     lam_ratio = None if lam_ratio is None else _positive(lam_ratio, "lam_ratio")
-    if not isinstance(solver, str):
-        raise SolverError(f"solver: expected a name, got {solver!r}")
+    # an unknown or uninstalled name fails here, whichever program (and whether it needs a
+    # solver at all: the exact mode's null space may be empty)
+    backends.resolve(solver, native=True)
     prep = _prepare(net, layer, X, rebalance)
     prog = _resolve_program(program, prep, y, eps, lam, lam_ratio)
     if prog == "exact":

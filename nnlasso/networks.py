@@ -616,7 +616,8 @@ class MLP:
         return self._new(Ws, bs)
 
     def rebalance(self, tol: float = 1e-10, max_sweeps: int = 10_000,
-                  bias: str = "unpenalized") -> tuple["MLP", dict]:
+                  bias: str = "unpenalized", *, return_info: bool = False
+                  ) -> "MLP | tuple[MLP, dict]":
         """Balance every hidden neuron by sweeps of exact coordinate minimization.
 
         Dead neurons are dropped first (:meth:`drop_dead`). A sweep visits the hidden layers in
@@ -630,7 +631,8 @@ class MLP:
         Returns
         -------
         net : MLP
-        info : dict
+            The balanced network (like :meth:`ShallowReLUNet.rebalance`).
+        info : dict, only with ``return_info=True`` (then ``(net, info)`` is returned)
             ``sweeps``, ``weight_decay`` (list: after dropping dead neurons, then after each
             sweep; non-increasing), ``weight_decay_before`` (of ``self``), ``max_log_ratio``,
             ``converged``, ``dropped`` (number of dead neurons removed).
@@ -660,7 +662,7 @@ class MLP:
                 "weight_decay_before": self.weight_decay(bias), "max_log_ratio": ratio,
                 "converged": bool(ratio < tol),
                 "dropped": sum(self.hidden_sizes) - sum(net.hidden_sizes)}
-        return out, info
+        return (out, info) if return_info else out
 
     def normalized_layer(self, layer: int) -> "MLP":
         """The same function with unit-norm input rows in hidden layer ``layer``.
