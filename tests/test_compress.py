@@ -14,7 +14,7 @@ import pytest
 
 from nnlasso.compress import (CompressionPath, CompressionReport, compress, compress_layer,
                               compression_path)
-from nnlasso.errors import InvalidProblemError
+from nnlasso.errors import InvalidProblemError, SolverError
 from nnlasso.networks import MLP
 
 
@@ -102,7 +102,7 @@ def test_exact_mode_underdetermined_layer():
     assert np.max(np.abs(F1 - F0)) <= 1e-6 * np.max(np.abs(F0))
     assert rep.program == "exact" and rep.verified
     # the bound, with ranks computed here
-    bal, _ = mlp.rebalance()
+    bal = mlp.rebalance()
     nrm = np.linalg.norm(bal.weights[0], axis=1)
     Phi = np.maximum(X @ bal.weights[0].T - bal.biases[0], 0) / nrm
     Psi = Phi @ (bal.weights[1] * nrm).T
@@ -229,7 +229,7 @@ def test_tolerance_mode_deviation_and_monotone_path():
     rng = np.random.default_rng(4)
     mlp = random_mlp(rng, [5, 30, 4])
     X = rng.normal(size=(120, 5))
-    bal, _ = mlp.rebalance()
+    bal = mlp.rebalance()
     Psi = net_forward(bal, X) + bal.biases[1]          # next pre-activation minus its bias
     counts = []
     for eps in (0.01, 0.05, 0.15, 0.4):
@@ -276,7 +276,7 @@ def test_label_aware_program_matches_cvxpy(digits_net):
     assert rep.program == "label" and rep.intercept
     # independent CVXPY: softmax loss on the labels, features of the balanced normalized layer
     mlp = MLP.from_sklearn(est)
-    bal, _ = mlp.rebalance()
+    bal = mlp.rebalance()
     W = bal.weights[0]
     Phi = np.maximum(X @ W.T - bal.biases[0], 0) / np.linalg.norm(W, axis=1)
     keep = np.linalg.norm(Phi, axis=0) > 0
@@ -333,6 +333,12 @@ def test_refusals(digits_net):
                        program="label")
     with pytest.raises(InvalidProblemError, match="MLP"):
         compress_layer("not a network", 1, X)
+    # an unknown solver is refused even where the exact program needs none (empty null space)
+    tall = random_mlp(rng, [3, 6, 2])
+    Xt = rng.normal(size=(50, 3))
+    assert compress_layer(tall, 1, Xt)[1].solver == "nullspace"
+    with pytest.raises(SolverError, match="installed"):
+        compress_layer(tall, 1, Xt, solver="NOPE")
 
 
 def test_report_to_dict_is_plain(digits_net):
