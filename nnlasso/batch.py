@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -344,7 +345,25 @@ def _read_spec(path: str | os.PathLike, display: str, max_memory: int | None,
     """Read a problem file once, put its sha256 in ``rec`` and return the validated spec."""
     raw = read_problem_bytes(path, display)
     rec["sha256"] = hashlib.sha256(raw).hexdigest()
-    return load_problem(path, display=display, max_memory=max_memory, raw=raw)
+    try:
+        return load_problem(path, display=display, max_memory=max_memory, raw=raw)
+    except Exception:
+        _fill_declared(raw, rec)
+        raise
+
+
+def _fill_declared(raw: bytes, rec: dict) -> None:
+    """Best effort for the error record of an invalid file: the name and task it declares
+    (when the TOML parses and they are valid), so failed problems can still be grouped."""
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except Exception:  # noqa: BLE001 - hostile text (deep nesting: RecursionError) keeps its
+        return         # original error, which load_problem already named
+    if doc.get("task") in _TASKS:
+        rec["task"] = doc["task"]
+    name = doc.get("name")
+    if isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable():
+        rec["problem"] = name
 
 
 def run_problem(path: str | os.PathLike, *, display: str | None = None,

@@ -73,6 +73,16 @@ def test_error_record_shape(tmp_path):
     assert_record_shape(rec)
     assert rec["status"] == "error" and rec["problem"] == "bad"
     assert rec["error"].startswith(f"{p}: ") and ": data: " in rec["error"]
+    assert rec["task"] == "fit"          # what the invalid file declares, for grouping
+    named = tmp_path / "named.toml"
+    named.write_text('schema = 1\nname = "my-run"\ntask = "compress"\nsolvr = 1\n')
+    rec2 = run_problem(named)
+    assert rec2["status"] == "error" and "did you mean" in rec2["error"]
+    assert rec2["task"] == "compress" and rec2["problem"] == "my-run"
+    junk = tmp_path / "junk.toml"
+    junk.write_text('task = "rm -rf"\nname = 3\n[[[')
+    rec3 = run_problem(junk)
+    assert rec3["task"] is None and rec3["problem"] == "junk"
     assert len(rec["sha256"]) == 64
     missing = run_problem(tmp_path / "none.toml")
     assert missing["status"] == "error" and missing["sha256"] is None
