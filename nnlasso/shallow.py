@@ -151,7 +151,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     lam : regularization > 0; or ``lam_ratio`` in (0, 1]: lam = lam_ratio * lam_max.
     dictionary : "data" (hyperplanes through data points), "sphere", "knots" (1-D, exact),
         "patterns" (exact activation-pattern program, one output), "gated" (its gated-ReLU
-        relaxation), "adaptive" (column generation until certified over all neurons), or a
+        relaxation selects the neurons, the lasso over them gives the network; see
+        :func:`_refit_gated`), "adaptive" (column generation until certified over all neurons), or a
         :class:`NeuronDictionary`.
     n_neurons : dictionary size for "data" / "sphere" (initial size for "adaptive").
     loss : "squared", "logistic" or "softmax".   skip : True (C x + c0), "intercept" or False.
@@ -206,7 +207,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
         reduced = representer.reduce_support(sol, Phi, skip=skip_arg, Y=Yarr)
         width = representer.check_width(reduced, Phi, skip=skip_arg, Y=Yarr)
         used = reduced
-    net = _network(dic, used, X.shape[1])
+    net = _network(dic, used, X.shape[1], Yarr)
     T = lossobj.encode(Yarr).T
     objective = _net_objective(net, X, T, lossobj, float(lam))
     info["time"] = time.perf_counter() - t0
@@ -215,10 +216,16 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                       reduced=reduced, info=info)
 
 
-def _network(dic: NeuronDictionary, sol: Any, d: int) -> ShallowReLUNet:
+def _one_output(V: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """V as (K,) when the targets were a vector with one output (the net then predicts (N,),
+    like the estimators and :class:`~nnlasso.MLP`), else (K, D)."""
+    return V[:, 0] if np.ndim(Y) == 1 and V.shape[1] == 1 else V
+
+
+def _network(dic: NeuronDictionary, sol: Any, d: int, Y: np.ndarray) -> ShallowReLUNet:
     """The balanced network of the active neurons of ``sol`` over ``dic``."""
     act = np.asarray(sol.active, dtype=int)
-    V = np.asarray(sol.V)[act]
+    V = _one_output(np.asarray(sol.V)[act], Y)
     skip_coef = None if sol.skip_coef is None else np.asarray(sol.skip_coef)
     intercept = None if sol.intercept is None else np.asarray(sol.intercept)
     net = ShallowReLUNet(dic.W[act], dic.b[act], V, skip_coef=skip_coef, intercept=intercept)
@@ -235,7 +242,10 @@ def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg
                         loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol, options=options)
     W = np.asarray(psol.W, dtype=float)
     b = np.asarray(psol.b, dtype=float)
-    V = np.asarray(psol.V, dtype=float).reshape(W.shape[0], -1)
+    if kind == "gated":
+        return _refit_gated(X, Y, lam, psol, W, b, lossobj, mode, skip_arg, solver, tol,
+                            options, t0)
+    V = _one_output(np.asarray(psol.V, dtype=float).reshape(W.shape[0], -1), Y)
     net = ShallowReLUNet(W, b, V, skip_coef=psol.skip_coef, intercept=psol.intercept)
     # The dictionary holds the neurons on the sphere. Without an output bias in the model
     # (skip=None) the pattern program may return the constant neuron w = 0, b < 0 (relu(-b) on
@@ -249,3 +259,35 @@ def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg
     return ShallowFit(net=net, solution=psol, dictionary=dic, objective=objective, X=X, Y=Y,
                       lam=float(lam), loss=lossobj.name, skip=mode, Phi=None,
                       info={"time": time.perf_counter() - t0, "program": kind})
+
+
+def _refit_gated(X, Y, lam, psol, W, b, lossobj, mode, skip_arg, solver, tol, options,
+                 t0) -> ShallowFit:
+    """``dictionary="gated"``: the gated-ReLU relaxation chooses the neurons, a lasso fits them.
+
+    A gated block's unit D_i X u_i is not a ReLU neuron (gate and weights differ), so the
+    blocks' read-off network need not fit the data. The returned network is instead the (MTL)
+    optimum over the dictionary of the read-off neurons (u_i, beta_i) / |u_i| and, for sampled
+    patterns, the gates' own neurons (g_i, h_i) / |g_i|: ``fit.solution`` is that certified
+    Solution (so ``fit.objective`` = ``fit.solution.objective``, data loss + lam * path norm of
+    ``fit.net``), and the gated program's solution is ``fit.info["gated"]``.
+    """
+    Ws, bs = [W], [b]
+    if psol.gates is not None:
+        Ws.append(np.asarray(psol.gates[0], dtype=float))
+        bs.append(np.asarray(psol.gates[1], dtype=float))
+    Wd, bd = np.vstack(Ws), np.concatenate(bs)
+    keep = np.linalg.norm(Wd, axis=1) > 0          # the constant neuron w = 0 has no direction
+    if not keep.any():
+        raise InvalidProblemError("dictionary='gated': the gated program selected no neuron "
+                                  "(lam too large?); lower lam")
+    dic = NeuronDictionary(Wd[keep], bd[keep]).unique()
+    Phi = dic.features(X)
+    sol = solve_lasso(Phi, Y, lam, loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol,
+                      options=options)
+    net = _network(dic, sol, X.shape[1], Y)
+    objective = _net_objective(net, X, lossobj.encode(Y).T, lossobj, float(lam))
+    return ShallowFit(net=net, solution=sol, dictionary=dic, objective=objective, X=X, Y=Y,
+                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=Phi,
+                      info={"time": time.perf_counter() - t0, "program": "gated",
+                            "gated": psol})

@@ -147,7 +147,22 @@ def test_pattern_programs_through_fit_shallow():
     assert exact.objective <= sampled.objective * (1 + 1e-7)
     assert abs(exact.objective - exact.solution.objective) <= 1e-6 * exact.objective
     gated = fit_shallow(X, y, 0.1, dictionary="gated")
-    assert gated.solution.objective <= exact.solution.objective * (1 + 1e-7)  # a relaxation
+    relax = gated.info["gated"]
+    assert relax.objective <= exact.solution.objective * (1 + 1e-7)  # a relaxation
+    # the network is a ReLU net refit over the gated program's neurons: its objective is the
+    # certified lasso optimum, recomputed here from its predictions, and (being a ReLU net)
+    # cannot beat the global optimum of the exact program
+    assert gated.solution.status == "optimal" and gated.solution.rel_gap <= 1e-7
+    recomputed = 0.5 * np.sum((y - gated.net.predict(X)) ** 2) + 0.1 * gated.net.path_norm()
+    assert gated.objective == pytest.approx(recomputed, rel=1e-9)
+    assert gated.objective == pytest.approx(gated.solution.objective, rel=1e-6)
+    assert gated.objective >= exact.objective * (1 - 1e-7)
+    # the read-off network of the gated blocks is a feasible point of the refit lasso
+    # (measured here: 2.40 read off, 0.330 refit, 0.237 global, 5.17 zero network)
+    assert gated.objective <= relax.network_objective * (1 + 1e-7)
+    assert gated.objective <= 0.5 * relax.network_objective
+    for f in (exact, gated):
+        assert f.net.predict(X).shape == (24,)      # a vector y gives a vector prediction
 
 
 def test_adaptive_dictionary_is_certified_in_2d():
