@@ -29,12 +29,13 @@ def _fmt(value: Any, spec: str = "") -> str:
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    """The batch summary: problem, status, N, K active -> reduced, bound, holds, gap, time.
+    """The batch summary: problem, status, N, neurons -> kept, bound, holds, gap, time.
 
-    For a compression problem the K column reads "neurons before -> after" (hidden units of the
-    trained network -> of the compressed one).
+    "neurons -> kept" reads K_active -> K_reduced for a fit or lasso problem (active neurons of
+    the solution -> after support reduction) and K_dictionary -> K_reduced for a compression
+    problem (hidden units of the trained network -> of the compressed one).
     """
-    head = ("problem", "status", "N", "K active -> reduced", "bound", "holds", "gap", "time")
+    head = ("problem", "status", "N", "neurons -> kept", "bound", "holds", "gap", "time")
     rows = [head]
     for r in records:
         first = r.get("K_dictionary") if r.get("task") == "compress" else r.get("K_active")

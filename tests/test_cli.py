@@ -71,7 +71,7 @@ def test_bundled_problems_all_optimal(bundled):
     # the summary table lists every problem
     for r in recs:
         assert r["problem"] in proc.stdout
-    assert "K active -> reduced" in proc.stdout and "Traceback" not in proc.stderr
+    assert "neurons -> kept" in proc.stdout and "Traceback" not in proc.stderr
 
 
 def test_bundled_covers_every_loss_and_certificate(bundled):
