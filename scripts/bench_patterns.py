@@ -30,14 +30,13 @@ The 1000 cone-pattern case of issue 7 (nnlasso only, lam = 0.01)::
     python scripts/bench_patterns.py --programs cone --n-cone 1000 --lams 0.01 --no-scnn \
         --repeats 1
 
-Measured 2026-11-23 (2 cores, shared, load average 0.1-1, one run each): the working-set solve
-(``working_set="auto"``, on at this size) 91.3 s, objective 1.70359399801, certified rel gap
-2.0e-9, 355 neurons, 9 restricted solves, final working set 387 of 2000 blocks with 21959 of
-884000 cone rows; the one-shot CVXPY-Clarabel program (``--working-set off``) took ~730 s
-(earlier measurement). At 200 cone patterns: working set 24.7 s, 4.26470345152 (gap 7.5e-10)
-vs one-shot 71.7 s, 4.2647034515626 (gap 1.5e-9); at 100: 14.7 s, 6.6590932177 (5.6e-10) vs
-23.3 s, 6.6590932321 (the one-shot Clarabel run stopped "AlmostSolved": certified gap only
-9.7e-5).
+Measured 2026-11-26 (2 cores, shared, load average ~1.3, one run each): the working-set solve
+(``working_set="auto"``, on at this size) 65.2 s (91.3 s on 2026-11-23 under more load),
+objective 1.70359399801, certified rel gap 2.0e-9, 355 neurons, 9 restricted solves, final
+working set 387 of 2000 blocks with 21959 of 884000 cone rows; the one-shot CVXPY-Clarabel
+program (``--working-set off``) 144.5 s, stopped at rel gap 1.2e-6 (optimal_inaccurate). At
+400 patterns the two are even (46.2 vs 49.3 s), at 200 the one-shot is faster at lam = 0.01
+(19.0 vs 26.0 s) and slower at lam = 1 (15.6 vs 9.6 s); docs/benchmarks.md has the table.
 
 Run ``python scripts/bench_patterns.py``; ``run()`` returns the rows as dicts for
 ``scripts/bench.py``.
