@@ -44,9 +44,12 @@ class _ConvexReLUBase(BaseEstimator):
                 and self.fit_.X.shape[1] == X.shape[1] and self.fit_.Phi is not None):
             dictionary = self.fit_.dictionary  # reuse the neurons of the previous fit
         lam, ratio = (self.lam, None) if self.lam is not None else (None, self.lam_ratio)
+        # the pattern programs sample n_neurons patterns (enumerating all of them is feasible
+        # only for tiny data; use fit_shallow(..., n_patterns=None) for that)
+        n_pat = self.n_neurons if dictionary in ("patterns", "gated") else None
         fit = fit_shallow(X, Y, lam, lam_ratio=ratio, dictionary=dictionary,
                           n_neurons=self.n_neurons, loss=loss, skip=self.skip,
-                          solver=self.solver, seed=self.seed, tol=self.tol)
+                          solver=self.solver, seed=self.seed, tol=self.tol, n_patterns=n_pat)
         self.fit_ = fit
         self.net_ = fit.net
         self.dictionary_ = fit.dictionary
@@ -74,7 +77,8 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLUBase):
     min sum_n 1/2 |y_n - f(x_n)|^2 + lam sum_k |w_k| |v_k|,  f = sum_k v_k relu(w_k.x - b_k) + Cx + c0
 
     over a dictionary of ``n_neurons`` neurons (``dictionary``: "data", "sphere", "knots",
-    "patterns", "gated", "adaptive"). ``lam`` (absolute) overrides ``lam_ratio`` (fraction of
+    "patterns", "gated", "adaptive"; for "patterns" / "gated", ``n_neurons`` sampled activation
+    patterns). ``lam`` (absolute) overrides ``lam_ratio`` (fraction of
     lam_max). ``warm_start=True`` reuses the previous fit's dictionary (e.g. along a lam grid).
 
     Attributes

@@ -34,12 +34,14 @@ class ShallowFit:
     Attributes
     ----------
     net : the balanced :class:`~nnlasso.networks.ShallowReLUNet` (|w_k| = |v_k|).
-    solution : the program's solution (a :class:`~nnlasso.solution.Solution`, or a
-        ``PatternSolution`` for the activation-pattern programs) with its duality gap.
+    solution : the program's solution with its duality gap: a
+        :class:`~nnlasso.solution.Solution` over ``dictionary`` ("gated" included: the lasso
+        refit over the relaxation's neurons, whose ``PatternSolution`` is ``info["gated"]``),
+        or a ``PatternSolution`` for the exact pattern program ("patterns").
     dictionary : the neurons (unit input weights) the program was solved over.
     objective : data loss of ``net`` + lam * net.path_norm(), evaluated on the training data.
     X, Y, lam, loss, skip : the training problem (skip: "linear", "intercept" or None).
-    Phi : dictionary features on X (None for the pattern programs).
+    Phi : dictionary features on X (None for "patterns").
     width, reduced : the width report and the support-reduced solution when ``verify=True``.
     info : extra diagnostics (column-generation rounds, times, ...).
     """
@@ -135,8 +137,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                 dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
                 skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
-                n_patterns: int | None = None, cert_tol: float = 1e-6,
-                verbose: bool = False) -> ShallowFit:
+                n_patterns: int | None = None, bias: str | None = None,
+                cert_tol: float = 1e-6, verbose: bool = False) -> ShallowFit:
     """Train a shallow ReLU network with weight decay as a convex program.
 
     min_{V, C, c0} sum_n L(y_n, sum_k v_k relu(w_k . x_n - b_k) + C x_n + c0) + lam sum_k |v_k|
@@ -160,6 +162,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     verify : apply :func:`nnlasso.representer.check_width` and ``reduce_support``; the network
         is then built from the reduced solution (same fit, objective not larger).
     n_patterns : number of sampled patterns for "patterns" / "gated" (None: enumerate all).
+    bias : "patterns" / "gated" only: the bias convention of :func:`nnlasso.solve_patterns`
+        ("unpenalized", "penalized" = Pilanci-Ergen; None: that function's default).
     cert_tol : "adaptive": stop when sup |eta| / lam <= 1 + cert_tol (certified).
     verbose : progress lines (column generation).
     """
@@ -180,7 +184,10 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
 
     if isinstance(dictionary, str) and dictionary in ("patterns", "gated"):
         return _fit_patterns(X, Yarr, lam, lam_ratio, dictionary, n_neurons, lossobj, mode,
-                             skip_arg, solver, seed, tol, options, n_patterns, t0)
+                             skip_arg, solver, seed, tol, options, n_patterns, t0, bias)
+    if bias is not None:
+        raise InvalidProblemError("bias: applies to dictionary='patterns' or 'gated' only (a "
+                                  "dictionary's neurons have no penalized bias); drop it")
 
     if isinstance(dictionary, str) and dictionary == "adaptive":
         from . import representer
@@ -195,6 +202,11 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     else:
         dic = _dictionary(dictionary, X, n_neurons, seed)
         dic.require_group_lasso("fit_shallow")
+        if dic.activation != "relu":
+            raise InvalidProblemError(
+                f"dictionary: fit_shallow returns a ShallowReLUNet (relu neurons), but the "
+                f"dictionary's activation is {dic.activation!r}; for it, solve the program "
+                "directly: nl.solve_lasso(dic.features(X), Y, lam, skip=X)")
         Phi = dic.features(X)
         if lam is None:
             lam = _lam_from_ratio(lam_ratio, Phi, Yarr, loss, skip_arg)
@@ -233,13 +245,14 @@ def _network(dic: NeuronDictionary, sol: Any, d: int, Y: np.ndarray) -> ShallowR
 
 
 def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg, solver, seed,
-                  tol, options, n_patterns, t0) -> ShallowFit:
+                  tol, options, n_patterns, t0, bias=None) -> ShallowFit:
     from .patterns import fit_patterns
     if lam is None:
         probe = sample_neurons(X, n_neurons, method="data", seed=seed)
         lam = _lam_from_ratio(lam_ratio, probe.features(X), Y, lossobj.name, skip_arg)
     psol = fit_patterns(X, Y, lam, n_patterns=n_patterns, seed=seed, cone=(kind == "patterns"),
-                        loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol, options=options)
+                        loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol, options=options,
+                        **({} if bias is None else {"bias": bias}))
     W = np.asarray(psol.W, dtype=float)
     b = np.asarray(psol.b, dtype=float)
     if kind == "gated":

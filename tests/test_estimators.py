@@ -62,3 +62,14 @@ def test_warm_start_reuses_the_dictionary():
 def test_single_sample_is_refused():
     with pytest.raises(ValueError, match="1 sample|n_samples"):
         nl.ConvexReLURegressor().fit(np.ones((1, 2)), np.ones(1))
+
+
+def test_pattern_dictionaries_sample_n_neurons_patterns():
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:80], (y[:80] - y[:80].mean()) / y[:80].std()
+    for kind in ("gated", "patterns"):
+        est = nl.ConvexReLURegressor(dictionary=kind, n_neurons=40, lam_ratio=0.05).fit(X, y)
+        info = est.fit_.info.get("gated", est.fit_.solution)
+        assert info.n_patterns <= 40 and est.rel_gap_ <= 1e-6
+        assert est.score(X, y) > 0.3

@@ -98,6 +98,14 @@ def test_classification_losses(loss):
     Z = fit.predict(X).reshape(90, -1)
     acc = np.mean((Z[:, 0] > 0) == y) if loss == "logistic" else np.mean(Z.argmax(1) == y)
     assert acc > 0.8
+    # objective = data loss + lam * path norm of the returned (balanced) net, loss written out
+    if loss == "logistic":
+        data = np.sum(np.logaddexp(0, Z[:, 0]) - y * Z[:, 0])
+    else:
+        data = np.sum(np.log(np.exp(Z - Z.max(1, keepdims=True)).sum(1)) + Z.max(1)
+                      - Z[np.arange(90), y])
+    assert fit.objective == pytest.approx(data + fit.lam * fit.net.path_norm(), rel=1e-9)
+    assert fit.objective == pytest.approx(fit.solution.objective, rel=1e-6)
 
 
 def test_fixed_dictionary_and_errors():
@@ -107,6 +115,11 @@ def test_fixed_dictionary_and_errors():
     dic = nl.sample_neurons(X, 50, seed=0)
     fit = fit_shallow(X, y, 1.0, dictionary=dic)
     assert fit.dictionary is dic
+    leaky = nl.NeuronDictionary(dic.W, dic.b, activation="leaky_relu", alpha=0.3)
+    with pytest.raises(nl.InvalidProblemError, match="leaky_relu"):
+        fit_shallow(X, y, 1.0, dictionary=leaky)     # the net would not be the fitted function
+    with pytest.raises(nl.InvalidProblemError, match="bias"):
+        fit_shallow(X, y, 1.0, dictionary=dic, bias="penalized")
     with pytest.raises(nl.InvalidProblemError, match="exactly one"):
         fit_shallow(X, y)
     with pytest.raises(nl.InvalidProblemError, match="exactly one"):
@@ -163,6 +176,10 @@ def test_pattern_programs_through_fit_shallow():
     assert gated.objective <= 0.5 * relax.network_objective
     for f in (exact, gated):
         assert f.net.predict(X).shape == (24,)      # a vector y gives a vector prediction
+    # the bias convention reaches the pattern program (penalized: |(u, beta)| in the penalty)
+    pen = fit_shallow(X, y, 0.1, dictionary="patterns", bias="penalized")
+    assert pen.solution.bias == "penalized" and exact.solution.bias == "unpenalized"
+    assert pen.solution.objective >= exact.solution.objective * (1 - 1e-7)
 
 
 def test_adaptive_dictionary_is_certified_in_2d():
