@@ -551,6 +551,12 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     p = 0 if X_skip is None else X_skip.shape[1]
     times = {"build": build_time, "compile": run["compile"], "solve": run["solve"],
              "total": time.perf_counter() - t_start}
+    # nnlasso's status, as in solve_lasso: the certified gap decides, provided the point is
+    # feasible (relative residual within eps, up to 1e-6)
+    if prog_status in ("optimal", "optimal_inaccurate") and resid <= eps + 1e-6:
+        prog_status = certified_status(prog_status, rel, tol)
+    elif prog_status == "optimal":
+        prog_status = "optimal_inaccurate"
     return Solution(V=V, skip_coef=B[:p] if X_skip is not None else None,
                     intercept=B[p] if intercept else None, objective=primal,
                     dual_objective=dual, gap=gap, rel_gap=rel, active=active_set(V, active_tol),

@@ -1472,8 +1472,8 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
                   f"  objective={sol.objective:.10g}  sup|eta|/lam={cert.max_ratio:.6f}"
                   f"{'' if cert.exact else ' (lower bound)'}  added={Wc.shape[0]}"
                   f"  ({rec['solve_time']:.2f}s + {rec['certificate_time']:.2f}s)", flush=True)
-        if cert.certified or Wc.shape[0] == 0:
-            break
+        if cert.certified or Wc.shape[0] == 0 or rounds == max_rounds:
+            break                  # (the dictionary returned is the one ``sol`` was solved on)
         Vk = sol.V
         if prune:
             idle = np.where(np.isin(np.arange(dic.K), sol.active), 0, idle + 1)

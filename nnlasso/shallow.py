@@ -12,6 +12,7 @@ returns the balanced network.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,7 +139,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                 skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
                 n_patterns: int | None = None, bias: str | None = None,
-                cert_tol: float = 1e-6, verbose: bool = False) -> ShallowFit:
+                cert_tol: float = 1e-6, max_rounds: int = 50,
+                verbose: bool = False) -> ShallowFit:
     """Train a shallow ReLU network with weight decay as a convex program.
 
     min_{V, C, c0} sum_n L(y_n, sum_k v_k relu(w_k . x_n - b_k) + C x_n + c0) + lam sum_k |v_k|
@@ -165,6 +167,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     bias : "patterns" / "gated" only: the bias convention of :func:`nnlasso.solve_patterns`
         ("unpenalized", "penalized" = Pilanci-Ergen; None: that function's default).
     cert_tol : "adaptive": stop when sup |eta| / lam <= 1 + cert_tol (certified).
+    max_rounds : "adaptive": cap on the column-generation rounds; a fit that is not certified
+        by then warns (``fit.info["column_generation"].certified`` is False).
     verbose : progress lines (column generation).
     """
     t0 = time.perf_counter()
@@ -196,8 +200,14 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
             lam = _lam_from_ratio(lam_ratio, probe.features(X), Yarr, loss, skip_arg)
         dic, sol, cg = representer.column_generation(
             X, Yarr, lam, loss=loss, skip=skip_arg, n_init=min(n_neurons, 50), seed=seed,
-            solver=solver, tol=cert_tol, solver_tol=tol, verbose=verbose)
+            solver=solver, tol=cert_tol, solver_tol=tol, max_rounds=max_rounds,
+            verbose=verbose)
         info["column_generation"] = cg
+        if not cg.certified:
+            warnings.warn(f"dictionary='adaptive': not certified after {cg.rounds} round(s) "
+                          f"(sup |eta| / lam = {cg.max_ratio:.6g} > 1 + {cert_tol:g}); the fit "
+                          "is optimal over its dictionary only: raise max_rounds",
+                          RuntimeWarning, stacklevel=2)
         Phi = dic.features(X)
     else:
         dic = _dictionary(dictionary, X, n_neurons, seed)

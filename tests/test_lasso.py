@@ -97,18 +97,23 @@ def test_skip_matches_sklearn_on_projected_data(skip, solver):
 
 @pytest.mark.parametrize("solver", backends.installed() + ["prox"])
 def test_gap_and_kkt_every_backend(solver):
-    for X, Phi, Y in CASES[:3]:
+    for (X, Phi, Y), skip in zip(CASES[:3] * 2, [None] * 3 + ["intercept", "X", "intercept"]):
+        skip = X if skip == "X" else skip
         if solver == "OSQP":
             Y = Y[:, :1]
-        lam = 0.1 * nl.lam_max(Phi, Y)
-        sol = nl.solve_lasso(Phi, Y, lam, solver=solver)
+        lam = 0.1 * nl.lam_max(Phi, Y, skip=skip)
+        sol = nl.solve_lasso(Phi, Y, lam, solver=solver, skip=skip)
         assert sol.rel_gap <= 1e-6, (solver, sol)
         assert sol.status == "optimal"
         assert sol.gap >= -1e-9 * abs(sol.objective)
-        q = Y - Phi @ sol.V
+        assert set(sol.times) >= {"build", "compile", "solve", "total"}
+        q = Y - sol.fitted(Phi, X if isinstance(skip, np.ndarray) else None)
+        if skip is not None:          # the free affine part is fitted exactly: A^T q = 0
+            A = np.ones((len(Y), 1)) if isinstance(skip, str) else np.hstack([X, np.ones((len(Y), 1))])
+            assert np.abs(A.T @ q).max() <= 1e-6 * np.abs(Y).sum()
         corr = Phi.T @ q
         norms = np.linalg.norm(corr, axis=1)
-        assert norms.max() <= lam * (1 + 1e-5)
+        assert norms.max() <= lam * (1 + 1e-6)
         big = np.linalg.norm(sol.V, axis=1) > 1e-3 * np.abs(sol.V).max()
         # equality and alignment on the active rows: Phi_k^T q = lam v_k / |v_k|
         Vn = sol.V[big] / np.linalg.norm(sol.V[big], axis=1, keepdims=True)
@@ -145,6 +150,24 @@ def test_no_active_neurons_above_lam_max_every_loss():
             freq = np.bincount(T) / T.size
             ref = -np.sum(np.log(freq[T]))
         assert sol.objective == pytest.approx(ref, rel=1e-9)
+
+
+@pytest.mark.parametrize("solver", [s for s in backends.installed() if s != "OSQP"])
+def test_classification_and_groups_certified_on_every_backend(solver):
+    X, Phi, Y = problem(12, N=40, K=24, D=1)
+    y01 = (Y[:, 0] > 0).astype(int)
+    labels = np.digitize(Y[:, 0], [-0.5, 0.5])
+    groups = np.repeat(np.arange(8), 3)
+    for loss, T, g in (("logistic", y01, None), ("logistic", 2 * y01 - 1, groups),
+                       ("softmax", labels, groups), ("squared", Y, groups)):
+        lam = 0.2 * nl.lam_max(Phi, T, loss=loss, skip="intercept") if g is None else \
+            0.5 * nl.lam_max(Phi, T, loss=loss, skip="intercept")
+        sol = nl.solve_lasso(Phi, T, lam, loss=loss, skip="intercept", groups=g, solver=solver)
+        assert sol.status == "optimal" and sol.rel_gap <= 1e-6, (solver, loss, sol)
+    # {-1, +1} and {0, 1} logistic labels are the same problem
+    a = nl.solve_lasso(Phi, y01, 1.0, loss="logistic", skip="intercept", solver=solver)
+    b = nl.solve_lasso(Phi, 2 * y01 - 1, 1.0, loss="logistic", skip="intercept", solver=solver)
+    assert a.objective == pytest.approx(b.objective, rel=1e-7)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -297,6 +320,12 @@ def test_min_norm_tolerance_form():
     ref.solve(solver="SCS", eps_abs=1e-10, eps_rel=1e-10)
     assert abs(loose.objective - ref.value) / ref.value <= 1e-5
     assert loose.rel_gap <= 1e-5
+    # nnlasso's status comes from its certificate (CLARABEL itself reports "inaccurate" here)
+    assert exact.status == "optimal" and loose.status == ("optimal" if loose.rel_gap <= 1e-6
+                                                          else "optimal_inaccurate")
+    with_skip = nl.solve_min_norm(Phi, Psi, eps=0.1, skip=X)
+    assert with_skip.info["residual"] <= 0.1 * (1 + 1e-6) and with_skip.rel_gap <= 1e-6
+    assert with_skip.status == "optimal"
 
 
 # ---------------------------------------------------------------- errors

@@ -376,3 +376,43 @@ def test_certify_shallow_fit():
     dcert = R.certify(fit, kind="dictionary")
     assert dcert.kind == "dictionary" and dcert.certified
     assert "certificate" in str(cert)
+
+
+def test_column_generation_stopped_by_max_rounds_is_consistent_and_warns():
+    """Out of rounds: the dictionary returned is the one the solution was solved on (the last
+    round neither prunes nor appends), and fit_shallow warns that it is not certified."""
+    X, y = _teacher(seed=2, N=80)
+    dic, sol, rep = R.column_generation(X, y, 1e-3, skip=True, n_init=20, max_rounds=3, seed=0)
+    assert rep.rounds == 3 and not rep.certified
+    assert dic.K == sol.V.shape[0]
+    Phi = dic.features(X)
+    ref = nl.solve_lasso(Phi, y, 1e-3, skip=X)           # re-solved independently
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
+    with pytest.warns(RuntimeWarning, match="not certified"):
+        fit = nl.fit_shallow(X, y, 1e-3, dictionary="adaptive", max_rounds=3, seed=0)
+    assert fit.objective == pytest.approx(fit.solution.objective, rel=1e-6)
+
+
+def test_certificate_size_guard_and_sampling_fallback():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 4))
+    y = rng.standard_normal(40)
+    fit = nl.fit_shallow(X, y, 0.5, dictionary=sample_neurons(X, 30, seed=0))
+    with pytest.raises(nl.InvalidProblemError, match="max_patterns"):
+        R.certify(fit, exact=True, max_patterns=1000)
+    cert = R.certify(fit, exact=False)
+    assert not cert.exact and not cert.certified and cert.gap is None
+    assert cert.max_ratio >= cert.details.get("dictionary_ratio", 0.0) - 1e-9
+
+
+def test_width_report_prints_a_table():
+    X, y = _teacher(seed=4, N=30)
+    dic = sample_neurons(X, 200, seed=0)
+    Phi = dic.features(X)
+    sol = nl.solve_lasso(Phi, y, 1e-4, skip=X)
+    rep = R.check_width(sol, Phi, skip=X)
+    text = str(rep)
+    assert rep.holds and rep.K <= rep.bound == 30 - 3
+    rows = {line.strip().split("  ")[0]: line.split()[-1] for line in text.splitlines()[1:]}
+    assert rows["active neurons K"] == str(rep.K) and rows["bound (N - r_aff)"] == "27"
+    assert rows["holds (K <= bound)"] == "yes"
