@@ -102,7 +102,10 @@ def _error_text(file: str, exc: BaseException) -> str:
     if isinstance(exc, SolverError):
         return f"{file}: solver: {exc}"
     if isinstance(exc, InvalidProblemError):
-        return f"{file}: model: {exc}"
+        msg = str(exc)
+        if msg.startswith("solver options:"):        # raised by the backend on the options
+            return f"{file}: solver.options: {msg[len('solver options:'):].strip()}"
+        return f"{file}: model: {msg}"
     if isinstance(exc, ImportError):
         return (f"{file}: task: {exc} (this nnlasso installation lacks a part the task needs; "
                 "reinstall nnlasso or choose another task / dictionary kind)")
@@ -779,6 +782,11 @@ def _sha_of(path: str) -> str | None:
         return None
 
 
+def _file_key(file: str | os.PathLike) -> str:
+    """A problem file's identity for ``--resume`` (with its sha256): the absolute path."""
+    return os.path.normpath(os.path.abspath(file))
+
+
 def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
               jobs: int = 1, executor: cf.Executor | None = None, resume: bool = False,
               timeout: float | None = None, save_solutions: str | os.PathLike | None = None,
@@ -799,7 +807,9 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
         task starts its own worker subprocess on the executor's side, so files must be
         reachable there at the same paths (a shared file system).
     resume : bool
-        Keep ``out``'s records and skip the problems whose sha256 already has one.
+        Keep ``out``'s records and skip the problems whose sha256 already has one for the same
+        file (two files with the same bytes in different folders, or under different names,
+        are different problems: their data paths and default names differ).
     timeout : float, optional
         Per-problem time limit in seconds (the smaller of this and ``[solver] time_limit``).
     save_solutions : path-like, optional
@@ -821,7 +831,7 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
         raise BatchUsageError(f"--jobs: must be >= 1, got {jobs}")
     if timeout is not None and not timeout > 0:
         raise BatchUsageError(f"--timeout: must be > 0 seconds, got {timeout}")
-    previous: dict[str, dict] = {}
+    previous: dict[tuple[str, str], dict] = {}
     if out is not None:
         outp = Path(out)
         if outp.is_dir():
@@ -829,16 +839,16 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
         outp.parent.mkdir(parents=True, exist_ok=True)
         if resume:
             for r in read_results(outp):
-                if r.get("sha256"):
-                    previous.setdefault(r["sha256"], r)
+                if r.get("sha256") and isinstance(r.get("file"), str):
+                    previous.setdefault((r["sha256"], _file_key(r["file"])), r)
         else:
             outp.write_bytes(b"")
     results: list[dict | None] = [None] * len(files)
     todo: list[int] = []
     for i, f in enumerate(files):
         sha = _sha_of(f) if resume else None
-        if sha is not None and sha in previous:
-            results[i] = previous[sha]
+        if sha is not None and (sha, _file_key(f)) in previous:
+            results[i] = previous[(sha, _file_key(f))]
         else:
             todo.append(i)
     if progress is None:

@@ -542,7 +542,12 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     if cert not in certs:
         raise vt.error("certificate", f"{cert!r} is not available for task = {task!r} (use "
                                       f"{' or '.join(repr(c) for c in certs)})")
-    verify = VerifySpec(reduce_support=vt.bool("reduce_support", True), certificate=cert)
+    reduce = vt.bool("reduce_support", True)
+    if task == "compress" and not reduce:
+        raise vt.error("reduce_support", "compression always reduces the layer to a support "
+                                         "within the width bound (that is what it does); "
+                                         "remove reduce_support or set it to true")
+    verify = VerifySpec(reduce_support=reduce, certificate=cert)
 
     spec = ProblemSpec(file=file, folder=Path(folder), sha256=sha256, schema=SCHEMA, name=name,
                        task=task, data=data, model=model, solver=solver, verify=verify,

@@ -153,6 +153,36 @@ def test_resume_repairs_truncated_line_and_skips_done(tmp_path):
     assert [r["problem"] for r in lines(out)] == ["p2"]
 
 
+def test_unknown_solver_option_names_solver_options(tmp_path):
+    """Option names are checked by the solver at run time; the record names the field."""
+    p = tmp_path / "opt.toml"
+    p.write_text(KINK.format(n=20, seed=0) + 'name = "CLARABEL"\noptions = { max_iterr = 5 }\n')
+    rec = run_problem(p)
+    assert rec["status"] == "error"
+    assert rec["error"].startswith(f"{p}: solver.options: ") and "max_iterr" in rec["error"]
+
+
+def test_resume_tells_identical_files_apart(tmp_path):
+    """Same bytes, different files (another name, another folder with other data): each is its
+    own problem and is not skipped because a twin has a record."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    p = kink(a, "p")
+    (a / "q.toml").write_bytes(p.read_bytes())
+    (b / "p.toml").write_bytes(p.read_bytes())
+    out = tmp_path / "r.jsonl"
+    run_batch([p], out, progress=False)
+    seen = []
+    records = run_batch([a, b], out, resume=True, progress=False, on_record=seen.append)
+    assert sorted(r["file"] for r in seen) == sorted([str(a / "q.toml"), str(b / "p.toml")])
+    assert [r["file"] for r in records] == [str(p), str(a / "q.toml"), str(b / "p.toml")]
+    assert len(lines(out)) == 3 and len({r["sha256"] for r in lines(out)}) == 1
+    again = []
+    run_batch([a, b], out, resume=True, progress=False, on_record=again.append)
+    assert again == [] and len(lines(out)) == 3
+
+
 def test_fit_record_and_saved_solution(tmp_path):
     p = kink(tmp_path, "kink")
     rec = run_problem(p, save_solutions=tmp_path / "sol")
@@ -234,3 +264,13 @@ def test_foreign_and_dask_executors_match_local(tmp_path):
     by_file = {r["file"]: r for r in lines(tmp_path / "cli.jsonl")}
     for a in local:
         _same(a, by_file[a["file"]])
+
+
+def test_progress_bar_on_request(tmp_path, capsys):
+    p = tmp_path / "bad.toml"
+    p.write_text(INVALID.format(lam=-1))
+    run_batch([p], tmp_path / "r.jsonl", progress=True)
+    err = capsys.readouterr().err
+    assert "1/1" in err and "problem" in err
+    run_batch([p], tmp_path / "r.jsonl", progress=False)
+    assert capsys.readouterr().err == ""

@@ -18,7 +18,9 @@ from nnlasso.cli import format_table, main
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "problems"
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-EXE = shutil.which("nnlasso")
+# the console script installed next to this interpreter (the venv's), else the one on PATH
+_BESIDE = Path(sys.executable).parent / "nnlasso"
+EXE = str(_BESIDE) if _BESIDE.is_file() else shutil.which("nnlasso")
 CMD = [EXE] if EXE else [sys.executable, "-m", "nnlasso.cli"]
 
 TEACHER = """schema = 1
@@ -72,6 +74,16 @@ def test_bundled_problems_all_optimal(bundled):
     for r in recs:
         assert r["problem"] in proc.stdout
     assert "neurons -> kept" in proc.stdout and "Traceback" not in proc.stderr
+    # stderr is a pipe here, not a terminal: no progress bar
+    assert "%|" not in proc.stderr and "problem/s" not in proc.stderr
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not running inside a virtualenv")
+def test_console_script_is_installed_in_the_venv():
+    """pip install puts the ``nnlasso`` script next to the venv's python (no module fallback)."""
+    assert _BESIDE.is_file() and os.access(_BESIDE, os.X_OK)
+    proc = subprocess.run([str(_BESIDE), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "batch" in proc.stdout
 
 
 def test_bundled_covers_every_loss_and_certificate(bundled):
