@@ -277,7 +277,8 @@ class _Table:
         val = self.table[key]
         if not isinstance(val, str):
             raise self.error(key, f"expected a string, got {_type_name(val)} {val!r}"
-                                  + (f" (one of {', '.join(choices)})" if choices else ""))
+                                  + (f" (one of {', '.join(choices)})" if choices else
+                                     f" (write it in quotes: {key} = \"...\")"))
         if choices is not None and val not in choices:
             raise self.error(key, f"unknown value {val!r}; {_did_you_mean(val, choices)}"
                                   f"choose one of {', '.join(choices)}")
@@ -288,7 +289,8 @@ class _Table:
             return default
         val = self.table[key]
         if not isinstance(val, bool):
-            raise self.error(key, f"expected true or false, got {_type_name(val)} {val!r}")
+            raise self.error(key, f"expected true or false, got {_type_name(val)} {val!r} "
+                                  f"(write {key} = true or {key} = false, without quotes)")
         return val
 
     def int(self, key: str, default: Any, lo: int, hi: int, *, fix: str = "") -> Any:
@@ -296,10 +298,11 @@ class _Table:
             return default
         val = self.table[key]
         if not isinstance(val, int) or isinstance(val, bool):
-            raise self.error(key, f"expected an integer, got {_type_name(val)} {val!r}")
+            raise self.error(key, f"expected an integer, got {_type_name(val)} {val!r} "
+                                  f"(write a whole number without quotes, e.g. {key} = {lo})")
         if val < lo or val > hi:
-            raise self.error(key, f"{val} is out of range [{lo}, {hi}]" + (f" ({fix})" if fix
-                                                                           else ""))
+            raise self.error(key, f"{val} is out of range [{lo}, {hi}] ("
+                                  + (fix or f"give a value between {lo} and {hi}") + ")")
         return val
 
     def number(self, key: str, default: Any, *, lo: float | None = None, hi: float | None = None,
@@ -308,7 +311,8 @@ class _Table:
             return default
         val = self.table[key]
         if not isinstance(val, (int, float)) or isinstance(val, bool):
-            raise self.error(key, f"expected a number, got {_type_name(val)} {val!r}")
+            raise self.error(key, f"expected a number, got {_type_name(val)} {val!r} "
+                                  f"(write a number without quotes, e.g. {key} = 0.1)")
         val = float(val)
         if not math.isfinite(val):
             raise self.error(key, f"must be finite, got {val!r}" + (f" ({fix})" if fix else ""))
@@ -317,7 +321,8 @@ class _Table:
         if bad_lo or bad_hi:
             rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}" \
                   f"{']' if hi is not None else ')'}"
-            raise self.error(key, f"{val!r} is out of range {rng}" + (f" ({fix})" if fix else ""))
+            raise self.error(key, f"{val!r} is out of range {rng} ("
+                                  + (fix or f"give a value in {rng}") + ")")
         return val
 
 
@@ -408,8 +413,10 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         data_kw["path"] = _check_relpath(file, "data.path", dt.table["path"])
         suffix = Path(data_kw["path"]).suffix.lower()
         if suffix != f".{source}":
+            other = "npz" if source == "csv" else "csv"
             raise dt.error("path", f"expected a .{source} file for source = {source!r}, got "
-                                   f"{data_kw['path']!r}")
+                                   f"{data_kw['path']!r} (point path at a .{source} file, or "
+                                   f"set source = {other!r} if it is one)")
         if source == "csv":
             data_kw["delimiter"] = dt.str("delimiter", ",")
             if len(data_kw["delimiter"]) != 1 or data_kw["delimiter"] in "\"\r\n" \
@@ -459,7 +466,8 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
             raise nt.error("path", "missing (add path = \"nets/mlp.npz\")")
         npath = _check_relpath(file, "network.path", nt.table["path"])
         if Path(npath).suffix.lower() != ".npz":
-            raise nt.error("path", f"expected a .npz file, got {npath!r}")
+            raise nt.error("path", f"expected a .npz file, got {npath!r} (save the network "
+                                   "with nnlasso.MLP.save or np.savez)")
         layer = nt.table.get("layer", 1)
         if layer != "all":
             layer = nt.int("layer", 1, 1, 1000, fix="a hidden layer, 1-based, or \"all\"")
@@ -528,7 +536,8 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         if not isinstance(val, (bool, int, float, str)):
             raise ProblemFileError(file, f"solver.options.{key}",
                                    f"expected a number, string or boolean, got "
-                                   f"{_type_name(val)}")
+                                   f"{_type_name(val)} (solver settings are flat: "
+                                   f"options = {{ {key} = 100 }})")
     if options and task == "compress":
         raise st.error("options", "compress problems do not pass solver options (remove them)")
     solver = SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
@@ -646,7 +655,8 @@ def resolve_data_path(file: str, folder: Path, fieldname: str, raw: str) -> Path
         raise ProblemFileError(file, fieldname, f"file not found: {raw!r} (relative to "
                                                 f"{folder}); check the name")
     if not target.is_file():
-        raise ProblemFileError(file, fieldname, f"{raw!r} is not a regular file")
+        raise ProblemFileError(file, fieldname, f"{raw!r} is not a regular file (give the path "
+                                                "of a data file, not a folder or device)")
     if target.stat().st_size > MAX_DATA_FILE_BYTES:
         raise ProblemFileError(file, fieldname, f"{raw!r} is larger than "
                                                 f"{MAX_DATA_FILE_BYTES >> 30} GiB (subsample it)")

@@ -163,8 +163,10 @@ def check_params(generator: str, params: dict[str, Any]) -> dict[str, Any]:
         else:
             ok = isinstance(value, str)
         if not ok:
+            example = {"int": "an integer without quotes", "float": "a number without quotes",
+                       "str": "a string in quotes"}[p.kind.__name__]
             raise ValueError(key, f"expected {p.kind.__name__}, got {type(value).__name__} "
-                                  f"{value!r}")
+                                  f"{value!r} (write {example})")
         if p.choices is not None and value not in p.choices:
             raise ValueError(key, f"{value!r} is not one of {list(p.choices)}")
         if p.kind is float and not np.isfinite(value):

@@ -277,6 +277,10 @@ def test_hostile_file_names_the_field(path):
     assert err.field == expected, str(err)
     assert str(err).startswith(f"{path}: {expected}: ")
     assert len(err.message) > 15
+    # every message says what to do, not only what is wrong
+    fixes = ("(", ";", " use ", "give", "write", "remove", "add", "choose", "set ", "lower",
+             "raise", "check")
+    assert any(f in err.message for f in fixes), err.message
 
 
 def test_csv_size_cap(tmp_path, monkeypatch):
