@@ -127,8 +127,11 @@ def build_lasso(Phi: np.ndarray, T: np.ndarray, loss: Loss, A_linear: np.ndarray
             fit_terms.append(Phi_d[:, members[:, 0]] @ cp.reshape(B, (gs.size, 1), order="C"))
             pen_terms.append(cp.norm1(cp.multiply(w, B)))
         else:
-            for i in range(s):  # s is the group size (small), not the number of groups
-                fit_terms.append(Phi_d[:, members[:, i]] @ B[:, i * D:(i + 1) * D])
+            # row g of B is [V_{m_g0}, ..., V_{m_g(s-1)}]: reshaped (C order) to (n_s s, D) its
+            # rows are V at members.ravel(), so the size class is one product
+            n_s = gs.size
+            Bv = B if s == 1 else cp.reshape(B, (n_s * s, D), order="C")
+            fit_terms.append(Phi_d[:, members.ravel()] @ Bv)
             pen_terms.append(w @ cp.norm(B, 2, axis=1))
     C = c0 = None
     if A_linear is not None:

@@ -415,3 +415,32 @@ def test_one_dimensional_targets_and_fitted():
     with pytest.raises(nl.InvalidProblemError, match="skip"):
         sol.fitted(Phi)
     assert "active" in sol.summary()
+
+
+def _products(expr) -> int:
+    """Matrix products in a CVXPY expression tree."""
+    from cvxpy.atoms.affine.binary_operators import MulExpression
+    return int(isinstance(expr, MulExpression)) + sum(_products(a) for a in expr.args)
+
+
+@pytest.mark.parametrize("sizes", [[60], [1] * 60, [2] * 30, list(range(1, 11)) + [5]])
+def test_group_program_has_one_product_per_size_class(sizes):
+    """Vectorized formulation: the data term has one product per distinct group size (not per
+    group, not per member), and the program still matches the single-row formulation below."""
+    from nnlasso.programs import GroupStructure, build_lasso
+    X, Phi, Y = problem(13, N=40, K=sum(sizes), D=2)
+    ids = np.repeat(np.arange(len(sizes)), sizes)
+    prog = build_lasso(Phi, Y, nl.get_loss("squared"), None, True,
+                       GroupStructure(ids, np.ones(len(sizes))), 0.5)
+    n_classes = len(set(sizes))
+    # per size class: the data product and the weighted norm sum; + 3 for the intercept and
+    # the loss (with one term per member, one group of 60 rows had 64)
+    assert _products(prog.problem.objective) == 2 * n_classes + 3
+    sol = nl.solve_lasso(Phi, Y, 0.5, skip="intercept", groups=ids)
+    V = cp.Variable((Phi.shape[1], 2))
+    c = cp.Variable((1, 2))
+    pen = sum(cp.norm(cp.vec(V[ids == g], order="C"), 2) for g in range(len(sizes)))
+    ref = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(Y - Phi @ V - np.ones((40, 1)) @ c)
+                                 + 0.5 * pen))
+    ref.solve(solver="CLARABEL")
+    assert sol.objective == pytest.approx(ref.value, rel=1e-6)
