@@ -130,6 +130,11 @@ def test_exact_mode_sklearn_classifier(digits_net):
     assert np.linalg.norm(F1 - logits) <= 1e-6 * np.linalg.norm(logits)
     np.testing.assert_array_equal(small.predict(X), est.predict(X))
     assert rep.score_train[0] == rep.score_train[1] == est.score(X, y)
+    from sklearn.metrics import log_loss
+    assert rep.metric == "accuracy"
+    assert rep.loss_train[0] == pytest.approx(log_loss(y, est.predict_proba(X)), rel=1e-12)
+    assert rep.loss_test[0] == pytest.approx(log_loss(yt, est.predict_proba(Xt),
+                                                      labels=est.classes_), rel=1e-12)
     # features have full column rank after removing neurons dead on X: exactly those remain
     H = np.maximum(X @ est.coefs_[0] + est.intercepts_[0], 0)
     alive = int(np.sum(np.linalg.norm(H, axis=0) > 0))
@@ -376,3 +381,32 @@ def test_module_and_functions_are_reachable_from_the_package():
     assert isinstance(nl.compress, types.ModuleType)
     assert nl.compress.compress_layer is compress_layer is nl.compress_layer
     assert nl.compress.compress is compress is nl.compress_network
+
+
+def test_refit_reduces_the_output_change(digits_net):
+    """refit=True corrects the surviving outgoing weights by least squares on Psi: same
+    neurons, smaller change of the next pre-activation than without it."""
+    est, X, y, _, _ = digits_net
+    for kw in ({"lam_ratio": 0.05}, {"eps": 0.1}):
+        a, ra = compress_layer(est, 1, X, refit=True, **kw)
+        b, rb = compress_layer(est, 1, X, refit=False, **kw)
+        assert ra.neurons_after == rb.neurons_after < ra.neurons_before
+        assert ra.psi_rel_change < 0.5 * rb.psi_rel_change, (kw, ra.psi_rel_change,
+                                                             rb.psi_rel_change)
+
+
+def test_regressor_report_uses_r2_and_squared_error():
+    from sklearn.metrics import mean_squared_error, r2_score
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(120, 3))
+    y = np.maximum(X @ [1.0, -1.0, 0.5], 0) + 0.05 * rng.normal(size=120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPRegressor(hidden_layer_sizes=(40, 20), alpha=1e-3, max_iter=300, random_state=0).fit(X[:90], y[:90])
+    small, rep = compress_layer(est, 2, X[:90], y[:90], eps=0.05, X_test=X[90:], y_test=y[90:])
+    assert rep.metric == "R^2"
+    assert rep.score_train[0] == pytest.approx(est.score(X[:90], y[:90]), rel=1e-10)
+    assert rep.score_test[1] == pytest.approx(r2_score(y[90:], small.predict(X[90:])), rel=1e-10)
+    assert rep.loss_train[0] == pytest.approx(mean_squared_error(y[:90], est.predict(X[:90])),
+                                              rel=1e-10)

@@ -414,7 +414,7 @@ def test_from_sklearn_classifier(hidden, n_classes):
     np.testing.assert_array_equal(mlp.classes, est.classes_)
     Xt = rng.normal(size=(200, 5)) * 2
     assert np.array_equal(mlp.predict(Xt), est.predict(Xt))
-    assert np.max(np.abs(mlp.predict_proba(Xt) - est.predict_proba(Xt))) <= 1e-12
+    np.testing.assert_array_equal(mlp.predict_proba(Xt), est.predict_proba(Xt))   # exactly
     assert mlp.score(Xt, est.predict(Xt)) == 1.0
     # rebalancing keeps the predictions (logits to 1e-10 relative)
     bal = mlp.rebalance()
@@ -509,6 +509,13 @@ def test_from_torch():
     with torch.no_grad():
         ref1 = nobias(torch.from_numpy(X)).numpy()[:, 0]
     np.testing.assert_allclose(MLP.from_torch(nobias).predict(X), ref1, atol=1e-12)
+
+
+def test_from_torch_without_torch(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)      # import torch now raises ImportError
+    with pytest.raises(InvalidProblemError, match="PyTorch is not installed; pip install torch"):
+        MLP.from_torch(object())
 
 
 def test_from_torch_refusals():
