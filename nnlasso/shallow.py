@@ -188,7 +188,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
 
     if isinstance(dictionary, str) and dictionary in ("patterns", "gated"):
         return _fit_patterns(X, Yarr, lam, lam_ratio, dictionary, n_neurons, lossobj, mode,
-                             skip_arg, solver, seed, tol, options, n_patterns, t0, bias)
+                             skip_arg, solver, seed, tol, options, n_patterns, t0, bias, verify)
     if bias is not None:
         raise InvalidProblemError("bias: applies to dictionary='patterns' or 'gated' only (a "
                                   "dictionary's neurons have no penalized bias); drop it")
@@ -222,20 +222,48 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
             lam = _lam_from_ratio(lam_ratio, Phi, Yarr, loss, skip_arg)
         sol = solve_lasso(Phi, Yarr, lam, loss=loss, skip=skip_arg, solver=solver, tol=tol,
                           active_tol=active_tol, options=options)
-    width = reduced = None
-    used = sol
-    if verify:
-        from . import representer
-        reduced = representer.reduce_support(sol, Phi, skip=skip_arg, Y=Yarr)
-        width = representer.check_width(reduced, Phi, skip=skip_arg, Y=Yarr)
-        used = reduced
-    net = _network(dic, used, X.shape[1], Yarr)
+    reduced, width = _verify_solution(sol, Phi, skip_arg, Yarr) if verify else (None, None)
+    net = _network(dic, sol if reduced is None else reduced, X.shape[1], Yarr)
     T = lossobj.encode(Yarr).T
     objective = _net_objective(net, X, T, lossobj, float(lam))
     info["time"] = time.perf_counter() - t0
     return ShallowFit(net=net, solution=sol, dictionary=dic, objective=objective, X=X, Y=Yarr,
                       lam=float(lam), loss=lossobj.name, skip=mode, Phi=Phi, width=width,
                       reduced=reduced, info=info)
+
+
+def _verify_solution(sol: Any, Phi: np.ndarray, skip_arg: Any, Y: np.ndarray) -> tuple:
+    """``verify=True``: (reduce_support(sol), check_width of the reduced solution)."""
+    from . import representer
+    reduced = representer.reduce_support(sol, Phi, skip=skip_arg, Y=Y)
+    return reduced, representer.check_width(reduced, Phi, skip=skip_arg, Y=Y)
+
+
+def _verify_network(net: ShallowReLUNet, X: np.ndarray, Y: np.ndarray, lam: float,
+                    loss: str) -> tuple[ShallowReLUNet, Any, Any]:
+    """``verify=True`` for a network read off the pattern program: support reduction of its
+    neurons (:func:`nnlasso.representer.reduce_network`) and the width check over them.
+
+    A neuron with w = 0 (the constant relu(-b), no path norm; see solve_patterns) is an
+    unpenalized constant: it is folded into the intercept first, which keeps the function.
+    """
+    from . import representer
+    W, b, V = net.W, net.b, net.V
+    const = np.linalg.norm(W, axis=1) == 0
+    c0 = net.intercept
+    if const.any():
+        extra = np.maximum(-b[const], 0.0) @ V[const]
+        c0 = extra if c0 is None else c0 + extra
+        W, b, V = W[~const], b[~const], V[~const]
+    red = representer.reduce_network(W, b, V, X, skip_coef=net.skip_coef, intercept=c0, Y=Y,
+                                     lam=lam, loss=loss)
+    skip = X if net.skip_coef is not None else ("intercept" if c0 is not None else None)
+    norms = np.linalg.norm(W, axis=1)
+    Phi = np.maximum(X @ (W / norms[:, None]).T - b / norms, 0.0)
+    width = representer.check_width(red.solution, Phi, skip=skip, Y=Y)
+    small = ShallowReLUNet(red.W, red.b, _one_output(red.V, Y), skip_coef=red.skip_coef,
+                           intercept=red.intercept)
+    return small, red.solution, width
 
 
 def _one_output(V: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -255,7 +283,7 @@ def _network(dic: NeuronDictionary, sol: Any, d: int, Y: np.ndarray) -> ShallowR
 
 
 def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg, solver, seed,
-                  tol, options, n_patterns, t0, bias=None) -> ShallowFit:
+                  tol, options, n_patterns, t0, bias=None, verify=False) -> ShallowFit:
     from .patterns import fit_patterns
     if lam is None:
         probe = sample_neurons(X, n_neurons, method="data", seed=seed)
@@ -267,7 +295,7 @@ def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg
     b = np.asarray(psol.b, dtype=float)
     if kind == "gated":
         return _refit_gated(X, Y, lam, psol, W, b, lossobj, mode, skip_arg, solver, tol,
-                            options, t0)
+                            options, t0, verify)
     V = _one_output(np.asarray(psol.V, dtype=float).reshape(W.shape[0], -1), Y)
     net = ShallowReLUNet(W, b, V, skip_coef=psol.skip_coef, intercept=psol.intercept)
     # The dictionary holds the neurons on the sphere. Without an output bias in the model
@@ -277,15 +305,18 @@ def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg
     on_sphere = np.linalg.norm(W, axis=1) > 0
     dic = NeuronDictionary(W[on_sphere], b[on_sphere]) if on_sphere.any() else \
         NeuronDictionary(np.zeros((0, X.shape[1])), np.zeros(0))
+    reduced = width = None
+    if verify and net.n_neurons:
+        net, reduced, width = _verify_network(net, X, Y, float(lam), lossobj.name)
     T = lossobj.encode(Y).T
     objective = _net_objective(net, X, T, lossobj, float(lam))
     return ShallowFit(net=net, solution=psol, dictionary=dic, objective=objective, X=X, Y=Y,
-                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=None,
-                      info={"time": time.perf_counter() - t0, "program": kind})
+                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=None, width=width,
+                      reduced=reduced, info={"time": time.perf_counter() - t0, "program": kind})
 
 
 def _refit_gated(X, Y, lam, psol, W, b, lossobj, mode, skip_arg, solver, tol, options,
-                 t0) -> ShallowFit:
+                 t0, verify=False) -> ShallowFit:
     """``dictionary="gated"``: the gated-ReLU relaxation chooses the neurons, a lasso fits them.
 
     A gated block's unit D_i X u_i is not a ReLU neuron (gate and weights differ), so the
@@ -308,9 +339,10 @@ def _refit_gated(X, Y, lam, psol, W, b, lossobj, mode, skip_arg, solver, tol, op
     Phi = dic.features(X)
     sol = solve_lasso(Phi, Y, lam, loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol,
                       options=options)
-    net = _network(dic, sol, X.shape[1], Y)
+    reduced, width = _verify_solution(sol, Phi, skip_arg, Y) if verify else (None, None)
+    net = _network(dic, sol if reduced is None else reduced, X.shape[1], Y)
     objective = _net_objective(net, X, lossobj.encode(Y).T, lossobj, float(lam))
     return ShallowFit(net=net, solution=sol, dictionary=dic, objective=objective, X=X, Y=Y,
-                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=Phi,
-                      info={"time": time.perf_counter() - t0, "program": "gated",
-                            "gated": psol})
+                      lam=float(lam), loss=lossobj.name, skip=mode, Phi=Phi, width=width,
+                      reduced=reduced, info={"time": time.perf_counter() - t0,
+                                             "program": "gated", "gated": psol})

@@ -219,3 +219,22 @@ def test_patterns_without_output_bias_keeps_the_constant_neuron():
     assert fit.solution.status == "optimal"
     np.testing.assert_allclose(fit.net.predict(X).ravel(), fit.solution.fitted.ravel(), atol=1e-6)
     assert fit.objective == pytest.approx(fit.solution.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_verify_reduces_pattern_and_gated_networks(skip):
+    """verify=True on the pattern programs: same function and objective, at most the bound."""
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((12, 2))
+    y = rng.standard_normal(12)
+    for kind in ("patterns", "gated"):
+        plain = fit_shallow(X, y, 0.01, dictionary=kind, skip=skip)
+        fit = fit_shallow(X, y, 0.01, dictionary=kind, skip=skip, verify=True)
+        assert fit.width is not None and fit.width.holds
+        assert fit.net.n_neurons <= fit.width.bound
+        np.testing.assert_allclose(fit.predict(X), plain.predict(X), atol=1e-8)
+        assert fit.objective <= plain.objective * (1 + 1e-9)
+    exact = fit_shallow(X, y, 0.01, dictionary="patterns", skip=skip)
+    reduced = fit_shallow(X, y, 0.01, dictionary="patterns", skip=skip, verify=True)
+    assert exact.net.n_neurons > reduced.width.bound          # the reduction had work to do
+    assert reduced.net.n_neurons <= (12 - 3 if skip is True else 12 - 1)
