@@ -341,3 +341,19 @@ def test_softmax_newton_on_separable_data():
     assert rel <= 1e-9 and it <= 50
     sol = nl.solve_lasso(Phi, Y, lam, loss="softmax", skip="intercept", solver="prox", tol=1e-9)
     assert sol.rel_gap <= 1e-9 and kkt_ratio(sol, Phi, Y, None, "softmax") <= 1 + 1e-4
+
+
+def test_stalled_native_solve_is_finished_by_the_interior_point_inner():
+    """Nearly collinear neurons (a column-generation dictionary, 100 x 68, small lam): the
+    native inner solver stalls at rel gap ~4e-5; the working-set loop then finishes with the
+    CVXPY inner solver and the answer is certified, matching CLARABEL's objective."""
+    from nnlasso import representer as R
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (100, 2))
+    y = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]) + 0.05 * rng.normal(size=100)
+    dic, _, _ = R.column_generation(X, y, 0.01, solver="CLARABEL", seed=0)
+    Phi = dic.features(X)
+    ref = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="CLARABEL")
+    sol = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="prox")
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-6
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
