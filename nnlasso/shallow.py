@@ -155,8 +155,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     lam : regularization > 0; or ``lam_ratio`` in (0, 1]: lam = lam_ratio * lam_max.
     dictionary : "data" (hyperplanes through data points), "sphere", "knots" (1-D, exact),
         "patterns" (exact activation-pattern program, one output), "gated" (its gated-ReLU
-        relaxation selects the neurons, the lasso over them gives the network; see
-        :func:`_refit_gated`), "adaptive" (column generation until certified over all neurons), or a
+        relaxation selects the neurons, the lasso over them gives the network), "adaptive"
+        (column generation until certified over all neurons), or a relu
         :class:`NeuronDictionary`.
     n_neurons : dictionary size for "data" / "sphere" (initial size for "adaptive").
     loss : "squared", "logistic" or "softmax".   skip : True (C x + c0), "intercept" or False.
