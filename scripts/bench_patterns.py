@@ -27,9 +27,14 @@ limit, no objective, and the note "did not finish in S s". nnlasso rows run in-p
 
 Pattern counts: the issue asks for 1000 gates; the default run uses 300 gated patterns and 30
 cone-constrained ones (column P) so that it stays within ~10 minutes with pyscnn on 2 cores.
-Measured once with 1000 gates (lam = 0.1, shared machine): nnlasso-Clarabel 20-70 s (rel gap
-1e-12), pyscnn R-FISTA (tol 1e-8) 416 s (rel gap 1.7e-3), pyscnn CVXPY-ECOS 82 s (9e-11).
-Pass ``n_gated=1000`` / ``--n-gated 1000`` to measure the full size.
+Pass ``--n-gated 1000 --n-cone 1000`` to measure the full size. Measured 2026-11-26 that way
+(``--repeats 1 --row-limit 600``, shared 2-core machine; docs/benchmarks.md, "1000 sampled
+patterns, the lam grid", has the table): gated, lam 0.1 / 0.01 / 0.001, nnlasso 3.8-5.5 s (rel
+gap <= 3e-10), pyscnn CVXPY-ECOS 35-41 s (7.0-10.7x, same accuracy), R-FISTA (default tol)
+5.5-58 s stopping at rel gap 8e-3 to 0.29; cone, nnlasso working set 58-81 s (rel gap 2e-11,
+2e-9, 1.1e-6 at lam 0.001), CVXPY-ECOS 396-509 s (5.7-7.5x, rel gap 1.7e-7 to 7e-5), AL killed
+at 600 s at lam 0.1 and 0.01 and stopped at rel gap 0.40 after 277 s at lam 0.001. (Earlier,
+once, at lam 0.1: R-FISTA with tol 1e-8 416 s, rel gap 1.7e-3.)
 
 The 1000 cone-pattern case of issue 7 (nnlasso only, lam = 0.01)::
 
