@@ -19,11 +19,22 @@ value at the same lam and gates (for pyscnn rows too: nnlasso's dual bound is va
 point), rel_gap = gap / objective. pyscnn's solvers run with their default settings (R-FISTA:
 max_iters=10000, tol=1e-6; AL: defaults; CVXPYSolver with ECOS).
 
+Wall-clock limit: each pyscnn row (all its repeats) runs in a child process (this script with
+the hidden ``--scnn-child`` arguments, which rebuilds the same data and gates from the seed) and
+is killed after ``--row-limit`` seconds (default 600; ``--cone-row-limit`` for the cone rows;
+``--row-limit 0`` runs pyscnn in-process without a limit). A killed row reports time = the
+limit, no objective, and the note "did not finish in S s". nnlasso rows run in-process.
+
 Pattern counts: the issue asks for 1000 gates; the default run uses 300 gated patterns and 30
 cone-constrained ones (column P) so that it stays within ~10 minutes with pyscnn on 2 cores.
-Measured once with 1000 gates (lam = 0.1, shared machine): nnlasso-Clarabel 20-70 s (rel gap
-1e-12), pyscnn R-FISTA (tol 1e-8) 416 s (rel gap 1.7e-3), pyscnn CVXPY-ECOS 82 s (9e-11).
-Pass ``n_gated=1000`` / ``--n-gated 1000`` to measure the full size.
+Pass ``--n-gated 1000 --n-cone 1000`` to measure the full size. Measured 2026-11-26 that way
+(``--repeats 1 --row-limit 600``, shared 2-core machine; docs/benchmarks.md, "1000 sampled
+patterns, the lam grid", has the table): gated, lam 0.1 / 0.01 / 0.001, nnlasso 3.8-5.5 s (rel
+gap <= 3e-10), pyscnn CVXPY-ECOS 35-41 s (7.0-10.7x, same accuracy), R-FISTA (default tol)
+5.5-58 s stopping at rel gap 8e-3 to 0.29; cone, nnlasso working set 58-81 s (rel gap 2e-11,
+2e-9, 1.1e-6 at lam 0.001), CVXPY-ECOS 396-509 s (5.7-7.5x, rel gap 1.7e-7 to 7e-5), AL killed
+at 600 s at lam 0.1 and 0.01 and stopped at rel gap 0.40 after 277 s at lam 0.001. (Earlier,
+once, at lam 0.1: R-FISTA with tol 1e-8 416 s, rel gap 1.7e-3.)
 
 The 1000 cone-pattern case of issue 7 (nnlasso only, lam = 0.01)::
 
@@ -43,9 +54,13 @@ Run ``python scripts/bench_patterns.py``; ``run()`` returns the rows as dicts fo
 """
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -130,12 +145,19 @@ def _scnn_fit(X, y, G, gbias, lam, cone: bool, method: str) -> tuple[float, int]
 def run(repeats: int = 3, n_gated: int = 300, n_cone: int = 30,
         lams: tuple[float, ...] = LAMS, scnn_cvxpy: bool = True,
         verbose: bool = False, programs: tuple[str, ...] = ("gated", "cone"),
-        scnn: bool = True, working_set: Any = "auto") -> list[dict]:
+        scnn: bool = True, working_set: Any = "auto", row_limit: float | None = 600.0,
+        cone_row_limit: float | None = None) -> list[dict]:
     """Measure the pattern programs; return one dict per (program, lam, implementation).
 
     Keys: program ("gated" | "cone"), n_patterns, lam, impl, time_s (median), objective (nnlasso
     scaling), active, gap, rel_gap, note. ``programs`` selects the programs, ``scnn=False``
     leaves pyscnn out, ``working_set`` is passed to :func:`nnlasso.solve_patterns`.
+
+    Each pyscnn row (all its repeats) runs in a child process killed after ``row_limit``
+    seconds of wall clock (``cone_row_limit`` for the cone program, default ``row_limit``); a
+    killed row has time_s = the limit, objective/gap NaN, active 0 and the note "did not finish
+    in S s". ``row_limit=None`` runs pyscnn in-process without a limit. nnlasso rows always run
+    in-process.
     """
     X, y = load_diabetes_std()
     try:
@@ -164,7 +186,7 @@ def run(repeats: int = 3, n_gated: int = 300, n_cone: int = 30,
                              active=sol.n_active, gap=sol.gap, rel_gap=sol.rel_gap,
                              note=f"status {sol.status}; {how}"))
             if verbose:
-                print(rows[-1], file=sys.stderr)
+                print(rows[-1], file=sys.stderr, flush=True)
             if not scnn:
                 continue
             if not have_scnn:
@@ -176,21 +198,63 @@ def run(repeats: int = 3, n_gated: int = 300, n_cone: int = 30,
             methods = ["AL"] if cone else ["RFISTA"]
             if scnn_cvxpy:
                 methods.append("CVXPY-ECOS")
+            limit = row_limit
+            if cone and cone_row_limit is not None:
+                limit = cone_row_limit
             for method in methods:
                 note = ""
-                try:
-                    tm, (obj, act) = _median_time(
-                        lambda: _scnn_fit(X, y, G, -t, lam, cone, method), repeats)
-                except Exception as exc:  # report, keep benchmarking
-                    tm, obj, act, note = float("nan"), float("nan"), 0, f"failed: {exc}"[:80]
+                if limit is None:
+                    try:
+                        tm, (obj, act) = _median_time(
+                            lambda: _scnn_fit(X, y, G, -t, lam, cone, method), repeats)
+                    except Exception as exc:  # report, keep benchmarking
+                        tm, obj, act, note = (float("nan"), float("nan"), 0,
+                                              f"failed: {exc}"[:80])
+                else:
+                    tm, obj, act, note = _scnn_row_limited(program, n_pat, lam, method,
+                                                           repeats, limit)
                 gap = obj - dual
                 rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
                                  impl=f"pyscnn {method}", time_s=tm, objective=obj, active=act,
                                  gap=gap, rel_gap=gap / abs(obj) if obj else float("nan"),
                                  note=note))
                 if verbose:
-                    print(rows[-1], file=sys.stderr)
+                    print(rows[-1], file=sys.stderr, flush=True)
     return rows
+
+
+def _scnn_row_limited(program: str, n_pat: int, lam: float, method: str, repeats: int,
+                      limit: float) -> tuple[float, float, int, str]:
+    """Run one pyscnn row in a child process (this script, ``--scnn-child``) with a wall-clock
+    limit; return (median time, objective, active, note).
+
+    The child rebuilds the data and gates from the same seed (deterministic), so it solves the
+    same program as the parent. On timeout the child is killed and the row reports the limit.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--scnn-child", program,
+               str(n_pat), repr(lam), method, str(repeats), str(out)]
+        try:
+            proc = subprocess.run(cmd, timeout=limit, capture_output=True, text=True)
+        except subprocess.TimeoutExpired:
+            return float(limit), float("nan"), 0, f"did not finish in {limit:g} s (killed)"
+        if proc.returncode != 0 or not out.exists():
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return float("nan"), float("nan"), 0, f"failed: {last}"[:80]
+        res = json.loads(out.read_text())
+        return res["time_s"], res["objective"], res["active"], ""
+
+
+def _scnn_child(program: str, n_pat: int, lam: float, method: str, repeats: int,
+                out: str) -> None:
+    """Child of :func:`_scnn_row_limited`: one pyscnn row, result written as JSON to ``out``."""
+    X, y = load_diabetes_std()
+    _, G, h = sample_patterns(X, n_pat, seed=0)
+    _, t = strict_gates(X, G, h)
+    tm, (obj, act) = _median_time(
+        lambda: _scnn_fit(X, y, G, -t, lam, program == "cone", method), repeats)
+    Path(out).write_text(json.dumps({"time_s": tm, "objective": obj, "active": act}))
 
 
 def format_table(rows: list[dict]) -> str:
@@ -215,10 +279,22 @@ if __name__ == "__main__":
     ap.add_argument("--programs", default="gated,cone", help="comma list of gated, cone")
     ap.add_argument("--lams", default=",".join(map(str, LAMS)), help="comma list of lam")
     ap.add_argument("--working-set", default="auto", choices=["auto", "on", "off"])
+    ap.add_argument("--row-limit", type=float, default=600.0,
+                    help="wall-clock limit (s) of one pyscnn row, run in a child process; "
+                         "0 runs pyscnn in-process without a limit")
+    ap.add_argument("--cone-row-limit", type=float, default=None,
+                    help="limit of the cone program's pyscnn rows (default: --row-limit)")
+    ap.add_argument("--scnn-child", nargs=6, help=argparse.SUPPRESS,
+                    metavar=("PROGRAM", "P", "LAM", "METHOD", "REPEATS", "OUT"))
     args = ap.parse_args()
+    if args.scnn_child:
+        prog, n_p, lam_c, meth, reps, out_c = args.scnn_child
+        _scnn_child(prog, int(n_p), float(lam_c), meth, int(reps), out_c)
+        sys.exit(0)
     ws = {"auto": "auto", "on": True, "off": False}[args.working_set]
     print(format_table(run(args.repeats, args.n_gated, args.n_cone,
                            lams=tuple(float(v) for v in args.lams.split(",")),
                            scnn_cvxpy=not args.no_scnn_cvxpy, verbose=True,
                            programs=tuple(args.programs.split(",")), scnn=not args.no_scnn,
-                           working_set=ws)))
+                           working_set=ws, row_limit=args.row_limit or None,
+                           cone_row_limit=args.cone_row_limit)))
