@@ -369,3 +369,22 @@ def test_certificate_catches_a_wrong_solution():
     cert_bad = prog.certify(ev_bad["zfit"], np.zeros_like(cert["mu"]))
     assert cert_bad["ratios"][k] > 1.0 + 1e-3
     assert prog.rel_gap(ev_bad["objective"], cert_bad["dual"]) > 1e-3
+
+
+def test_working_set_retries_an_inaccurate_final_solve_and_keeps_the_better_point():
+    """A final restricted solve that Clarabel reports inaccurate, with nnlasso's gap above tol
+    (forced here by tol = 1e-13), is re-solved once with smaller static regularization; the
+    point with the smaller certified gap is kept."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60, 3))
+    y = np.maximum(X @ [1.0, -1.0, 0.5], 0) + 0.1 * rng.standard_normal(60)
+    P, _, _ = sample_patterns(X, 40, seed=0)
+    plain = solve_patterns(X, y, 0.001, P, bias="penalized", skip=None, working_set=True)
+    assert plain.info["working_set"]["regularization_retry"] is None
+    tight = solve_patterns(X, y, 0.001, P, bias="penalized", skip=None, working_set=True,
+                           tol=1e-13)
+    retry = tight.info["working_set"]["regularization_retry"]
+    assert retry is not None
+    assert tight.rel_gap == pytest.approx(min(retry["rel_gap_before"], retry["rel_gap_after"]),
+                                          rel=1e-6, abs=1e-15)
+    assert tight.objective == pytest.approx(plain.objective, rel=1e-8)
