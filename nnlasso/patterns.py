@@ -699,11 +699,9 @@ class _Program:
                     n_new_rows += new.size
                     rows[k] = np.union1d(rows[k], new)
             # -- blocks: certificate over all blocks and rows
-            mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
-            cert = self.certify(ev["zfit"], mu0)
+            cert, rg = self._certify_round(res, ev, inW, mu_cache)
             if self.cone:
                 mu_cache = cert["mu"]
-            rg = self.rel_gap(ev["objective"], cert["dual"])
             out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
             hist.append({"blocks": int(blocks.size),
                          "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
@@ -743,9 +741,7 @@ class _Program:
             t_solve += res2["solve"]
             t_compile += res2["compile"]
             ev2 = self.evaluate(res2)
-            mu0 = np.where(inW[:, None], res2["mu"], mu_cache) if self.cone else None
-            cert2 = self.certify(ev2["zfit"], mu0)
-            rg2 = self.rel_gap(ev2["objective"], cert2["dual"])
+            cert2, rg2 = self._certify_round(res2, ev2, inW, mu_cache)
             retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
             if rg2 < rg:
                 res, ev, cert = res2, ev2, cert2
@@ -754,6 +750,14 @@ class _Program:
                 "history": hist, "compile": t_compile, "solve": t_solve,
                 "total": time.perf_counter() - t0, "regularization_retry": retry}
         return res, ev, cert, info
+
+    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray,
+                       mu_cache: np.ndarray | None) -> tuple[dict, float]:
+        """Certificate of a restricted solve over all blocks and rows, and its relative gap
+        (working blocks start from the solver's multipliers, the others from the cache)."""
+        mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
+        cert = self.certify(ev["zfit"], mu0)
+        return cert, self.rel_gap(ev["objective"], cert["dual"])
 
     def n_init_blocks(self) -> int:
         return max(10, self.N // 2)

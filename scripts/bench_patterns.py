@@ -32,9 +32,10 @@ Pass ``--n-gated 1000 --n-cone 1000`` to measure the full size. Measured 2026-11
 patterns, the lam grid", has the table): gated, lam 0.1 / 0.01 / 0.001, nnlasso 3.8-5.5 s (rel
 gap <= 3e-10), pyscnn CVXPY-ECOS 35-41 s (7.0-10.7x, same accuracy), R-FISTA (default tol)
 5.5-58 s stopping at rel gap 8e-3 to 0.29; cone, nnlasso working set 58-81 s (rel gap 2e-11,
-2e-9, 1.1e-6 at lam 0.001; 1.0e-7 since the final-solve retry), CVXPY-ECOS 396-509 s (5.7-7.5x, rel gap 1.7e-7 to 7e-5), AL killed
-at 600 s at lam 0.1 and 0.01 and stopped at rel gap 0.40 after 277 s at lam 0.001. (Earlier,
-once, at lam 0.1: R-FISTA with tol 1e-8 416 s, rel gap 1.7e-3.)
+2e-9, and 1.1e-6 at lam 0.001, 1.0e-7 since the final-solve retry), CVXPY-ECOS 396-509 s
+(5.7-7.5x, rel gap 1.7e-7 to 7e-5), AL killed at 600 s at lam 0.1 and 0.01 and stopped at rel
+gap 0.40 after 277 s at lam 0.001. (Earlier, once, at lam 0.1: R-FISTA with tol 1e-8 416 s,
+rel gap 1.7e-3.)
 
 The 1000 cone-pattern case of issue 7 (nnlasso only, lam = 0.01)::
 
