@@ -258,8 +258,8 @@ def _verify_network(net: ShallowReLUNet, X: np.ndarray, Y: np.ndarray, lam: floa
     red = representer.reduce_network(W, b, V, X, skip_coef=net.skip_coef, intercept=c0, Y=Y,
                                      lam=lam, loss=loss)
     skip = X if net.skip_coef is not None else ("intercept" if c0 is not None else None)
-    norms = np.linalg.norm(W, axis=1)
-    Phi = np.maximum(X @ (W / norms[:, None]).T - b / norms, 0.0)
+    # the features reduce_network solved over: the unit-normalized neurons
+    Phi = NeuronDictionary(W, b).features(X)
     width = representer.check_width(red.solution, Phi, skip=skip, Y=Y)
     small = ShallowReLUNet(red.W, red.b, _one_output(red.V, Y), skip_coef=red.skip_coef,
                            intercept=red.intercept)
