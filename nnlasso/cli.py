@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any, Sequence
 
+from . import __version__
 from .batch import OK_STATUSES, TIME_KEYS, BatchUsageError, expand_paths, run_batch, \
     run_isolated, run_problem
 
@@ -287,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``nnlasso``."""
     parser = argparse.ArgumentParser(
         prog="nnlasso", description="Solve problem files (TOML, schema 1) of nnlasso.")
+    parser.add_argument("--version", action="version", version=f"nnlasso {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
