@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import backends, prox
-from ._validation import as_matrix, check_lam, check_rows, skip_matrix
+from ._validation import as_matrix, check_lam, check_positive, check_rows, skip_matrix
 from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dual,
                       min_norm_dual, penalty, project_out)
 from .errors import InvalidProblemError, SolverError
@@ -64,7 +64,7 @@ class _Problem:
     """Validated (MTL) data shared by solve_lasso and lasso_path."""
 
     def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
-        self.tol = float(tol)
+        self.tol = check_positive(tol, "tol", upper=1.0)
         self.Phi = as_matrix(Phi, "Phi")
         N, K = self.Phi.shape
         self.loss: Loss = get_loss(loss)
