@@ -10,7 +10,8 @@ from .losses import get_loss
 from .networks import MLP, ShallowReLUNet
 from .patterns import PatternSolution, enumerate_patterns, fit_patterns, sample_patterns, solve_patterns
 from .shallow import ShallowFit, fit_shallow
-from .estimators import ConvexReLUClassifier, ConvexReLURegressor
+from .estimators import (ConvexReLUClassifier, ConvexReLUClassifierCV, ConvexReLURegressor,
+                         ConvexReLURegressorCV)
 from .compress import CompressionPath, CompressionReport, compress_layer, compress_network, compression_path
 from . import compress  # noqa: E402  (the module; the whole-network function is compress_network)
 from .solution import Solution
@@ -21,7 +22,8 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
-__all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLURegressor", "NeuronDictionary", "ShallowFit",
+__all__ = ["MLP", "ConvexReLUClassifier", "ConvexReLUClassifierCV", "ConvexReLURegressor",
+           "ConvexReLURegressorCV", "NeuronDictionary", "ShallowFit",
            "ShallowReLUNet", "fit_shallow", "PatternSolution", "enumerate_patterns", "fit_patterns",
            "sample_patterns", "solve_patterns", "knot_neurons", "sample_neurons",
            "InvalidProblemError", "NnlassoError", "representer", "compress", "compress_layer", "compress_network",
