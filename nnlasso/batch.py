@@ -698,7 +698,7 @@ def _serve() -> int:
     import cvxpy  # noqa: F401  -- pay the imports before announcing readiness
     import sklearn.datasets  # noqa: F401
 
-    import nnlasso  # noqa: F401
+    import nnlasso.compress, nnlasso.patterns, nnlasso.representer, nnlasso.shallow  # noqa: F401,E401
     proto.write(_READY + "\n")
     for line in sys.stdin:
         if not line.strip():

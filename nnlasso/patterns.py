@@ -822,7 +822,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     X : array (N, d);  Y : array (N,) or (N, 1)
         Inputs and targets (labels in {0, 1} / {-1, +1} for ``loss="logistic"``).
     lam : float > 0
-        Regularization, unaveraged loss (sum over samples, DESIGN §1).
+        Regularization, unaveraged loss (sum over samples, docs/math.md).
     patterns : bool array (P, N)
         Activation patterns (:func:`enumerate_patterns`, :func:`sample_patterns`); all-zero and
         duplicate rows are dropped.

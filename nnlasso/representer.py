@@ -1,6 +1,6 @@
 """Verification of weight-decay solutions: width bounds, support reduction, certificates.
 
-This module makes the representer-theorem statements of DESIGN.md section 1 checkable and
+This module makes the representer-theorem statements of docs/math.md checkable and
 constructive.
 
 **Width bounds.** With P the orthogonal projector onto the complement of the free affine
@@ -136,7 +136,7 @@ def affine_rank(skip: Any, N: int) -> int:
 
 
 def width_bound(Phi: Any, Y: Any, *, skip: Any = None) -> int:
-    """Width bound of the representer theorem (DESIGN.md section 1, "Width bounds").
+    """Width bound of the representer theorem (docs/math.md, "Width bounds").
 
     One output (D = 1):   bound = N - r_aff.
     D > 1 outputs:        bound = rank(P Phi) * rank(P Y)  (<= N^2),
@@ -662,7 +662,7 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     Neurons are normalized (w, b, v) -> (w, b, v |w|) / (|w|, |w|, 1), which keeps f and turns
     the path norm sum_k |w_k| |v_k| into the group lasso penalty sum_k |v_k|; the features are
     relu(X w_k^T - b_k) of the normalized neurons. Used for the activation-pattern program's
-    recovered network (DESIGN.md: neurons w = u / sqrt|u|, b = beta / sqrt|u|, v = +-sqrt|u|).
+    recovered network (docs/math.md: neurons w = u / sqrt|u|, b = beta / sqrt|u|, v = +-sqrt|u|).
     The skip argument is inferred: C given -> skip = X; only c0 -> "intercept"; else None.
     With ``Y`` and ``lam`` the objective loss + lam * path norm and its gap are recomputed.
     """
