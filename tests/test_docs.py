@@ -124,3 +124,10 @@ def test_records_doc_example_has_exactly_the_record_fields():
     example = json.loads(re.search(r"```json\n(.*?)```", text, re.S).group(1))
     assert list(example) == list(batch.RECORD_KEYS)
     assert set(example["times"]) == set(batch.TIME_KEYS)
+
+
+def test_code_names_no_file_outside_the_repository():
+    """Docstrings point users to docs/, not to a design file they do not have."""
+    files = sorted((ROOT / "nnlasso").glob("*.py")) + sorted((ROOT / "scripts").glob("*.py"))
+    bad = [f.relative_to(ROOT).as_posix() for f in files if "DESIGN" in f.read_text()]
+    assert bad == []
