@@ -7,7 +7,7 @@ accuracy on breast cancer (569 x 30, 2 classes), wine (178 x 13, 3 classes) and 
 (1797 x 64, 10 classes). Models, all with their default parameters:
 
 * ``ConvexReLURegressor()`` / ``ConvexReLUClassifier()`` (300 neurons, solver "auto"),
-* ``ConvexReLURegressorCV()`` / ``ConvexReLUClassifierCV()`` (inner 5-fold CV over 12 ratios),
+* ``ConvexReLURegressorCV()`` / ``ConvexReLUClassifierCV()`` (inner 5-fold CV over 10 ratios),
 * scikit-learn's ``LassoCV()`` (regression), ``LogisticRegressionCV()`` (classification),
   ``MLPRegressor(random_state=0)`` / ``MLPClassifier(random_state=0)`` (one hidden layer of
   100, adam, max_iter=200; ConvergenceWarnings silenced).
