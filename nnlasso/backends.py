@@ -56,11 +56,10 @@ exceeds ``tol``, polishes the point with the native solver (:func:`nnlasso.prox.
 """
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
-from typing import Any, NamedTuple
-
-import cvxpy as cp
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidProblemError, SolverError
 
@@ -93,23 +92,36 @@ def choose(size: ProblemSize) -> str | None:
         large = size.N * size.K * size.D > AUTO_EXP_NKD
     return NATIVE if large else None
 
-#: CVXPY status -> nnlasso status
+if TYPE_CHECKING:
+    import cvxpy as cp
+
+#: CVXPY status -> nnlasso status (the values of cvxpy.OPTIMAL, ...; spelled out so that
+#: importing this module, e.g. to check a solver name in a problem file, does not import CVXPY)
 STATUS_MAP = {
-    cp.OPTIMAL: "optimal",
-    cp.OPTIMAL_INACCURATE: "optimal_inaccurate",
-    cp.INFEASIBLE: "infeasible",
-    cp.INFEASIBLE_INACCURATE: "infeasible",
-    cp.UNBOUNDED: "error",
-    cp.UNBOUNDED_INACCURATE: "error",
-    cp.USER_LIMIT: "optimal_inaccurate",
-    cp.SOLVER_ERROR: "error",
+    "optimal": "optimal",
+    "optimal_inaccurate": "optimal_inaccurate",
+    "infeasible": "infeasible",
+    "infeasible_inaccurate": "infeasible",
+    "unbounded": "error",
+    "unbounded_inaccurate": "error",
+    "user_limit": "optimal_inaccurate",
+    "solver_error": "error",
 }
+#: solver name -> the Python package CVXPY drives it through
+_PACKAGES = {"CLARABEL": "clarabel", "SCS": "scs", "OSQP": "osqp", "ECOS": "ecos"}
 
 
 def installed() -> list[str]:
-    """The solvers of :data:`SUPPORTED` that CVXPY can use on this machine."""
-    have = set(cp.installed_solvers())
-    return [s for s in SUPPORTED if s in have]
+    """The solvers of :data:`SUPPORTED` that CVXPY can use on this machine.
+
+    Once CVXPY is imported its own list decides; before, the solver packages are looked up
+    without importing them (so checking a problem file does not pay CVXPY's import time).
+    """
+    import sys
+    if "cvxpy" in sys.modules:
+        have = set(sys.modules["cvxpy"].installed_solvers())
+        return [s for s in SUPPORTED if s in have]
+    return [s for s in SUPPORTED if importlib.util.find_spec(_PACKAGES[s]) is not None]
 
 
 def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
@@ -188,6 +200,7 @@ def solve(problem: cp.Problem, solver: str, tol: float, options: dict | None = N
 
     Raises :class:`SolverError` when the solver crashes or returns no solution.
     """
+    import cvxpy as cp
     opts = tolerance_options(solver, tol)
     opts.update(options or {})
     t0 = time.perf_counter()
