@@ -1,4 +1,4 @@
-"""Batch runner: problem files in, one JSON record per problem out (DESIGN.md section 3).
+"""Batch runner: problem files in, one JSON record per problem out (docs/records.md).
 
 * :func:`run_problem` runs one problem file in this process and always returns a record
   (``status = "error"`` with ``error = "file: field: message"`` when anything goes wrong).
@@ -91,7 +91,7 @@ def resolved_path(file: str | os.PathLike) -> str:
 
 def empty_record(file: str, *, sha256: str | None = None, problem: str | None = None,
                  task: str | None = None) -> dict[str, Any]:
-    """A record with every field of DESIGN section 3, unknown values set to None."""
+    """A record with every field of :data:`RECORD_KEYS` (docs/records.md), unknown values None."""
     rec: dict[str, Any] = {k: None for k in RECORD_KEYS}
     rec.update(problem=problem or Path(file).stem, file=file, path=resolved_path(file),
                sha256=sha256, task=task,
@@ -420,7 +420,7 @@ def run_problem(path: str | os.PathLike, *, display: str | None = None,
     Returns
     -------
     dict
-        The record of DESIGN section 3.
+        The record (fields: :data:`RECORD_KEYS`, documented in docs/records.md).
     """
     t_start = time.perf_counter()
     display = str(path) if display is None else display
@@ -733,7 +733,7 @@ def _serve() -> int:
     import cvxpy  # noqa: F401  -- pay the imports before announcing readiness
     import sklearn.datasets  # noqa: F401
 
-    import nnlasso  # noqa: F401
+    import nnlasso.compress, nnlasso.patterns, nnlasso.representer, nnlasso.shallow  # noqa: F401,E401
     proto.write(_READY + "\n")
     for line in sys.stdin:
         if not line.strip():

@@ -40,6 +40,7 @@ value is 0. :func:`enumerate_patterns` leaves it out (``keep_zero=True`` keeps i
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ from . import backends
 from ._validation import as_matrix, check_lam, check_seed, skip_matrix
 from .errors import InvalidProblemError, SolverError
 from .losses import get_loss
+from ._logging import progress
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PatternSolution", "pattern_count_bound", "enumerate_patterns", "sample_patterns",
            "solve_patterns", "fit_patterns"]
@@ -668,8 +672,10 @@ class _Program:
             out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
         return out
 
-    def solve_working_set(self, max_rounds: int = 50) -> tuple[dict, dict, dict, dict]:
-        """Block working set with cone-row generation (rule in :func:`solve_patterns`)."""
+    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG
+                          ) -> tuple[dict, dict, dict, dict]:
+        """Block working set with cone-row generation (rule in :func:`solve_patterns`);
+        one progress line per round on this module's logger at ``level``."""
         B, N = self.B, self.N
         t0 = time.perf_counter()
         # dual point of the zero network (exact residual of the free fit for the squared loss)
@@ -718,6 +724,10 @@ class _Program:
                          "objective": ev["objective"], "rel_gap": rg,
                          "new_rows": int(n_new_rows), "violators": int(out.size),
                          "solve": res["solve"] + res["compile"]})
+            logger.log(level, "pattern working set round %d: %d blocks, %d cone rows, "
+                       "objective %.10g, rel gap %.2e, %d new rows, %d violating blocks "
+                       "(%.2fs)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
+                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"])
             if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
                 break
             if rounds >= max_rounds:
@@ -780,7 +790,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                    skip: Any = True, cone: bool = True, bias: str | None = None,
                    solver: str = "CLARABEL", tol: float = 1e-8, options: dict | None = None,
                    active_tol: float = 1e-6, gates: tuple | None = None,
-                   working_set: bool | str = "auto", max_rounds: int = 50) -> PatternSolution:
+                   working_set: bool | str = "auto", max_rounds: int = 50,
+                   verbose: bool = False) -> PatternSolution:
     """Solve the activation-pattern group lasso (cone-constrained or gated) for one output.
 
     Program (Xl = [X, -1], theta_k = (u_k, beta_k), block k has pattern D_{p(k)} and sign
@@ -821,7 +832,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     X : array (N, d);  Y : array (N,) or (N, 1)
         Inputs and targets (labels in {0, 1} / {-1, +1} for ``loss="logistic"``).
     lam : float > 0
-        Regularization, unaveraged loss (sum over samples, DESIGN §1).
+        Regularization, unaveraged loss (sum over samples, docs/math.md).
     patterns : bool array (P, N)
         Activation patterns (:func:`enumerate_patterns`, :func:`sample_patterns`); all-zero and
         duplicate rows are dropped.
@@ -843,6 +854,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     max_rounds : int
         Cap on the loop's restricted solves; when it stops early the certificate (over all
         blocks and rows) says so: the status is then not "optimal".
+    verbose : bool
+        Log one line per working-set round at INFO on the logger ``"nnlasso.patterns"``
+        (shown on stderr unless the application has configured logging); without it the lines
+        go out at DEBUG. Nothing is printed to stdout.
 
     Returns
     -------
@@ -973,7 +988,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
     t_build = time.perf_counter() - t_start
     if use_ws:
-        res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds)
+        with progress(logger, verbose) as level:
+            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
         t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
         res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
     else:
@@ -1069,7 +1085,8 @@ def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, s
         sampled gates (:func:`sample_patterns`, duplicates removed).
     seed : seed of the sampler.
     cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
-    **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol).
+    **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
+        working_set, max_rounds, verbose).
     """
     Xm = as_matrix(X, "X", allow_1d=True)
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 A problem file describes one convex problem: where the data come from, which task to run
 (``fit``, ``lasso`` or ``compress``), the model (loss, lam or lam_ratio, skip), the solver and
-what to verify. See DESIGN.md section 3 and the README for the full schema. Three steps, kept
+what to verify. docs/problem-files.md documents the full schema for users. Three steps, kept
 apart:
 
 * :func:`parse_problem` -- pure validation of the parsed TOML document (no file system);
@@ -33,8 +33,8 @@ Data conventions
 squared loss (not for compress), each target column too. ``max_samples`` keeps a seeded random
 subset (``seed``, default 0) before standardizing.
 
-Keys beyond the DESIGN example
-------------------------------
+Keys of note
+------------
 ``data.targets`` and ``data.delimiter`` (csv), ``data.seed`` (the subsample's seed),
 ``model.skip = "intercept"`` (c0 only; classification data are often separable by C x alone,
 which makes lam_max = 0). ``[solver] name`` defaults to CLARABEL, and to "auto" for compress
