@@ -254,10 +254,10 @@ def test_path_matches_sklearn_multitask_lasso():
 def test_auto_chooses_by_size():
     X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
     small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert small.solver == "CLARABEL"
+    assert small.solver == "auto" and small.inner == "CLARABEL"
     X, Phi, Y = make("squared", seed=8, N=60, K=200, D=2)
     large = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert large.solver == "PROX" and large.status == "optimal"
+    assert large.solver == "auto" and large.inner == "PROX" and large.status == "optimal"
 
 
 def test_prox_errors():
