@@ -277,16 +277,18 @@ def _native_options(name: str, options: dict | None) -> tuple[dict, dict | None]
     return loop, opts
 
 
-def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None
-                 ) -> prox.InnerSolver:
+def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None,
+                 refine_epochs: int = 20_000) -> prox.InnerSolver:
     """A restricted solver for the working-set loop that uses a CVXPY backend.
 
     The reduced program (the working set's columns, its groups) is built and solved by the
     backend; the answer is then refined by the native solver on the same columns, since the
-    loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits.
+    loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits
+    (at most ``refine_epochs`` coordinate-descent epochs: the stall fallback, whose columns made
+    coordinate descent stall, takes a few dozen).
     """
     data = prob.native_data()
-    native = prox.native_inner(data)
+    native = prox.native_inner(data, max_epochs=refine_epochs)
 
     def solve(cols, local_ids, tau, V_W, c, tol):
         sub = GroupStructure(np.asarray(local_ids, dtype=np.intp), tau / lam)
@@ -316,7 +318,7 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     loop_opts, backend_opts = _native_options(name, options)
     native = name == backends.NATIVE
     inner = None if native else _cvxpy_inner(prob, name, lam, backend_opts)
-    fallback = _cvxpy_inner(prob, "CLARABEL", lam, None) if (
+    fallback = _cvxpy_inner(prob, "CLARABEL", lam, None, prox.STALL_EPOCHS) if (
         native and "CLARABEL" in backends.installed()) else None
     res = prox.working_set_solve(prob.native_data(), lam, tol=prob.tol, V0=V0, c0=c0, ws0=ws0,
                                  inner=inner, correlations=correlations, fallback=fallback,

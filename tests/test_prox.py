@@ -301,7 +301,8 @@ def test_bench_quick_smoke(capsys):
     spec = importlib.util.spec_from_file_location("nnlasso_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1"])
+    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1", "--no-grid",
+                      "--no-defaults"])
     rows = res["problem_a"]["rows"]
     assert rows[0]["method"].startswith("nnlasso prox") and rows[0]["ratio"] == 1.0
     assert all(r["rel_gap"] <= 1e-6 for r in rows)
