@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import backends, prox
-from ._validation import as_matrix, check_lam, check_rows, skip_matrix
+from ._validation import as_matrix, check_lam, check_positive, check_rows, skip_matrix
 from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dual,
                       min_norm_dual, penalty, project_out)
 from .errors import InvalidProblemError, SolverError
@@ -64,7 +64,7 @@ class _Problem:
     """Validated (MTL) data shared by solve_lasso and lasso_path."""
 
     def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
-        self.tol = float(tol)
+        self.tol = check_positive(tol, "tol", upper=1.0)
         self.Phi = as_matrix(Phi, "Phi")
         N, K = self.Phi.shape
         self.loss: Loss = get_loss(loss)
@@ -455,7 +455,9 @@ def _path_working_set(prob: _Problem, lam_list: list[float], name: str,
     nonzero (plus prefetched ones) instead of a product with Phi; so an extra outer iteration
     is cheap, and the strong-rule set (hundreds of groups on correlated ReLU dictionaries, of
     which a few enter) is cut to its p0 + 2 |nonzero| groups of largest KKT ratio; the check
-    adds whatever that misses. Other losses: one product per check and the whole strong set.
+    adds whatever that misses. Other losses: one product per check, and the same cut of the
+    strong set (the whole set, 256 groups at one step of a softmax path on digits with 300
+    neurons, made the native inner solver run 20,000 iterations: 197 s against 11 s cold).
     """
     out: list[Solution] = []
     V = c = rho = None
@@ -468,7 +470,7 @@ def _path_working_set(prob: _Problem, lam_list: list[float], name: str,
         ws0 = None
         if rho is not None and lam_prev is not None:
             nz = np.unique(ids[np.flatnonzero(np.any(V != 0, axis=1))])
-            n_keep = None if corr is None else p0 + 2 * nz.size
+            n_keep = p0 + 2 * nz.size
             ws0 = np.union1d(strong_rule(rho, lam_prev, lam, n_keep), nz)
         sol, res = _solve_working_set(prob, lam, name, options, active_tol, t0, V0=V, c0=c,
                                       ws0=ws0, correlations=corr)
