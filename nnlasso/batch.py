@@ -20,7 +20,6 @@ from __future__ import annotations
 import atexit
 import collections
 import concurrent.futures as cf
-import fcntl
 import hashlib
 import json
 import math
@@ -39,6 +38,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: results files are not locked
+    fcntl = None
 
 from .errors import InvalidProblemError, SolverError
 from .spec import ProblemData, ProblemFileError, ProblemSpec, load_data, load_problem, \
@@ -792,7 +796,7 @@ def read_results(out: str | os.PathLike, *, repair: bool = True) -> list[dict[st
     if not p.is_file():
         raise BatchUsageError(f"{out}: not a regular file (give a results file)")
     with open(p, "r+b" if repair else "rb") as fh:
-        if repair:
+        if repair and fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -866,7 +870,8 @@ class _ResultsFile:
                 raise BatchUsageError(f"--out: {name} is one of the problem files (give "
                                       "another results file name)")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             raise BatchUsageError(f"--out: {name} is in use by another nnlasso batch (wait for "
                                   "it to finish, or give another --out)") from None

@@ -52,7 +52,7 @@ import scipy.sparse as sps
 from scipy.optimize import nnls
 
 from . import backends
-from ._validation import as_matrix, check_lam, skip_matrix
+from ._validation import as_matrix, check_lam, check_seed, skip_matrix
 from .errors import InvalidProblemError, SolverError
 from .losses import get_loss
 from ._logging import progress
@@ -231,7 +231,7 @@ def sample_patterns(X: Any, n_patterns: int, *,
                                   f"{n_patterns!r}") from None
     if n < 1 or n != n_patterns:
         raise InvalidProblemError(f"n_patterns: expected a positive integer, got {n_patterns!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     G = rng.standard_normal((n, d))
     nrm = np.linalg.norm(G, axis=1)
     while np.any(nrm == 0):  # pragma: no cover - probability zero
@@ -363,7 +363,17 @@ class PatternSolution:
 # --------------------------------------------------------------------------------------------
 
 def _check_patterns(patterns: Any, N: int) -> np.ndarray:
-    arr = np.asarray(patterns)
+    if isinstance(patterns, tuple) and len(patterns) == 3:
+        raise InvalidProblemError("patterns: got a tuple of 3 items, as returned by "
+                                  "sample_patterns (patterns, G, h); pass its first item: "
+                                  "pats, G, h = sample_patterns(X, n); solve_patterns(X, Y, "
+                                  "lam, pats)")
+    try:
+        arr = np.asarray(patterns)
+    except ValueError as exc:
+        raise InvalidProblemError(f"patterns: cannot be read as a (P, N) 0/1 array ({exc}); pass "
+                                  "a boolean array, e.g. the first item of sample_patterns(X, n)"
+                                  ) from None
     if arr.ndim == 1 and N == arr.size:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != N:
@@ -1003,7 +1013,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
     data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
     dual, dual_ratio = cert["dual"], cert["dual_ratio"]
-    gap = objective - dual
+    gap = max(objective - dual, 0.0)      # rounding never makes a certificate negative (gaps)
     denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
     rel_gap = float(gap / denom)
     info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],

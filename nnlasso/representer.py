@@ -222,6 +222,10 @@ def check_width(sol: Solution, Phi: Any, *, skip: Any = None, Y: Any = None) -> 
     """
     Phi = as_matrix(Phi, "Phi")
     N = Phi.shape[0]
+    if Phi.shape[1] != sol.V.shape[0]:
+        raise InvalidProblemError(f"Phi: has {Phi.shape[1]} columns but the solution has "
+                                  f"{sol.V.shape[0]} neurons (rows of V); pass the feature "
+                                  "matrix the solution was computed on")
     X_skip, _, _, basis = _skip_parts(skip, N)
     rank_Phi = projected_rank(Phi, basis)
     r_aff = basis.shape[1]
@@ -1315,6 +1319,10 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
     objective - Dual(q / max(1, upper_ratio)) is the certified gap of the infinite-width problem.
     ``kind="dictionary"``: max_k |Phi_k^T q| / lam over the fit's dictionary.
     """
+    if not all(hasattr(fit, a) for a in ("X", "Y", "lam", "loss", "skip", "objective")):
+        raise InvalidProblemError(f"fit: expected the ShallowFit returned by fit_shallow (or "
+                                  f"fit_patterns), got {type(fit).__name__}; for a Solution of "
+                                  "solve_lasso use certify_dictionary(Phi, Q, lam)")
     X = as_matrix(fit.X, "fit.X", allow_1d=True)
     skip = X if fit.skip == "linear" else fit.skip
     Z = _certified_fit(fit, X)
