@@ -136,7 +136,7 @@ def _net_objective(net: ShallowReLUNet, X: np.ndarray, T: np.ndarray, loss: Any,
 
 def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | None = None,
                 dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
-                skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
+                skip: Any = True, solver: str = "auto", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
                 n_patterns: int | None = None, bias: str | None = None,
                 cert_tol: float = 1e-6, max_rounds: int = 50,
