@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, check_positive, check_seed
 from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
 from .errors import InvalidProblemError
 from .lasso import lam_max, solve_lasso
@@ -136,7 +136,7 @@ def _net_objective(net: ShallowReLUNet, X: np.ndarray, T: np.ndarray, loss: Any,
 
 def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | None = None,
                 dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
-                skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
+                skip: Any = True, solver: str = "auto", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
                 n_patterns: int | None = None, bias: str | None = None,
                 cert_tol: float = 1e-6, max_rounds: int = 50,
@@ -181,8 +181,9 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                                   f"{Yarr.shape}")
     if (lam is None) == (lam_ratio is None):
         raise InvalidProblemError("lam: give exactly one of lam and lam_ratio")
-    if lam_ratio is not None and not (0 < float(lam_ratio) <= 1):
-        raise InvalidProblemError(f"lam_ratio: must lie in (0, 1], got {lam_ratio}")
+    if lam_ratio is not None:
+        lam_ratio = check_positive(lam_ratio, "lam_ratio", upper=1.0, example="0.05")
+    check_seed(seed)
     mode = _skip_mode(skip)
     skip_arg = X if mode == "linear" else mode
     lossobj = get_loss(loss)

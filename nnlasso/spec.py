@@ -37,8 +37,8 @@ Keys of note
 ------------
 ``data.targets`` and ``data.delimiter`` (csv), ``data.seed`` (the subsample's seed),
 ``model.skip = "intercept"`` (c0 only; classification data are often separable by C x alone,
-which makes lam_max = 0). ``[solver] name`` defaults to CLARABEL, and to "auto" for compress
-(the library's own choice per program). ``[verify] certificate`` defaults to "dictionary"
+which makes lam_max = 0). ``[solver] name`` defaults to "auto" (the library's own choice per
+program, as in the Python API). ``[verify] certificate`` defaults to "dictionary"
 ("none" for compress); "continuous" is for fit only.
 
 Memory
@@ -177,7 +177,7 @@ class ModelSpec:
 class SolverSpec:
     """The ``[solver]`` table."""
 
-    name: str = "CLARABEL"
+    name: str = "AUTO"
     time_limit: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -537,7 +537,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
 
     # [solver]
     st = _Table(file, "solver", top.table.get("solver", {}), _SOLVER_KEYS)
-    sname = st.str("name", "auto" if task == "compress" else "CLARABEL")
+    sname = st.str("name", "auto")
     from .backends import resolve
     from .errors import SolverError
     try:

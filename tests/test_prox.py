@@ -276,10 +276,10 @@ def test_path_matches_sklearn_multitask_lasso():
 def test_auto_chooses_by_size():
     X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
     small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert small.solver == "CLARABEL"
+    assert small.solver == "auto" and small.inner == "CLARABEL"
     X, Phi, Y = make("squared", seed=8, N=60, K=200, D=2)
     large = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert large.solver == "PROX" and large.status == "optimal"
+    assert large.solver == "auto" and large.inner == "PROX" and large.status == "optimal"
 
 
 def test_prox_errors():
@@ -301,7 +301,8 @@ def test_bench_quick_smoke(capsys):
     spec = importlib.util.spec_from_file_location("nnlasso_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1"])
+    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1", "--no-grid",
+                      "--no-defaults"])
     rows = res["problem_a"]["rows"]
     assert rows[0]["method"].startswith("nnlasso prox") and rows[0]["ratio"] == 1.0
     assert all(r["rel_gap"] <= 1e-6 for r in rows)
