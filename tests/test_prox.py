@@ -388,6 +388,7 @@ def test_stalled_native_solve_is_finished_by_the_interior_point_inner(stalled):
     assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
     ws = sol.info["working_set"]
     assert ws["switched_at"] is not None and sol.info["fallback"]["inner"] == "CLARABEL"
+    assert sol.inner == "PROX" and sol.fallback == "CLARABEL"
     # the handover is immediate: a few outer iterations (the stalled loop used to run 20 000
     # epochs per working set for 3+ working sets, then start over with CLARABEL)
     assert ws["switched_at"] <= 3 and ws["n_outer"] <= 10
@@ -441,6 +442,5 @@ def test_auto_solves_the_small_stalled_program_with_clarabel(stalled):
     X, Phi, y = stalled
     assert backends.choose(backends.ProblemSize(*Phi.shape, 1, "squared")) is None
     sol = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="auto")
-    assert getattr(sol, "inner", None) or sol.solver == "CLARABEL"
-    assert (getattr(sol, "inner", None) or sol.solver) == "CLARABEL"
+    assert sol.solver == "auto" and sol.inner == "CLARABEL" and sol.fallback is None
     assert sol.status == "optimal" and sol.rel_gap <= 1e-6
