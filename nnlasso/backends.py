@@ -118,8 +118,11 @@ def installed() -> list[str]:
     without importing them (so checking a problem file does not pay CVXPY's import time).
     """
     import sys
-    if "cvxpy" in sys.modules:
-        have = set(sys.modules["cvxpy"].installed_solvers())
+    mod = sys.modules.get("cvxpy")
+    # another thread may be importing CVXPY right now: use it only once fully initialized
+    if mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False) \
+            and hasattr(mod, "installed_solvers"):
+        have = set(mod.installed_solvers())
         return [s for s in SUPPORTED if s in have]
     return [s for s in SUPPORTED if importlib.util.find_spec(_PACKAGES[s]) is not None]
 

@@ -124,7 +124,7 @@ def _error_text(file: str, exc: BaseException) -> str:
     if isinstance(exc, ProblemFileError):
         return str(exc)
     if isinstance(exc, SolverError):
-        return f"{file}: solver: {exc}"
+        return f"{file}: solver: {str(exc).removeprefix('solver: ')}"
     if isinstance(exc, InvalidProblemError):
         msg = str(exc)
         if msg.startswith("NNLASSO_MAX_MEMORY_MB:"):

@@ -543,7 +543,12 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     from .backends import resolve
     from .errors import SolverError
     try:
-        concrete = resolve(sname, is_qp=loss == "squared", native=task != "compress")
+        # compress programs are min-norm / group programs (SOCP); the activation-pattern
+        # programs (patterns, gated) have cone blocks: neither is a QP nor a penalized lasso
+        pattern_fit = dictionary is not None and dictionary.kind in ("patterns", "gated")
+        concrete = resolve(sname, is_qp=loss == "squared" and task != "compress"
+                           and not pattern_fit,
+                           native=task != "compress" and not pattern_fit)
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
