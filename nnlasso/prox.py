@@ -939,9 +939,14 @@ def _model_step(H: np.ndarray, grad: np.ndarray, x: np.ndarray, var_blocks: list
     xn = x.copy()[:, None]
     corr = -grad[:, None]                       # minus the model gradient at xn = x
     live64 = live.astype(np.int64)
+    # one variable per block, in order (one output, single-neuron groups): the scalar epoch
+    scalar = kernel is None and flat.size == len(var_blocks) and np.array_equal(
+        flat, np.arange(flat.size))
     for _ in range(epochs):
         if kernel is not None:
             kernel(H, xn, corr, invL, thr, flat, offs, live64)
+        elif scalar:
+            _epoch_singletons(H, xn, corr, invL, thr, live)
         else:
             _epoch_groups(H, xn, corr, invL, thr, var_blocks, live)
     return xn[:, 0] - x
