@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - not POSIX: results files are not locke
     fcntl = None
 
 from .errors import InvalidProblemError, SolverError
+from .memory import memory_cap
 from .spec import ProblemData, ProblemFileError, ProblemSpec, load_data, load_problem, \
     read_problem_bytes
 
@@ -441,7 +442,8 @@ def run_problem(path: str | os.PathLike, *, display: str | None = None,
         data = load_data(spec, max_memory=max_memory)
         rec.update(N=data.N, d=data.d, D=data.D)
         rec["times"]["load"] = time.perf_counter() - t_start
-        arrays = _TASKS[spec.task](spec, data, rec)
+        with memory_cap(max_memory):      # the API's guard applies the same cap
+            arrays = _TASKS[spec.task](spec, data, rec)
         if rec["status"] not in STATUSES:
             rec["status"] = "error"
         if save_solutions is not None:

@@ -20,6 +20,7 @@ from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dua
                       min_norm_dual, penalty, project_out)
 from .errors import InvalidProblemError, SolverError
 from .losses import Loss, Targets, get_loss
+from .memory import CVXPY_EXP_CONE_FACTOR, check_memory
 from .programs import GroupStructure, LassoProgram, build_lasso, build_min_norm
 from .solution import Solution, active_set
 
@@ -93,6 +94,21 @@ class _Problem:
     def size(self) -> backends.ProblemSize:
         N, K = self.Phi.shape
         return backends.ProblemSize(N, K, self.T.shape[1], self.loss.name)
+
+    def check_program_memory(self, name: str) -> None:
+        """The memory guard (:mod:`nnlasso.memory`) before the full CVXPY program is built."""
+        N, K = self.Phi.shape
+        d = 0 if self.X_skip is None else self.X_skip.shape[1]
+        D = self.T.shape[1]
+        exp_cones = self.loss.name in ("logistic", "softmax")
+        fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
+               "(the native solver works on a few columns at a time) or working_set=True, or "
+               "fewer columns / samples")
+        if self.loss.name == "softmax" and D > 50:
+            fix += (f"; D = {D} classes: if the labels are really numbers, fit a regression "
+                    "(loss='squared', ConvexReLURegressor)")
+        check_memory(N, d, D, K, what="solver", fix=fix,
+                     factor=CVXPY_EXP_CONE_FACTOR if exp_cones else 1.0)
 
     def native_data(self) -> prox.LassoData:
         """The problem in the form of the native solver (built once, caches shared)."""
@@ -405,6 +421,7 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     if name == backends.NATIVE or working_set:
         sol = _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
         return _as_requested(sol, solver)
+    prob.check_program_memory(name)
     try:
         prog = prob.program(lam)
         run = _solve_program(prog, name, tol, options, warm=False)
@@ -469,6 +486,7 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
     if name == backends.NATIVE or working_set:
         return [_as_requested(s, solver)
                 for s in _path_working_set(prob, lam_list, name, options, active_tol)]
+    prob.check_program_memory(name)
     prog = prob.program(lam_list[0])
     out = []
     for i, lam in enumerate(lam_list):
@@ -645,6 +663,9 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     X_skip, intercept = skip_matrix(skip, N)
     A = affine_columns(X_skip, intercept, N)
     order = _min_norm_auto(solver, eps)
+    check_memory(N, A.shape[1], Psi_arr.shape[1], Phi.shape[1], what="Phi",
+                 fix="the min-norm program through CVXPY is that large; use fewer neurons "
+                     "(columns of Phi) or samples")
     # feasibility of the equality form: Psi must lie in col([Phi A])
     M = np.hstack([Phi, A])
     Qm, sv, _ = np.linalg.svd(M, full_matrices=False)

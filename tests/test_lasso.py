@@ -542,3 +542,57 @@ def test_badly_scaled_programs_are_solved_by_default(case):
         assert named.objective == pytest.approx(sol.objective, rel=1e-7)
     path = nl.lasso_path(Phi, Y, [lam, lam / 2], skip=X, solver="CLARABEL")
     assert all(p.status == "optimal" and p.fallback in (None, "PROX") for p in path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the memory guard of the Python API (nnlasso.memory, shared with the batch runner)
+# ---------------------------------------------------------------------------------------------
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    """Over the cap, the API refuses at once with the size, the cap and the fix; the estimate
+    is the batch runner's (one function)."""
+    import time
+    from nnlasso import memory, spec
+    assert spec.estimate_memory is memory.estimate_memory
+    assert spec.max_memory_default is memory.max_memory_default
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 5))
+    y = rng.standard_normal(3000)
+    t0 = time.perf_counter()
+    with pytest.raises(nl.InvalidProblemError) as err:
+        nl.fit_shallow(X, y, 1.0, n_neurons=200_000)     # 3000 x 200000 features: 19 GiB
+    assert time.perf_counter() - t0 < 1.0
+    msg = str(err.value)
+    assert msg.startswith("n_neurons:") and "GiB" in msg and "4.0 GiB" in msg
+    assert "lower n_neurons" in msg and "NNLASSO_MAX_MEMORY_MB" in msg
+    # the same guard before a CVXPY program; the native solver is not refused
+    monkeypatch.setenv("NNLASSO_MAX_MEMORY_MB", "1")
+    X2, Phi, Y = problem(30, N=200, K=150, D=2)
+    with pytest.raises(nl.InvalidProblemError, match="solver: .*'prox'.*NNLASSO_MAX_MEMORY_MB"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="CLARABEL")
+    assert nl.solve_lasso(Phi, Y, 1.0, solver="prox").status == "optimal"
+    with pytest.raises(nl.InvalidProblemError, match="Phi: .*over the memory cap of 0.0 GiB"):
+        nl.solve_min_norm(Phi, Phi @ np.ones((150, 2)), eps=0.1)
+    P = rng.random((500, 200)) > 0.5
+    with pytest.raises(nl.InvalidProblemError, match="patterns: "):
+        nl.solve_patterns(rng.standard_normal((200, 3)), rng.standard_normal(200), 1.0, P[:, :200])
+    with pytest.raises(nl.InvalidProblemError, match="dictionary: "):
+        nl.representer.column_generation(X[:400], y[:400], 1.0, n_init=2000)
+    # the batch runner's --max-memory also governs the library calls it makes
+    with memory.memory_cap(2**40):
+        assert memory.max_memory_default() == 2**40
+    assert memory.max_memory_default() == 2**20
+
+
+def test_memory_guard_names_the_regressor_for_many_classes():
+    """Integer regression targets given as 214 softmax classes: refused in well under a second
+    before the CVXPY program (x 25 for its exponential cones), naming the regression fix."""
+    import time
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    Phi = np.maximum(X @ np.random.default_rng(0).standard_normal((10, 300)), 0)
+    t0 = time.perf_counter()
+    with pytest.raises(nl.InvalidProblemError, match="214 classes.*ConvexReLURegressor"):
+        nl.solve_lasso(Phi, y.astype(int), 1.0, loss="softmax", skip="intercept",
+                       solver="CLARABEL")
+    assert time.perf_counter() - t0 < 1.0
