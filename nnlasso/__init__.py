@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "sample_patterns": "patterns", "solve_patterns": "patterns",
     "ShallowFit": "shallow", "fit_shallow": "shallow",
     "ConvexReLUClassifier": "estimators", "ConvexReLURegressor": "estimators",
+    "ConvexReLUClassifierCV": "estimators", "ConvexReLURegressorCV": "estimators",
     "CompressionPath": "compress", "CompressionReport": "compress", "compress_layer": "compress",
     "compress_network": "compress", "compression_path": "compress",
     "Solution": "solution",
@@ -40,7 +41,8 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
                            compression_path)
     from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
     from .errors import InvalidProblemError, NnlassoError, SolverError
-    from .estimators import ConvexReLUClassifier, ConvexReLURegressor
+    from .estimators import (ConvexReLUClassifier, ConvexReLUClassifierCV, ConvexReLURegressor,
+                             ConvexReLURegressorCV)
     from .lasso import lam_max, lasso_path, solve_lasso, solve_min_norm
     from .losses import get_loss
     from .networks import MLP, ShallowReLUNet

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, check_seed
 from .errors import InvalidProblemError
 
 __all__ = ["ACTIVATIONS", "NeuronDictionary", "sample_neurons", "knot_neurons", "cluster_rows"]
@@ -325,7 +325,7 @@ def sample_neurons(X: Any, n_neurons: int, *, method: str = "data", seed: Any = 
     K = _check_count(n_neurons, "n_neurons")
     if method not in ("data", "sphere"):
         raise InvalidProblemError(f"method: unknown value {method!r}; use 'data' or 'sphere'")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     W = _unit_directions(rng, K, X.shape[1])
     P = X @ W.T                                         # (N, K) projections w_k . x_n
     if method == "data":

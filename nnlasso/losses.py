@@ -161,6 +161,11 @@ class SoftmaxLoss(Loss):
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                 raise InvalidProblemError("Y: the softmax loss needs integer class labels; got "
                                           "non-integer values")
+            if arr.size and float(np.max(np.abs(arr))) > 2.0**53:
+                # beyond 2**53 floats are not integers one apart: labels would merge
+                raise InvalidProblemError("Y: float class labels above 2**53 in magnitude "
+                                          f"(got {float(np.max(np.abs(arr))):.3g}) cannot be told "
+                                          "apart reliably; encode the classes as 0..C-1")
             arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iub":
             raise InvalidProblemError(f"Y: the softmax loss needs integer class labels, got dtype "

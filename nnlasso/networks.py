@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, refuse_complex
 from .dictionary import cluster_rows
 from .errors import InvalidProblemError
 
@@ -52,6 +52,7 @@ def _check_bias(bias: str) -> bool:
 
 def _float_array(A: Any, name: str, ndim: int) -> np.ndarray:
     """A finite float64 copy of ``A`` with ``ndim`` dimensions (empty axes allowed)."""
+    refuse_complex(A, name)
     try:
         arr = np.array(A, dtype=np.float64)
     except (TypeError, ValueError) as exc:

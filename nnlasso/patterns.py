@@ -52,7 +52,7 @@ import scipy.sparse as sps
 from scipy.optimize import nnls
 
 from . import backends
-from ._validation import as_matrix, check_lam, skip_matrix
+from ._validation import as_matrix, check_lam, check_seed, skip_matrix
 from .errors import InvalidProblemError, SolverError
 from .losses import get_loss
 from ._logging import progress
@@ -231,7 +231,7 @@ def sample_patterns(X: Any, n_patterns: int, *,
                                   f"{n_patterns!r}") from None
     if n < 1 or n != n_patterns:
         raise InvalidProblemError(f"n_patterns: expected a positive integer, got {n_patterns!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     G = rng.standard_normal((n, d))
     nrm = np.linalg.norm(G, axis=1)
     while np.any(nrm == 0):  # pragma: no cover - probability zero
@@ -272,7 +272,9 @@ class PatternSolution:
         max(|objective|, |dual_objective|).
     status : "optimal" when rel_gap <= max(tol, 1e-6), else the solver's status or
         "optimal_inaccurate".
-    solver : str;  times : dict (build, compile, solve, dual, total; seconds)
+    solver : the solver asked for ("auto" or a CVXPY name);  inner : the backend that solved
+        the program (CLARABEL for "auto");  fallback : None (no backend takes over here)
+    times : dict (build, compile, solve, dual, total; seconds)
     n_patterns : number of (nonzero) patterns used;  cone : whether the cone constraints were on
     bias : "unpenalized" | "penalized";  lam : float;  loss : str
     patterns : bool array (P, N)
@@ -319,6 +321,12 @@ class PatternSolution:
     dual_ratio: float
     gates: tuple | None = None
     info: dict = field(default_factory=dict)
+    inner: str | None = None
+    fallback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.inner is None:
+            self.inner = self.solver
 
     @property
     def n_active(self) -> int:
@@ -355,7 +363,17 @@ class PatternSolution:
 # --------------------------------------------------------------------------------------------
 
 def _check_patterns(patterns: Any, N: int) -> np.ndarray:
-    arr = np.asarray(patterns)
+    if isinstance(patterns, tuple) and len(patterns) == 3:
+        raise InvalidProblemError("patterns: got a tuple of 3 items, as returned by "
+                                  "sample_patterns (patterns, G, h); pass its first item: "
+                                  "pats, G, h = sample_patterns(X, n); solve_patterns(X, Y, "
+                                  "lam, pats)")
+    try:
+        arr = np.asarray(patterns)
+    except ValueError as exc:
+        raise InvalidProblemError(f"patterns: cannot be read as a (P, N) 0/1 array ({exc}); pass "
+                                  "a boolean array, e.g. the first item of sample_patterns(X, n)"
+                                  ) from None
     if arr.ndim == 1 and N == arr.size:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != N:
@@ -778,7 +796,7 @@ class _Program:
 
 def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "squared",
                    skip: Any = True, cone: bool = True, bias: str | None = None,
-                   solver: str = "CLARABEL", tol: float = 1e-8, options: dict | None = None,
+                   solver: str = "auto", tol: float = 1e-8, options: dict | None = None,
                    active_tol: float = 1e-6, gates: tuple | None = None,
                    working_set: bool | str = "auto", max_rounds: int = 50,
                    verbose: bool = False) -> PatternSolution:
@@ -832,7 +850,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         Cone constraints (exact ReLU program) or the gated-ReLU relaxation.
     bias : "unpenalized" | "penalized" | None
         None: "unpenalized" with cones, "penalized" without (see the module docstring).
-    solver, tol, options : backend solver name (CVXPY), tolerance, extra options. CLARABEL
+    solver, tol, options : backend solver name (CVXPY; the default "auto" is CLARABEL, since
+        the native solver does not take cones or pattern blocks), tolerance, extra options. CLARABEL
         uses its multithreaded supernodal "faer" factorization unless ``options`` says otherwise.
     active_tol : float
         Block k is a neuron iff its norm > active_tol * max norm.
@@ -960,6 +979,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     e = d + 1
     nb = 2 if cone else 1
     B = nb * P
+    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
+    from .memory import check_memory
+    check_memory(N, d, T.shape[1], B * e, what="patterns",
+                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
     prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
@@ -994,7 +1017,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
     data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
     dual, dual_ratio = cert["dual"], cert["dual_ratio"]
-    gap = objective - dual
+    gap = max(objective - dual, 0.0)      # rounding never makes a certificate negative (gaps)
     denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
     rel_gap = float(gap / denom)
     info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
@@ -1041,7 +1064,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         wn = np.linalg.norm(W_net, axis=1)
     net_obj = float(lossobj.value(net_out[:, None], T) + lam * np.sum(wn * np.abs(V_net[:, 0])))
 
-    from .lasso import certified_status
+    from .lasso import certified_status, requested_name
     status = certified_status(info["status"], rel_gap, tol)
     # the gap certifies a point only if it is feasible: a cone row violated by more than
     # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
@@ -1055,8 +1078,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
              "dual": t_dual, "total": t_total}
     return PatternSolution(
         W=W_net, b=b_net, V=V_net, skip_coef=skip_coef, intercept=icpt, objective=objective,
-        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status, solver=solver_name,
-        times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
+        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status,
+        solver=requested_name(solver, solver_name), inner=solver_name, times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
         patterns=M_used, U=U, beta=beta, block_pattern=bpat, block_sign=bsign.astype(int),
         active=act, fitted=zfit, network_objective=net_obj, max_violation=max_violation,
         dual_ratio=dual_ratio, gates=gates,

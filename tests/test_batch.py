@@ -61,6 +61,7 @@ def lines(path: Path) -> list[dict]:
 def assert_record_shape(rec: dict) -> None:
     for key in RECORD_KEYS:
         assert key in rec, key
+    assert {"solver", "inner", "fallback"} <= set(rec)
     assert set(TIME_KEYS) <= set(rec["times"])
     assert rec["status"] in ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
     json.dumps(rec, allow_nan=False)
@@ -190,6 +191,9 @@ def test_fit_record_and_saved_solution(tmp_path):
     assert_record_shape(rec)
     assert rec["status"] == "optimal", rec["error"]
     assert rec["N"] == 30 and rec["d"] == 1 and rec["D"] == 1
+    # no [solver] name: "auto", and the record says which backend did the work
+    assert rec["solver"] == "auto" and rec["inner"] in ("PROX", "CLARABEL")
+    assert rec["fallback"] is None
     assert rec["K_reduced"] <= rec["K_active"] <= rec["K_dictionary"]
     assert rec["width_bound_holds"] is True and rec["K_reduced"] <= rec["width_bound"]
     assert rec["gap"] is not None and rec["rel_gap"] < 1e-5

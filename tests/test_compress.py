@@ -247,6 +247,13 @@ def test_tolerance_mode_deviation_and_monotone_path():
         counts.append(small.hidden_sizes[0])
     assert all(b <= a for a, b in zip(counts, counts[1:]))
     assert counts[-1] < counts[0] < 30
+    # the default solver ("auto") solves the eps program with SCS: the same certified optimum
+    small, rep = compress_layer(mlp, 1, X, eps=0.4)
+    _, ref = compress_layer(mlp, 1, X, eps=0.4, solver="CLARABEL")
+    assert (rep.solver, rep.inner, rep.fallback) == ("auto", "SCS", None)
+    assert (ref.solver, ref.inner) == ("CLARABEL", "CLARABEL")
+    assert rep.status == "optimal" and rep.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert "via auto -> SCS" in str(rep)
 
 
 def test_compression_path_eps_and_lam(digits_net):
@@ -341,7 +348,8 @@ def test_refusals(digits_net):
     # an unknown solver is refused even where the exact program needs none (empty null space)
     tall = random_mlp(rng, [3, 6, 2])
     Xt = rng.normal(size=(50, 3))
-    assert compress_layer(tall, 1, Xt)[1].solver == "nullspace"
+    rep = compress_layer(tall, 1, Xt)[1]
+    assert rep.solver == "auto" and rep.inner == "nullspace" and rep.fallback is None
     with pytest.raises(SolverError, match="installed"):
         compress_layer(tall, 1, Xt, solver="NOPE")
 
