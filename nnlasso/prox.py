@@ -1526,6 +1526,8 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
             ws = _grow(ws, chk["rho"], loop.alive,
                        max(ws.size, p0) if switched_at is None else d.n_groups)
             tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
+            if switched_at is not None:
+                tol_in = 0.25 * tol  # an interior-point solve costs about the same at any tol
         n_outer += 1
         sizes.append(int(ws.size))
         cols, local = d.columns(ws)
