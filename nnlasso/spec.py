@@ -565,6 +565,12 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                    f"options = {{ {key} = 100 }})")
     if options and task == "compress":
         raise st.error("options", "compress problems do not pass solver options (remove them)")
+    if options and sname.upper() == "AUTO":
+        key = next(iter(options))
+        raise ProblemFileError(file, f"solver.options.{key}",
+                               "options need a named solver: with name = \"auto\" (the default) "
+                               "the solver is chosen by problem size, and each solver has its "
+                               "own options (set name = \"CLARABEL\", \"SCS\", ... or \"prox\")")
     _check_solver_options(file, concrete, options)
     solver = SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
 
