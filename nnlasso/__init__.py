@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "CompressionPath": "compress", "CompressionReport": "compress", "compress_layer": "compress",
     "compress_network": "compress", "compression_path": "compress",
     "Solution": "solution",
+    "DeepReLUNet": "deep",
 }
 #: submodules exported as attributes (``nnlasso.compress`` is the module; the whole-network
 #: function is ``compress_network``)
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
     from . import compress, representer
     from .compress import (CompressionPath, CompressionReport, compress_layer, compress_network,
                            compression_path)
+    from .deep import DeepReLUNet
     from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
     from .errors import InvalidProblemError, NnlassoError, SolverError
     from .estimators import (ConvexReLUClassifier, ConvexReLUClassifierCV, ConvexReLURegressor,
