@@ -10,6 +10,7 @@ correspond to lam = N * alpha.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dua
                       min_norm_dual, penalty, project_out)
 from .errors import InvalidProblemError, SolverError
 from .losses import Loss, Targets, get_loss
+from .memory import CVXPY_EXP_CONE_FACTOR, check_memory
 from .programs import GroupStructure, LassoProgram, build_lasso, build_min_norm
 from .solution import Solution, active_set
 
@@ -93,6 +95,21 @@ class _Problem:
     def size(self) -> backends.ProblemSize:
         N, K = self.Phi.shape
         return backends.ProblemSize(N, K, self.T.shape[1], self.loss.name)
+
+    def check_program_memory(self, name: str) -> None:
+        """The memory guard (:mod:`nnlasso.memory`) before the full CVXPY program is built."""
+        N, K = self.Phi.shape
+        d = 0 if self.X_skip is None else self.X_skip.shape[1]
+        D = self.T.shape[1]
+        exp_cones = self.loss.name in ("logistic", "softmax")
+        fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
+               "(the native solver works on a few columns at a time) or working_set=True, or "
+               "fewer columns / samples")
+        if self.loss.name == "softmax" and D > 50:
+            fix += (f"; D = {D} classes: if the labels are really numbers, fit a regression "
+                    "(loss='squared', ConvexReLURegressor)")
+        check_memory(N, d, D, K, what="solver", fix=fix,
+                     factor=CVXPY_EXP_CONE_FACTOR if exp_cones else 1.0)
 
     def native_data(self) -> prox.LassoData:
         """The problem in the form of the native solver (built once, caches shared)."""
@@ -361,6 +378,49 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     return sol, res
 
 
+#: feature / target scales outside [2**-SCALE_EXP, 2**SCALE_EXP] are brought to order one
+SCALE_EXP = 24
+
+
+def _power_of_two(M: np.ndarray) -> float:
+    """1, or the power of two 2**-e with max|M| 2**-e of order one when max|M| is extreme."""
+    top = float(np.max(np.abs(M))) if M.size else 0.0
+    if top == 0.0 or 2.0 ** -SCALE_EXP <= top <= 2.0 ** SCALE_EXP:
+        return 1.0
+    return float(2.0 ** -np.round(np.log2(top)))
+
+
+def _scales(Phi: Any, Y: Any, loss: str | Loss) -> tuple[float, float]:
+    """(a, b): the exact power-of-two scales that bring Phi (and, squared loss, Y) to order one.
+
+    (MTL) is equivariant under Phi -> a Phi, Y -> b Y (b only for the squared loss), lam -> a b
+    lam: its solution is V' = (b / a) V with the affine part scaled by b and the objective,
+    dual value and gap by b^2 (the relative gap and the active set are unchanged). Interior-point
+    and first-order solvers are not scale invariant (features of order 1e50 made CLARABEL fail
+    and the native solver overflow), so extreme data are solved at order one and mapped back;
+    powers of two keep the scaling exact.
+    """
+    a = _power_of_two(as_matrix(Phi, "Phi"))
+    squared = (loss.name if isinstance(loss, Loss) else str(loss).lower()) == "squared"
+    b = _power_of_two(as_matrix(Y, "Y", allow_1d=True)) if squared else 1.0
+    return a, b
+
+
+def _scaled_targets(Y: Any, b: float) -> Any:
+    """Y * b (Y unchanged when b = 1: labels keep their type)."""
+    return Y if b == 1.0 else np.asarray(Y, dtype=np.float64) * b
+
+
+def _unscale(sol: Solution, a: float, b: float, lam: float) -> Solution:
+    """The Solution of the original problem from that of the problem scaled by (a, b)."""
+    def back(M):
+        return None if M is None else np.asarray(M) / b
+    return replace(sol, V=sol.V * (a / b), skip_coef=back(sol.skip_coef),
+                   intercept=back(sol.intercept), objective=sol.objective / b ** 2,
+                   dual_objective=sol.dual_objective / b ** 2, gap=sol.gap / b ** 2, lam=lam,
+                   info={**sol.info, "rescaled": {"features": a, "targets": b}})
+
+
 def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss = "squared",
                 skip: Any = None, groups: Any = None, weights: Any = None,
                 solver: str = "auto", tol: float = 1e-8, active_tol: float = 1e-6,
@@ -399,12 +459,20 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     """
     t_start = time.perf_counter()
     lam = check_lam(lam)
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sol = solve_lasso(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), lam * a * b,
+                          loss=loss, skip=skip, groups=groups, weights=weights, solver=solver,
+                          tol=tol, active_tol=active_tol, options=options,
+                          working_set=working_set)
+        return _unscale(sol, a, b, lam)
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
         sol = _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
         return _as_requested(sol, solver)
+    prob.check_program_memory(name)
     try:
         prog = prob.program(lam)
         run = _solve_program(prog, name, tol, options, warm=False)
@@ -463,12 +531,20 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
     lam_list = [check_lam(v, "lams") for v in np.atleast_1d(np.asarray(list(lams), dtype=float))]
     if not lam_list:
         raise InvalidProblemError("lams: pass at least one value")
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sols = lasso_path(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b),
+                          [lam * a * b for lam in lam_list], loss=loss, skip=skip,
+                          groups=groups, weights=weights, solver=solver, tol=tol,
+                          active_tol=active_tol, options=options, working_set=working_set)
+        return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
         return [_as_requested(s, solver)
                 for s in _path_working_set(prob, lam_list, name, options, active_tol)]
+    prob.check_program_memory(name)
     prog = prob.program(lam_list[0])
     out = []
     for i, lam in enumerate(lam_list):
@@ -543,9 +619,11 @@ def lam_max(Phi: np.ndarray, Y: np.ndarray, *, loss: str | Loss = "squared", ski
     lam_max = max_g |Phi_g^T q0|_F / omega_g, with q0 = -grad L at the best skip-only fit (for the
     squared loss: the residual of the affine least-squares fit).
     """
-    prob = _Problem(Phi, Y, loss, skip, groups, weights)
+    a, b = _scales(Phi, Y, loss)
+    prob = _Problem(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), loss, skip, groups,
+                    weights)
     return lam_max_value(prob.Phi, prob.T, prob.loss, prob.A, prob.groups.ids,
-                         prob.groups.weights)
+                         prob.groups.weights) / (a * b)
 
 
 #: ``solve_min_norm(..., solver="auto")`` with eps > 0: SCS first, CLARABEL when SCS fails or
@@ -645,6 +723,9 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     X_skip, intercept = skip_matrix(skip, N)
     A = affine_columns(X_skip, intercept, N)
     order = _min_norm_auto(solver, eps)
+    check_memory(N, A.shape[1], Psi_arr.shape[1], Phi.shape[1], what="Phi",
+                 fix="the min-norm program through CVXPY is that large; use fewer neurons "
+                     "(columns of Phi) or samples")
     # feasibility of the equality form: Psi must lie in col([Phi A])
     M = np.hstack([Phi, A])
     Qm, sv, _ = np.linalg.svd(M, full_matrices=False)

@@ -979,6 +979,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     e = d + 1
     nb = 2 if cone else 1
     B = nb * P
+    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
+    from .memory import check_memory
+    check_memory(N, d, T.shape[1], B * e, what="patterns",
+                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
     prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,

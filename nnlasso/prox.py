@@ -939,9 +939,14 @@ def _model_step(H: np.ndarray, grad: np.ndarray, x: np.ndarray, var_blocks: list
     xn = x.copy()[:, None]
     corr = -grad[:, None]                       # minus the model gradient at xn = x
     live64 = live.astype(np.int64)
+    # one variable per block, in order (one output, single-neuron groups): the scalar epoch
+    scalar = kernel is None and flat.size == len(var_blocks) and np.array_equal(
+        flat, np.arange(flat.size))
     for _ in range(epochs):
         if kernel is not None:
             kernel(H, xn, corr, invL, thr, flat, offs, live64)
+        elif scalar:
+            _epoch_singletons(H, xn, corr, invL, thr, live)
         else:
             _epoch_groups(H, xn, corr, invL, thr, var_blocks, live)
     return xn[:, 0] - x
@@ -1521,6 +1526,8 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
             ws = _grow(ws, chk["rho"], loop.alive,
                        max(ws.size, p0) if switched_at is None else d.n_groups)
             tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
+            if switched_at is not None:
+                tol_in = 0.25 * tol  # an interior-point solve costs about the same at any tol
         n_outer += 1
         sizes.append(int(ws.size))
         cols, local = d.columns(ws)

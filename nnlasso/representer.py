@@ -1472,6 +1472,8 @@ def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, los
     """The rounds of :func:`column_generation`; one progress line per round at ``level``."""
     from . import backends
     from .lasso import solve_lasso
+    from .memory import check_memory
+    D_out = get_loss(loss).encode(np.asarray(Y)).T.shape[1]
     idle = np.zeros(dic.K, dtype=int)
     sol = None
     cert = None
@@ -1480,6 +1482,8 @@ def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, los
     c_prev: np.ndarray | None = None
     for rounds in range(1, max_rounds + 1):
         t0 = time.perf_counter()
+        check_memory(X.shape[0], X.shape[1], D_out, dic.K, what="dictionary",
+                     fix="lower n_init, n_add or max_rounds, or use fewer samples")
         Phi = dic.features(X)
         if warm:
             # nnlasso's working-set loop, warm-started from the previous round (new rows = 0)

@@ -372,9 +372,10 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
     """solver="auto" against CLARABEL (full program), CLARABEL on working sets and prox.
 
     Each row times the four choices on one problem in this process (medians of
-    ``args.repeats``; the full CLARABEL program of the A-sized problems runs once in a
-    subprocess with the wall-clock limit, since CVXPY's compilation is not covered by the
-    solver's limit). ``ratio`` = auto / best of the three explicit choices.
+    ``args.repeats``; the full CLARABEL program of the mid and A-sized problems runs once in a
+    subprocess with a wall-clock limit of min(--limit, 30) s, since CVXPY's compilation is not
+    covered by the solver's limit: a killed row counts as infinitely slow). ``ratio`` = auto /
+    best of the three explicit choices.
     """
     rows = []
     for p in grid_problems(args.quick):
@@ -394,11 +395,10 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
             t, sol = timed(lambda: run(solver, **kw), args.repeats)
             times[label], gapsd[label] = t, sol.rel_gap
             if label == "auto":
-                inner = getattr(sol, "inner", None) or sol.solver
-                if sol.info.get("fallback"):
-                    inner += " (fallback " + str(sol.info["fallback"].get("inner")) + ")"
+                inner = _inner(sol)
         if p.get("shape"):
-            t, V, note = one_shot("nnlasso-CLARABEL", args, p["shape"][:2], p["shape"][2])
+            one = argparse.Namespace(**{**vars(args), "limit": min(args.limit, 30.0)})
+            t, V, note = one_shot("nnlasso-CLARABEL", one, p["shape"][:2], p["shape"][2])
             times["CLARABEL"] = t if V is not None else float("inf")
             gapsd["CLARABEL"] = float("nan")
         else:
@@ -421,10 +421,9 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def _inner(sol: Any) -> str:
-    """The backend that did a default call's work (Solution.inner when present)."""
+    """The backend that did a call's work (``inner``, and ``fallback`` when one took over)."""
     inner = getattr(sol, "inner", None) or getattr(sol, "solver", "?")
-    fb = getattr(sol, "fallback", None) or (sol.info.get("fallback") or {}).get("inner") \
-        if hasattr(sol, "info") else None
+    fb = getattr(sol, "fallback", None)
     return f"{inner} (fallback {fb})" if fb else str(inner)
 
 
@@ -500,7 +499,7 @@ def default_entry_points(quick: bool) -> list[dict]:
                                   for s in ("CLARABEL", "prox")],
                         gap=lambda r: float(r[1].rel_gap if r[1].rel_gap is not None else
                                             float("nan")),
-                        backend=lambda r: str(r[1].solver)))
+                        backend=lambda r: _inner(r[1])))
     Vt = np.zeros((Phi.shape[1], 3))
     Vt[rng.choice(Phi.shape[1], 8, replace=False)] = rng.standard_normal((8, 3))
     Psi = Phi @ Vt

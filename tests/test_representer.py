@@ -410,9 +410,7 @@ def test_width_report_prints_a_table():
     X, y = _teacher(seed=4, N=30)
     dic = sample_neurons(X, 200, seed=0)
     Phi = dic.features(X)
-    # the report's text is under test; lam = 1e-4 on 200 collinear neurons is a known slow
-    # case of the native solver without numba, so the interior-point solver is named here
-    sol = nl.solve_lasso(Phi, y, 1e-4, skip=X, solver="CLARABEL")
+    sol = nl.solve_lasso(Phi, y, 1e-4, skip=X)
     rep = R.check_width(sol, Phi, skip=X)
     text = str(rep)
     assert rep.holds and rep.K <= rep.bound == 30 - 3

@@ -200,13 +200,11 @@ def test_verify_reduces_to_the_width_bound():
     rng = np.random.default_rng(10)
     X = rng.standard_normal((20, 2))
     y = rng.standard_normal(20)
-    # verify is under test; 400 neurons in 2-D at lam = 1e-3 are the native solver's known slow
-    # case without numba (134 s with "auto" on the loaded 2-core machine), so CLARABEL is named
-    fit = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0, verify=True, solver="CLARABEL")
+    fit = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0, verify=True)
     assert fit.width.holds and fit.width.bound == 20 - 3
     assert fit.net.n_neurons <= fit.width.bound
     assert fit.reduced.objective <= fit.solution.objective * (1 + 1e-9)
-    plain = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0, solver="CLARABEL")
+    plain = fit_shallow(X, y, 1e-3, n_neurons=400, seed=0)
     assert np.allclose(fit.predict(X), plain.predict(X), atol=1e-6 * np.abs(y).max())
 
 
