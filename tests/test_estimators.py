@@ -13,7 +13,7 @@ import nnlasso as nl
 
 
 @parametrize_with_checks([nl.ConvexReLURegressor(n_neurons=30),
-                          nl.ConvexReLUClassifier(n_neurons=30)])
+                          nl.ConvexReLUClassifier(n_neurons=30, lam_ratio=0.05)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
