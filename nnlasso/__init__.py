@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "compress_network": "compress", "compression_path": "compress",
     "Solution": "solution",
     "DeepReLUNet": "deep",
+    "train_prox": "training", "train_weight_decay": "training",
 }
 #: submodules exported as attributes (``nnlasso.compress`` is the module; the whole-network
 #: function is ``compress_network``)
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
                            solve_patterns)
     from .shallow import ShallowFit, fit_shallow
     from .solution import Solution
+    from .training import train_prox, train_weight_decay
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 
