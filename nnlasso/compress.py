@@ -73,6 +73,8 @@ __all__ = ["CompressionReport", "CompressionPath", "compress_layer", "compress",
 
 #: relative threshold for "the features are linearly dependent" (singular values of Phi)
 _RANK_RTOL = 1e-10
+#: effective rank (CompressionReport.effective_ranks): singular values above 1% of the largest
+EFFECTIVE_RTOL = 1e-2
 #: exact mode: the next layer's pre-activation on X must be reproduced to this relative level
 EXACT_RTOL = 1e-6
 _PROGRAMS = ("auto", "exact", "eps", "lam", "label")
@@ -95,6 +97,13 @@ class CompressionReport:
     bound : the width bound ``rank(P Phi) * rank(P F)`` (F the program's fit, P the projector off
         the free intercept; D = 1: ``min(N - r_aff, rank(P Phi))``), an upper bound on the
         neurons a solution needs (an existence statement, not the count found).
+    effective_ranks : ``(r_Phi, r_F)``, the *effective* ranks of ``P Phi`` and ``P F``: the number
+        of singular values ``s_i > EFFECTIVE_RTOL * s_1`` with ``EFFECTIVE_RTOL = 1e-2`` (singular
+        values below 1% of the largest are treated as zero). None for :func:`compress`.
+    effective_bound : ``r_Phi * r_F`` (one output: ``min(N - r_aff, r_Phi)``): the width bound
+        the representer theorem gives for a nearby program whose features and fit are truncated
+        to those singular directions. A heuristic estimate of the width a compression can
+        reach, not a guarantee (``bound`` is the guarantee); it is often far below ``bound``.
     max_output_change : ``max_{n, j} |f_small(x_n)_j - f(x_n)_j|`` over X of the final raw
         outputs (logits for classifiers).
     rel_output_change : ``|f_small(X) - f(X)|_F / |f(X)|_F``.
@@ -127,6 +136,8 @@ class CompressionReport:
     neurons_before: int
     neurons_after: int
     bound: int | None = None
+    effective_ranks: tuple[int, int] | None = None
+    effective_bound: int | None = None
     max_output_change: float | None = None
     rel_output_change: float | None = None
     psi_rel_change: float | None = None
@@ -164,6 +175,12 @@ class CompressionReport:
 
         out = [(f"neurons (layer {_fmt_layer(self.layer)})", str(self.neurons_before),
                 str(self.neurons_after))]
+        if self.bound is not None:
+            eff = "" if self.effective_bound is None else (
+                f" / {self.effective_bound} (ranks {self.effective_ranks[0]} x "
+                f"{self.effective_ranks[1]})")
+            out.append(("width bound exact / effective (s > 1e-2 s_1)", "",
+                        f"{self.bound}{eff}"))
         if self.score_train is not None:
             out.append((f"train {self.metric}", pct(self.score_train[0]),
                         pct(self.score_train[1])))
@@ -198,6 +215,8 @@ class CompressionReport:
                 + f": status={self.status}")
         if self.bound is not None:
             head += f", width bound {self.bound}"
+            if self.effective_bound is not None:
+                head += f" (effective {self.effective_bound})"
         if self.rel_gap is not None:
             head += f", rel gap {self.rel_gap:.2g}"
         head += f", {self.times.get('total', 0.0):.2f}s"
@@ -431,6 +450,16 @@ def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
 def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
     """P M, P the projector off the ones column (identity without intercept)."""
     return M - M.mean(axis=0) if intercept else M
+
+
+def _effective_width(Phi: np.ndarray, F: np.ndarray, intercept: bool
+                     ) -> tuple[tuple[int, int], int]:
+    """((r_Phi, r_F), bound) at the relative threshold EFFECTIVE_RTOL (see CompressionReport)."""
+    rP = _numerical_rank(_center(Phi, intercept), EFFECTIVE_RTOL)
+    rF = _numerical_rank(_center(F, intercept), EFFECTIVE_RTOL)
+    if F.shape[1] == 1:
+        return (rP, rF), min(Phi.shape[0] - int(intercept), rP)
+    return (rP, rF), rP * rF
 
 
 def _width_bound(Phi: np.ndarray, F: np.ndarray, intercept: bool) -> int:
@@ -708,11 +737,15 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
         trained_obj = lam * float(np.sum(np.linalg.norm(prep.V_out, axis=1)))
     else:
         trained_obj = float(np.sum(np.linalg.norm(prep.V_out, axis=1)))
+    F_fit = prep.Phi @ sol.V
+    has_icpt = bool(intercept or program == "label")
+    eff_ranks, eff_bound = _effective_width(prep.Phi, F_fit, has_icpt)
     report = CompressionReport(
         layer=prep.layer, program=program,
         neurons_before=prep.original.hidden_sizes[prep.layer - 1],
         neurons_after=small.hidden_sizes[prep.layer - 1],
-        bound=_width_bound(prep.Phi, prep.Phi @ sol.V, intercept or program == "label"),
+        bound=_width_bound(prep.Phi, F_fit, has_icpt),
+        effective_ranks=eff_ranks, effective_bound=eff_bound,
         weight_decay_before=prep.wd_before, weight_decay_balanced=prep.wd_balanced,
         weight_decay_after=small.weight_decay(),
         layer_norm_before=float(np.sum(np.linalg.norm(prep.V_out, axis=1))),

@@ -10,6 +10,7 @@ correspond to lam = N * alpha.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -377,6 +378,49 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     return sol, res
 
 
+#: feature / target scales outside [2**-SCALE_EXP, 2**SCALE_EXP] are brought to order one
+SCALE_EXP = 24
+
+
+def _power_of_two(M: np.ndarray) -> float:
+    """1, or the power of two 2**-e with max|M| 2**-e of order one when max|M| is extreme."""
+    top = float(np.max(np.abs(M))) if M.size else 0.0
+    if top == 0.0 or 2.0 ** -SCALE_EXP <= top <= 2.0 ** SCALE_EXP:
+        return 1.0
+    return float(2.0 ** -np.round(np.log2(top)))
+
+
+def _scales(Phi: Any, Y: Any, loss: str | Loss) -> tuple[float, float]:
+    """(a, b): the exact power-of-two scales that bring Phi (and, squared loss, Y) to order one.
+
+    (MTL) is equivariant under Phi -> a Phi, Y -> b Y (b only for the squared loss), lam -> a b
+    lam: its solution is V' = (b / a) V with the affine part scaled by b and the objective,
+    dual value and gap by b^2 (the relative gap and the active set are unchanged). Interior-point
+    and first-order solvers are not scale invariant (features of order 1e50 made CLARABEL fail
+    and the native solver overflow), so extreme data are solved at order one and mapped back;
+    powers of two keep the scaling exact.
+    """
+    a = _power_of_two(as_matrix(Phi, "Phi"))
+    squared = (loss.name if isinstance(loss, Loss) else str(loss).lower()) == "squared"
+    b = _power_of_two(as_matrix(Y, "Y", allow_1d=True)) if squared else 1.0
+    return a, b
+
+
+def _scaled_targets(Y: Any, b: float) -> Any:
+    """Y * b (Y unchanged when b = 1: labels keep their type)."""
+    return Y if b == 1.0 else np.asarray(Y, dtype=np.float64) * b
+
+
+def _unscale(sol: Solution, a: float, b: float, lam: float) -> Solution:
+    """The Solution of the original problem from that of the problem scaled by (a, b)."""
+    def back(M):
+        return None if M is None else np.asarray(M) / b
+    return replace(sol, V=sol.V * (a / b), skip_coef=back(sol.skip_coef),
+                   intercept=back(sol.intercept), objective=sol.objective / b ** 2,
+                   dual_objective=sol.dual_objective / b ** 2, gap=sol.gap / b ** 2, lam=lam,
+                   info={**sol.info, "rescaled": {"features": a, "targets": b}})
+
+
 def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss = "squared",
                 skip: Any = None, groups: Any = None, weights: Any = None,
                 solver: str = "auto", tol: float = 1e-8, active_tol: float = 1e-6,
@@ -415,6 +459,13 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     """
     t_start = time.perf_counter()
     lam = check_lam(lam)
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sol = solve_lasso(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), lam * a * b,
+                          loss=loss, skip=skip, groups=groups, weights=weights, solver=solver,
+                          tol=tol, active_tol=active_tol, options=options,
+                          working_set=working_set)
+        return _unscale(sol, a, b, lam)
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
@@ -480,6 +531,13 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
     lam_list = [check_lam(v, "lams") for v in np.atleast_1d(np.asarray(list(lams), dtype=float))]
     if not lam_list:
         raise InvalidProblemError("lams: pass at least one value")
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sols = lasso_path(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b),
+                          [lam * a * b for lam in lam_list], loss=loss, skip=skip,
+                          groups=groups, weights=weights, solver=solver, tol=tol,
+                          active_tol=active_tol, options=options, working_set=working_set)
+        return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
@@ -561,9 +619,11 @@ def lam_max(Phi: np.ndarray, Y: np.ndarray, *, loss: str | Loss = "squared", ski
     lam_max = max_g |Phi_g^T q0|_F / omega_g, with q0 = -grad L at the best skip-only fit (for the
     squared loss: the residual of the affine least-squares fit).
     """
-    prob = _Problem(Phi, Y, loss, skip, groups, weights)
+    a, b = _scales(Phi, Y, loss)
+    prob = _Problem(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), loss, skip, groups,
+                    weights)
     return lam_max_value(prob.Phi, prob.T, prob.loss, prob.A, prob.groups.ids,
-                         prob.groups.weights)
+                         prob.groups.weights) / (a * b)
 
 
 #: ``solve_min_norm(..., solver="auto")`` with eps > 0: SCS first, CLARABEL when SCS fails or

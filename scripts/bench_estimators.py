@@ -20,7 +20,7 @@ prints the table as Markdown (for docs/benchmarks.md).
 The CV estimators are left out on digits unless ``--digits-cv`` is given: inside a 5-fold
 benchmark they solve 25 softmax lasso paths (1150 x 300 features, 10 classes), which takes
 tens of minutes on a 2-core machine without numba; ``--datasets digits --digits-cv --only CV``
-measures them alone.
+measures them alone (``--folds 2`` halves the outer folds).
 
 Run ``python scripts/bench_estimators.py [--quick] [--datasets diabetes,wine] [--markdown]``.
 """
@@ -63,12 +63,13 @@ def models(regression: bool, quick: bool, cv: bool = True) -> dict[str, Any]:
 
 
 def run(datasets: list[str], quick: bool = False, log: bool = True,
-        cv_datasets: set[str] | None = None, only: str | None = None) -> list[dict]:
+        cv_datasets: set[str] | None = None, only: str | None = None,
+        folds: int | None = None) -> list[dict]:
     """The table's rows; the CV estimators run on ``cv_datasets`` only (default: all but
     digits); ``only``: keep the models whose label contains that text."""
     cv_datasets = set(DATASETS) - {"digits"} if cv_datasets is None else cv_datasets
     rows = []
-    n_folds = 2 if quick else 5
+    n_folds = folds if folds else (2 if quick else 5)
     for name in datasets:
         X, y = DATASETS[name](return_X_y=True)
         reg = name in REGRESSION
@@ -105,7 +106,7 @@ def _line(r: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    out = ["| dataset | model | 5-fold score (mean +- std) | median fit time | lam_ratio_ |",
+    out = ["| dataset | model | CV score (mean +- std) | median fit time | lam_ratio_ |",
            "|---|---|---|---|---|"]
     for r in rows:
         ratio = "" if np.isnan(r["lam_ratio"]) else f"{r['lam_ratio']:.3g}"
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="also run the CV estimators on digits (nested 5 x 5 folds: ~25 lasso "
                          "paths of 10 softmax solves; tens of minutes without numba)")
     ap.add_argument("--only", default=None, help="run only the models whose name contains this")
+    ap.add_argument("--folds", type=int, default=None,
+                    help="outer folds (default 5; 2 with --quick)")
     args = ap.parse_args(argv)
     if args.datasets:
         names = args.datasets.split(",")
@@ -135,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         names = [n for n in DATASETS if not (args.quick and n == "digits")]
     t0 = time.perf_counter()
     cv_sets = set(DATASETS) if args.digits_cv else set(DATASETS) - {"digits"}
-    rows = run(names, quick=args.quick, cv_datasets=cv_sets, only=args.only)
+    if args.folds is not None and args.folds < 2:
+        ap.error("--folds: at least 2")
+    rows = run(names, quick=args.quick, cv_datasets=cv_sets, only=args.only, folds=args.folds)
     print(f"total {time.perf_counter() - t0:.1f} s")
     if args.markdown:
         print(markdown(rows))

@@ -13,7 +13,7 @@ import nnlasso as nl
 
 
 @parametrize_with_checks([nl.ConvexReLURegressor(n_neurons=30),
-                          nl.ConvexReLUClassifier(n_neurons=30)])
+                          nl.ConvexReLUClassifier(n_neurons=30, lam_ratio=0.05)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -326,3 +326,21 @@ def test_classification_path_caps_the_strong_rule_working_set(monkeypatch):
                          skip="intercept", solver="prox", tol=1e-6)
     assert len(seen) == 2 and all(s.status == "optimal" for s in sols)
     assert all(size <= 10 + 2 * nz for size, nz in seen), seen
+
+
+def test_bench_estimators_rows_and_table():
+    """scripts/bench_estimators.py: run()'s rows (pipeline with StandardScaler, outer folds) and
+    the Markdown table; tiny selection (wine, the default classifier and the MLP, 2 folds)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_estimators.py"
+    spec = importlib.util.spec_from_file_location("nnlasso_bench_estimators", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.run(["wine"], quick=True, log=False, only="Classifier(")
+    assert [r["model"] for r in rows] == ["ConvexReLUClassifier()",
+                                          "MLPClassifier(random_state=0)"]
+    assert all(r["folds"] == 2 and r["metric"] == "accuracy" and 0.8 < r["score"] <= 1
+               and r["fit_time"] > 0 for r in rows)
+    table = bench.markdown(rows)
+    assert table.count("\n") == 3 and "| wine | `ConvexReLUClassifier()` | accuracy" in table
