@@ -431,6 +431,9 @@ class _Program:
     complement = True       # fit of blocks with |D_k| > N/2 through the complement pattern
     zero_tol = 1e-6         # a working block is zero when |theta_k| <= zero_tol max|theta|
     prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
+    add_above = 1.0         # when some block violates, blocks with ratio > add_above enter
+    loose_tol = 1e-3        # solver tolerance of rounds that follow a certificate with rel gap
+    loose_above = 1e-2      # > loose_above (and of the first round)
 
     def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
                  lin_block, solver, tol, options):
@@ -460,9 +463,10 @@ class _Program:
         self.solver, self.tol, self.options = solver, tol, options
 
     # ---- restricted program ---------------------------------------------------------------
-    def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
+    def solve(self, blocks: np.ndarray, rows: list | None, tol: float | None = None) -> dict:
         """Solve the program over the blocks ``blocks`` (all others fixed at 0) with, for the
-        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None).
+        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None), to the
+        tolerance ``tol`` (default: the program's).
 
         Returns the full-size block values ``th`` (B, d+1), the multipliers ``mu`` (B, N) of
         the included rows in the original row scaling (0 on every other row), the free part
@@ -526,7 +530,7 @@ class _Program:
                 constraints.append(con)
         prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
                           constraints)
-        info = backends.solve(prob, self.solver, self.tol, self.options)
+        info = backends.solve(prob, self.solver, self.tol if tol is None else tol, self.options)
         if theta.value is None:
             raise SolverError(f"{self.solver} returned no solution (status "
                               f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
@@ -591,13 +595,14 @@ class _Program:
             w, mu = rep
         return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
 
-    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None,
-                     need_below: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None, need_below: float = 1.0,
+                     nnls_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """r_k = min over the candidates of |Xc^T w_k| / lam, w_k = sigma_k D_k q + S_k mu_k.
 
         Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
-        the bias equality when unpenalized), and, when its ratio exceeds ``need_below``, the
-        NNLS multipliers of :meth:`_nnls`; returns the ratios and the multipliers used.
+        the bias equality when unpenalized), and, when its ratio exceeds ``need_below`` (and
+        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of :meth:`_nnls`; returns the
+        ratios and the multipliers used.
         """
         base = self.Mk * q[:, None]                            # (N, B): sigma D q
         if not self.cone:
@@ -615,17 +620,22 @@ class _Program:
                     r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
         else:
             r = np.linalg.norm(Wm.T @ self.Xl, axis=1) / self.lam
-        for k in np.flatnonzero(r > need_below):
+        need = r > need_below
+        if nnls_mask is not None:
+            need &= nnls_mask
+        for k in np.flatnonzero(need):
             mu2, r2 = self._nnls(k, base[:, k])
             if mu2 is not None and r2 < r[k]:
                 r[k], mu[k] = r2, mu2
         return r, mu
 
-    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None) -> dict:
+    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None,
+                nnls_mask: np.ndarray | None = None) -> dict:
         """nnlasso's dual point at the fit ``zfit`` over ALL blocks and rows: q, the ratios, the
-        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q)."""
+        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q) (``nnls_mask``:
+        see :meth:`block_ratios`; any multipliers give a valid dual point)."""
         q = self.dual_point(zfit)
-        ratios, mu = self.block_ratios(q, mu0)
+        ratios, mu = self.block_ratios(q, mu0, nnls_mask=nnls_mask)
         dual_ratio = float(np.max(ratios)) if self.B else 0.0
         if self.lin_block:
             dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
@@ -677,10 +687,15 @@ class _Program:
             rows.update(zip(init.tolist(), self._entry_rows(init, q, mu_cache)))
         hist, t_solve, t_compile = [], 0.0, 0.0
         rounds = 0
+        rg_prev = np.inf
+        tight = False
         while True:
             rounds += 1
             blocks = np.flatnonzero(inW)
-            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+            # rounds far from the optimum only steer the working set: solved loosely
+            loose = not tight and rg_prev > self.loose_above and self.loose_tol > self.tol
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None,
+                             tol=self.loose_tol if loose else None)
             t_solve += res["solve"]
             t_compile += res["compile"]
             ev = self.evaluate(res)
@@ -699,7 +714,9 @@ class _Program:
                     n_new_rows += new.size
                     rows[k] = np.union1d(rows[k], new)
             # -- blocks: certificate over all blocks and rows
-            cert, rg = self._certify_round(res, ev, inW, mu_cache)
+            # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
+            # it is done when the round may be the last, i.e. no cone row was added)
+            cert, rg = self._certify_round(res, ev, inW, mu_cache, exact_inside=n_new_rows == 0)
             if self.cone:
                 mu_cache = cert["mu"]
             out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
@@ -707,9 +724,15 @@ class _Program:
                          "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
                          "objective": ev["objective"], "rel_gap": rg,
                          "new_rows": int(n_new_rows), "violators": int(out.size),
-                         "solve": res["solve"] + res["compile"]})
+                         "solve": res["solve"] + res["compile"], "loose": loose})
+            rg_prev = rg
             if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
-                break
+                if not loose or rg <= self.tol:
+                    break
+                tight = True          # a loose round found the final working set: solve it tightly
+                if rounds >= max_rounds:
+                    break
+                continue
             if rounds >= max_rounds:
                 break
             # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
@@ -721,6 +744,9 @@ class _Program:
                 for k in drop.tolist():
                     rows.pop(k, None)
             if out.size:
+                # near-violators (ratio > add_above) join the violators: they tend to become
+                # violators once the fit moves
+                out = np.flatnonzero(~inW & (cert["ratios"] > self.add_above))
                 add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
                 inW[add] = True
                 if self.cone:
@@ -751,12 +777,14 @@ class _Program:
                 "total": time.perf_counter() - t0, "regularization_retry": retry}
         return res, ev, cert, info
 
-    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray,
-                       mu_cache: np.ndarray | None) -> tuple[dict, float]:
+    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
+                       exact_inside: bool = True) -> tuple[dict, float]:
         """Certificate of a restricted solve over all blocks and rows, and its relative gap
-        (working blocks start from the solver's multipliers, the others from the cache)."""
+        (working blocks start from the solver's multipliers, the others from the cache).
+        ``exact_inside=False`` keeps the solver's multipliers of the working blocks (no NNLS
+        re-solve there): still a valid dual point, possibly a weaker bound."""
         mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
-        cert = self.certify(ev["zfit"], mu0)
+        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW)
         return cert, self.rel_gap(ev["objective"], cert["dual"])
 
     def n_init_blocks(self) -> int:
