@@ -13,6 +13,7 @@ def as_matrix(A: Any, name: str, *, allow_1d: bool = False) -> np.ndarray:
 
     A 1-D array is turned into one column when ``allow_1d`` is true.
     """
+    refuse_complex(A, name)
     try:
         arr = np.asarray(A, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -88,3 +89,58 @@ def affine_basis(X_skip: np.ndarray | None, intercept: bool, n: int) -> np.ndarr
         return np.zeros((n, 0))
     tol = s[0] * max(A.shape) * np.finfo(float).eps
     return U[:, s > tol]
+
+
+def refuse_complex(A: Any, name: str) -> None:
+    """Raise :class:`InvalidProblemError` when ``A`` holds complex numbers (converting them to
+    float would silently drop the imaginary parts)."""
+    try:
+        cplx = np.iscomplexobj(A)
+    except Exception:  # noqa: BLE001 - ragged or odd input: the float conversion will say so
+        return
+    if cplx:
+        raise InvalidProblemError(f"{name}: complex values are not supported (the programs are "
+                                  f"real); pass the real part ({name}.real) or stack real and "
+                                  "imaginary parts as separate columns")
+
+
+def check_positive(value: Any, name: str, *, upper: float | None = None,
+                   example: str = "1e-8") -> float:
+    """Return ``value`` as a finite float in (0, upper] or raise naming the argument."""
+    bad = isinstance(value, (bool, str, bytes)) or value is None
+    try:
+        val = float(value) if not bad else float("nan")
+    except (TypeError, ValueError, OverflowError):
+        val = float("nan")
+    if not np.isfinite(val) or val <= 0 or (upper is not None and val > upper):
+        rng = f"(0, {upper:g}]" if upper is not None else "> 0"
+        raise InvalidProblemError(f"{name}: must be a finite number {rng}, got {value!r} "
+                                  f"(e.g. {name}={example})")
+    return val
+
+
+def check_fraction(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float in [0, 1) or raise naming the argument."""
+    bad = isinstance(value, (bool, str, bytes)) or value is None
+    try:
+        val = float(value) if not bad else float("nan")
+    except (TypeError, ValueError, OverflowError):
+        val = float("nan")
+    if not (0.0 <= val < 1.0):
+        raise InvalidProblemError(f"{name}: must be a number in [0, 1), got {value!r} "
+                                  f"(e.g. {name}=1e-6)")
+    return val
+
+
+def check_seed(seed: Any, name: str = "seed") -> Any:
+    """Return ``seed`` if :func:`numpy.random.default_rng` accepts it, else raise naming it."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence,
+                                         np.random.BitGenerator)):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        if seed < 0:
+            raise InvalidProblemError(f"{name}: must be >= 0, got {seed} (NumPy seeds are "
+                                      f"non-negative integers, e.g. {name}=0)")
+        return int(seed)
+    raise InvalidProblemError(f"{name}: expected None, a non-negative integer or a "
+                              f"numpy.random.Generator, got {type(seed).__name__} {seed!r}")

@@ -15,28 +15,51 @@ PROX     the penalized lasso only (solve_lasso, lasso_path): nnlasso's   nnlasso
 
 ``solver="auto"`` for the penalized lasso (:func:`choose`) picks PROX when
 
-* squared loss: K D > ``AUTO_SQ_KD`` (100) or N K > ``AUTO_SQ_NK`` (5000);
-* logistic / softmax: N D > ``AUTO_EXP_ND`` (500 exponential-cone rows) or K D > ``AUTO_EXP_KD``
-  (200);
+* squared loss: K D > ``AUTO_SQ_KD`` (100) or N K > ``AUTO_SQ_NK`` (10 000);
+* logistic / softmax: N K D > ``AUTO_EXP_NKD`` (6 000);
 
-and otherwise the first installed of CLARABEL, ECOS, SCS (tiny programs, where the interior-point
-answer plus the native polish is as fast). Measured on the project's 2-core machine (medians,
-tol 1e-8, skip="intercept", lam = 0.1 lam_max): squared N=50, K=40, D=3: CLARABEL 0.028 s, PROX
-0.008 s; N=100, K=300, D=5: 1.49 s vs 0.075 s; softmax N=60, K=30, D=3: 0.041 s vs 0.058 s;
-N=200, K=50, D=3: 0.17 s vs 0.11 s; logistic N=100, K=30: 0.030 s vs 0.044 s; N=300, K=100:
-0.145 s vs 0.10 s. Every other program ((MIN), or when no size is given) uses CLARABEL, then
-ECOS, then SCS, whichever is installed first.
+and otherwise the first installed of CLARABEL, ECOS, SCS (tiny programs: an interior-point
+solve of the full program costs 0.1-0.3 s there, and the native loop may stall on their nearly
+collinear columns, e.g. the 100 x 68 column-generation dictionary at lam = 0.01 that the
+benchmark's grid holds). The crossover was measured on a plain install (no numba: the native
+solver's pure-NumPy path), 2-core machine under load ~10, medians of 3, tol 1e-8,
+skip="intercept", at lam = 0.1 and 0.01 lam_max; time of PROX / time of CLARABEL:
+
+=========================  ===========  ===========
+program (N x K x D)        0.1 lam_max  0.01 lam_max
+=========================  ===========  ===========
+squared 100 x 68 x 1       0.44         3.23
+squared 60 x 30 x 3        0.68         1.28
+squared 300 x 50 x 2       0.37         0.43
+squared 100 x 100 x 2      0.90         1.12
+squared 100 x 150 x 1      0.45         1.87
+squared 200 x 40 x 3       1.07         1.73
+squared 200 x 100 x 1      0.03         0.11
+squared 1000 x 50 x 3      0.05         0.15
+logistic 100 x 30          2.31         7.96
+logistic 300 x 100         0.23         1.60
+logistic 200 x 200         0.28         0.84
+logistic 600 x 60          0.38         0.98
+softmax 60 x 30 x 3        1.17         5.29
+softmax 100 x 80 x 3       1.64         0.67
+softmax 200 x 50 x 3       0.39         2.40
+softmax 300 x 30 x 4       0.40         0.63
+=========================  ===========  ===========
+
+Larger programs only widen the native solver's lead (CLARABEL on the full N = 1000, K = 2000,
+D = 10 program does not finish compiling in 60 s; PROX takes 0.5 s). Every other program
+((MIN), or when no size is given) uses CLARABEL, then ECOS, then SCS, whichever is installed
+first. ``scripts/bench.py`` re-measures "auto" against the best explicit choice on its grid.
 
 Whatever the backend, nnlasso certifies the answer with its own duality gap and, when that gap
 exceeds ``tol``, polishes the point with the native solver (:func:`nnlasso.prox.polish`).
 """
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
-from typing import Any, NamedTuple
-
-import cvxpy as cp
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import InvalidProblemError, SolverError
 
@@ -44,9 +67,8 @@ SUPPORTED = ("CLARABEL", "SCS", "OSQP", "ECOS")
 AUTO_ORDER = ("CLARABEL", "ECOS", "SCS")
 NATIVE = "PROX"
 AUTO_SQ_KD = 100
-AUTO_SQ_NK = 5000
-AUTO_EXP_ND = 500
-AUTO_EXP_KD = 200
+AUTO_SQ_NK = 10_000
+AUTO_EXP_NKD = 6_000
 
 
 class ProblemSize(NamedTuple):
@@ -59,30 +81,47 @@ class ProblemSize(NamedTuple):
 
 
 def choose(size: ProblemSize) -> str | None:
-    """The native solver's name when ``size`` is large by the rule of the module docstring."""
+    """The native solver's name when ``size`` is large by the rule of the module docstring.
+
+    Squared loss: K D > AUTO_SQ_KD or N K > AUTO_SQ_NK; logistic / softmax: N K D >
+    AUTO_EXP_NKD (crossovers measured without numba, see the table of the module docstring).
+    """
     if size.loss == "squared":
         large = size.K * size.D > AUTO_SQ_KD or size.N * size.K > AUTO_SQ_NK
     else:
-        large = size.N * size.D > AUTO_EXP_ND or size.K * size.D > AUTO_EXP_KD
+        large = size.N * size.K * size.D > AUTO_EXP_NKD
     return NATIVE if large else None
 
-#: CVXPY status -> nnlasso status
+if TYPE_CHECKING:
+    import cvxpy as cp
+
+#: CVXPY status -> nnlasso status (the values of cvxpy.OPTIMAL, ...; spelled out so that
+#: importing this module, e.g. to check a solver name in a problem file, does not import CVXPY)
 STATUS_MAP = {
-    cp.OPTIMAL: "optimal",
-    cp.OPTIMAL_INACCURATE: "optimal_inaccurate",
-    cp.INFEASIBLE: "infeasible",
-    cp.INFEASIBLE_INACCURATE: "infeasible",
-    cp.UNBOUNDED: "error",
-    cp.UNBOUNDED_INACCURATE: "error",
-    cp.USER_LIMIT: "optimal_inaccurate",
-    cp.SOLVER_ERROR: "error",
+    "optimal": "optimal",
+    "optimal_inaccurate": "optimal_inaccurate",
+    "infeasible": "infeasible",
+    "infeasible_inaccurate": "infeasible",
+    "unbounded": "error",
+    "unbounded_inaccurate": "error",
+    "user_limit": "optimal_inaccurate",
+    "solver_error": "error",
 }
+#: solver name -> the Python package CVXPY drives it through
+_PACKAGES = {"CLARABEL": "clarabel", "SCS": "scs", "OSQP": "osqp", "ECOS": "ecos"}
 
 
 def installed() -> list[str]:
-    """The solvers of :data:`SUPPORTED` that CVXPY can use on this machine."""
-    have = set(cp.installed_solvers())
-    return [s for s in SUPPORTED if s in have]
+    """The solvers of :data:`SUPPORTED` that CVXPY can use on this machine.
+
+    Once CVXPY is imported its own list decides; before, the solver packages are looked up
+    without importing them (so checking a problem file does not pay CVXPY's import time).
+    """
+    import sys
+    if "cvxpy" in sys.modules:
+        have = set(sys.modules["cvxpy"].installed_solvers())
+        return [s for s in SUPPORTED if s in have]
+    return [s for s in SUPPORTED if importlib.util.find_spec(_PACKAGES[s]) is not None]
 
 
 def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
@@ -161,6 +200,7 @@ def solve(problem: cp.Problem, solver: str, tol: float, options: dict | None = N
 
     Raises :class:`SolverError` when the solver crashes or returns no solution.
     """
+    import cvxpy as cp
     opts = tolerance_options(solver, tol)
     opts.update(options or {})
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Batch runner: problem files in, one JSON record per problem out (DESIGN.md section 3).
+"""Batch runner: problem files in, one JSON record per problem out (docs/records.md).
 
 * :func:`run_problem` runs one problem file in this process and always returns a record
   (``status = "error"`` with ``error = "file: field: message"`` when anything goes wrong).
@@ -11,8 +11,9 @@
 * :func:`run_batch` expands folders to their ``*.toml`` files, runs the problems on ``jobs``
   local workers or on any :class:`concurrent.futures.Executor` (e.g. Dask's
   ``Client.get_executor()``), appends each record to the results file as soon as it is known
-  (flush + fsync), and with ``resume=True`` skips problems whose sha256 already has a record
-  (repairing a truncated last line left by a killed run).
+  (fsync; the file is never truncated, is refused unless it is a results file, and is locked
+  against a second batch), and with ``resume=True`` skips problems whose sha256 and resolved
+  path already have a record (removing a cut-off last line left by a killed run).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import os
 import queue
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -37,11 +39,16 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: results files are not locked
+    fcntl = None
+
 from .errors import InvalidProblemError, SolverError
 from .spec import ProblemData, ProblemFileError, ProblemSpec, load_data, load_problem, \
     read_problem_bytes
 
-RECORD_KEYS = ("problem", "file", "sha256", "task", "status", "error", "N", "d", "D",
+RECORD_KEYS = ("problem", "file", "path", "sha256", "task", "status", "error", "N", "d", "D",
                "K_dictionary", "K_active", "K_reduced", "width_bound", "width_bound_holds",
                "objective", "dual_objective", "gap", "rel_gap", "certificate", "solver", "times",
                "nnlasso_version")
@@ -50,6 +57,9 @@ STATUSES = ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
 OK_STATUSES = ("optimal", "optimal_inaccurate")
 #: relative tolerance of the dictionary certificate: certified iff max_ratio <= 1 + CERT_TOL
 CERT_TOL = 1e-4
+
+#: the largest time limit accepted (seconds, about 115 days; the same as [solver] time_limit)
+MAX_TIMEOUT = 1e7
 
 _READY = "NNLASSO-READY"
 _PREFIX = "NNLASSO-RECORD "
@@ -68,11 +78,23 @@ def _version() -> str:
     return nnlasso.__version__
 
 
+def resolved_path(file: str | os.PathLike) -> str:
+    """A problem file's identity: its absolute path with the folder's symbolic links resolved
+    (the file name itself is kept: a link in another folder reads its data from there).
+
+    Independent of the working directory, so ``--resume`` from another folder recognizes the
+    records; never raises (a link loop keeps its own name).
+    """
+    absolute = os.path.abspath(os.fspath(file))
+    return os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+
+
 def empty_record(file: str, *, sha256: str | None = None, problem: str | None = None,
                  task: str | None = None) -> dict[str, Any]:
-    """A record with every field of DESIGN section 3, unknown values set to None."""
+    """A record with every field of :data:`RECORD_KEYS` (docs/records.md), unknown values None."""
     rec: dict[str, Any] = {k: None for k in RECORD_KEYS}
-    rec.update(problem=problem or Path(file).stem, file=file, sha256=sha256, task=task,
+    rec.update(problem=problem or Path(file).stem, file=file, path=resolved_path(file),
+               sha256=sha256, task=task,
                status="error", times={k: 0.0 for k in TIME_KEYS}, nnlasso_version=_version())
     return rec
 
@@ -103,8 +125,14 @@ def _error_text(file: str, exc: BaseException) -> str:
         return f"{file}: solver: {exc}"
     if isinstance(exc, InvalidProblemError):
         msg = str(exc)
-        if msg.startswith("solver options:"):        # raised by the backend on the options
-            return f"{file}: solver.options: {msg[len('solver options:'):].strip()}"
+        if msg.startswith("NNLASSO_MAX_MEMORY_MB:"):
+            return f"{file}: memory: {msg}"
+        for prefix in ("solver options:", "options:"):   # the backends / the native solver
+            if msg.startswith(prefix):
+                return f"{file}: solver.options: {msg[len(prefix):].strip()}"
+        head, sep, rest = msg.partition(":")
+        if sep and head.strip() in ("eps", "lam", "lam_ratio", "skip", "loss"):
+            return f"{file}: model.{head.strip()}: {rest.strip()}"
         return f"{file}: model: {msg}"
     if isinstance(exc, ImportError):
         return (f"{file}: task: {exc} (this nnlasso installation lacks a part the task needs; "
@@ -282,7 +310,8 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
 
 def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
     from .compress import compress_layer, compress_network
-    mlp = _api("MLP").load(str(spec.network.resolved))
+    mlp = data.network if data.network is not None else _api("MLP").load(
+        str(spec.network.resolved))
     kw = dict(eps=spec.model.eps, lam=spec.model.lam, lam_ratio=spec.model.lam_ratio,
               refit=True, solver=spec.solver.name)
     if spec.network.layer == "all":
@@ -362,7 +391,7 @@ def _fill_declared(raw: bytes, rec: dict) -> None:
         doc = tomllib.loads(raw.decode("utf-8"))
     except Exception:  # noqa: BLE001 - hostile text (deep nesting: RecursionError) keeps its
         return         # original error, which load_problem already named
-    if doc.get("task") in _TASKS:
+    if isinstance(doc.get("task"), str) and doc["task"] in _TASKS:
         rec["task"] = doc["task"]
     name = doc.get("name")
     if isinstance(name, str) and 0 < len(name) <= 200 and name.isprintable():
@@ -391,11 +420,12 @@ def run_problem(path: str | os.PathLike, *, display: str | None = None,
     Returns
     -------
     dict
-        The record of DESIGN section 3.
+        The record (fields: :data:`RECORD_KEYS`, documented in docs/records.md).
     """
     t_start = time.perf_counter()
     display = str(path) if display is None else display
     rec = empty_record(display)
+    rec["path"] = resolved_path(path)
     try:
         spec = _read_spec(path, display, max_memory, rec)
         rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
@@ -463,7 +493,8 @@ class _Worker:
     def _next(self, deadline: float | None) -> str | None | bool:
         """Next protocol line; None at EOF; False at the deadline."""
         while True:
-            wait = None if deadline is None else deadline - time.monotonic()
+            wait = None if deadline is None else min(deadline - time.monotonic(),
+                                                     threading.TIMEOUT_MAX)
             if wait is not None and wait <= 0:
                 return False
             try:
@@ -637,6 +668,10 @@ def run_isolated(path: str | os.PathLike, display: str | None = None, *,
     path = os.path.abspath(path)
     display = str(path) if display is None else display
     rec = empty_record(display)
+    rec["path"] = resolved_path(path)
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
+        raise BatchUsageError(f"--timeout: must be in (0, {MAX_TIMEOUT:g}] seconds, got "
+                              f"{timeout!r} (omit it for no limit)")
     try:
         spec = _read_spec(path, display, max_memory, rec)
     except Exception as exc:
@@ -698,7 +733,7 @@ def _serve() -> int:
     import cvxpy  # noqa: F401  -- pay the imports before announcing readiness
     import sklearn.datasets  # noqa: F401
 
-    import nnlasso  # noqa: F401
+    import nnlasso.compress, nnlasso.patterns, nnlasso.representer, nnlasso.shallow  # noqa: F401,E401
     proto.write(_READY + "\n")
     for line in sys.stdin:
         if not line.strip():
@@ -715,39 +750,168 @@ def _serve() -> int:
 # results file
 # --------------------------------------------------------------------------------------------
 
-def read_results(out: str | os.PathLike, *, repair: bool = True) -> list[dict[str, Any]]:
-    """Read a JSONL results file, dropping lines that are not complete JSON objects.
-
-    A run killed while writing can leave a truncated last line; with ``repair=True`` the file is
-    rewritten (atomically) with the valid records only, so that it stays valid JSONL.
-    """
-    p = Path(out)
-    if not p.exists():
-        return []
-    data = p.read_bytes()
-    records, good, bad = [], [], 0
+def _split_records(data: bytes) -> tuple[list[dict[str, Any]], int, bytes]:
+    """Parse JSON lines: (records, number of bad complete lines, the unterminated tail)."""
     pieces = data.split(b"\n")
-    for i, piece in enumerate(pieces):
+    tail = pieces.pop()                         # after the last newline: b"" or a cut-off line
+    records, bad = [], 0
+    for piece in pieces:
         if not piece.strip():
             continue
-        complete = i < len(pieces) - 1           # the last piece has no newline: truncated
         try:
-            rec = json.loads(piece.decode("utf-8")) if complete else None
+            rec = json.loads(piece.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             rec = None
         if isinstance(rec, dict):
             records.append(rec)
-            good.append(piece)
         else:
             bad += 1
-    if bad and repair:
-        tmp = p.with_name(p.name + ".repair")
-        with open(tmp, "wb") as fh:
-            fh.write(b"".join(g + b"\n" for g in good))
-            fh.flush()
+    return records, bad, tail
+
+
+def _is_record(rec: Any) -> bool:
+    return isinstance(rec, dict) and "status" in rec and "problem" in rec
+
+
+def read_results(out: str | os.PathLike, *, repair: bool = True) -> list[dict[str, Any]]:
+    """Read a JSONL results file, dropping lines that are not complete JSON objects.
+
+    A run killed while writing can leave a cut-off last line (no newline); with ``repair=True``
+    that tail alone is removed in place, so the file stays valid JSONL for the next append, and
+    only when no batch holds the file's lock (a running batch may be writing that line).
+    Complete lines are never rewritten.
+    """
+    p = Path(out)
+    if not p.exists():
+        return []
+    if not p.is_file():
+        raise BatchUsageError(f"{out}: not a regular file (give a results file)")
+    with open(p, "r+b" if repair else "rb") as fh:
+        if repair and fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                repair = False                  # a batch is writing it: read only
+        data = fh.read()
+        records, _, tail = _split_records(data)
+        if repair and tail.strip():
+            os.ftruncate(fh.fileno(), len(data) - len(tail))
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
     return records
+
+
+class _ResultsFile:
+    """The ``--out`` file of a batch: checked, locked, appended to (never truncated).
+
+    Opening it refuses (:class:`BatchUsageError`) a path that is not a regular file (a folder,
+    ``/dev/null``, a FIFO), an existing file that is not a results file (its first line is not a
+    JSON record: e.g. a problem file), one of the batch's own problem files, a folder that
+    cannot be created or written, a full file system, and a file that another batch holds (an
+    exclusive :func:`fcntl.flock`, kept until :meth:`close`). A cut-off last line left by a
+    killed run is removed; nothing else of the file is ever changed.
+    """
+
+    #: refuse to start when the results file's file system has less free space than this
+    MIN_FREE = 1 << 20
+
+    def __init__(self, out: str | os.PathLike, problem_files: Sequence[str]) -> None:
+        self.name = os.fspath(out)
+        name = self.name
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise BatchUsageError(f"--out: {name}: {exc.strerror or exc} (give a results file "
+                                  "name)") from None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            from .spec import _kind_of
+            raise BatchUsageError(f"--out: {name} is {_kind_of(st.st_mode)}, not a regular file "
+                                  "(give a results file name, e.g. results.jsonl)")
+        parent = os.path.dirname(os.path.abspath(name))
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise BatchUsageError(f"--out: cannot create the folder {parent} "
+                                  f"({exc.strerror or exc}; a part of the path is a file or not "
+                                  "writable)") from None
+        try:
+            self.fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+                              | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as exc:
+            raise BatchUsageError(f"--out: cannot write {name} ({exc.strerror or exc}; choose "
+                                  "a writable place)") from None
+        try:
+            self._check(problem_files, parent)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def _check(self, problem_files: Sequence[str], parent: str) -> None:
+        name, fd = self.name, self.fd
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BatchUsageError(f"--out: {name} is not a regular file (give a results file)")
+        for f in problem_files:
+            try:
+                fst = os.stat(f)
+            except OSError:
+                continue
+            if (fst.st_dev, fst.st_ino) == (st.st_dev, st.st_ino):
+                raise BatchUsageError(f"--out: {name} is one of the problem files (give "
+                                      "another results file name)")
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise BatchUsageError(f"--out: {name} is in use by another nnlasso batch (wait for "
+                                  "it to finish, or give another --out)") from None
+        os.set_blocking(fd, True)
+        data = os.pread(fd, st.st_size, 0) if st.st_size else b""
+        records, bad, tail = _split_records(data)
+        first = next((ln for ln in data.split(b"\n")[:-1] if ln.strip()), None)
+        if first is not None:
+            try:
+                ok = _is_record(json.loads(first.decode("utf-8")))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                ok = False
+            if not ok:
+                raise BatchUsageError(f"--out: {name} exists and is not an nnlasso results file "
+                                      "(its first line is not a JSON record); refusing to "
+                                      "append to it: give another --out")
+        if tail.strip() and not tail.lstrip().startswith(b"{"):
+            raise BatchUsageError(f"--out: {name} exists and is not an nnlasso results file; "
+                                  "refusing to append to it: give another --out")
+        try:
+            vfs = os.statvfs(parent)
+            free = vfs.f_bavail * vfs.f_frsize
+        except OSError:
+            free = None
+        if free is not None and free < self.MIN_FREE:
+            raise BatchUsageError(f"--out: the file system of {parent} is full ({free} bytes "
+                                  "free); free some space or write elsewhere")
+        if tail.strip():                        # a record cut off by a killed run
+            os.ftruncate(fd, len(data) - len(tail))
+            os.fsync(fd)
+        self.records = records
+
+    def append(self, rec: dict[str, Any]) -> None:
+        """Append one record (one line), flushed to disk."""
+        data = (json.dumps(rec, allow_nan=False) + "\n").encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+            os.fsync(self.fd)
+        except OSError as exc:
+            raise BatchUsageError(f"--out: writing {self.name} failed ({exc.strerror or exc}); "
+                                  "the records written so far are kept: free space and run "
+                                  "again with --resume") from None
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)                   # releases the lock
+            self.fd = -1
 
 
 def expand_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
@@ -762,7 +926,9 @@ def expand_paths(paths: Iterable[str | os.PathLike]) -> list[str]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(q for q in p.glob("*.toml") if q.is_file() or q.is_symlink())
+            # every entry named *.toml, whatever its type: a folder, a FIFO or a broken link
+            # gets its own error record rather than being skipped silently
+            found = sorted(p.glob("*.toml"))
             if not found:
                 raise BatchUsageError(f"{raw}: no *.toml problem files in this folder")
             files.extend(str(q) for q in found)
@@ -782,14 +948,22 @@ def _sha_of(path: str) -> str | None:
         return None
 
 
-def _file_key(file: str | os.PathLike) -> str:
-    """A problem file's identity for ``--resume`` (with its sha256): the absolute path."""
-    return os.path.normpath(os.path.abspath(file))
+def _record_key(rec: dict[str, Any]) -> tuple[str | None, str] | None:
+    """``(sha256, path)`` of a record (``path`` from ``file`` for records of older versions)."""
+    path = rec.get("path")
+    if not isinstance(path, str):
+        file = rec.get("file")
+        if not isinstance(file, str):
+            return None
+        path = resolved_path(file)
+    sha = rec.get("sha256")
+    return (sha if isinstance(sha, str) else None, path)
 
 
 def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
               jobs: int = 1, executor: cf.Executor | None = None, resume: bool = False,
-              timeout: float | None = None, save_solutions: str | os.PathLike | None = None,
+              retry_failed: bool = False, timeout: float | None = None,
+              save_solutions: str | os.PathLike | None = None,
               max_memory: int | None = None, progress: bool | None = None,
               on_record: Callable[[dict], None] | None = None) -> list[dict[str, Any]]:
     """Run problem files and append one JSON record per problem to ``out``.
@@ -797,9 +971,12 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
     Parameters
     ----------
     paths : sequence of path-like
-        Problem files and folders (a folder stands for its ``*.toml`` files, sorted).
+        Problem files and folders (a folder stands for its ``*.toml`` entries, sorted).
     out : path-like, optional
-        The results file (JSON lines). Without ``resume`` it is started afresh.
+        The results file (JSON lines). Records are always *appended*: an existing results file
+        is never truncated; a file that is not a results file (e.g. a problem file) is refused.
+        The file is locked (:func:`fcntl.flock`) for the whole batch: a second batch on the
+        same file is refused with :class:`BatchUsageError`.
     jobs : int
         Local worker processes run in parallel (ignored when ``executor`` is given).
     executor : concurrent.futures.Executor, optional
@@ -807,13 +984,19 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
         task starts its own worker subprocess on the executor's side, so files must be
         reachable there at the same paths (a shared file system).
     resume : bool
-        Keep ``out``'s records and skip the problems whose sha256 already has one for the same
-        file (two files with the same bytes in different folders, or under different names,
-        are different problems: their data paths and default names differ).
+        Skip the problems that already have a record in ``out`` for the same bytes (sha256) and
+        the same file (``path``: absolute, folder links resolved, so resuming from another
+        working directory works). Every status counts as done, error and timeout included
+        (the same bytes fail the same way); see ``retry_failed``. Two files with the same bytes
+        in different folders, or under different names, are different problems.
+    retry_failed : bool
+        With ``resume``, run again the problems whose latest record is not optimal /
+        optimal_inaccurate (errors, timeouts, crashed workers); a new record is appended.
     timeout : float, optional
-        Per-problem time limit in seconds (the smaller of this and ``[solver] time_limit``).
+        Per-problem time limit in seconds, at most :data:`MAX_TIMEOUT` (the smaller of this and
+        ``[solver] time_limit``).
     save_solutions : path-like, optional
-        Folder for solution npz files.
+        Folder for solution npz files (created; must be writable).
     max_memory : int, optional
         Memory cap in bytes.
     progress : bool, optional
@@ -825,76 +1008,109 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
     -------
     list of dict
         One record per input file, in input order (resumed ones included).
+
+    Raises
+    ------
+    BatchUsageError
+        Before any problem runs: no problem files, bad ``jobs`` / ``timeout``, an unusable
+        ``out`` or ``save_solutions``, an invalid ``NNLASSO_MAX_MEMORY_MB``; while running: a
+        failed write of ``out`` (full disk).
     """
     files = expand_paths(paths)
     if jobs < 1:
         raise BatchUsageError(f"--jobs: must be >= 1, got {jobs}")
-    if timeout is not None and not timeout > 0:
-        raise BatchUsageError(f"--timeout: must be > 0 seconds, got {timeout}")
-    previous: dict[tuple[str, str], dict] = {}
-    if out is not None:
-        outp = Path(out)
-        if outp.is_dir():
-            raise BatchUsageError(f"--out: {out} is a folder; give a file name")
-        outp.parent.mkdir(parents=True, exist_ok=True)
-        if resume:
-            for r in read_results(outp):
-                if r.get("sha256") and isinstance(r.get("file"), str):
-                    previous.setdefault((r["sha256"], _file_key(r["file"])), r)
-        else:
-            outp.write_bytes(b"")
-    results: list[dict | None] = [None] * len(files)
-    todo: list[int] = []
-    for i, f in enumerate(files):
-        sha = _sha_of(f) if resume else None
-        if sha is not None and (sha, _file_key(f)) in previous:
-            results[i] = previous[(sha, _file_key(f))]
-        else:
-            todo.append(i)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    from tqdm import tqdm
-    bar = tqdm(total=len(files), initial=len(files) - len(todo), disable=not progress,
-               file=sys.stderr, unit="problem", dynamic_ncols=True)
-    fh = open(out, "a", encoding="utf-8") if out is not None else None
-    try:
-        if executor is None:
-            own_pool = WorkerPool(jobs, threads=1)
-            runner = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nnlasso")
-            submit_kw: dict[str, Any] = {"pool": own_pool}
-        else:
-            runner, submit_kw = executor, {"threads": 1}
-        save = None if save_solutions is None else os.path.abspath(save_solutions)
-        futures = {runner.submit(run_isolated, os.path.abspath(files[i]), files[i],
-                                 timeout=timeout, max_memory=max_memory, save_solutions=save,
-                                 **submit_kw): i for i in todo}
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
+        raise BatchUsageError(f"--timeout: must be in (0, {MAX_TIMEOUT:g}] seconds, got "
+                              f"{timeout!r} (omit it for no limit)")
+    if max_memory is None:
+        from .spec import max_memory_default
         try:
-            for fut in cf.as_completed(futures):
-                i = futures[fut]
-                try:
-                    rec = fut.result()
-                except Exception as exc:  # the executor itself failed (e.g. a lost Dask worker)
-                    rec = empty_record(files[i], sha256=_sha_of(files[i]))
-                    rec["error"] = f"{files[i]}: runner: {type(exc).__name__}: {exc}"
-                    rec = _clean(rec)
-                results[i] = rec
-                if fh is not None:
-                    fh.write(json.dumps(rec, allow_nan=False) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                bar.update(1)
-                bar.set_postfix_str(f"{rec['problem']}: {rec['status']}", refresh=False)
-                if on_record is not None:
-                    on_record(rec)
+            max_memory_default()
+        except InvalidProblemError as exc:
+            raise BatchUsageError(str(exc)) from None
+    save = None if save_solutions is None else _check_folder(save_solutions, "--save-solutions")
+    results_file = None if out is None else _ResultsFile(out, files)
+    try:
+        previous: dict[tuple[str | None, str], dict] = {}
+        if resume and results_file is not None:
+            for r in results_file.records:
+                key = _record_key(r)
+                if key is not None:
+                    previous[key] = r                     # the latest record of a problem wins
+        results: list[dict | None] = [None] * len(files)
+        todo: list[int] = []
+        for i, f in enumerate(files):
+            done = previous.get((_sha_of(f), resolved_path(f))) if previous else None
+            if done is not None and not (retry_failed and done.get("status") not in OK_STATUSES):
+                results[i] = done
+            else:
+                todo.append(i)
+        if progress is None:
+            progress = sys.stderr.isatty()
+        from tqdm import tqdm
+        bar = tqdm(total=len(files), initial=len(files) - len(todo), disable=not progress,
+                   file=sys.stderr, unit="problem", dynamic_ncols=True)
+        try:
+            _run_todo(files, todo, results, results_file, bar, jobs=jobs, executor=executor,
+                      timeout=timeout, max_memory=max_memory, save=save, on_record=on_record)
         finally:
-            if executor is None:
-                own_pool.close()          # first: unblocks threads still waiting on a worker
-                runner.shutdown(wait=True, cancel_futures=True)
+            bar.close()
     finally:
-        bar.close()
-        if fh is not None:
-            fh.close()
+        if results_file is not None:
+            results_file.close()
     return [r for r in results if r is not None]
+
+
+def _check_folder(folder: str | os.PathLike, option: str) -> str:
+    """Create ``folder`` and check that a file can be written in it; its absolute path."""
+    import tempfile
+    path = os.path.abspath(folder)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise BatchUsageError(f"{option}: cannot write into {folder} ({exc.strerror or exc}; "
+                              "give a writable folder)") from None
+    return path
+
+
+def _run_todo(files: list[str], todo: list[int], results: list, results_file: Any, bar: Any, *,
+              jobs: int, executor: cf.Executor | None, timeout: float | None,
+              max_memory: int | None, save: str | None,
+              on_record: Callable[[dict], None] | None) -> None:
+    if executor is None:
+        own_pool = WorkerPool(jobs, threads=1)
+        runner = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="nnlasso")
+        submit_kw: dict[str, Any] = {"pool": own_pool}
+    else:
+        runner, submit_kw = executor, {"threads": 1}
+    futures = {runner.submit(run_isolated, os.path.abspath(files[i]), files[i],
+                             timeout=timeout, max_memory=max_memory, save_solutions=save,
+                             **submit_kw): i for i in todo}
+    try:
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            try:
+                rec = fut.result()
+            except Exception as exc:  # the executor itself failed (e.g. a lost Dask worker)
+                rec = empty_record(files[i], sha256=_sha_of(files[i]))
+                rec["error"] = f"{files[i]}: runner: {type(exc).__name__}: {exc}"
+                rec = _clean(rec)
+            results[i] = rec
+            if results_file is not None:
+                results_file.append(rec)
+            bar.update(1)
+            bar.set_postfix_str(f"{rec['problem']}: {rec['status']}", refresh=False)
+            if on_record is not None:
+                on_record(rec)
+    finally:
+        if executor is None:
+            own_pool.close()          # first: unblocks threads still waiting on a worker
+            runner.shutdown(wait=True, cancel_futures=True)
+        else:
+            for fut in futures:
+                fut.cancel()
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -6,10 +6,13 @@ failed (their records are written all the same), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from typing import Any, Sequence
 
+from . import __version__
 from .batch import OK_STATUSES, TIME_KEYS, BatchUsageError, expand_paths, run_batch, \
     run_isolated, run_problem
 
@@ -18,6 +21,15 @@ from .batch import OK_STATUSES, TIME_KEYS, BatchUsageError, expand_paths, run_ba
 # formatting (pure)
 # --------------------------------------------------------------------------------------------
 
+def safe_text(text: str) -> str:
+    """``text`` with control and formatting characters escaped (``\\x9b``, ``\\u202e``): names
+    and paths from problem files cannot move the cursor or reorder a terminal's text."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def _fmt(value: Any, spec: str = "") -> str:
     if value is None:
         return "-"
@@ -25,7 +37,7 @@ def _fmt(value: Any, spec: str = "") -> str:
         return "yes" if value else "NO"
     if isinstance(value, float) and spec:
         return format(value, spec)
-    return str(value)
+    return safe_text(str(value))
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
@@ -42,7 +54,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
         K = f"{_fmt(first)} -> {_fmt(r.get('K_reduced'))}" \
             if r.get("K_active") is not None else "-"
         total = (r.get("times") or {}).get("total")
-        rows.append((str(r.get("problem")), str(r.get("status")), _fmt(r.get("N")), K,
+        rows.append((safe_text(str(r.get("problem"))), safe_text(str(r.get("status"))), _fmt(r.get("N")), K,
                      _fmt(r.get("width_bound")), _fmt(r.get("width_bound_holds")),
                      _fmt(r.get("gap"), ".2e"),
                      _fmt(total, ".1f") + ("s" if total is not None else "")))
@@ -60,10 +72,11 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
 
 def format_record(r: dict[str, Any]) -> str:
     """A readable multi-line report of one record."""
-    lines = [f"problem      {r.get('problem')}  ({r.get('file')})",
-             f"task         {r.get('task')}   status {r.get('status')}   solver {r.get('solver')}"]
+    lines = [f"problem      {_fmt(r.get('problem'))}  ({_fmt(r.get('file'))})",
+             f"task         {_fmt(r.get('task'))}   status {_fmt(r.get('status'))}   solver "
+             f"{_fmt(r.get('solver'))}"]
     if r.get("error"):
-        lines.append(f"error        {r['error']}")
+        lines.append(f"error        {safe_text(str(r['error']))}")
     if r.get("N") is not None:
         lines.append(f"data         N = {r['N']}, d = {r['d']}, D = {r['D']}")
     if r.get("K_dictionary") is not None and r.get("task") == "compress":
@@ -101,21 +114,62 @@ def _mb(args: argparse.Namespace) -> int | None:
     return None if args.max_memory is None else int(args.max_memory * 2**20)
 
 
-def _cmd_solve(args: argparse.Namespace) -> int:
+def _check_environment(args: argparse.Namespace) -> None:
+    """Usage errors that do not depend on the problems: ``NNLASSO_MAX_MEMORY_MB``."""
+    if args.max_memory is None:
+        from .errors import InvalidProblemError
+        from .spec import max_memory_default
+        try:
+            max_memory_default()
+        except InvalidProblemError as exc:
+            raise BatchUsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send everything written to file descriptor 1 (Python prints and the solvers' native
+    logs alike) to stderr, so that stdout carries only what the command prints afterwards."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _solve_record(args: argparse.Namespace) -> dict[str, Any]:
+    from .batch import _error_text, _clean, empty_record
     from .spec import ProblemFileError, load_problem
     try:
-        spec = load_problem(args.file, max_memory=_mb(args))
-        has_limit = spec.solver.time_limit is not None
-    except ProblemFileError:
-        has_limit = False  # run_problem writes the error record
-    if args.timeout is not None or has_limit:
-        rec = run_isolated(args.file, args.file, timeout=args.timeout, max_memory=_mb(args),
-                           save_solutions=args.save_solutions)
-    else:
-        rec = run_problem(args.file, max_memory=_mb(args), save_solutions=args.save_solutions)
+        try:
+            spec = load_problem(args.file, max_memory=_mb(args))
+            has_limit = spec.solver.time_limit is not None
+        except ProblemFileError:
+            has_limit = False  # run_problem writes the error record
+        if args.timeout is not None or has_limit:
+            return run_isolated(args.file, args.file, timeout=args.timeout, max_memory=_mb(args),
+                                save_solutions=args.save_solutions)
+        return run_problem(args.file, max_memory=_mb(args), save_solutions=args.save_solutions)
+    except Exception as exc:  # noqa: BLE001 - the command prints a record, never a traceback
+        rec = empty_record(args.file)
+        rec["error"] = _error_text(args.file, exc)
+        return _clean(rec)
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    if args.save_solutions is not None:
+        from .batch import _check_folder
+        args.save_solutions = _check_folder(args.save_solutions, "--save-solutions")
     if args.json:
+        with _stdout_to_stderr():           # solver logs (verbose = true) must not break JSON
+            rec = _solve_record(args)
         print(json.dumps(rec, allow_nan=False))
     else:
+        rec = _solve_record(args)
         print(format_record(rec))
     return 0 if rec["status"] in OK_STATUSES else 1
 
@@ -134,14 +188,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             data = load_data(spec, max_memory=_mb(args))
         except ProblemFileError as exc:
             bad += 1
-            print(f"INVALID  {exc}")
+            print(f"INVALID  {safe_text(str(exc))}")
             continue
-        except Exception as exc:  # unreadable data that slipped through: still a clean line
+        except Exception as exc:  # noqa: BLE001 - still a clean line naming the field
+            from .batch import _error_text
             bad += 1
-            print(f"INVALID  {f}: data: {type(exc).__name__}: {exc}")
+            print(f"INVALID  {safe_text(_error_text(f, exc))}")
             continue
         extra = f", K = {data.K}" if spec.task != "compress" else f", hidden <= {data.K}"
-        print(f"ok       {f}: {spec.task} [{spec.data.source}] N = {data.N}, d = {data.d}, "
+        print(f"ok       {safe_text(f)}: {spec.task} [{spec.data.source}] N = {data.N}, d = {data.d}, "
               f"D = {data.D}{extra}, ~{data.memory / 2**20:.0f} MiB")
     return 1 if bad else 0
 
@@ -170,6 +225,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.scheduler and args.executor != "dask":
         print("nnlasso batch: error: --scheduler needs --executor dask", file=sys.stderr)
         return 2
+    if args.retry_failed and not args.resume:
+        print("nnlasso batch: error: --retry-failed needs --resume", file=sys.stderr)
+        return 2
     client = cluster = None
     try:
         executor = None
@@ -177,10 +235,11 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             client, cluster = _dask_executor(args)
             executor = client.get_executor()
         records = run_batch(args.paths, args.out, jobs=args.jobs, executor=executor,
-                            resume=args.resume, timeout=args.timeout,
+                            resume=args.resume, retry_failed=args.retry_failed,
+                            timeout=args.timeout,
                             save_solutions=args.save_solutions, max_memory=_mb(args))
     except BatchUsageError as exc:
-        print(f"nnlasso batch: error: {exc}", file=sys.stderr)
+        print(f"nnlasso batch: error: {safe_text(str(exc))}", file=sys.stderr)
         return 2
     finally:
         if client is not None:
@@ -190,9 +249,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     print(format_table(records))
     failed = [r for r in records if r.get("status") not in OK_STATUSES]
     print(f"\n{len(records)} problem(s): {len(records) - len(failed)} ok, {len(failed)} failed; "
-          f"records in {args.out}")
+          f"records in {safe_text(str(args.out))}")
     for r in failed:
-        print(f"  {r.get('status')}: {r.get('error')}")
+        print(f"  {r.get('status')}: {safe_text(str(r.get('error')))}")
     return 1 if failed else 0
 
 
@@ -203,6 +262,15 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not val > 0 or val == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return val
+
+
+def _timeout(text: str) -> float:
+    from .batch import MAX_TIMEOUT
+    val = _positive_float(text)
+    if val > MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TIMEOUT:g} seconds (about 115 days), "
+                                         f"got {text!r}; omit --timeout for no limit")
     return val
 
 
@@ -220,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of ``nnlasso``."""
     parser = argparse.ArgumentParser(
         prog="nnlasso", description="Solve problem files (TOML, schema 1) of nnlasso.")
+    parser.add_argument("--version", action="version", version=f"nnlasso {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -230,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="solve one problem file and print a report")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print the JSON record instead")
-    p.add_argument("--timeout", type=_positive_float, metavar="S",
+    p.add_argument("--timeout", type=_timeout, metavar="S",
                    help="time limit in seconds (run in a worker process)")
     p.add_argument("--save-solutions", metavar="DIR", help="write the solution arrays (npz)")
     common(p)
@@ -247,8 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
     p.add_argument("--resume", action="store_true",
-                   help="keep the results file and skip problems that already have a record")
-    p.add_argument("--timeout", type=_positive_float, metavar="S",
+                   help="skip problems that already have a record in the results file "
+                        "(any status)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: run again the problems whose record is an error or "
+                        "a timeout")
+    p.add_argument("--timeout", type=_timeout, metavar="S",
                    help="per-problem time limit in seconds")
     p.add_argument("--save-solutions", metavar="DIR", help="write solution arrays (npz) here")
     common(p)
@@ -269,7 +342,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:       # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     try:
+        _check_environment(args)
         return args.func(args)
+    except BatchUsageError as exc:
+        print(f"nnlasso {args.command}: error: {safe_text(str(exc))}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,4 +1,4 @@
-"""Compression of a trained ReLU layer through its convex reformulation (DESIGN.md section 1).
+"""Compression of a trained ReLU layer through its convex reformulation (docs/math.md).
 
 Take hidden layer ``l`` of an :class:`~nnlasso.networks.MLP`
 (``h_l = relu(W_l h_{l-1} - b_l)``, biases subtracted) and training inputs X (N rows).
@@ -568,7 +568,7 @@ def _reduce(sol: Solution, Phi: np.ndarray, intercept: bool, Y: np.ndarray
 
 
 def _reduce_fallback(sol: Solution, Phi: np.ndarray, intercept: bool) -> Solution:
-    """Caratheodory reduction (DESIGN.md): c <- c - t alpha along null vectors of [a_k]."""
+    """Caratheodory reduction (docs/math.md): c <- c - t alpha along null vectors of [a_k]."""
     V = sol.V.copy()
     S = list(sol.active)
     F = _center(Phi, intercept)

@@ -1,7 +1,7 @@
 """Neuron dictionaries: fixed first-layer neurons whose output weights a convex program chooses.
 
 A dictionary holds K neurons ``(w_k, b_k)`` with unit-norm input weights ``|w_k|_2 = 1`` and the
-feature map (DESIGN.md section 1, note the **minus** sign in front of the bias)
+feature map (docs/math.md, note the **minus** sign in front of the bias)
 
 .. math::
 
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, check_seed
 from .errors import InvalidProblemError
 
 __all__ = ["ACTIVATIONS", "NeuronDictionary", "sample_neurons", "knot_neurons", "cluster_rows"]
@@ -133,7 +133,7 @@ def cluster_rows(Z: np.ndarray, tol: float, *, antipodal: bool = False
 class NeuronDictionary:
     """K fixed neurons ``(w_k, b_k)`` with unit input weights and an activation.
 
-    Features (minus-bias convention of DESIGN.md)::
+    Features (minus-bias convention of docs/math.md)::
 
         features(X)[n, k] = sigma(w_k . x_n - b_k)
 
@@ -325,7 +325,7 @@ def sample_neurons(X: Any, n_neurons: int, *, method: str = "data", seed: Any = 
     K = _check_count(n_neurons, "n_neurons")
     if method not in ("data", "sphere"):
         raise InvalidProblemError(f"method: unknown value {method!r}; use 'data' or 'sphere'")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     W = _unit_directions(rng, K, X.shape[1])
     P = X @ W.T                                         # (N, K) projections w_k . x_n
     if method == "data":
@@ -346,8 +346,8 @@ def knot_neurons(x: Any, *, include_min: bool = True) -> NeuronDictionary:
     when the fit has a free skip ``C x + c0``; it is kept by default (``include_min=True``) so
     the dictionary also spans the piecewise-linear interpolants without a skip.
 
-    Together with a skip this dictionary is exact for 1D weight decay training (DESIGN.md
-    section 1, "One dimension"): the lasso over it is linear trend filtering on the uneven grid.
+    Together with a skip this dictionary is exact for 1D weight decay training (docs/math.md,
+    "One dimension: trend filtering"): the lasso over it is linear trend filtering on the uneven grid.
 
     Parameters
     ----------

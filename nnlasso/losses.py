@@ -21,12 +21,15 @@ softmax   L = logsumexp(z) - z_y,             q = e_y - p with p in the simplex,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 from scipy.special import expit, logsumexp, softmax, xlogy
 
 from .errors import InvalidProblemError
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 
 class Loss:
@@ -81,6 +84,7 @@ class SquaredLoss(Loss):
         return Targets(arr, None, was_1d)
 
     def expr(self, Z, T):
+        import cvxpy as cp
         return 0.5 * cp.sum_squares(T - Z)
 
     def value(self, Z, T):
@@ -120,6 +124,7 @@ class LogisticLoss(Loss):
         return Targets(y[:, None], classes, True)
 
     def expr(self, Z, T):
+        import cvxpy as cp
         return cp.sum(cp.logistic(-cp.multiply(T, Z)))
 
     def value(self, Z, T):
@@ -156,6 +161,11 @@ class SoftmaxLoss(Loss):
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                 raise InvalidProblemError("Y: the softmax loss needs integer class labels; got "
                                           "non-integer values")
+            if arr.size and float(np.max(np.abs(arr))) > 2.0**53:
+                # beyond 2**53 floats are not integers one apart: labels would merge
+                raise InvalidProblemError("Y: float class labels above 2**53 in magnitude "
+                                          f"(got {float(np.max(np.abs(arr))):.3g}) cannot be told "
+                                          "apart reliably; encode the classes as 0..C-1")
             arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iub":
             raise InvalidProblemError(f"Y: the softmax loss needs integer class labels, got dtype "
@@ -169,6 +179,7 @@ class SoftmaxLoss(Loss):
         return Targets(T, classes, True)
 
     def expr(self, Z, T):
+        import cvxpy as cp
         return cp.sum(cp.log_sum_exp(Z, axis=1)) - cp.sum(cp.multiply(T, Z))
 
     def value(self, Z, T):

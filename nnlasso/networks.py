@@ -1,6 +1,6 @@
 """ReLU networks: shallow networks with a skip connection and deep MLPs.
 
-**Bias convention (read this first).** nnlasso *subtracts* biases, as in DESIGN.md::
+**Bias convention (read this first).** nnlasso *subtracts* biases, as in docs/math.md::
 
     shallow:  f(x) = sum_k v_k relu(w_k . x - b_k) + C^T x + c0
     deep:     h_0 = x,  h_l = relu(W_l h_{l-1} - b_l)  (l < L),  out = W_L h_{L-1} - b_L
@@ -10,7 +10,7 @@ scikit-learn and PyTorch *add* the bias (``x @ coef + intercept``): :meth:`MLP.f
 :meth:`MLP.save` / :meth:`MLP.load` store nnlasso's (subtracted) ``b``. Weight matrices have
 shape ``(n_out, n_in)`` (PyTorch's layout, the transpose of scikit-learn's ``coefs_``).
 
-**Neural balance** (DESIGN.md section 1). relu is positively 1-homogeneous, so scaling a hidden
+**Neural balance** (docs/math.md). relu is positively 1-homogeneous, so scaling a hidden
 neuron's input weights (and bias) by ``a > 0`` and its output weights by ``1 / a`` keeps the
 function. Weight decay ``WD = 1/2 sum_k (|w_k|^2 + |v_k|^2)`` is at least the path norm
 ``PN = sum_k |w_k| |v_k|``, with equality iff every neuron is balanced (``|w_k| = |v_k|``); the
@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, refuse_complex
 from .dictionary import cluster_rows
 from .errors import InvalidProblemError
 
@@ -52,6 +52,7 @@ def _check_bias(bias: str) -> bool:
 
 def _float_array(A: Any, name: str, ndim: int) -> np.ndarray:
     """A finite float64 copy of ``A`` with ``ndim`` dimensions (empty axes allowed)."""
+    refuse_complex(A, name)
     try:
         arr = np.array(A, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -307,7 +308,7 @@ class ShallowReLUNet:
                          c0 if used_icpt else None)
 
     def tv2(self, tol: float = 1e-10) -> float:
-        """Second-order total variation ``|f''|_M`` of a d = 1 network (DESIGN.md section 1).
+        """Second-order total variation ``|f''|_M`` of a d = 1 network (docs/math.md).
 
         ``f'' = sum_k v_k |w_k| delta(x - t_k)`` with knots ``t_k = b_k / w_k`` (for either sign
         of ``w_k``: antipodal neurons merge via ``relu(-z) = relu(z) - z``), so

@@ -40,6 +40,7 @@ value is 0. :func:`enumerate_patterns` leaves it out (``keep_zero=True`` keeps i
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -51,9 +52,12 @@ import scipy.sparse as sps
 from scipy.optimize import nnls
 
 from . import backends
-from ._validation import as_matrix, check_lam, skip_matrix
+from ._validation import as_matrix, check_lam, check_seed, skip_matrix
 from .errors import InvalidProblemError, SolverError
 from .losses import get_loss
+from ._logging import progress
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["PatternSolution", "pattern_count_bound", "enumerate_patterns", "sample_patterns",
            "solve_patterns", "fit_patterns"]
@@ -227,7 +231,7 @@ def sample_patterns(X: Any, n_patterns: int, *,
                                   f"{n_patterns!r}") from None
     if n < 1 or n != n_patterns:
         raise InvalidProblemError(f"n_patterns: expected a positive integer, got {n_patterns!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     G = rng.standard_normal((n, d))
     nrm = np.linalg.norm(G, axis=1)
     while np.any(nrm == 0):  # pragma: no cover - probability zero
@@ -351,7 +355,17 @@ class PatternSolution:
 # --------------------------------------------------------------------------------------------
 
 def _check_patterns(patterns: Any, N: int) -> np.ndarray:
-    arr = np.asarray(patterns)
+    if isinstance(patterns, tuple) and len(patterns) == 3:
+        raise InvalidProblemError("patterns: got a tuple of 3 items, as returned by "
+                                  "sample_patterns (patterns, G, h); pass its first item: "
+                                  "pats, G, h = sample_patterns(X, n); solve_patterns(X, Y, "
+                                  "lam, pats)")
+    try:
+        arr = np.asarray(patterns)
+    except ValueError as exc:
+        raise InvalidProblemError(f"patterns: cannot be read as a (P, N) 0/1 array ({exc}); pass "
+                                  "a boolean array, e.g. the first item of sample_patterns(X, n)"
+                                  ) from None
     if arr.ndim == 1 and N == arr.size:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != N:
@@ -668,8 +682,10 @@ class _Program:
             out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
         return out
 
-    def solve_working_set(self, max_rounds: int = 50) -> tuple[dict, dict, dict, dict]:
-        """Block working set with cone-row generation (rule in :func:`solve_patterns`)."""
+    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG
+                          ) -> tuple[dict, dict, dict, dict]:
+        """Block working set with cone-row generation (rule in :func:`solve_patterns`);
+        one progress line per round on this module's logger at ``level``."""
         B, N = self.B, self.N
         t0 = time.perf_counter()
         # dual point of the zero network (exact residual of the free fit for the squared loss)
@@ -726,6 +742,11 @@ class _Program:
                          "new_rows": int(n_new_rows), "violators": int(out.size),
                          "solve": res["solve"] + res["compile"], "loose": loose})
             rg_prev = rg
+            logger.log(level, "pattern working set round %d: %d blocks, %d cone rows, "
+                       "objective %.10g, rel gap %.2e, %d new rows, %d violating blocks "
+                       "(%.2fs%s)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
+                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"],
+                       ", loose" if loose else "")
             if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
                 if not loose or rg <= self.tol:
                     break
@@ -798,7 +819,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                    skip: Any = True, cone: bool = True, bias: str | None = None,
                    solver: str = "CLARABEL", tol: float = 1e-8, options: dict | None = None,
                    active_tol: float = 1e-6, gates: tuple | None = None,
-                   working_set: bool | str = "auto", max_rounds: int = 50) -> PatternSolution:
+                   working_set: bool | str = "auto", max_rounds: int = 50,
+                   verbose: bool = False) -> PatternSolution:
     """Solve the activation-pattern group lasso (cone-constrained or gated) for one output.
 
     Program (Xl = [X, -1], theta_k = (u_k, beta_k), block k has pattern D_{p(k)} and sign
@@ -839,7 +861,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     X : array (N, d);  Y : array (N,) or (N, 1)
         Inputs and targets (labels in {0, 1} / {-1, +1} for ``loss="logistic"``).
     lam : float > 0
-        Regularization, unaveraged loss (sum over samples, DESIGN §1).
+        Regularization, unaveraged loss (sum over samples, docs/math.md).
     patterns : bool array (P, N)
         Activation patterns (:func:`enumerate_patterns`, :func:`sample_patterns`); all-zero and
         duplicate rows are dropped.
@@ -861,6 +883,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     max_rounds : int
         Cap on the loop's restricted solves; when it stops early the certificate (over all
         blocks and rows) says so: the status is then not "optimal".
+    verbose : bool
+        Log one line per working-set round at INFO on the logger ``"nnlasso.patterns"``
+        (shown on stderr unless the application has configured logging); without it the lines
+        go out at DEBUG. Nothing is printed to stdout.
 
     Returns
     -------
@@ -991,7 +1017,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
     t_build = time.perf_counter() - t_start
     if use_ws:
-        res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds)
+        with progress(logger, verbose) as level:
+            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
         t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
         res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
     else:
@@ -1006,7 +1033,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
     data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
     dual, dual_ratio = cert["dual"], cert["dual_ratio"]
-    gap = objective - dual
+    gap = max(objective - dual, 0.0)      # rounding never makes a certificate negative (gaps)
     denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
     rel_gap = float(gap / denom)
     info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
@@ -1087,7 +1114,8 @@ def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, s
         sampled gates (:func:`sample_patterns`, duplicates removed).
     seed : seed of the sampler.
     cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
-    **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol).
+    **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
+        working_set, max_rounds, verbose).
     """
     Xm = as_matrix(X, "X", allow_1d=True)
     t0 = time.perf_counter()

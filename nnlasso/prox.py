@@ -63,6 +63,11 @@ PROX_NEWTON_MAX_VARS = 2500
 #: relative threshold below which a projected column is treated as lying in the affine span
 _DEAD = 1e-13
 
+#: Gram BCD stall window (epochs) without / with the numba kernel: a restricted solve whose
+#: relative gap does not halve within this many epochs is declared stalled (see bcd_gram)
+STALL_EPOCHS = 60
+STALL_EPOCHS_COMPILED = 300
+
 _THREADS: list[tuple[ThreadpoolController, int]] = []
 
 
@@ -385,18 +390,44 @@ def _block_lipschitz(G: np.ndarray, blocks: list[np.ndarray] | None) -> np.ndarr
 
 def _epoch_singletons(G: np.ndarray, V: np.ndarray, corr: np.ndarray, invL: np.ndarray,
                       thr: np.ndarray, live: np.ndarray) -> None:
-    """One cyclic pass of the single-neuron group soft-threshold (in place on V and corr)."""
-    for k in live:
+    """One cyclic pass of the single-neuron group soft-threshold (in place on V and corr).
+
+    G is symmetric, so the contiguous row G[k] stands for the column G[:, k]. One output
+    (D = 1) takes the scalar soft-threshold on Python floats, leaving one NumPy call (the
+    update of corr) per changed coordinate: about 6x faster than the vector code below.
+    """
+    D = V.shape[1]
+    if D == 1:
+        v, c = V[:, 0], corr[:, 0]
+        vl, il, tl = v.tolist(), invL.tolist(), thr.tolist()
+        for k in live.tolist():
+            vk = vl[k]
+            z = vk + float(c[k]) * il[k]
+            t = tl[k]
+            if z > t:
+                new = z - t
+            elif z < -t:
+                new = z + t
+            elif vk == 0.0:
+                continue
+            else:
+                new = 0.0
+            if new != vk:
+                c -= G[k] * (new - vk)
+                vl[k] = new
+        v[:] = vl
+        return
+    for k in live.tolist():
         vk = V[k]
         z = vk + corr[k] * invL[k]
         nz = float(np.sqrt(z @ z))
         if nz <= thr[k]:
             if not vk.any():
                 continue
-            new = np.zeros_like(vk)
+            new = np.zeros(D)
         else:
             new = z * (1.0 - thr[k] / nz)
-        corr -= np.outer(G[:, k], new - vk)
+        corr -= np.multiply.outer(G[k], new - vk)
         V[k] = new
 
 
@@ -538,7 +569,7 @@ def _newton_support(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] |
 
 def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, tol: float,
              max_epochs: int = 20_000, check_every: int | None = None, anderson: int = 5,
-             newton_every: int = 1
+             newton_every: int = 1, stall_epochs: int | None = None
              ) -> tuple[np.ndarray, int, float]:
     """Block coordinate descent with Anderson extrapolation and support Newton steps.
 
@@ -547,10 +578,20 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
     prob : the restricted problem in Gram form.   V : (k, D) start (modified copy returned).
     blocks : None for single-column groups (column j is group j), else the local columns of
         each group.   tol : relative duality gap at which to stop.
+    stall_epochs : progress window W (default :data:`STALL_EPOCHS`, or
+        :data:`STALL_EPOCHS_COMPILED` with the numba kernel). The relative gap is measured at
+        the start and every ``check_every`` epochs; the solve **stalls**, and returns at once,
+        when, after at least 4 W epochs, the gap has not halved over the last W epochs
+        (rel_t > rel_{t - W} / 2; the first epochs, before the support settles, may be slow
+        on well-posed problems too). On nearly
+        collinear columns (condition numbers 1e12 and beyond) coordinate descent keeps making
+        progress of order 1e-4 per epoch; the caller then hands the working set to an
+        interior-point solver (:func:`working_set_solve`'s ``fallback``) instead of spending
+        thousands of epochs on it.
 
     Returns
     -------
-    (V, epochs, rel_gap)
+    (V, epochs, rel_gap): rel_gap > tol means the solve stalled (or ran out of epochs).
     """
     V = np.array(V, dtype=float)
     L = _block_lipschitz(prob.G, blocks)
@@ -567,12 +608,18 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
     thr = prob.tau * invL
     corr = prob.C - prob.G @ V
     hist: list[np.ndarray] = [V.ravel().copy()]
-    rel = np.inf
     epoch = 0
     last_support = failed_support = np.zeros(0, dtype=np.intp)
     kernel = _compiled_epoch()
     if check_every is None:  # compiled epochs cost microseconds: check less often
         check_every = 10 if kernel is not None else 3
+    if stall_epochs is None:
+        stall_epochs = STALL_EPOCHS_COMPILED if kernel is not None else STALL_EPOCHS
+    primal, gap = prob.gap(V)
+    rel = gap / max(primal, 1e-300)
+    if rel <= tol:  # a warm start that is already good enough (e.g. an interior-point answer)
+        return V, 0, rel
+    ref_epoch, ref_rel = 0, rel
     if kernel is not None:
         if blocks is None:
             flat, offs = np.arange(L.size), np.arange(L.size + 1)
@@ -600,6 +647,10 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
             rel = gap / max(primal, 1e-300)
             if rel <= tol:
                 break
+            if epoch - ref_epoch >= stall_epochs:
+                if rel > 0.5 * ref_rel and epoch >= 4 * stall_epochs:
+                    break  # stalled: less than a halving of the gap in stall_epochs epochs
+                ref_epoch, ref_rel = epoch, rel
             support = np.flatnonzero(np.any(V != 0, axis=1))
             stable = np.array_equal(support, last_support)
             last_support = support
@@ -1203,9 +1254,10 @@ def _support_newton_step(X, f, G, H, S, norms, k, r, Dr, local_ids, tau, evaluat
 # the working-set loop
 # ---------------------------------------------------------------------------------------------
 
-#: signature of a restricted solver: (cols, local_ids, tau, V_W, c, tol) -> (V_W, c, iterations)
+#: signature of a restricted solver: (cols, local_ids, tau, V_W, c, tol) -> (V_W, c, iterations,
+#: rel_gap), rel_gap the restricted problem's relative gap it reached (> tol: it stalled)
 InnerSolver = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
-                       tuple[np.ndarray, np.ndarray, int]]
+                       tuple[np.ndarray, np.ndarray, int, float]]
 
 
 @dataclass
@@ -1218,7 +1270,8 @@ class WorkingSetResult:
     converged : rel_gap <= tol.   n_outer : outer iterations.   n_inner : inner epochs /
     iterations in total.   n_products : full products Phi^T Q.   ws_sizes : working-set size per
     outer iteration.   n_screened, screened : groups discarded by gap-safe screening (provably
-    zero at the optimum).   times : seconds.
+    zero at the optimum).   times : seconds.   switched_at : the outer iteration (1-based) at
+    which the loop handed its restricted problems to the ``fallback`` inner solver, or None.
     """
 
     V: np.ndarray
@@ -1236,12 +1289,13 @@ class WorkingSetResult:
     n_screened: int
     times: dict[str, float]
     screened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    switched_at: int | None = None
 
     def info(self) -> dict:
         """Diagnostics for ``Solution.info``."""
         return {"n_outer": self.n_outer, "n_inner": self.n_inner, "n_products": self.n_products,
                 "ws_sizes": list(self.ws_sizes), "n_screened": self.n_screened,
-                "ws_converged": self.converged}
+                "ws_converged": self.converged, "switched_at": self.switched_at}
 
 
 class _Loop:
@@ -1363,15 +1417,14 @@ def native_inner(data: LassoData) -> InnerSolver:
             prob = data.gram_cache().gram(cols, local_ids, tau)
             blocks = None if data.identity_groups else [np.flatnonzero(local_ids == g)
                                                         for g in range(tau.size)]
-            V_W, n, _ = bcd_gram(prob, V_W, blocks, tol)
-            return V_W, c, n
+            V_W, n, rel = bcd_gram(prob, V_W, blocks, tol)
+            return V_W, c, n, rel
         n_vars = (cols.size + data.basis.shape[1]) * data.T.shape[1]
         solver = prox_newton if n_vars <= PROX_NEWTON_MAX_VARS else fista
         if solver is prox_newton and data.loss.name == "softmax":
             solver = softmax_newton
-        V_W, c, n, _ = solver(data.loss, data.T, data.Phi[:, cols], data.basis, local_ids, tau,
-                              V_W, c, tol)
-        return V_W, c, n
+        return solver(data.loss, data.T, data.Phi[:, cols], data.basis, local_ids, tau,
+                      V_W, c, tol)
     return solve
 
 
@@ -1379,7 +1432,8 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
                       V0: np.ndarray | None = None, c0: np.ndarray | None = None,
                       ws0: np.ndarray | None = None, p0: int = 10, inner: InnerSolver | None = None,
                       screen: bool = True, max_outer: int = 100, margin: float | None = None,
-                      correlations: PathCorrelations | None = None) -> WorkingSetResult:
+                      correlations: PathCorrelations | None = None,
+                      fallback: InnerSolver | None = None) -> WorkingSetResult:
     """Solve (MTL) over the full dictionary by working sets, to relative gap ``tol``.
 
     Parameters
@@ -1400,6 +1454,13 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
         the full KKT checks then take Phi^T Q = a0 - M_W V_W from its cached columns instead of
         a product with Phi (the ratios are rounding-safe upper bounds, so every certificate is
         still over the full dictionary). Without it (the default) each check is one product.
+    fallback : a second restricted solver (nnlasso.lasso passes CLARABEL on the working set)
+        that takes over, for the rest of the solve, as soon as ``inner`` stalls: it returns a
+        restricted gap above the tolerance it was given (:func:`bcd_gram` declares a stall when
+        its gap stops halving, after a bounded number of epochs), or three outer iterations in
+        a row lower the full gap by less than 10 %. The stalled working set is re-solved at once
+        by the fallback, warm-started from the stalled point. Without it, the loop stops after
+        three such outer iterations and returns the best point it has (not converged).
 
     Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
     add the violators (rho_g > 1, the largest first, at most doubling the working set); solve the
@@ -1411,13 +1472,14 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     c = np.zeros((data.basis.shape[1], D)) if c0 is None else np.array(c0, dtype=float)
     with _single_thread():
         return _working_set_loop(data, lam, tol, V, c, ws0, p0, inner, screen, max_outer,
-                                 margin, t_start, correlations)
+                                 margin, t_start, correlations, fallback)
 
 
 def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np.ndarray,
                       ws0: np.ndarray | None, p0: int, inner: InnerSolver | None, screen: bool,
                       max_outer: int, margin: float | None, t_start: float,
-                      correlations: PathCorrelations | None = None) -> WorkingSetResult:
+                      correlations: PathCorrelations | None = None,
+                      fallback: InnerSolver | None = None) -> WorkingSetResult:
     """Body of :func:`working_set_solve` (run with single-threaded BLAS but for Phi^T Q)."""
     K, D = d.Phi.shape[1], d.T.shape[1]
     loop = _Loop(d, lam, tol, screen, correlations)
@@ -1427,6 +1489,7 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
     cols, local = d.columns(ws)
     n_inner, sizes, n_outer, stalls = 0, [], 0, 0
     t_inner = 0.0
+    switched_at = None
     chk: dict | None = None
     if ws0 is None or margin is not None:
         # no working set given (or one to complete): look at the KKT ratios first
@@ -1456,7 +1519,13 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
         cols, local = d.columns(ws)
         tau = loop.tau_all[ws]
         t0 = time.perf_counter()
-        V_W, c, n = inner(cols, local, tau, V[cols], c, tol_in)
+        V_W, c, n, rel_in = inner(cols, local, tau, V[cols], c, tol_in)
+        if fallback is not None and switched_at is None and not rel_in <= tol_in:
+            # the restricted solve stalled: hand this working set (and the later ones) to the
+            # fallback at once, warm-started from the stalled point
+            inner, switched_at = fallback, n_outer
+            V_W, c, n2, rel_in = inner(cols, local, tau, V_W, c, tol_in)
+            n += n2
         t_inner += time.perf_counter() - t0
         n_inner += n
         V = np.zeros((K, D))
@@ -1468,7 +1537,9 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
         ws = ws[keep | (chk["rho"][ws] > 1.0 - 1e-3)]
         cols, local = d.columns(ws)
         stalls = stalls + 1 if chk["rel"] > 0.9 * prev_rel else 0
-        if stalls >= 3:
+        if stalls >= 3 and fallback is not None and switched_at is None:
+            inner, switched_at, stalls = fallback, n_outer, 0
+        elif stalls >= 3:
             break  # no progress: the gap is at the floor of floating point for this problem
     if chk is None:
         chk = loop.check(cols, V[cols], c)
@@ -1481,7 +1552,8 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
                             n_products=loop.n_products, ws_sizes=sizes,
                             n_screened=int((~loop.alive).sum()),
                             screened=np.flatnonzero(~loop.alive),
-                            times={"inner": t_inner, "total": time.perf_counter() - t_start})
+                            times={"inner": t_inner, "total": time.perf_counter() - t_start},
+                            switched_at=switched_at)
 
 
 def _grow(ws: np.ndarray, rho: np.ndarray, alive: np.ndarray, n_add: int,

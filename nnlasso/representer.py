@@ -1,6 +1,6 @@
 """Verification of weight-decay solutions: width bounds, support reduction, certificates.
 
-This module makes the representer-theorem statements of DESIGN.md section 1 checkable and
+This module makes the representer-theorem statements of docs/math.md checkable and
 constructive.
 
 **Width bounds.** With P the orthogonal projector onto the complement of the free affine
@@ -41,6 +41,7 @@ problems give a lower bound (sampling + projected ascent), flagged ``exact=False
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,9 @@ from .duality import affine_columns, gaps, project_out
 from .errors import InvalidProblemError
 from .losses import get_loss
 from .solution import Solution, active_set
+from ._logging import progress
+
+logger = logging.getLogger(__name__)
 
 _EPS = float(np.finfo(float).eps)
 
@@ -132,7 +136,7 @@ def affine_rank(skip: Any, N: int) -> int:
 
 
 def width_bound(Phi: Any, Y: Any, *, skip: Any = None) -> int:
-    """Width bound of the representer theorem (DESIGN.md section 1, "Width bounds").
+    """Width bound of the representer theorem (docs/math.md, "Width bounds").
 
     One output (D = 1):   bound = N - r_aff.
     D > 1 outputs:        bound = rank(P Phi) * rank(P Y)  (<= N^2),
@@ -218,6 +222,10 @@ def check_width(sol: Solution, Phi: Any, *, skip: Any = None, Y: Any = None) -> 
     """
     Phi = as_matrix(Phi, "Phi")
     N = Phi.shape[0]
+    if Phi.shape[1] != sol.V.shape[0]:
+        raise InvalidProblemError(f"Phi: has {Phi.shape[1]} columns but the solution has "
+                                  f"{sol.V.shape[0]} neurons (rows of V); pass the feature "
+                                  "matrix the solution was computed on")
     X_skip, _, _, basis = _skip_parts(skip, N)
     rank_Phi = projected_rank(Phi, basis)
     r_aff = basis.shape[1]
@@ -658,7 +666,7 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     Neurons are normalized (w, b, v) -> (w, b, v |w|) / (|w|, |w|, 1), which keeps f and turns
     the path norm sum_k |w_k| |v_k| into the group lasso penalty sum_k |v_k|; the features are
     relu(X w_k^T - b_k) of the normalized neurons. Used for the activation-pattern program's
-    recovered network (DESIGN.md: neurons w = u / sqrt|u|, b = beta / sqrt|u|, v = +-sqrt|u|).
+    recovered network (docs/math.md: neurons w = u / sqrt|u|, b = beta / sqrt|u|, v = +-sqrt|u|).
     The skip argument is inferred: C given -> skip = X; only c0 -> "intercept"; else None.
     With ``Y`` and ``lam`` the objective loss + lam * path norm and its gap are recomputed.
     """
@@ -1311,6 +1319,10 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
     objective - Dual(q / max(1, upper_ratio)) is the certified gap of the infinite-width problem.
     ``kind="dictionary"``: max_k |Phi_k^T q| / lam over the fit's dictionary.
     """
+    if not all(hasattr(fit, a) for a in ("X", "Y", "lam", "loss", "skip", "objective")):
+        raise InvalidProblemError(f"fit: expected the ShallowFit returned by fit_shallow (or "
+                                  f"fit_patterns), got {type(fit).__name__}; for a Solution of "
+                                  "solve_lasso use certify_dictionary(Phi, Q, lam)")
     X = as_matrix(fit.X, "fit.X", allow_1d=True)
     skip = X if fit.skip == "linear" else fit.skip
     Z = _certified_fit(fit, X)
@@ -1401,12 +1413,14 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
     ----------
     skip : True / "linear" (C x + c0), the inputs X, "intercept" or None / False.
     tol : certificate tolerance (ratio <= 1 + tol); ``solver_tol`` is the solver's.
+    verbose : log one progress line per round (and a summary) at INFO on the logger
+        ``"nnlasso.representer"``, shown on stderr unless the application has configured
+        logging; without it the same lines go out at DEBUG. Nothing is printed to stdout.
 
     Returns
     -------
     ColumnGenerationResult ``(dictionary, solution, report)``.
     """
-    from .lasso import solve_lasso
     t_start = time.perf_counter()
     X = as_matrix(X, "X", allow_1d=True)
     N, d = X.shape
@@ -1422,12 +1436,34 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
                                                                    method="data", seed=seed)
     tol = float(tol)
     history: list[dict] = []
+    from . import backends
+    warm = isinstance(solver, str) and solver.upper() == backends.NATIVE
+    with progress(logger, verbose) as level:
+        dic, sol, cert, rounds = _column_rounds(
+            X, Y, lam, dic, loss, skip_arg, X_skip, max_rounds, tol, n_add, solver, solver_tol,
+            seed, exact, n_samples, prune, warm, history, level)
+        report = ColumnGenerationReport(rounds=rounds, certified=cert.certified,
+                                        max_ratio=cert.max_ratio, upper_ratio=cert.upper_ratio,
+                                        exact=cert.exact, history=history, certificate=cert,
+                                        time=time.perf_counter() - t_start)
+        state = "certified" if cert.certified else "NOT certified"
+        logger.log(level, "column generation %s after %d round(s): K=%d, objective=%.10g, "
+                   "sup|eta|/lam=%.6f", state, rounds, dic.K, sol.objective, cert.max_ratio)
+    return ColumnGenerationResult(dic, sol, report)
+
+
+def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, loss: str,
+                   skip_arg: Any, X_skip: Any, max_rounds: int, tol: float, n_add: int,
+                   solver: str, solver_tol: float, seed: Any, exact: bool | None,
+                   n_samples: int, prune: bool, warm: bool, history: list[dict],
+                   level: int) -> tuple[NeuronDictionary, Solution, Certificate, int]:
+    """The rounds of :func:`column_generation`; one progress line per round at ``level``."""
+    from . import backends
+    from .lasso import solve_lasso
     idle = np.zeros(dic.K, dtype=int)
     sol = None
     cert = None
     rounds = 0
-    from . import backends
-    warm = isinstance(solver, str) and solver.upper() == backends.NATIVE
     V_prev: np.ndarray | None = None
     c_prev: np.ndarray | None = None
     for rounds in range(1, max_rounds + 1):
@@ -1467,11 +1503,11 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
                "exact": cert.exact, "added": int(Wc.shape[0]), "solve_time": t_solve,
                "certificate_time": float(cert.details.get("time", 0.0))}
         history.append(rec)
-        if verbose:
-            print(f"[column generation] round {rounds:3d}  K={dic.K:5d}  active={sol.n_active:4d}"
-                  f"  objective={sol.objective:.10g}  sup|eta|/lam={cert.max_ratio:.6f}"
-                  f"{'' if cert.exact else ' (lower bound)'}  added={Wc.shape[0]}"
-                  f"  ({rec['solve_time']:.2f}s + {rec['certificate_time']:.2f}s)", flush=True)
+        logger.log(level, "column generation round %3d  K=%5d  active=%4d  objective=%.10g  "
+                   "sup|eta|/lam=%.6f%s  added=%d  (%.2fs + %.2fs)", rounds, dic.K,
+                   sol.n_active, sol.objective, cert.max_ratio,
+                   "" if cert.exact else " (lower bound)", Wc.shape[0], rec["solve_time"],
+                   rec["certificate_time"])
         if cert.certified or Wc.shape[0] == 0 or rounds == max_rounds:
             break                  # (the dictionary returned is the one ``sol`` was solved on)
         Vk = sol.V
@@ -1484,12 +1520,4 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
         idle = np.concatenate([idle, np.zeros(Wc.shape[0], dtype=int)])
         V_prev = np.vstack([Vk, np.zeros((Wc.shape[0], Vk.shape[1]))])
     assert sol is not None and cert is not None
-    report = ColumnGenerationReport(rounds=rounds, certified=cert.certified,
-                                    max_ratio=cert.max_ratio, upper_ratio=cert.upper_ratio,
-                                    exact=cert.exact, history=history, certificate=cert,
-                                    time=time.perf_counter() - t_start)
-    if verbose:
-        state = "certified" if cert.certified else "NOT certified"
-        print(f"[column generation] {state} after {rounds} round(s): K={dic.K}, "
-              f"objective={sol.objective:.10g}, sup|eta|/lam={cert.max_ratio:.6f}", flush=True)
-    return ColumnGenerationResult(dic, sol, report)
+    return dic, sol, cert, rounds

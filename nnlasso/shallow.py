@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix
+from ._validation import as_matrix, check_positive, check_seed
 from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
 from .errors import InvalidProblemError
 from .lasso import lam_max, solve_lasso
@@ -169,7 +169,9 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     cert_tol : "adaptive": stop when sup |eta| / lam <= 1 + cert_tol (certified).
     max_rounds : "adaptive": cap on the column-generation rounds; a fit that is not certified
         by then warns (``fit.info["column_generation"].certified`` is False).
-    verbose : progress lines (column generation).
+    verbose : log progress ("adaptive": one line per column-generation round; "patterns" /
+        "gated": one per working-set round) at INFO on the ``"nnlasso"`` logger, shown on
+        stderr unless the application has configured logging. Nothing is printed to stdout.
     """
     t0 = time.perf_counter()
     X = as_matrix(X, "X", allow_1d=True)
@@ -179,8 +181,9 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
                                   f"{Yarr.shape}")
     if (lam is None) == (lam_ratio is None):
         raise InvalidProblemError("lam: give exactly one of lam and lam_ratio")
-    if lam_ratio is not None and not (0 < float(lam_ratio) <= 1):
-        raise InvalidProblemError(f"lam_ratio: must lie in (0, 1], got {lam_ratio}")
+    if lam_ratio is not None:
+        lam_ratio = check_positive(lam_ratio, "lam_ratio", upper=1.0, example="0.05")
+    check_seed(seed)
     mode = _skip_mode(skip)
     skip_arg = X if mode == "linear" else mode
     lossobj = get_loss(loss)
@@ -188,7 +191,8 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
 
     if isinstance(dictionary, str) and dictionary in ("patterns", "gated"):
         return _fit_patterns(X, Yarr, lam, lam_ratio, dictionary, n_neurons, lossobj, mode,
-                             skip_arg, solver, seed, tol, options, n_patterns, t0, bias, verify)
+                             skip_arg, solver, seed, tol, options, n_patterns, t0, bias, verify,
+                             verbose)
     if bias is not None:
         raise InvalidProblemError("bias: applies to dictionary='patterns' or 'gated' only (a "
                                   "dictionary's neurons have no penalized bias); drop it")
@@ -283,14 +287,15 @@ def _network(dic: NeuronDictionary, sol: Any, d: int, Y: np.ndarray) -> ShallowR
 
 
 def _fit_patterns(X, Y, lam, lam_ratio, kind, n_neurons, lossobj, mode, skip_arg, solver, seed,
-                  tol, options, n_patterns, t0, bias=None, verify=False) -> ShallowFit:
+                  tol, options, n_patterns, t0, bias=None, verify=False,
+                  verbose=False) -> ShallowFit:
     from .patterns import fit_patterns
     if lam is None:
         probe = sample_neurons(X, n_neurons, method="data", seed=seed)
         lam = _lam_from_ratio(lam_ratio, probe.features(X), Y, lossobj.name, skip_arg)
     psol = fit_patterns(X, Y, lam, n_patterns=n_patterns, seed=seed, cone=(kind == "patterns"),
                         loss=lossobj.name, skip=skip_arg, solver=solver, tol=tol, options=options,
-                        **({} if bias is None else {"bias": bias}))
+                        verbose=verbose, **({} if bias is None else {"bias": bias}))
     W = np.asarray(psol.W, dtype=float)
     b = np.asarray(psol.b, dtype=float)
     if kind == "gated":

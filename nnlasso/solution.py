@@ -10,7 +10,12 @@ from .errors import InvalidProblemError
 
 
 def active_set(V: np.ndarray, active_tol: float = 1e-6) -> np.ndarray:
-    """Indices k with |V[k, :]|_2 > active_tol * max_j |V[j, :]|_2 (empty when V = 0)."""
+    """Indices k with |V[k, :]|_2 > active_tol * max_j |V[j, :]|_2 (empty when V = 0).
+
+    Raises :class:`~nnlasso.InvalidProblemError` unless ``active_tol`` is in [0, 1).
+    """
+    from ._validation import check_fraction
+    active_tol = check_fraction(active_tol, "active_tol")
     norms = np.linalg.norm(V, axis=1)
     top = norms.max() if norms.size else 0.0
     if top <= 0:

@@ -2,7 +2,7 @@
 
 A problem file describes one convex problem: where the data come from, which task to run
 (``fit``, ``lasso`` or ``compress``), the model (loss, lam or lam_ratio, skip), the solver and
-what to verify. See DESIGN.md section 3 and the README for the full schema. Three steps, kept
+what to verify. docs/problem-files.md documents the full schema for users. Three steps, kept
 apart:
 
 * :func:`parse_problem` -- pure validation of the parsed TOML document (no file system);
@@ -33,8 +33,8 @@ Data conventions
 squared loss (not for compress), each target column too. ``max_samples`` keeps a seeded random
 subset (``seed``, default 0) before standardizing.
 
-Keys beyond the DESIGN example
-------------------------------
+Keys of note
+------------
 ``data.targets`` and ``data.delimiter`` (csv), ``data.seed`` (the subsample's seed),
 ``model.skip = "intercept"`` (c0 only; classification data are often separable by C x alone,
 which makes lam_max = 0). ``[solver] name`` defaults to CLARABEL, and to "auto" for compress
@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import csv
 import difflib
+import errno
 import hashlib
 import io
 import math
 import os
+import stat
 import tomllib
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -216,7 +218,8 @@ class ProblemData:
 
     X : (N, d) inputs or None (lasso with a Phi array and no X); Y : (N, D') targets / labels
     (None only for compress without Y); Phi : (N, K) features (lasso from npz) or None;
-    weights, biases : the network's arrays (compress) or None; N, d, D : sizes (D = the number of
+    weights, biases : the network's arrays (compress) or None; network : the checked
+    :class:`nnlasso.MLP` (compress) or None; N, d, D : sizes (D = the number of
     outputs of the program: classes for softmax); K : dictionary / feature count estimate;
     memory : the memory estimate in bytes.
     """
@@ -231,6 +234,7 @@ class ProblemData:
     memory: int
     weights: list[np.ndarray] | None = None
     biases: list[np.ndarray] | None = None
+    network: Any = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,24 +310,34 @@ class _Table:
         return val
 
     def number(self, key: str, default: Any, *, lo: float | None = None, hi: float | None = None,
-               lo_open: bool = False, fix: str = "") -> Any:
+               lo_open: bool = False, hi_open: bool = False, fix: str = "") -> Any:
         if key not in self.table:
             return default
         val = self.table[key]
         if not isinstance(val, (int, float)) or isinstance(val, bool):
             raise self.error(key, f"expected a number, got {_type_name(val)} {val!r} "
                                   f"(write a number without quotes, e.g. {key} = 0.1)")
-        val = float(val)
+        try:
+            val = float(val)
+        except OverflowError:
+            raise self.error(key, f"the integer {_short(val)} is too large for a floating-point "
+                                  "number" + (f" ({fix})" if fix else " (give a smaller value)")
+                             ) from None
         if not math.isfinite(val):
             raise self.error(key, f"must be finite, got {val!r}" + (f" ({fix})" if fix else ""))
         bad_lo = lo is not None and (val <= lo if lo_open else val < lo)
-        bad_hi = hi is not None and val > hi
+        bad_hi = hi is not None and (val >= hi if hi_open else val > hi)
         if bad_lo or bad_hi:
             rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}" \
-                  f"{']' if hi is not None else ')'}"
+                  f"{']' if hi is not None and not hi_open else ')'}"
             raise self.error(key, f"{val!r} is out of range {rng} ("
                                   + (fix or f"give a value in {rng}") + ")")
         return val
+
+
+def _short(val: Any) -> str:
+    text = str(val)
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} digits)"
 
 
 def _type_name(val: Any) -> str:
@@ -385,8 +399,11 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                   f"{SCHEMA} (set schema = {SCHEMA})")
     stem = Path(file).stem
     name = top.str("name", stem)
-    if not name.strip() or len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise top.error("name", "must be 1 to 200 printable characters")
+    if not name.strip() or len(name) > 200 or not name.isprintable():
+        bad = next((c for c in name if not c.isprintable()), None)
+        raise top.error("name", "must be 1 to 200 printable characters" + (
+            f", found the control or formatting character U+{ord(bad):04X}" if bad else "")
+            + " (give a plain name)")
     task = top.str("task", required=True, choices=TASKS,
                    fix=f"add task = \"fit\" (one of {', '.join(TASKS)})")
 
@@ -507,7 +524,8 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                f"got {_type_name(skip)} {skip!r}")
     if mt.has("eps") and task != "compress":
         raise mt.error("eps", "only compress problems take eps (remove it)")
-    eps = mt.number("eps", 0.0, lo=0.0, hi=1.0, fix="a relative residual tolerance in [0, 1)")
+    eps = mt.number("eps", 0.0, lo=0.0, hi=1.0, hi_open=True,
+                    fix="a relative residual tolerance in [0, 1), e.g. eps = 0.01")
     if task == "compress":
         if loss != "squared":
             raise mt.error("loss", "compress problems keep the layer's outputs (squared "
@@ -523,7 +541,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     from .backends import resolve
     from .errors import SolverError
     try:
-        resolve(sname, is_qp=True, native=task != "compress")
+        concrete = resolve(sname, is_qp=loss == "squared", native=task != "compress")
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
@@ -540,6 +558,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                    f"options = {{ {key} = 100 }})")
     if options and task == "compress":
         raise st.error("options", "compress problems do not pass solver options (remove them)")
+    _check_solver_options(file, concrete, options)
     solver = SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
 
     # [verify]
@@ -565,12 +584,89 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     return spec
 
 
+#: options of the native solver (``name = "prox"``): name -> (type, smallest value)
+_NATIVE_OPTIONS: dict[str, tuple[type, int | None]] = {"p0": (int, 1), "max_outer": (int, 1),
+                                                       "screen": (bool, None)}
+
+
+def _check_solver_options(file: str, solver: str, options: dict[str, Any]) -> None:
+    """Refuse solver options that the solve would refuse, naming ``solver.options.<key>``.
+
+    Non-finite numbers and integers beyond 64 bits are refused outright. The native solver
+    (PROX) takes only ``p0``, ``max_outer`` (integers >= 1) and ``screen`` (a boolean). Each
+    option of a CVXPY solver is tried, alone, on a two-variable quadratic program with that
+    solver (a few milliseconds), so unknown names, wrong types and out-of-range values are
+    reported by the solver itself, before any data is read.
+    """
+    for key, val in options.items():
+        fld = f"solver.options.{key}"
+        if isinstance(val, float) and not math.isfinite(val):
+            raise ProblemFileError(file, fld, f"must be finite, got {val!r} (a float literal "
+                                              "too large for a double overflows to inf; give a "
+                                              "smaller value)")
+        if isinstance(val, int) and not isinstance(val, bool) and abs(val) >= 2**63:
+            raise ProblemFileError(file, fld, f"the integer {_short(val)} is out of range (solver "
+                                              "settings are at most 64-bit integers)")
+    if solver == "PROX":
+        for key, val in options.items():
+            fld = f"solver.options.{key}"
+            if key not in _NATIVE_OPTIONS:
+                raise ProblemFileError(file, fld,
+                                       f"unknown option for solver 'prox'; "
+                                       f"{_did_you_mean(key, list(_NATIVE_OPTIONS))}it takes "
+                                       f"{', '.join(_NATIVE_OPTIONS)} (remove {key})")
+            kind, lo = _NATIVE_OPTIONS[key]
+            if kind is bool and not isinstance(val, bool):
+                raise ProblemFileError(file, fld, f"expected true or false, got "
+                                                  f"{_type_name(val)} {val!r} ({key} = true)")
+            if kind is int and (not isinstance(val, int) or isinstance(val, bool) or val < lo):
+                raise ProblemFileError(file, fld, f"expected an integer >= {lo}, got "
+                                                  f"{_type_name(val)} {val!r} (e.g. {key} = 10)")
+        return
+    for key, val in options.items():
+        message = _try_cvxpy_option(solver, key, val)
+        if message is not None:
+            raise ProblemFileError(file, f"solver.options.{key}",
+                                   f"refused by {solver}: {message} (see the {solver} "
+                                   f"documentation for its settings, or remove {key})")
+
+
+def _try_cvxpy_option(solver: str, key: str, val: Any) -> str | None:
+    """Solve a tiny QP with ``solver`` and the one option ``key = val``; the error or None."""
+    import contextlib
+    import warnings
+
+    import cvxpy as cp
+    if key == "verbose":               # logging only: nnlasso keeps stdout clean itself
+        return None if isinstance(val, bool) else f"expected true or false, got {val!r}"
+    x = cp.Variable(2)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - 1.0)))
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            prob.solve(solver=solver, **{key: val})
+    except Exception as exc:  # noqa: BLE001 - any refusal of the option by the solver
+        text = " ".join(str(exc).split())
+        if not text or text.isdigit():           # e.g. OSQP's bare status code
+            text = f"invalid value {val!r}"
+        return text[:200]
+    return None
+
+
 def _check_static(spec: ProblemSpec, max_memory: int | None) -> None:
     """Checks that need the data's shape when it is known without reading data."""
     if spec.data.source == "sklearn":
         N, d, D = SKLEARN_DATASETS[spec.data.name]
     elif spec.data.source == "synthetic":
         N, d, D = synthetic.shape_of(spec.data.generator, spec.data.params)
+        need, key = synthetic.memory_of(spec.data.generator, spec.data.params)
+        cap = max_memory if max_memory is not None else max_memory_default()
+        if need > cap:
+            raise ProblemFileError(spec.file, f"data.params.{key}",
+                                   f"generating this data set needs about {need / 2**30:.1f} GiB "
+                                   f"(n = {N}, {key} = {spec.data.params[key]}), over the cap of "
+                                   f"{cap / 2**30:.1f} GiB (lower n or {key}, or raise the cap "
+                                   "with --max-memory)")
     else:
         return
     labels = spec.data.source == "sklearn" and spec.data.name not in ("diabetes", "linnerud") \
@@ -609,12 +705,29 @@ def estimate_memory(N: int, d: int, D: int, K: int) -> int:
 def max_memory_default() -> int:
     """The memory cap in bytes: ``NNLASSO_MAX_MEMORY_MB`` or :data:`DEFAULT_MAX_MEMORY`."""
     env = os.environ.get("NNLASSO_MAX_MEMORY_MB")
-    if env:
-        try:
-            return int(float(env) * 2**20)
-        except ValueError:
-            pass
-    return DEFAULT_MAX_MEMORY
+    if env is None or not env.strip():
+        return DEFAULT_MAX_MEMORY
+    return memory_cap_mb(env, "NNLASSO_MAX_MEMORY_MB")
+
+
+def memory_cap_mb(value: Any, name: str) -> int:
+    """A memory cap given in MiB (a number or its text) as bytes.
+
+    Raises
+    ------
+    InvalidProblemError
+        Unless ``value`` is a finite number in (0, 2**40] MiB (``inf`` and ``nan`` are refused:
+        leave the variable unset for the default cap).
+    """
+    try:
+        mb = float(value)
+    except (TypeError, ValueError, OverflowError):
+        mb = float("nan")
+    if not (0 < mb <= 2**40):
+        raise InvalidProblemError(f"{name}: expected a memory cap in MiB, a number in (0, 2**40], "
+                                  f"got {str(value)[:40]!r} (e.g. {name}=4096; unset it for the "
+                                  f"default of {DEFAULT_MAX_MEMORY >> 20} MiB)")
+    return int(mb * 2**20)
 
 
 def check_memory(spec: ProblemSpec, N: int, d: int, D: int, K: int | None,
@@ -642,42 +755,135 @@ def check_memory(spec: ProblemSpec, N: int, d: int, D: int, K: int | None,
 # file system
 # --------------------------------------------------------------------------------------------
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _kind_of(mode: int) -> str:
+    for test, name in _KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _os_error(display: str, fieldname: str, what: str, exc: OSError) -> ProblemFileError:
+    if exc.errno == errno.ELOOP:
+        return ProblemFileError(display, fieldname, f"{what} is a symbolic link loop (too many "
+                                                    "levels of links; point it at a real file)")
+    return ProblemFileError(display, fieldname, f"cannot read {what} ({exc.strerror or exc}; "
+                                                "check the path)")
+
+
+def open_regular(path: str | os.PathLike, *, display: str, fieldname: str, what: str,
+                 max_bytes: int) -> io.BufferedReader:
+    """Open a regular file for reading, refusing every other kind of file *before* reading.
+
+    Directories, FIFOs, devices (``/dev/zero``, ``/dev/urandom``), sockets and symbolic link
+    loops are refused by type (:func:`os.stat`, ``S_ISREG``); the file is opened non-blocking
+    (opening a FIFO never waits) and its type checked again on the open descriptor, so a file
+    swapped between the two checks is refused too. Files larger than ``max_bytes`` are refused.
+
+    Raises
+    ------
+    ProblemFileError
+        ``display: fieldname: ...`` naming what the path is and what to give instead.
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise _os_error(display, fieldname, what, exc) from None
+    for attempt in (st, None):
+        if attempt is None:
+            try:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_CLOEXEC", 0))
+            except OSError as exc:
+                raise _os_error(display, fieldname, what, exc) from None
+            try:
+                attempt = os.fstat(fd)
+            except OSError as exc:
+                os.close(fd)
+                raise _os_error(display, fieldname, what, exc) from None
+        else:
+            fd = None
+        if not stat.S_ISREG(attempt.st_mode):
+            if fd is not None:
+                os.close(fd)
+            raise ProblemFileError(display, fieldname,
+                                   f"{what} is {_kind_of(attempt.st_mode)}, not a regular file "
+                                   "(give the path of an ordinary file)")
+        if attempt.st_size > max_bytes:
+            if fd is not None:
+                os.close(fd)
+            raise ProblemFileError(display, fieldname,
+                                   f"{what} is {attempt.st_size} bytes, over the limit of "
+                                   f"{max_bytes} bytes ({_SIZE_FIX.get(fieldname, 'give a smaller file')})")
+    if getattr(os, "O_NONBLOCK", 0):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+_SIZE_FIX = {"file": "problem files are small TOML files; put data in npz/csv files",
+             "data.path": "subsample it, or save large data as .npz",
+             "network.path": "save the network's arrays only"}
+
+
+def read_capped(fh: io.BufferedReader, max_bytes: int, *, display: str, fieldname: str,
+                what: str) -> bytes:
+    """Read at most ``max_bytes + 1`` bytes; refuse the file when there are more."""
+    data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ProblemFileError(display, fieldname,
+                               f"{what} is over the limit of {max_bytes} bytes "
+                               f"({_SIZE_FIX.get(fieldname, 'give a smaller file')})")
+    return data
+
+
 def resolve_data_path(file: str, folder: Path, fieldname: str, raw: str) -> Path:
-    """Resolve a data path inside ``folder``; refuse escapes (also through symlinks)."""
+    """Resolve a data path inside ``folder``; refuse escapes (also through symlinks), symbolic
+    link loops, and anything but a regular file (folders, FIFOs, devices) by type."""
     _check_relpath(file, fieldname, raw)
-    base = folder.resolve()
-    target = (base / raw).resolve()
+    try:
+        base = folder.resolve()
+        target = (base / raw).resolve()
+    except (OSError, RuntimeError):          # Python < 3.13: RuntimeError on a symlink loop
+        raise ProblemFileError(file, fieldname, f"{raw!r} is a symbolic link loop (point it at "
+                                                "a real file)") from None
     if not target.is_relative_to(base):
         raise ProblemFileError(file, fieldname, f"path {raw!r} resolves to outside the problem "
                                                 "file's folder (through a symlink or '..'); "
                                                 "copy the data into that folder")
-    if not target.exists():
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
         raise ProblemFileError(file, fieldname, f"file not found: {raw!r} (relative to "
-                                                f"{folder}); check the name")
-    if not target.is_file():
-        raise ProblemFileError(file, fieldname, f"{raw!r} is not a regular file (give the path "
-                                                "of a data file, not a folder or device)")
-    if target.stat().st_size > MAX_DATA_FILE_BYTES:
+                                                f"{folder}); check the name") from None
+    except OSError as exc:
+        raise _os_error(file, fieldname, repr(raw), exc) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ProblemFileError(file, fieldname, f"{raw!r} is {_kind_of(st.st_mode)}, not a "
+                                                "regular file (give the path of a data file)")
+    if st.st_size > MAX_DATA_FILE_BYTES:
         raise ProblemFileError(file, fieldname, f"{raw!r} is larger than "
                                                 f"{MAX_DATA_FILE_BYTES >> 30} GiB (subsample it)")
     return target
 
 
 def read_problem_bytes(path: str | os.PathLike, display: str | None = None) -> bytes:
-    """Read a problem file's bytes (size-capped), raising :class:`ProblemFileError`."""
+    """Read a problem file's bytes, raising :class:`ProblemFileError`.
+
+    Only regular files are read (directories, FIFOs, devices and link loops are refused by type
+    before opening, see :func:`open_regular`), and at most :data:`MAX_FILE_BYTES` of them.
+    """
     display = str(path) if display is None else display
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise ProblemFileError(display, "file", "is a directory (give a .toml file)")
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ProblemFileError(display, "file", f"is {size} bytes; problem files are small "
-                                                    "TOML files (put data in npz/csv files)")
-        return p.read_bytes()
-    except OSError as exc:
-        raise ProblemFileError(display, "file", f"cannot read it ({exc.strerror or exc}; "
-                                                "check the path)") from None
+    with open_regular(path, display=display, fieldname="file", what="the problem file",
+                      max_bytes=MAX_FILE_BYTES) as fh:
+        try:
+            return read_capped(fh, MAX_FILE_BYTES, display=display, fieldname="file",
+                               what="the problem file")
+        except OSError as exc:
+            raise _os_error(display, "file", "the problem file", exc) from None
 
 
 def load_problem(path: str | os.PathLike, *, display: str | None = None,
@@ -740,7 +946,8 @@ def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str,
     """
     out: dict[str, tuple] = {}
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_regular(path, display=spec.file, fieldname=fieldname, what="the file",
+                          max_bytes=MAX_DATA_FILE_BYTES) as raw, zipfile.ZipFile(raw) as zf:
             for info in zf.infolist():
                 name = info.filename
                 if not name.endswith(".npy"):
@@ -763,7 +970,7 @@ def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str,
             raise ProblemFileError(spec.file, fieldname, f"array {name!r} holds Python objects "
                                                          "(pickled data is refused; save numeric "
                                                          "arrays)")
-        if name in text_ok and dtype.kind in "US" and shape == ():
+        if name in text_ok and dtype.kind in "US" and len(shape) <= 1:
             continue
         if dtype.kind not in "biuf":
             raise ProblemFileError(spec.file, fieldname, f"array {name!r} has dtype {dtype}; "
@@ -773,7 +980,9 @@ def _npz_headers(spec: ProblemSpec, path: Path, fieldname: str,
 
 def _load_npz(spec: ProblemSpec, path: Path, fieldname: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open_regular(path, display=spec.file, fieldname=fieldname, what="the file",
+                          max_bytes=MAX_DATA_FILE_BYTES) as raw, \
+                np.load(raw, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ValueError as exc:
         raise ProblemFileError(spec.file, fieldname, f"cannot read arrays ({exc}); save numeric "
@@ -784,23 +993,31 @@ def _load_npz(spec: ProblemSpec, path: Path, fieldname: str) -> dict[str, np.nda
 
 def _parse_csv(spec: ProblemSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
     file, data = spec.file, spec.data
-    size = path.stat().st_size
-    if size > MAX_CSV_BYTES:
-        raise ProblemFileError(file, "data.path", f"the csv file is {size >> 20} MiB; csv input "
-                                                  f"is limited to {MAX_CSV_BYTES >> 20} MiB (save "
-                                                  "large data as .npz)")
+    what = f"the csv file (limit {MAX_CSV_BYTES >> 20} MiB: save large data as .npz)"
+    with open_regular(path, display=file, fieldname="data.path", what=what,
+                      max_bytes=MAX_CSV_BYTES) as fh:
+        try:
+            raw = read_capped(fh, MAX_CSV_BYTES, display=file, fieldname="data.path", what=what)
+        except OSError as exc:
+            raise _os_error(file, "data.path", "the csv file", exc) from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProblemFileError(file, "data.path", f"cannot read the csv as UTF-8 text ({exc})"
-                               ) from None
+        text = raw.decode("utf-8-sig")           # a leading byte order mark is not data
+    except UnicodeDecodeError as exc:
+        raise ProblemFileError(file, "data.path", f"cannot read the csv as UTF-8 text ({exc}); "
+                                                  "save it as UTF-8") from None
     rows: list[list[str]] = []
     lines: list[int] = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter=data.delimiter), 1):
-        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
-            continue
-        rows.append([c.strip() for c in row])
-        lines.append(lineno)
+    reader = csv.reader(io.StringIO(text), delimiter=data.delimiter)
+    try:
+        for lineno, row in enumerate(reader, 1):
+            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                continue
+            rows.append([c.strip() for c in row])
+            lines.append(lineno)
+    except csv.Error as exc:
+        raise ProblemFileError(file, "data.path", f"line {reader.line_num}: malformed csv ({exc}; "
+                                                  "csv cells hold one number each, without "
+                                                  "unbalanced quotes)") from None
     if not rows:
         raise ProblemFileError(file, "data.path", "the csv file has no data rows")
 
@@ -1000,10 +1217,11 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
     if spec.dictionary is not None and spec.dictionary.kind == "knots" and d != 1:
         raise ProblemFileError(file, "dictionary.kind", f"'knots' needs 1-D inputs, the data has "
                                                         f"d = {d} (use kind = \"data\")")
-    weights = biases = None
+    weights = biases = network = None
     K = Phi.shape[1] if Phi is not None else None
     if spec.task == "compress":
-        weights, biases = _load_network(spec, d, max_memory)
+        network = _load_network(spec, d, max_memory)
+        weights, biases = list(network.weights), list(network.biases)
         D = weights[-1].shape[0]
         if spec.network.layer != "all" and spec.network.layer > len(weights) - 1:
             raise ProblemFileError(file, "network.layer",
@@ -1011,18 +1229,24 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
                                    f"{spec.network.layer} does not exist (use a layer from 1 to "
                                    f"{len(weights) - 1}, or \"all\")")
         K = max(w.shape[0] for w in weights[:-1])
+    if spec.solver.name == "OSQP" and D > 1 and spec.task != "compress":
+        raise ProblemFileError(file, "solver.name", f"OSQP solves only quadratic programs, and "
+                                                    f"these {D} outputs make the penalty a sum "
+                                                    "of norms (use CLARABEL or SCS)")
     memory = check_memory(spec, N, d, D, K, max_memory)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
-                       memory=memory, weights=weights, biases=biases)
+                       memory=memory, weights=weights, biases=biases, network=network)
 
 
-def _load_network(spec: ProblemSpec, d: int, max_memory: int | None
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Check a network npz: arrays W1, b1, ..., WL, bL with consistent shapes."""
+def _load_network(spec: ProblemSpec, d: int, max_memory: int | None) -> Any:
+    """Check a network npz (arrays W1, b1, ..., WL, bL with consistent shapes, optional
+    ``out_activation`` and ``classes`` as written by :meth:`nnlasso.MLP.save`); return the
+    :class:`nnlasso.MLP`."""
     file, fld = spec.file, "network.path"
     if spec.network.resolved is None:
         raise ProblemFileError(file, fld, "not resolved (load the spec with load_problem)")
-    headers = _npz_headers(spec, spec.network.resolved, fld, text_ok=("out_activation",))
+    headers = _npz_headers(spec, spec.network.resolved, fld,
+                           text_ok=("out_activation", "classes"))
     L = 0
     while f"W{L + 1}" in headers:
         L += 1
@@ -1057,4 +1281,15 @@ def _load_network(spec: ProblemSpec, d: int, max_memory: int | None
             raise ProblemFileError(file, fld, f"b{i} has shape {b.shape}, expected "
                                               f"({W.shape[0]},)")
         n_in = W.shape[0]
-    return weights, biases
+    out_act = arrays.get("out_activation")
+    if out_act is not None and (out_act.ndim != 0 or out_act.dtype.kind not in "US"):
+        raise ProblemFileError(file, fld, "out_activation must be a 0-d string array (save the "
+                                          "network with nnlasso.MLP.save)")
+    from .networks import MLP
+    try:
+        mlp = MLP(weights, biases, out_activation=None if out_act is None else str(out_act),
+                  classes=arrays.get("classes"))
+    except InvalidProblemError as exc:
+        raise ProblemFileError(file, fld, f"{exc} (save the network with nnlasso.MLP.save)"
+                               ) from None
+    return mlp

@@ -138,6 +138,19 @@ def shape_of(generator: str, params: dict[str, Any]) -> tuple[int, int, int]:
     return int(params["n"]), int(params["d"]), D
 
 
+def memory_of(generator: str, params: dict[str, Any]) -> tuple[int, str]:
+    """Peak bytes a generator allocates, and the parameter that drives it (pure).
+
+    relu_teacher: ``8 n (d + 2 width + 3 outputs)`` (the inputs, the (n, width) pre-activations
+    and their ReLU, the outputs); kink_1d: ``8 n (2 knots + 3)``. ``params`` must be complete.
+    """
+    n = int(params["n"])
+    if generator == "kink_1d":
+        return 8 * n * (2 * int(params["knots"]) + 3), "knots"
+    d, width, outputs = int(params["d"]), int(params["width"]), int(params["outputs"])
+    return 8 * n * (d + 2 * width + 3 * outputs), "width" if 2 * width >= d else "d"
+
+
 def check_params(generator: str, params: dict[str, Any]) -> dict[str, Any]:
     """Validate generator parameters and fill in the defaults (pure).
 
@@ -169,8 +182,15 @@ def check_params(generator: str, params: dict[str, Any]) -> dict[str, Any]:
                                   f"{value!r} (write {example})")
         if p.choices is not None and value not in p.choices:
             raise ValueError(key, f"{value!r} is not one of {list(p.choices)}")
-        if p.kind is float and not np.isfinite(value):
-            raise ValueError(key, f"must be finite, got {value!r}")
+        if p.kind is float:
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ValueError(key, f"the integer {str(value)[:10]}... ({len(str(value))} "
+                                      "digits) is too large for a floating-point number (give "
+                                      f"a value in [{p.lo}, {p.hi}])") from None
+            if not np.isfinite(value):
+                raise ValueError(key, f"must be finite, got {value!r}")
         if p.lo is not None and (value < p.lo or value > p.hi):
             raise ValueError(key, f"{value!r} is out of range [{p.lo}, {p.hi}] (use a "
                                   "value inside it)")

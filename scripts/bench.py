@@ -313,6 +313,98 @@ def bench_large(n: int, D: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# solver="auto" against the best explicit choice, on a grid of problems
+# ---------------------------------------------------------------------------------------------
+
+def stalled_problem() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(X, Phi, y) of the stalled case: the 100 x 68 dictionary that column generation builds
+    for sin(3 x1) cos(2 x2) + noise at lam = 0.01 (nearly collinear neurons, on which
+    coordinate descent stalls; tests/test_prox.py builds the same one)."""
+    from nnlasso import representer as R
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (100, 2))
+    y = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]) + 0.05 * rng.normal(size=100)
+    dic, _, _ = R.column_generation(X, y, 0.01, solver="CLARABEL", seed=0)
+    return X, dic.features(X), y
+
+
+def grid_problems(quick: bool) -> list[dict]:
+    """The problems of the auto grid: name, Phi, Y, lam, loss, skip, and the problem_a shape
+    (for a one-shot CLARABEL row in a subprocess) when the full program is large."""
+    out = []
+    X, Phi, y = stalled_problem()
+    out.append(dict(name="stalled CG dictionary", Phi=Phi, Y=y, lam=0.01, loss="squared",
+                    skip=X))
+    shapes = [(50, 40, 3, 0.1), (100, 300, 5, 0.1), (200, 100, 1, 0.01), (300, 200, 3, 0.05)]
+    if not quick:
+        shapes += [(500, 1000, 5, 0.1), (1000, 2000, 10, 0.1)]
+    for N, K, D, frac in shapes:
+        X, Phi, Y = problem_a(N=N, K=K, D=D)
+        lam = frac * nl.lam_max(Phi, Y, skip="intercept")
+        name = {(500, 1000, 5): "mid", (1000, 2000, 10): "problem A"}.get((N, K, D), "squared")
+        out.append(dict(name=name, Phi=Phi, Y=Y, lam=lam, loss="squared", skip="intercept",
+                        shape=(N, K, D) if N * K * D > 1e6 else None, frac=frac))
+    rng = np.random.default_rng(1)
+    for loss, N, K, D in [("logistic", 300, 100, 1), ("softmax", 200, 50, 3),
+                          ("logistic", 1000, 400, 1)][: 2 if quick else 3]:
+        X = rng.standard_normal((N, 5))
+        Phi = nl.sample_neurons(X, K, method="data", seed=2).features(X)
+        z = X @ rng.standard_normal((5, D)) + 0.5 * rng.standard_normal((N, D))
+        Y = (z[:, 0] > 0).astype(int) if loss == "logistic" else np.argmax(z, axis=1)
+        lam = 0.05 * nl.lam_max(Phi, Y, loss=loss, skip="intercept")
+        out.append(dict(name=loss, Phi=Phi, Y=Y, lam=lam, loss=loss, skip="intercept"))
+    return out
+
+
+def bench_auto_grid(args: argparse.Namespace) -> dict:
+    """solver="auto" against CLARABEL (full program), CLARABEL on working sets and prox.
+
+    Each row times the four choices on one problem in this process (medians of
+    ``args.repeats``; the full CLARABEL program of the A-sized problems runs once in a
+    subprocess with the wall-clock limit, since CVXPY's compilation is not covered by the
+    solver's limit). ``ratio`` = auto / best of the three explicit choices.
+    """
+    rows = []
+    for p in grid_problems(args.quick):
+        Phi, Y, lam = p["Phi"], p["Y"], p["lam"]
+        N, K = Phi.shape
+        D = 1 if np.ndim(Y) == 1 or p["loss"] != "squared" else Y.shape[1]
+        if p["loss"] == "softmax":
+            D = int(np.max(Y)) + 1
+
+        def run(solver: str, **kw: Any) -> nl.Solution:
+            return nl.solve_lasso(Phi, Y, lam, loss=p["loss"], skip=p["skip"], solver=solver,
+                                  tol=1e-8, **kw)
+        run("prox")  # warm-up (numba, when installed and enabled)
+        times, gapsd, inner = {}, {}, ""
+        for label, solver, kw in [("auto", "auto", {}), ("prox", "prox", {}),
+                                  ("CLARABEL ws", "CLARABEL", {"working_set": True})]:
+            t, sol = timed(lambda: run(solver, **kw), args.repeats)
+            times[label], gapsd[label] = t, sol.rel_gap
+            if label == "auto":
+                inner = getattr(sol, "inner", None) or sol.solver
+                if sol.info.get("fallback"):
+                    inner += " (fallback " + str(sol.info["fallback"].get("inner")) + ")"
+        if p.get("shape"):
+            t, V, note = one_shot("nnlasso-CLARABEL", args, p["shape"][:2], p["shape"][2])
+            times["CLARABEL"] = t if V is not None else float("inf")
+            gapsd["CLARABEL"] = float("nan")
+        else:
+            t, sol = timed(lambda: run("CLARABEL"), args.repeats)
+            times["CLARABEL"], gapsd["CLARABEL"] = t, sol.rel_gap
+        best_label = min(("CLARABEL", "CLARABEL ws", "prox"), key=lambda k: times[k])
+        row = dict(problem=p["name"], loss=p["loss"], N=N, K=K, D=D, auto_inner=inner,
+                   times=times, rel_gaps=gapsd, best=best_label,
+                   ratio=times["auto"] / times[best_label])
+        rows.append(row)
+        print(f"  {p['name']:22s} {N}x{K}x{D} auto {times['auto']:.3f}s ({inner}) "
+              f"CLARABEL {times['CLARABEL']:.3f} ws {times['CLARABEL ws']:.3f} "
+              f"prox {times['prox']:.3f} -> ratio {row['ratio']:.2f}",
+              file=sys.stderr, flush=True)
+    return dict(rows=rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------
 

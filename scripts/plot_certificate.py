@@ -5,7 +5,7 @@ For each direction w = (cos t, sin t) of the circle the curve shows
     r(t) = max_b |eta(w, b)| / lam,     eta(w, b) = sum_n q_n relu(w . x_n - b),
 
 where q is the dual residual of the fit (y - f(x), with the affine part projected out). The fit
-is optimal over *all* neurons iff r(t) <= 1 for every t (DESIGN.md section 1, "Certificates").
+is optimal over *all* neurons iff r(t) <= 1 for every t (docs/math.md, "Certificates over all neurons").
 Before: a lasso over a small sampled dictionary (the curve exceeds 1 where a missing neuron would
 lower the objective). After: column generation (nnlasso.representer.column_generation) until the
 exact arc certificate holds. Writes docs/figures/certificate.png.

@@ -26,10 +26,12 @@ def test_resolve_names():
 @pytest.mark.parametrize("size,native", [
     (ProblemSize(50, 30, 3, "squared"), False),
     (ProblemSize(50, 40, 3, "squared"), True),       # K D = 120 > 100
-    (ProblemSize(200, 30, 1, "squared"), True),      # N K = 6000 > 5000
-    (ProblemSize(60, 30, 3, "softmax"), False),
-    (ProblemSize(200, 30, 3, "softmax"), True),      # N D = 600 > 500
-    (ProblemSize(100, 300, 1, "logistic"), True),    # K D = 300 > 200
+    (ProblemSize(100, 68, 1, "squared"), False),     # the stalled CG dictionary: CLARABEL
+    (ProblemSize(400, 30, 1, "squared"), True),      # N K = 12000 > 10000
+    (ProblemSize(60, 30, 3, "softmax"), False),      # N K D = 5400
+    (ProblemSize(200, 30, 3, "softmax"), True),      # N K D = 18000 > 6000
+    (ProblemSize(100, 30, 1, "logistic"), False),    # N K D = 3000
+    (ProblemSize(100, 300, 1, "logistic"), True),    # N K D = 30000
 ])
 def test_auto_rule(size, native):
     assert (backends.choose(size) == backends.NATIVE) == native

@@ -114,7 +114,7 @@ def test_shallow_rebalance_dead_neurons():
 
 
 def slope_tv2(x: np.ndarray, z: np.ndarray) -> float:
-    """sum_n |s_n - s_{n-1}| of the piecewise-linear interpolant (DESIGN §1, 'One dimension')."""
+    """sum_n |s_n - s_{n-1}| of the piecewise-linear interpolant (docs/math.md, 'One dimension')."""
     order = np.argsort(x)
     x, z = x[order], z[order].reshape(len(x), -1)
     s = np.diff(z, axis=0) / np.diff(x)[:, None]

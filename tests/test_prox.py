@@ -144,6 +144,28 @@ def test_pure_numpy_epochs_match_the_compiled_ones(monkeypatch):
         assert abs(a.objective - b.objective) <= 1e-8 * a.objective
 
 
+@pytest.mark.parametrize("D", [1, 3])
+def test_numpy_epoch_equals_the_loop_kernel(D):
+    """The NumPy epoch (scalar code for D = 1) against the plain loop that numba compiles."""
+    rng = np.random.default_rng(D)
+    A = rng.standard_normal((40, 25))
+    G = A.T @ A
+    V0 = rng.standard_normal((25, D)) * (rng.random((25, 1)) < 0.5)
+    corr0 = rng.standard_normal((25, D)) * 5
+    invL = 1.0 / np.diag(G)
+    thr = 60.0 * invL    # tau = 60: about half of the rows end at zero
+    live = np.arange(25)
+    V1, c1 = V0.copy(), corr0.copy()
+    for _ in range(3):
+        prox._epoch_singletons(G, V1, c1, invL, thr, live)
+    V2, c2 = V0.copy(), corr0.copy()
+    idx = np.arange(26, dtype=np.int64)
+    for _ in range(3):
+        prox._epoch_kernel_py(G, V2, c2, invL, thr, idx[:25], idx, live.astype(np.int64))
+    assert np.allclose(V1, V2, atol=1e-12) and np.allclose(c1, c2, atol=1e-10)
+    assert np.any(V1 == 0) and np.any(V1 != 0)
+
+
 def test_path_with_strong_rules_is_warm_started():
     X, Phi, Y = make("squared", seed=7, N=80, K=200, D=3)
     lm = nl.lam_max(Phi, Y, skip="intercept")
@@ -343,17 +365,81 @@ def test_softmax_newton_on_separable_data():
     assert sol.rel_gap <= 1e-9 and kkt_ratio(sol, Phi, Y, None, "softmax") <= 1 + 1e-4
 
 
-def test_stalled_native_solve_is_finished_by_the_interior_point_inner():
-    """Nearly collinear neurons (a column-generation dictionary, 100 x 68, small lam): the
-    native inner solver stalls at rel gap ~4e-5; the working-set loop then finishes with the
-    CVXPY inner solver and the answer is certified, matching CLARABEL's objective."""
+@pytest.fixture(scope="module")
+def stalled():
+    """A column-generation dictionary (100 x 68) whose nearly collinear neurons make coordinate
+    descent stall at lam = 0.01 (before: rel gap 1e-3 after 5000 epochs of one working set)."""
     from nnlasso import representer as R
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (100, 2))
     y = np.sin(3 * X[:, 0]) * np.cos(2 * X[:, 1]) + 0.05 * rng.normal(size=100)
     dic, _, _ = R.column_generation(X, y, 0.01, solver="CLARABEL", seed=0)
-    Phi = dic.features(X)
+    return X, dic.features(X), y
+
+
+def test_stalled_native_solve_is_finished_by_the_interior_point_inner(stalled):
+    """The native inner solver stalls on the first working set; the loop hands it (and the later
+    ones) to CLARABEL at once, and the answer is certified and matches CLARABEL's objective."""
+    X, Phi, y = stalled
     ref = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="CLARABEL")
     sol = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="prox")
     assert sol.status == "optimal" and sol.rel_gap <= 1e-6
     assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
+    ws = sol.info["working_set"]
+    assert ws["switched_at"] is not None and sol.info["fallback"]["inner"] == "CLARABEL"
+    # the handover is immediate: a few outer iterations (the stalled loop used to run 20 000
+    # epochs per working set for 3+ working sets, then start over with CLARABEL)
+    assert ws["switched_at"] <= 3 and ws["n_outer"] <= 10
+    if prox._compiled_epoch() is None:  # pure NumPy: stalls on the first working set
+        assert ws["switched_at"] == 1 and ws["n_inner"] <= 7 * prox.STALL_EPOCHS + 50
+
+
+def test_gram_bcd_declares_a_stall_after_bounded_work(stalled, monkeypatch):
+    X, Phi, y = stalled
+    prob = _Problem(Phi, y, "squared", X, None, None, 1e-8)
+    K = Phi.shape[1]
+    gp = prob.native_data().gram_cache().gram(np.arange(K), np.arange(K), 0.01 * np.ones(K))
+    kernels = [(None, prox.STALL_EPOCHS)]
+    if prox._compiled_epoch() is not None:  # numba installed
+        kernels.append((prox._compiled_epoch(), prox.STALL_EPOCHS_COMPILED))
+    for kernel, window in kernels:
+        monkeypatch.setattr(prox, "_KERNEL", [kernel])
+        V, epochs, rel = prox.bcd_gram(gp, np.zeros((K, 1)), None, 1e-9)
+        assert rel > 1e-9                      # not converged: stalled
+        assert 4 * window <= epochs <= 4 * window + 3 * window   # and said so within bounds
+    # a well-posed problem is not declared stalled: it converges
+    Xw, Phiw, Yw = make("squared", seed=4, N=80, K=30, D=1)
+    pw = _Problem(Phiw, Yw, "squared", None, None, None, 1e-8)
+    lam = 0.1 * nl.lam_max(Phiw, Yw)
+    gw = pw.native_data().gram_cache().gram(np.arange(30), np.arange(30), lam * np.ones(30))
+    monkeypatch.setattr(prox, "_KERNEL", [None])
+    assert prox.bcd_gram(gw, np.zeros((30, 1)), None, 1e-10)[2] <= 1e-10
+
+
+def test_working_set_loop_switches_to_the_fallback_inner(stalled):
+    """With a fallback, the loop re-solves the stalled working set with it; without one it stops
+    unconverged (bounded) instead of running minutes."""
+    X, Phi, y = stalled
+    prob = _Problem(Phi, y, "squared", X, None, None, 1e-8)
+    data = prob.native_data()
+    calls = []
+    native = prox.native_inner(data)
+
+    def exact_inner(cols, local_ids, tau, V_W, c, tol):
+        calls.append(cols.size)
+        ref = nl.solve_lasso(Phi[:, cols], y, 0.01, skip=X, solver="CLARABEL", tol=1e-10)
+        return ref.V, c, 1, 0.0
+
+    res = prox.working_set_solve(data, 0.01, tol=1e-8, inner=native, fallback=exact_inner)
+    assert res.converged and res.switched_at is not None and res.switched_at <= 3 and calls
+    alone = prox.working_set_solve(data, 0.01, tol=1e-8)
+    assert alone.switched_at is None and not alone.converged and alone.n_outer <= 20
+
+
+def test_auto_solves_the_small_stalled_program_with_clarabel(stalled):
+    X, Phi, y = stalled
+    assert backends.choose(backends.ProblemSize(*Phi.shape, 1, "squared")) is None
+    sol = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="auto")
+    assert getattr(sol, "inner", None) or sol.solver == "CLARABEL"
+    assert (getattr(sol, "inner", None) or sol.solver) == "CLARABEL"
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-6

@@ -38,6 +38,11 @@ def main() -> None:
     np.savez(HERE / "net_ok.npz", W1=rng.standard_normal((5, 2)), b1=np.zeros(5),
              W2=rng.standard_normal((1, 5)), b2=np.zeros(1))
     np.savez(HERE / "ok.npz", X=X, Y=Y)
+    # a csv cell longer than the csv module's field limit (131072 characters)
+    (HERE / "huge_cell.csv").write_text("1,2\n3," + "4" * 140_000 + "\n")
+    # an output activation nnlasso does not know
+    np.savez(HERE / "net_tanh.npz", W1=rng.standard_normal((5, 2)), b1=np.zeros(5),
+             W2=rng.standard_normal((1, 5)), b2=np.zeros(1), out_activation=np.array("tanh"))
 
 
 if __name__ == "__main__":
