@@ -445,9 +445,6 @@ class _Program:
     complement = True       # fit of blocks with |D_k| > N/2 through the complement pattern
     zero_tol = 1e-6         # a working block is zero when |theta_k| <= zero_tol max|theta|
     prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
-    add_above = 1.0         # when some block violates, blocks with ratio > add_above enter
-    loose_tol = 1e-3        # solver tolerance of rounds that follow a certificate with rel gap
-    loose_above = 1e-2      # > loose_above (and of the first round)
 
     def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
                  lin_block, solver, tol, options):
@@ -477,10 +474,9 @@ class _Program:
         self.solver, self.tol, self.options = solver, tol, options
 
     # ---- restricted program ---------------------------------------------------------------
-    def solve(self, blocks: np.ndarray, rows: list | None, tol: float | None = None) -> dict:
+    def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
         """Solve the program over the blocks ``blocks`` (all others fixed at 0) with, for the
-        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None), to the
-        tolerance ``tol`` (default: the program's).
+        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None).
 
         Returns the full-size block values ``th`` (B, d+1), the multipliers ``mu`` (B, N) of
         the included rows in the original row scaling (0 on every other row), the free part
@@ -544,7 +540,7 @@ class _Program:
                 constraints.append(con)
         prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
                           constraints)
-        info = backends.solve(prob, self.solver, self.tol if tol is None else tol, self.options)
+        info = backends.solve(prob, self.solver, self.tol, self.options)
         if theta.value is None:
             raise SolverError(f"{self.solver} returned no solution (status "
                               f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
@@ -703,15 +699,10 @@ class _Program:
             rows.update(zip(init.tolist(), self._entry_rows(init, q, mu_cache)))
         hist, t_solve, t_compile = [], 0.0, 0.0
         rounds = 0
-        rg_prev = np.inf
-        tight = False
         while True:
             rounds += 1
             blocks = np.flatnonzero(inW)
-            # rounds far from the optimum only steer the working set: solved loosely
-            loose = not tight and rg_prev > self.loose_above and self.loose_tol > self.tol
-            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None,
-                             tol=self.loose_tol if loose else None)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
             t_solve += res["solve"]
             t_compile += res["compile"]
             ev = self.evaluate(res)
@@ -740,20 +731,13 @@ class _Program:
                          "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
                          "objective": ev["objective"], "rel_gap": rg,
                          "new_rows": int(n_new_rows), "violators": int(out.size),
-                         "solve": res["solve"] + res["compile"], "loose": loose})
-            rg_prev = rg
+                         "solve": res["solve"] + res["compile"]})
             logger.log(level, "pattern working set round %d: %d blocks, %d cone rows, "
                        "objective %.10g, rel gap %.2e, %d new rows, %d violating blocks "
-                       "(%.2fs%s)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
-                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"],
-                       ", loose" if loose else "")
+                       "(%.2fs)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
+                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"])
             if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
-                if not loose or rg <= self.tol:
-                    break
-                tight = True          # a loose round found the final working set: solve it tightly
-                if rounds >= max_rounds:
-                    break
-                continue
+                break
             if rounds >= max_rounds:
                 break
             # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
@@ -765,9 +749,6 @@ class _Program:
                 for k in drop.tolist():
                     rows.pop(k, None)
             if out.size:
-                # near-violators (ratio > add_above) join the violators: they tend to become
-                # violators once the fit moves
-                out = np.flatnonzero(~inW & (cert["ratios"] > self.add_above))
                 add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
                 inW[add] = True
                 if self.cone:
@@ -915,9 +896,11 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
        the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included).
     5. Blocks: nnlasso's certificate below, over ALL blocks and ALL rows (multipliers of the
-       rows outside the program are 0 before the NNLS re-solve). Working blocks that are zero
-       (|theta_k| <= 1e-6 max) with r_k < 0.999 leave the set; the max(10, N/2) outside blocks
-       with the largest r_k > 1 enter.
+       rows outside the program are 0 before the NNLS re-solve; the working blocks keep the
+       solver's multipliers, re-solved by NNLS only in a round that added no row, i.e. one
+       that may be the last). Working blocks that are zero (|theta_k| <= 1e-6 max) with
+       r_k < 0.999 leave the set; the max(10, N/2) outside blocks with the largest r_k > 1
+       enter.
     6. Stop when no row was added and either the certified relative gap is <= ``tol`` or no
        block violates (r_k <= 1 outside the set: the restricted optimum is then optimal for
        the full program, up to the solver's accuracy), or after ``max_rounds`` solves.

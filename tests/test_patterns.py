@@ -423,14 +423,3 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     assert exact["dual"] <= sol.objective * (1 + 1e-9)
     assert prog.rel_gap(ev["objective"], exact["dual"]) <= 1e-6
 
-
-def test_working_set_loose_first_rounds_then_a_tight_certified_one():
-    """Rounds far from the optimum are solved to the loose tolerance; the answer comes from a
-    tight round and equals the one-shot optimum."""
-    X, y, P = _ws_case("squared", N=40, n_pat=60, seed=5)
-    full = solve_patterns(X, y, 0.02, P, working_set=False)
-    ws = solve_patterns(X, y, 0.02, P, working_set=True)
-    hist = ws.info["working_set"]["history"]
-    assert hist[0]["loose"] and not hist[-1]["loose"]
-    assert ws.status == "optimal" and ws.rel_gap <= 1e-6
-    assert ws.objective == pytest.approx(full.objective, rel=1e-6)
