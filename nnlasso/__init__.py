@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "CompressionPath": "compress", "CompressionReport": "compress", "compress_layer": "compress",
     "compress_network": "compress", "compression_path": "compress",
     "Solution": "solution",
+    "DeepReLUNet": "deep",
+    "train_prox": "training", "train_weight_decay": "training",
 }
 #: submodules exported as attributes (``nnlasso.compress`` is the module; the whole-network
 #: function is ``compress_network``)
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
     from . import compress, representer
     from .compress import (CompressionPath, CompressionReport, compress_layer, compress_network,
                            compression_path)
+    from .deep import DeepReLUNet
     from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
     from .errors import InvalidProblemError, NnlassoError, SolverError
     from .estimators import (ConvexReLUClassifier, ConvexReLUClassifierCV, ConvexReLURegressor,
@@ -50,6 +53,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
                            solve_patterns)
     from .shallow import ShallowFit, fit_shallow
     from .solution import Solution
+    from .training import train_prox, train_weight_decay
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 

@@ -118,8 +118,11 @@ def installed() -> list[str]:
     without importing them (so checking a problem file does not pay CVXPY's import time).
     """
     import sys
-    if "cvxpy" in sys.modules:
-        have = set(sys.modules["cvxpy"].installed_solvers())
+    mod = sys.modules.get("cvxpy")
+    # another thread may be importing CVXPY right now: use it only once fully initialized
+    if mod is not None and not getattr(getattr(mod, "__spec__", None), "_initializing", False) \
+            and hasattr(mod, "installed_solvers"):
+        have = set(mod.installed_solvers())
         return [s for s in SUPPORTED if s in have]
     return [s for s in SUPPORTED if importlib.util.find_spec(_PACKAGES[s]) is not None]
 
@@ -211,7 +214,9 @@ def solve(problem: cp.Problem, solver: str, tol: float, options: dict | None = N
             warnings.filterwarnings("ignore", message='"polish" is deprecated')
             problem.solve(solver=solver, warm_start=warm_start, **opts)
     except cp.error.SolverError as exc:
-        raise SolverError(f"{solver} failed: {exc}; try solver='SCS' or rescale the data") from exc
+        raise SolverError(f"{solver} failed: {exc}; rescale the data (features and targets of "
+                          "order 1) or try another solver (solver='SCS'; for the penalized lasso "
+                          "solver='auto' or 'prox', nnlasso's native solver)") from exc
     except TypeError as exc:  # an option the solver does not know
         raise InvalidProblemError(f"solver options: {exc}; see the {solver} documentation") from exc
     total = time.perf_counter() - t0

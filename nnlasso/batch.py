@@ -45,12 +45,14 @@ except ImportError:  # pragma: no cover - not POSIX: results files are not locke
     fcntl = None
 
 from .errors import InvalidProblemError, SolverError
+from .memory import memory_cap
 from .spec import ProblemData, ProblemFileError, ProblemSpec, load_data, load_problem, \
     read_problem_bytes
 
 RECORD_KEYS = ("problem", "file", "path", "sha256", "task", "status", "error", "N", "d", "D",
                "K_dictionary", "K_active", "K_reduced", "width_bound", "width_bound_holds",
-               "objective", "dual_objective", "gap", "rel_gap", "certificate", "solver", "times",
+               "objective", "dual_objective", "gap", "rel_gap", "certificate", "solver", "inner",
+               "fallback", "loss", "lam", "lam_max", "times",
                "nnlasso_version")
 TIME_KEYS = ("load", "build", "compile", "solve", "verify", "total")
 STATUSES = ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
@@ -122,7 +124,7 @@ def _error_text(file: str, exc: BaseException) -> str:
     if isinstance(exc, ProblemFileError):
         return str(exc)
     if isinstance(exc, SolverError):
-        return f"{file}: solver: {exc}"
+        return f"{file}: solver: {str(exc).removeprefix('solver: ')}"
     if isinstance(exc, InvalidProblemError):
         msg = str(exc)
         if msg.startswith("NNLASSO_MAX_MEMORY_MB:"):
@@ -195,11 +197,17 @@ def _verify(spec: ProblemSpec, sol: Any, Phi: np.ndarray, skip: Any, rec: dict,
     return final
 
 
+def _solver_name(spec: ProblemSpec) -> str:
+    """The record's ``solver``: the name asked for ("auto" in lower case, see docs/records.md)."""
+    return "auto" if spec.solver.name.upper() == "AUTO" else spec.solver.name
+
+
 def _fill_solution(rec: dict, sol: Any) -> None:
     rec.update(status=sol.status, D=int(sol.V.shape[1]), K_dictionary=int(sol.V.shape[0]),
                K_active=int(sol.n_active), objective=sol.objective,
                dual_objective=sol.dual_objective, gap=sol.gap, rel_gap=sol.rel_gap,
-               solver=sol.solver)
+               solver=sol.solver, inner=getattr(sol, "inner", None),
+               fallback=getattr(sol, "fallback", None))
     for key in ("compile", "solve"):
         rec["times"][key] = float(sol.times.get(key, 0.0))
 
@@ -219,6 +227,8 @@ def _run_fit(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.nd
         return _finish_pattern_fit(spec, data, fit, rec, wall, skip)
     sol = fit.solution
     _fill_solution(rec, sol)
+    rec.update(loss=fit.loss, lam=float(fit.lam),
+               lam_max=float(_api("lam_max")(fit.Phi, data.Y, loss=fit.loss, skip=skip)))
     rec["K_dictionary"] = int(fit.Phi.shape[1])
     rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
     t1 = time.perf_counter()
@@ -242,7 +252,9 @@ def _finish_pattern_fit(spec: ProblemSpec, data: ProblemData, fit: Any, rec: dic
                K_active=int(net.W.shape[0]), objective=getattr(psol, "objective", fit.objective),
                dual_objective=getattr(psol, "dual_objective", None),
                gap=getattr(psol, "gap", None), rel_gap=getattr(psol, "rel_gap", None),
-               solver=getattr(psol, "solver", spec.solver.name))
+               solver=getattr(psol, "solver", _solver_name(spec)),
+               inner=getattr(psol, "inner", None), fallback=getattr(psol, "fallback", None),
+               loss=fit.loss, lam=float(fit.lam))
     rec["times"]["compile"] = float(times.get("compile", 0.0))
     rec["times"]["solve"] = float(times.get("solve", 0.0))
     rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
@@ -287,9 +299,10 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
         Phi = dic.features(data.X)
         arrays.update(W=np.asarray(dic.W), b=np.asarray(dic.b))
     skip: Any = {True: data.X, False: None, "intercept": "intercept"}[spec.model.skip]
+    lmax = nl.lam_max(Phi, data.Y, loss=spec.model.loss, skip=skip)
     lam = spec.model.lam
     if lam is None:
-        lam = spec.model.lam_ratio * nl.lam_max(Phi, data.Y, loss=spec.model.loss, skip=skip)
+        lam = spec.model.lam_ratio * lmax
         if not lam > 0:
             raise ProblemFileError(spec.file, "model.lam_ratio",
                                    "lam_max is 0 (the skip alone fits the data exactly); give "
@@ -298,6 +311,7 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
     sol = nl.solve_lasso(Phi, data.Y, lam, loss=spec.model.loss, skip=skip,
                          solver=spec.solver.name, options=spec.solver.options or None)
     _fill_solution(rec, sol)
+    rec.update(loss=spec.model.loss, lam=float(lam), lam_max=float(lmax))
     rec["times"]["build"] = prep + float(sol.times.get("build", 0.0))
     t1 = time.perf_counter()
     Xs = data.X if spec.model.skip is True else None
@@ -331,7 +345,9 @@ def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, 
                width_bound=None if any(b is None for b in bounds) else int(sum(bounds)),
                width_bound_holds=None if any(b is None for b in bounds) else all(
                    int(s.neurons_after) <= int(s.bound) for s in steps),
-               objective=objective, gap=gap, solver=report.solver or spec.solver.name)
+               objective=objective, gap=gap, solver=report.solver or _solver_name(spec),
+               inner=report.inner, fallback=report.fallback, loss="squared",
+               lam=steps[0].lam if len(steps) == 1 else None)
     if objective is not None and gap is not None:
         rec["dual_objective"] = objective - gap
         rec["rel_gap"] = gap / max(abs(objective), abs(objective - gap),
@@ -428,11 +444,12 @@ def run_problem(path: str | os.PathLike, *, display: str | None = None,
     rec["path"] = resolved_path(path)
     try:
         spec = _read_spec(path, display, max_memory, rec)
-        rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
+        rec.update(problem=spec.name, task=spec.task, solver=_solver_name(spec))
         data = load_data(spec, max_memory=max_memory)
         rec.update(N=data.N, d=data.d, D=data.D)
         rec["times"]["load"] = time.perf_counter() - t_start
-        arrays = _TASKS[spec.task](spec, data, rec)
+        with memory_cap(max_memory):      # the API's guard applies the same cap
+            arrays = _TASKS[spec.task](spec, data, rec)
         if rec["status"] not in STATUSES:
             rec["status"] = "error"
         if save_solutions is not None:
@@ -678,7 +695,7 @@ def run_isolated(path: str | os.PathLike, display: str | None = None, *,
         rec["error"] = _error_text(display, exc)
         rec["times"]["total"] = rec["times"]["load"] = time.perf_counter() - t_start
         return _clean(rec)
-    rec.update(problem=spec.name, task=spec.task, solver=spec.solver.name)
+    rec.update(problem=spec.name, task=spec.task, solver=_solver_name(spec))
     limits = [t for t in (timeout, spec.solver.time_limit) if t is not None]
     limit = min(limits) if limits else None
     pool = pool if pool is not None else _ThreadLocalPool(threads)

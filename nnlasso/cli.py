@@ -72,9 +72,14 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
 
 def format_record(r: dict[str, Any]) -> str:
     """A readable multi-line report of one record."""
+    solver = _fmt(r.get("solver"))
+    if r.get("inner") and r.get("inner") != r.get("solver"):
+        solver += f" -> {_fmt(r['inner'])}"
+    if r.get("fallback"):
+        solver += f" (fallback {_fmt(r['fallback'])})"
     lines = [f"problem      {_fmt(r.get('problem'))}  ({_fmt(r.get('file'))})",
              f"task         {_fmt(r.get('task'))}   status {_fmt(r.get('status'))}   solver "
-             f"{_fmt(r.get('solver'))}"]
+             f"{solver}"]
     if r.get("error"):
         lines.append(f"error        {safe_text(str(r['error']))}")
     if r.get("N") is not None:

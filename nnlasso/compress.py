@@ -64,7 +64,7 @@ import numpy as np
 
 from . import backends
 from .errors import InvalidProblemError, SolverError
-from .lasso import lam_max, solve_lasso, solve_min_norm
+from .lasso import lam_max, requested_name, solve_lasso, solve_min_norm
 from .networks import MLP
 from .solution import Solution, active_set
 
@@ -73,6 +73,8 @@ __all__ = ["CompressionReport", "CompressionPath", "compress_layer", "compress",
 
 #: relative threshold for "the features are linearly dependent" (singular values of Phi)
 _RANK_RTOL = 1e-10
+#: effective rank (CompressionReport.effective_ranks): singular values above 1% of the largest
+EFFECTIVE_RTOL = 1e-2
 #: exact mode: the next layer's pre-activation on X must be reproduced to this relative level
 EXACT_RTOL = 1e-6
 _PROGRAMS = ("auto", "exact", "eps", "lam", "label")
@@ -95,6 +97,13 @@ class CompressionReport:
     bound : the width bound ``rank(P Phi) * rank(P F)`` (F the program's fit, P the projector off
         the free intercept; D = 1: ``min(N - r_aff, rank(P Phi))``), an upper bound on the
         neurons a solution needs (an existence statement, not the count found).
+    effective_ranks : ``(r_Phi, r_F)``, the *effective* ranks of ``P Phi`` and ``P F``: the number
+        of singular values ``s_i > EFFECTIVE_RTOL * s_1`` with ``EFFECTIVE_RTOL = 1e-2`` (singular
+        values below 1% of the largest are treated as zero). None for :func:`compress`.
+    effective_bound : ``r_Phi * r_F`` (one output: ``min(N - r_aff, r_Phi)``): the width bound
+        the representer theorem gives for a nearby program whose features and fit are truncated
+        to those singular directions. A heuristic estimate of the width a compression can
+        reach, not a guarantee (``bound`` is the guarantee); it is often far below ``bound``.
     max_output_change : ``max_{n, j} |f_small(x_n)_j - f(x_n)_j|`` over X of the final raw
         outputs (logits for classifiers).
     rel_output_change : ``|f_small(X) - f(X)|_F / |f(X)|_F``.
@@ -111,7 +120,10 @@ class CompressionReport:
     layer_norm_before, layer_norm_after : the layer's balanced weight decay (path norm)
         ``sum_k |V_k|_2`` with unit input rows, before and after (the (MIN) objective).
     trained_objective : the program's objective at the trained weights (feasible point).
-    objective, gap, rel_gap, status, solver : of the convex program (nnlasso's own certificate).
+    objective, gap, rel_gap, status : of the convex program (nnlasso's own certificate).
+    solver, inner, fallback : the solver asked for ("auto" or a name), the backend that solved
+        the program ("nullspace", "SCS", "CLARABEL", "PROX", ...) and the one that took over
+        when it failed (None otherwise); comma-joined over the steps of :func:`compress`.
     eps, lam : the program's parameters.    intercept : whether the next bias was free.
     reduced : whether support reduction ran (it is skipped when it cannot remove anything).
     verified : the exactness / tolerance check passed (None when nothing is guaranteed).
@@ -124,6 +136,8 @@ class CompressionReport:
     neurons_before: int
     neurons_after: int
     bound: int | None = None
+    effective_ranks: tuple[int, int] | None = None
+    effective_bound: int | None = None
     max_output_change: float | None = None
     rel_output_change: float | None = None
     psi_rel_change: float | None = None
@@ -144,6 +158,8 @@ class CompressionReport:
     rel_gap: float | None = None
     status: str = "optimal"
     solver: str = ""
+    inner: str | None = None
+    fallback: str | None = None
     eps: float | None = None
     lam: float | None = None
     intercept: bool = False
@@ -159,6 +175,12 @@ class CompressionReport:
 
         out = [(f"neurons (layer {_fmt_layer(self.layer)})", str(self.neurons_before),
                 str(self.neurons_after))]
+        if self.bound is not None:
+            eff = "" if self.effective_bound is None else (
+                f" / {self.effective_bound} (ranks {self.effective_ranks[0]} x "
+                f"{self.effective_ranks[1]})")
+            out.append(("width bound exact / effective (s > 1e-2 s_1)", "",
+                        f"{self.bound}{eff}"))
         if self.score_train is not None:
             out.append((f"train {self.metric}", pct(self.score_train[0]),
                         pct(self.score_train[1])))
@@ -187,9 +209,14 @@ class CompressionReport:
         head = (f"compress layer {_fmt_layer(self.layer)} ({self.program}"
                 + (f", eps={self.eps:g}" if self.eps else "")
                 + (f", lam={self.lam:.4g}" if self.lam is not None else "")
-                + f") via {self.solver or '-'}: status={self.status}")
+                + f") via {self.solver or '-'}"
+                + (f" -> {self.inner}" if self.inner and self.inner != self.solver else "")
+                + (f" (fallback {self.fallback})" if self.fallback else "")
+                + f": status={self.status}")
         if self.bound is not None:
             head += f", width bound {self.bound}"
+            if self.effective_bound is not None:
+                head += f" (effective {self.effective_bound})"
         if self.rel_gap is not None:
             head += f", rel gap {self.rel_gap:.2g}"
         head += f", {self.times.get('total', 0.0):.2f}s"
@@ -425,6 +452,16 @@ def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
     return M - M.mean(axis=0) if intercept else M
 
 
+def _effective_width(Phi: np.ndarray, F: np.ndarray, intercept: bool
+                     ) -> tuple[tuple[int, int], int]:
+    """((r_Phi, r_F), bound) at the relative threshold EFFECTIVE_RTOL (see CompressionReport)."""
+    rP = _numerical_rank(_center(Phi, intercept), EFFECTIVE_RTOL)
+    rF = _numerical_rank(_center(F, intercept), EFFECTIVE_RTOL)
+    if F.shape[1] == 1:
+        return (rP, rF), min(Phi.shape[0] - int(intercept), rP)
+    return (rP, rF), rP * rF
+
+
 def _width_bound(Phi: np.ndarray, F: np.ndarray, intercept: bool) -> int:
     """rank(P Phi) * rank(P F) (D > 1); min(N - r_aff, rank(P Phi)) for one output."""
     rP = _numerical_rank(_center(Phi, intercept))
@@ -540,8 +577,8 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
         return (_min_norm_exact(Phi, Psi, prep.V_out, solver, tol or 1e-9), Psi, "squared",
                 None)
     if program == "eps":
-        name = "SCS" if solver.upper() == "AUTO" else solver
-        return solve_min_norm(Phi, Psi, eps=eps, skip=skip, solver=name, **kw), Psi, "squared", None
+        # "auto": SCS, CLARABEL when SCS is not certified (measured: lasso.MIN_NORM_EPS_AUTO)
+        return solve_min_norm(Phi, Psi, eps=eps, skip=skip, solver=solver, **kw), Psi, "squared", None
     if program == "lam":
         T, loss = Psi, "squared"
     else:
@@ -700,17 +737,23 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
         trained_obj = lam * float(np.sum(np.linalg.norm(prep.V_out, axis=1)))
     else:
         trained_obj = float(np.sum(np.linalg.norm(prep.V_out, axis=1)))
+    F_fit = prep.Phi @ sol.V
+    has_icpt = bool(intercept or program == "label")
+    eff_ranks, eff_bound = _effective_width(prep.Phi, F_fit, has_icpt)
     report = CompressionReport(
         layer=prep.layer, program=program,
         neurons_before=prep.original.hidden_sizes[prep.layer - 1],
         neurons_after=small.hidden_sizes[prep.layer - 1],
-        bound=_width_bound(prep.Phi, prep.Phi @ sol.V, intercept or program == "label"),
+        bound=_width_bound(prep.Phi, F_fit, has_icpt),
+        effective_ranks=eff_ranks, effective_bound=eff_bound,
         weight_decay_before=prep.wd_before, weight_decay_balanced=prep.wd_balanced,
         weight_decay_after=small.weight_decay(),
         layer_norm_before=float(np.sum(np.linalg.norm(prep.V_out, axis=1))),
         layer_norm_after=layer_norm_after, trained_objective=trained_obj,
         objective=sol.objective, gap=sol.gap, rel_gap=sol.rel_gap, status=sol.status,
-        solver=sol.solver, eps=eps if program == "eps" else (0.0 if program == "exact" else None),
+        solver=requested_name(solver, sol.inner or sol.solver), inner=sol.inner,
+        fallback=sol.fallback,
+        eps=eps if program == "eps" else (0.0 if program == "exact" else None),
         lam=lam, intercept=bool(intercept or program == "label"), reduced=reduced)
     t4 = time.perf_counter()
     if verify:
@@ -813,8 +856,10 @@ def compress_layer(mlp: Any, layer: int, X: Any, y: Any = None, *, eps: float = 
     lam, lam_ratio : penalized forms; ``lam_ratio`` is a fraction of lam_max.
     refit : least-squares correction of the surviving outgoing weights on Psi (not for
         "label", whose solution is kept).
-    solver : "auto" (default: exact -> null-space parametrization, eps -> SCS via CVXPY,
-        lam / label -> nnlasso's native "prox" solver), or any name accepted by
+    solver : "auto" (default: exact -> null-space parametrization (CLARABEL on the null space
+        when it is not trivial), eps -> SCS via CVXPY with CLARABEL taking over when SCS's
+        point is not certified (SCS measured 2-6x faster on digits layers), lam / label ->
+        nnlasso's native "prox" solver), or any name accepted by
         :func:`~nnlasso.solve_min_norm` / :func:`~nnlasso.solve_lasso` ("CLARABEL", "SCS", ...).
     rebalance : rebalance the network before (and the result after) compression.
     verify : compute output changes and scores, and check the guarantee (exact: the next
@@ -905,7 +950,9 @@ def compress_network(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: A
         neurons_after=sum(cur.hidden_sizes[l - 1] for l in todo),
         weight_decay_before=net.weight_decay(), weight_decay_balanced=steps[0].weight_decay_balanced,
         weight_decay_after=cur.weight_decay(), status=_worst([s.status for s in steps]),
-        solver=",".join(sorted({s.solver for s in steps})), steps=steps)
+        solver=",".join(sorted({s.solver for s in steps})),
+        inner=",".join(sorted({s.inner or "" for s in steps})),
+        fallback=",".join(sorted({s.fallback for s in steps if s.fallback})) or None, steps=steps)
     if kw.get("verify", True):
         F0, F1 = net.forward(X), cur.forward(X)
         _score_report(overall, net, cur, F0, F1, X, y, X_test, y_test)

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.special import expit, softmax
+from scipy.special import expit, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import check_cv
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -327,9 +327,10 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
     def __init__(self, lam_ratios: Any = None, cv: Any = 5, dictionary: Any = "data",
                  n_neurons: int = 300, skip: Any = True, solver: str = "auto",
                  tol: float = 1e-6, seed: int | None = 0, n_jobs: int | None = None,
-                 verbose: bool = False):
+                 scoring: str | None = None, verbose: bool = False):
         self.lam_ratios = lam_ratios
         self.cv = cv
+        self.scoring = scoring
         self.dictionary = dictionary
         self.n_neurons = n_neurons
         self.skip = skip
@@ -351,13 +352,23 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
                                       f"lam_max in (0, 1], got {raw!r}")
         return np.sort(r)[::-1]       # decreasing: the path warm-starts from the sparse end
 
-    def _score(self, Z: np.ndarray, y: np.ndarray) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: scoring name -> method computing it from decision values; the first is the default
+    _SCORINGS: dict[str, str] = {}
+
+    def _scorer(self) -> Any:
+        default = next(iter(self._SCORINGS))
+        name = default if self.scoring is None else self.scoring
+        if name not in self._SCORINGS:
+            raise InvalidProblemError(f"scoring: {type(self).__name__} takes one of "
+                                      f"{list(self._SCORINGS)} (or None: {default!r}), got "
+                                      f"{name!r}")
+        return getattr(self, self._SCORINGS[name])
 
     def _fit_cv(self, X: np.ndarray, Y: np.ndarray, y_cv: np.ndarray, loss: str,
                 classifier: bool) -> None:
         self._check_samples(X)
         ratios = self._ratios()
+        score = self._scorer()
         if isinstance(self.dictionary, str) and self.dictionary in ("patterns", "gated",
                                                                      "adaptive"):
             raise InvalidProblemError(
@@ -385,7 +396,7 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
         for j, ((_, test), (Zs, flags)) in enumerate(zip(folds, runs)):
             inaccurate += sum(flags)
             for i, Z in enumerate(Zs):
-                scores[i, j] = self._score(Z, y_cv[test])
+                scores[i, j] = score(Z, y_cv[test])
             with progress(logger, bool(self.verbose)) as level:
                 logger.log(level, "%s: fold %d/%d: best ratio %.4g, score %.4f",
                            type(self).__name__, j + 1, len(folds),
@@ -394,8 +405,11 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
             warnings.warn(f"{type(self).__name__}: {inaccurate} of {scores.size} fold solves "
                           f"ended inaccurate (certified relative gap > tol = {self.tol:g})",
                           ConvergenceWarning, stacklevel=3)
-        mean = scores.mean(axis=1)
-        best = int(np.flatnonzero(mean >= mean.max())[0])   # ties: the larger lam
+        with warnings.catch_warnings():     # a fold whose score is undefined (NaN) is skipped
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(scores, axis=1)
+        ok = np.flatnonzero(mean >= np.nanmax(mean)) if np.isfinite(mean).any() else [0]
+        best = int(ok[0])                   # ties: the larger lam
         skip_arg = X if mode == "linear" else mode
         lam_max_full = _lam_from_ratio(1.0, Phi, Y, loss, skip_arg)
         self.lam_ratios_ = ratios
@@ -426,6 +440,7 @@ _CV_DOC = """
     n_neurons, skip, solver, seed : as in :func:`nnlasso.fit_shallow`.
     tol : target relative duality gap of every solve (default 1e-6).
     n_jobs : folds solved in parallel (joblib; None: one).
+    scoring : %s
     verbose : log each fold's best ratio and the final fit's summary at INFO (see
         :class:`ConvexReLURegressor`).
 
@@ -433,20 +448,33 @@ _CV_DOC = """
     ----------
     lam_ratio_, lam_ : the chosen ratio and the absolute lam of the final fit.
     lam_ratios_, lams_ : the grid (decreasing) and its absolute values on all the data.
-    cv_scores_ : (n_lams, n_folds) test scores (%s) of every lam on every fold.
+    cv_scores_ : (n_lams, n_folds) test scores of every lam on every fold (higher is better).
     net_, coef_, n_active_, objective_, gap_, rel_gap_, status_, dictionary_, fit_, ... : the
     final fit, as in :class:`%s`.
 """
+
+
+REG_SCORING_DOC = """"r2" (None, the default) or "neg_mean_squared_error"."""
+CLF_SCORING_DOC = """"neg_log_loss" (None, the default: minus the mean logistic / softmax
+        loss on the test rows; continuous, so small folds do not tie as accuracy does, and the
+        coming default of scikit-learn's ``LogisticRegressionCV``) or "accuracy"."""
 
 
 class ConvexReLURegressorCV(RegressorMixin, _ConvexReLUCVBase):
     __doc__ = """Convex ReLU regression with lam chosen by K-fold cross-validation.
 
     The program of :class:`ConvexReLURegressor`; scikit-learn's ``LassoCV`` conventions.
-    """ + _CV_DOC % ("R^2", "ConvexReLURegressor")
+    """ + _CV_DOC % (REG_SCORING_DOC, "ConvexReLURegressor")
 
-    def _score(self, Z: np.ndarray, y: np.ndarray) -> float:
+    _SCORINGS = {"r2": "_r2", "neg_mean_squared_error": "_neg_mse"}
+
+    @staticmethod
+    def _r2(Z: np.ndarray, y: np.ndarray) -> float:
         return float(r2_score(y, Z[:, 0] if np.ndim(y) == 1 else Z))
+
+    @staticmethod
+    def _neg_mse(Z: np.ndarray, y: np.ndarray) -> float:
+        return -float(mean_squared_error(y, Z[:, 0] if np.ndim(y) == 1 else Z))
 
     def fit(self, X: Any, y: Any) -> "ConvexReLURegressorCV":
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
@@ -469,24 +497,35 @@ class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCVBase):
     The program of :class:`ConvexReLUClassifier` (logistic / softmax loss, default skip
     "intercept", the same refusal of regression targets); scikit-learn's ``LassoCV`` /
     ``LogisticRegressionCV`` conventions. ``classes_``: the class labels.
-    """ + _CV_DOC % ("accuracy", "ConvexReLUClassifier")
+    """ + _CV_DOC % (CLF_SCORING_DOC, "ConvexReLUClassifier")
 
     def __init__(self, lam_ratios: Any = None, cv: Any = 5, dictionary: Any = "data",
                  n_neurons: int = 300, skip: Any = "intercept", solver: str = "auto",
                  tol: float = 1e-6, seed: int | None = 0, n_jobs: int | None = None,
-                 verbose: bool = False):
+                 scoring: str | None = None, verbose: bool = False):
         super().__init__(lam_ratios=lam_ratios, cv=cv, dictionary=dictionary,
                          n_neurons=n_neurons, skip=skip, solver=solver, tol=tol, seed=seed,
-                         n_jobs=n_jobs, verbose=verbose)
+                         n_jobs=n_jobs, scoring=scoring, verbose=verbose)
 
     _encode = ConvexReLUClassifier._encode
     decision_function = ConvexReLUClassifier.decision_function
     predict_proba = ConvexReLUClassifier.predict_proba
     predict = ConvexReLUClassifier.predict
 
-    def _score(self, Z: np.ndarray, y: np.ndarray) -> float:
+    _SCORINGS = {"neg_log_loss": "_neg_log_loss", "accuracy": "_accuracy"}
+
+    @staticmethod
+    def _accuracy(Z: np.ndarray, y: np.ndarray) -> float:
         idx = (Z[:, 0] > 0).astype(int) if Z.shape[1] == 1 else Z.argmax(axis=1)
         return float(accuracy_score(y, idx))
+
+    @staticmethod
+    def _neg_log_loss(Z: np.ndarray, y: np.ndarray) -> float:
+        """Minus the mean logistic / softmax loss of the logits Z at the class codes y."""
+        y = np.asarray(y, dtype=int)
+        if Z.shape[1] == 1:
+            return -float(np.mean(np.logaddexp(0.0, -(2.0 * y - 1.0) * Z[:, 0])))
+        return -float(np.mean(logsumexp(Z, axis=1) - Z[np.arange(y.size), y]))
 
     def fit(self, X: Any, y: Any) -> "ConvexReLUClassifierCV":
         X, codes, loss = self._encode(X, y)

@@ -10,6 +10,7 @@ correspond to lam = N * alpha.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from .duality import (affine_columns, fit_affine, gaps, lam_max_value, lasso_dua
                       min_norm_dual, penalty, project_out)
 from .errors import InvalidProblemError, SolverError
 from .losses import Loss, Targets, get_loss
+from .memory import CVXPY_EXP_CONE_FACTOR, check_memory
 from .programs import GroupStructure, LassoProgram, build_lasso, build_min_norm
 from .solution import Solution, active_set
 
@@ -93,6 +95,21 @@ class _Problem:
     def size(self) -> backends.ProblemSize:
         N, K = self.Phi.shape
         return backends.ProblemSize(N, K, self.T.shape[1], self.loss.name)
+
+    def check_program_memory(self, name: str) -> None:
+        """The memory guard (:mod:`nnlasso.memory`) before the full CVXPY program is built."""
+        N, K = self.Phi.shape
+        d = 0 if self.X_skip is None else self.X_skip.shape[1]
+        D = self.T.shape[1]
+        exp_cones = self.loss.name in ("logistic", "softmax")
+        fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
+               "(the native solver works on a few columns at a time) or working_set=True, or "
+               "fewer columns / samples")
+        if self.loss.name == "softmax" and D > 50:
+            fix += (f"; D = {D} classes: if the labels are really numbers, fit a regression "
+                    "(loss='squared', ConvexReLURegressor)")
+        check_memory(N, d, D, K, what="solver", fix=fix,
+                     factor=CVXPY_EXP_CONE_FACTOR if exp_cones else 1.0)
 
     def native_data(self) -> prox.LassoData:
         """The problem in the form of the native solver (built once, caches shared)."""
@@ -226,7 +243,27 @@ class _Problem:
                         dual_objective=dual, gap=gap, rel_gap=rel,
                         active=active_set(V, active_tol), status=status, solver=solver,
                         times=times, lam=lam, loss=self.loss.name, active_tol=active_tol,
-                        info=extra)
+                        info=extra, inner=solver, fallback=_fallback_name(extra))
+
+
+def _fallback_name(info: dict) -> str | None:
+    """The backend named by ``info["fallback"]`` (a dict with "inner", or a name), or None."""
+    fb = info.get("fallback")
+    if isinstance(fb, dict):
+        return fb.get("inner")
+    return fb if isinstance(fb, str) else None
+
+
+def requested_name(solver: Any, resolved: str) -> str:
+    """The solver name a result reports as asked for: "auto", else the canonical name."""
+    return "auto" if isinstance(solver, str) and solver.upper() == "AUTO" else resolved
+
+
+def _as_requested(sol: Solution, solver: Any) -> Solution:
+    """``sol`` with ``solver`` set to the name the caller asked for (``inner`` keeps the
+    backend that did the work)."""
+    sol.solver = requested_name(solver, sol.inner or sol.solver)
+    return sol
 
 
 def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
@@ -259,7 +296,9 @@ def _solve_program(prog: LassoProgram, solver: str, tol: float, options: dict | 
     if run["status"] in ("error", "infeasible") or any(
             B.value is None for B, _ in prog.blocks.values()):
         raise SolverError(f"{solver} returned status {run['cvxpy_status']!r} without a usable "
-                          "solution; try another solver (solver='SCS') or a larger lam")
+                          "solution; use solver='auto' or 'prox' (nnlasso's native solver, which "
+                          "handles badly scaled data and huge lam), or rescale the data "
+                          "(features and targets of order 1)")
     return run
 
 
@@ -277,16 +316,18 @@ def _native_options(name: str, options: dict | None) -> tuple[dict, dict | None]
     return loop, opts
 
 
-def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None
-                 ) -> prox.InnerSolver:
+def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None,
+                 refine_epochs: int = 20_000) -> prox.InnerSolver:
     """A restricted solver for the working-set loop that uses a CVXPY backend.
 
     The reduced program (the working set's columns, its groups) is built and solved by the
     backend; the answer is then refined by the native solver on the same columns, since the
-    loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits.
+    loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits
+    (at most ``refine_epochs`` coordinate-descent epochs: the stall fallback, whose columns made
+    coordinate descent stall, takes a few dozen).
     """
     data = prob.native_data()
-    native = prox.native_inner(data)
+    native = prox.native_inner(data, max_epochs=refine_epochs)
 
     def solve(cols, local_ids, tau, V_W, c, tol):
         sub = GroupStructure(np.asarray(local_ids, dtype=np.intp), tau / lam)
@@ -316,7 +357,7 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     loop_opts, backend_opts = _native_options(name, options)
     native = name == backends.NATIVE
     inner = None if native else _cvxpy_inner(prob, name, lam, backend_opts)
-    fallback = _cvxpy_inner(prob, "CLARABEL", lam, None) if (
+    fallback = _cvxpy_inner(prob, "CLARABEL", lam, None, prox.STALL_EPOCHS) if (
         native and "CLARABEL" in backends.installed()) else None
     res = prox.working_set_solve(prob.native_data(), lam, tol=prob.tol, V0=V0, c0=c0, ws0=ws0,
                                  inner=inner, correlations=correlations, fallback=fallback,
@@ -337,9 +378,52 @@ def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | No
     return sol, res
 
 
+#: feature / target scales outside [2**-SCALE_EXP, 2**SCALE_EXP] are brought to order one
+SCALE_EXP = 24
+
+
+def _power_of_two(M: np.ndarray) -> float:
+    """1, or the power of two 2**-e with max|M| 2**-e of order one when max|M| is extreme."""
+    top = float(np.max(np.abs(M))) if M.size else 0.0
+    if top == 0.0 or 2.0 ** -SCALE_EXP <= top <= 2.0 ** SCALE_EXP:
+        return 1.0
+    return float(2.0 ** -np.round(np.log2(top)))
+
+
+def _scales(Phi: Any, Y: Any, loss: str | Loss) -> tuple[float, float]:
+    """(a, b): the exact power-of-two scales that bring Phi (and, squared loss, Y) to order one.
+
+    (MTL) is equivariant under Phi -> a Phi, Y -> b Y (b only for the squared loss), lam -> a b
+    lam: its solution is V' = (b / a) V with the affine part scaled by b and the objective,
+    dual value and gap by b^2 (the relative gap and the active set are unchanged). Interior-point
+    and first-order solvers are not scale invariant (features of order 1e50 made CLARABEL fail
+    and the native solver overflow), so extreme data are solved at order one and mapped back;
+    powers of two keep the scaling exact.
+    """
+    a = _power_of_two(as_matrix(Phi, "Phi"))
+    squared = (loss.name if isinstance(loss, Loss) else str(loss).lower()) == "squared"
+    b = _power_of_two(as_matrix(Y, "Y", allow_1d=True)) if squared else 1.0
+    return a, b
+
+
+def _scaled_targets(Y: Any, b: float) -> Any:
+    """Y * b (Y unchanged when b = 1: labels keep their type)."""
+    return Y if b == 1.0 else np.asarray(Y, dtype=np.float64) * b
+
+
+def _unscale(sol: Solution, a: float, b: float, lam: float) -> Solution:
+    """The Solution of the original problem from that of the problem scaled by (a, b)."""
+    def back(M):
+        return None if M is None else np.asarray(M) / b
+    return replace(sol, V=sol.V * (a / b), skip_coef=back(sol.skip_coef),
+                   intercept=back(sol.intercept), objective=sol.objective / b ** 2,
+                   dual_objective=sol.dual_objective / b ** 2, gap=sol.gap / b ** 2, lam=lam,
+                   info={**sol.info, "rescaled": {"features": a, "targets": b}})
+
+
 def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss = "squared",
                 skip: Any = None, groups: Any = None, weights: Any = None,
-                solver: str = "CLARABEL", tol: float = 1e-8, active_tol: float = 1e-6,
+                solver: str = "auto", tol: float = 1e-8, active_tol: float = 1e-6,
                 options: dict | None = None, working_set: bool = False) -> Solution:
     """Solve the multitask / group lasso with an unpenalized affine skip.
 
@@ -355,9 +439,11 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     groups : None (each row of V its own group: the neuron penalty), one label per row, or a
         list of disjoint index arrays covering all rows.
     weights : positive group weights omega_g (default 1).
-    solver : "CLARABEL" (default), "SCS", "OSQP" (squared loss, D = 1, no groups), "ECOS",
-        "prox" (nnlasso's native working-set solver, :mod:`nnlasso.prox`), or "auto" (by size:
-        see :mod:`nnlasso.backends`).
+    solver : "auto" (default: nnlasso's native working-set solver when the program is large,
+        CLARABEL on the full program when it is small, by the rules of
+        :mod:`nnlasso.backends`), "prox" (the native solver, :mod:`nnlasso.prox`), or a CVXPY
+        solver that then solves the full program: "CLARABEL", "SCS", "OSQP" (squared loss,
+        D = 1, no groups), "ECOS".
     tol : target relative duality gap (nnlasso's own); also sets the solver's tolerance. A
         backend answer whose gap exceeds it is polished by the native solver.
     active_tol : relative threshold of the active set.
@@ -373,23 +459,57 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     """
     t_start = time.perf_counter()
     lam = check_lam(lam)
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sol = solve_lasso(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), lam * a * b,
+                          loss=loss, skip=skip, groups=groups, weights=weights, solver=solver,
+                          tol=tol, active_tol=active_tol, options=options,
+                          working_set=working_set)
+        return _unscale(sol, a, b, lam)
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
-        return _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
-    prog = prob.program(lam)
-    run = _solve_program(prog, name, tol, options, warm=False)
+        sol = _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
+        return _as_requested(sol, solver)
+    prob.check_program_memory(name)
+    try:
+        prog = prob.program(lam)
+        run = _solve_program(prog, name, tol, options, warm=False)
+    except SolverError as exc:
+        return _as_requested(_native_rescue(prob, lam, name, exc, active_tol, t_start), solver)
     V, B = _values(prog)
     times = {"build": prog.build_time, "compile": run["compile"], "solve": run["solve"],
              "total": time.perf_counter() - t_start}
-    return prob.finish(V, B, lam, run["status"], name, times, active_tol,
-                       {"qr_reduced": prog.qr})
+    sol = prob.finish(V, B, lam, run["status"], name, times, active_tol, {"qr_reduced": prog.qr})
+    return _as_requested(sol, solver)
+
+
+def _native_rescue(prob: _Problem, lam: float, name: str, exc: SolverError, active_tol: float,
+                   t_start: float) -> Solution:
+    """The penalized lasso after a CVXPY backend failed on it, solved by the native solver.
+
+    Interior-point solvers fail on badly scaled programs (features or targets ~1e10, lam >=
+    1e10 lam_max: "infeasible", "unbounded" or a crash) that the native working-set solver
+    solves, since it works on the data as given and certifies its answer with nnlasso's gap.
+    The Solution keeps ``inner`` = the failed backend and records ``fallback`` = "PROX", the
+    failure in ``info["fallback"]``.
+    """
+    try:
+        sol = _solve_working_set(prob, lam, backends.NATIVE, None, active_tol, t_start)[0]
+    except SolverError:
+        raise exc from None
+    record = {"inner": backends.NATIVE, "failed": name, "error": str(exc)}
+    if "fallback" in sol.info:
+        record["native"] = sol.info["fallback"]
+    sol.info["fallback"] = record
+    sol.inner, sol.fallback = name, backends.NATIVE
+    return sol
 
 
 def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
                loss: str | Loss = "squared", skip: Any = None, groups: Any = None,
-               weights: Any = None, solver: str = "CLARABEL", tol: float = 1e-8,
+               weights: Any = None, solver: str = "auto", tol: float = 1e-8,
                active_tol: float = 1e-6, options: dict | None = None,
                working_set: bool = False) -> list[Solution]:
     """Solve (MTL) for each lam in ``lams`` (in the given order; decreasing is best).
@@ -411,22 +531,37 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
     lam_list = [check_lam(v, "lams") for v in np.atleast_1d(np.asarray(list(lams), dtype=float))]
     if not lam_list:
         raise InvalidProblemError("lams: pass at least one value")
+    a, b = _scales(Phi, Y, loss)
+    if a != 1.0 or b != 1.0:
+        sols = lasso_path(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b),
+                          [lam * a * b for lam in lam_list], loss=loss, skip=skip,
+                          groups=groups, weights=weights, solver=solver, tol=tol,
+                          active_tol=active_tol, options=options, working_set=working_set)
+        return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
     prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
-        return _path_working_set(prob, lam_list, name, options, active_tol)
+        return [_as_requested(s, solver)
+                for s in _path_working_set(prob, lam_list, name, options, active_tol)]
+    prob.check_program_memory(name)
     prog = prob.program(lam_list[0])
     out = []
     for i, lam in enumerate(lam_list):
         t0 = time.perf_counter()
         prog.lam.value = lam
-        run = _solve_program(prog, name, tol, options, warm=i > 0)
+        try:
+            run = _solve_program(prog, name, tol, options, warm=i > 0)
+        except SolverError as exc:
+            out.append(_as_requested(_native_rescue(prob, lam, name, exc, active_tol, t0),
+                                     solver))
+            continue
         V, B = _values(prog)
         times = {"build": prog.build_time if i == 0 else 0.0, "compile": run["compile"],
                  "solve": run["solve"], "total": time.perf_counter() - t0}
-        out.append(prob.finish(V, B, lam, run["status"], name, times, active_tol,
-                               {"compiled": run["compiled"], "qr_reduced": prog.qr}))
+        out.append(_as_requested(prob.finish(V, B, lam, run["status"], name, times, active_tol,
+                                             {"compiled": run["compiled"], "qr_reduced": prog.qr}),
+                                 solver))
     return out
 
 
@@ -484,13 +619,79 @@ def lam_max(Phi: np.ndarray, Y: np.ndarray, *, loss: str | Loss = "squared", ski
     lam_max = max_g |Phi_g^T q0|_F / omega_g, with q0 = -grad L at the best skip-only fit (for the
     squared loss: the residual of the affine least-squares fit).
     """
-    prob = _Problem(Phi, Y, loss, skip, groups, weights)
+    a, b = _scales(Phi, Y, loss)
+    prob = _Problem(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), loss, skip, groups,
+                    weights)
     return lam_max_value(prob.Phi, prob.T, prob.loss, prob.A, prob.groups.ids,
-                         prob.groups.weights)
+                         prob.groups.weights) / (a * b)
+
+
+#: ``solve_min_norm(..., solver="auto")`` with eps > 0: SCS first, CLARABEL when SCS fails or
+#: its point is not certified. Measured (2-core machine under load; wall / CPU seconds; same
+#: certified objective): digits layer N = 1257, K = 256, D = 10, eps = 0.05: SCS 16.6 s,
+#: CLARABEL 35.0 and 59.9 s; eps = 0.01: SCS 11.5 s, CLARABEL 42.7 s; a (128, 64) digits
+#: network, eps = 0.05 per layer: layer 1 SCS 27.0 s vs CLARABEL 155.7 s (131.3 s rerun),
+#: layer 2 9.0 s vs 18.0 s; 120 x 40 teacher layer: both 0.1-0.3 s. CLARABEL's certified gaps
+#: were also larger (1e-7..9e-7 against SCS's 1e-9..1e-8).
+MIN_NORM_EPS_AUTO = ("SCS", "CLARABEL")
+
+
+def _min_norm_auto(solver: Any, eps: float) -> list[str]:
+    """The backends to try, in order, for (MIN) with ``solver`` (see MIN_NORM_EPS_AUTO)."""
+    name = backends.resolve(solver, is_qp=False)
+    if isinstance(solver, str) and solver.upper() == "AUTO" and eps > 0:
+        have = backends.installed()
+        order = [s for s in MIN_NORM_EPS_AUTO if s in have]
+        return order or [name]
+    return [name]
+
+
+def _min_norm_point(Phi: np.ndarray, Psi: np.ndarray, X_skip: np.ndarray | None,
+                    intercept: bool, eps: float, name: str, tol: float,
+                    options: dict | None) -> tuple:
+    """Solve (MIN) with backend ``name``: (V, B, L, status, run, build_time), L the point the
+    dual is built from (the equality multiplier, or the residual for eps > 0)."""
+    prog = build_min_norm(Phi, Psi, X_skip, intercept, eps)
+    run = backends.solve(prog.problem, name, tol, options)
+    if run["status"] in ("error", "infeasible") or prog.V.value is None:
+        raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the min-norm "
+                          "program; try solver='SCS' or eps > 0")
+    V = np.asarray(prog.V.value).reshape(Phi.shape[1], -1)
+    parts = [v.value for v in (prog.C, prog.c0) if v is not None]
+    A = affine_columns(X_skip, intercept, Phi.shape[0])
+    B = np.vstack(parts) if parts else np.zeros((0, V.shape[1]))
+    if eps == 0:
+        L = np.asarray(prog.constraint.dual_value).reshape(-1, V.shape[1])
+        if prog.Q is not None:
+            L = prog.Q @ L
+    else:
+        L = Psi - Phi @ V - A @ B
+    return V, B, L, run["status"], run, prog.build_time
+
+
+def _min_norm_certificate(Phi: np.ndarray, Psi: np.ndarray, A: np.ndarray, V: np.ndarray,
+                          B: np.ndarray, L: np.ndarray, eps: float, status: str, tol: float
+                          ) -> tuple[float, float, float, float, float, str]:
+    """nnlasso's certificate of a (MIN) point: (primal, dual, gap, rel, residual, status).
+
+    The certified gap decides the status, as in solve_lasso, provided the point is feasible
+    (relative residual within eps, up to 1e-6)."""
+    nPsi = float(np.linalg.norm(Psi))
+    basis = np.zeros((Phi.shape[0], 0)) if A.shape[1] == 0 else np.linalg.svd(
+        A, full_matrices=False)[0][:, : np.linalg.matrix_rank(A)]
+    resid = float(np.linalg.norm(Phi @ V + A @ B - Psi)) / max(nPsi, np.finfo(float).tiny)
+    primal = float(np.sum(np.linalg.norm(V, axis=1)))
+    dual, _ = min_norm_dual(Phi, Psi, L, basis, eps)
+    gap, rel = gaps(primal, dual)
+    if status in ("optimal", "optimal_inaccurate") and resid <= eps + 1e-6:
+        status = certified_status(status, rel, tol)
+    elif status == "optimal":
+        status = "optimal_inaccurate"
+    return primal, dual, gap, rel, resid, status
 
 
 def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: Any = None,
-                   solver: str = "CLARABEL", tol: float = 1e-9, active_tol: float = 1e-6,
+                   solver: str = "auto", tol: float = 1e-9, active_tol: float = 1e-6,
                    options: dict | None = None) -> Solution:
     """Solve the min-norm program of a trained layer.
 
@@ -501,6 +702,11 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     nnlasso builds L from the solver's multiplier (eps = 0) or from the residual direction
     (eps > 0), makes it feasible itself and reports the gap. ``info["residual"]`` is the relative
     constraint violation |Phi V + ... - Psi|_F / |Psi|_F of the returned point.
+
+    ``solver``: "auto" (default; the native solver does not solve (MIN)) is CLARABEL for
+    eps = 0 and, for eps > 0, SCS, with CLARABEL taking over (``fallback``) when SCS fails or
+    its point is not certified within ``max(tol, 1e-6)`` (measured: :data:`MIN_NORM_EPS_AUTO`);
+    or any installed CVXPY solver name, which then solves the program alone.
     """
     t_start = time.perf_counter()
     Phi = as_matrix(Phi, "Phi")
@@ -516,7 +722,10 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     N = Phi.shape[0]
     X_skip, intercept = skip_matrix(skip, N)
     A = affine_columns(X_skip, intercept, N)
-    name = backends.resolve(solver, is_qp=False)
+    order = _min_norm_auto(solver, eps)
+    check_memory(N, A.shape[1], Psi_arr.shape[1], Phi.shape[1], what="Phi",
+                 fix="the min-norm program through CVXPY is that large; use fewer neurons "
+                     "(columns of Phi) or samples")
     # feasibility of the equality form: Psi must lie in col([Phi A])
     M = np.hstack([Phi, A])
     Qm, sv, _ = np.linalg.svd(M, full_matrices=False)
@@ -531,52 +740,47 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     if eps > 0 and rel_r >= eps:
         raise InvalidProblemError(f"eps: {eps} is below the best achievable relative residual "
                                   f"{rel_r:.3e}; increase eps")
+    name, fallback, info_fb = order[0], None, None
     if nPsi == 0:
         V = np.zeros((Phi.shape[1], Psi_arr.shape[1]))
-        prog_status, run = "optimal", {"compile": 0.0, "solve": 0.0}
         B = np.zeros((A.shape[1], Psi_arr.shape[1]))
-        L = np.zeros_like(Psi_arr)
-        build_time = 0.0
+        cert = _min_norm_certificate(Phi, Psi_arr, A, V, B, np.zeros_like(Psi_arr), eps,
+                                     "optimal", tol)
+        run, build_time = {"compile": 0.0, "solve": 0.0}, 0.0
     else:
         if eps == 0:
             # drop the component of Psi outside the span (<= 1e-7 relative) so that the
             # reduced equality system is exactly consistent
             Psi_arr = Psi_arr - r
-        prog = build_min_norm(Phi, Psi_arr, X_skip, intercept, eps)
-        build_time = prog.build_time
-        run = backends.solve(prog.problem, name, tol, options)
-        if run["status"] in ("error", "infeasible") or prog.V.value is None:
-            raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the min-norm "
-                              "program; try solver='SCS' or eps > 0")
-        prog_status = run["status"]
-        V = np.asarray(prog.V.value).reshape(Phi.shape[1], -1)
-        parts = [v.value for v in (prog.C, prog.c0) if v is not None]
-        B = np.vstack(parts) if parts else np.zeros((0, V.shape[1]))
-        if eps == 0:
-            L = np.asarray(prog.constraint.dual_value).reshape(-1, V.shape[1])
-            if prog.Q is not None:
-                L = prog.Q @ L
-        else:
-            L = Psi_arr - Phi @ V - A @ B
-    basis = Qm[:, :0] if A.shape[1] == 0 else np.linalg.svd(A, full_matrices=False)[0][
-        :, : np.linalg.matrix_rank(A)]
-    fitted = Phi @ V + A @ B
-    resid = float(np.linalg.norm(fitted - Psi_arr)) / max(nPsi, np.finfo(float).tiny)
-    primal = float(np.sum(np.linalg.norm(V, axis=1)))
-    dual, _ = min_norm_dual(Phi, Psi_arr, L, basis, eps)
-    gap, rel = gaps(primal, dual)
+        best = None
+        for i, cand in enumerate(order):
+            try:
+                V, B, L, st, run, build_time = _min_norm_point(Phi, Psi_arr, X_skip, intercept,
+                                                               eps, cand, tol, options)
+            except SolverError as exc:
+                if i + 1 == len(order):
+                    raise
+                info_fb = {"inner": order[i + 1], "failed": cand, "error": str(exc)}
+                continue
+            cert = _min_norm_certificate(Phi, Psi_arr, A, V, B, L, eps, st, tol)
+            if best is None or (cert[5] == "optimal" and best[1][5] != "optimal"):
+                best = ((V, B, run, build_time), cert, cand)
+            if cert[5] == "optimal" or i + 1 == len(order):
+                break
+            info_fb = {"inner": order[i + 1], "failed": cand,
+                       "status": cert[5], "rel_gap": cert[3]}
+        (V, B, run, build_time), cert, name = best
+        fallback = name if name != order[0] else None
+    primal, dual, gap, rel, resid, prog_status = cert
     p = 0 if X_skip is None else X_skip.shape[1]
     times = {"build": build_time, "compile": run["compile"], "solve": run["solve"],
              "total": time.perf_counter() - t_start}
-    # nnlasso's status, as in solve_lasso: the certified gap decides, provided the point is
-    # feasible (relative residual within eps, up to 1e-6)
-    if prog_status in ("optimal", "optimal_inaccurate") and resid <= eps + 1e-6:
-        prog_status = certified_status(prog_status, rel, tol)
-    elif prog_status == "optimal":
-        prog_status = "optimal_inaccurate"
+    info = {"residual": resid, "span_residual": rel_r, "was_1d": was_1d}
+    if info_fb is not None:
+        info["fallback"] = info_fb
     return Solution(V=V, skip_coef=B[:p] if X_skip is not None else None,
                     intercept=B[p] if intercept else None, objective=primal,
                     dual_objective=dual, gap=gap, rel_gap=rel, active=active_set(V, active_tol),
-                    status=prog_status, solver=name, times=times, lam=None, loss="squared",
-                    problem="min_norm", eps=eps, active_tol=active_tol,
-                    info={"residual": resid, "span_residual": rel_r, "was_1d": was_1d})
+                    status=prog_status, solver=requested_name(solver, order[0]), times=times,
+                    lam=None, loss="squared", problem="min_norm", eps=eps, active_tol=active_tol,
+                    info=info, inner=order[0] if fallback else name, fallback=fallback)

@@ -581,6 +581,20 @@ class MLP:
         """``sum_k |in_k|_2 |out_k|_2`` over the neurons of hidden layer ``layer``."""
         return float(np.sum(self.in_norms(layer, bias) * self.out_norms(layer)))
 
+    def deep_regularizer(self) -> float:
+        """The deep path form of weight decay ``C(theta)``.
+
+        ``C = 1/2 sum_k |w_k^(1)|^2 + 1/2 sum_k |v_k^(L)|^2 + sum_l sum_k |w_k^(l)|_2 |v_k^(l)|_2``
+        over the hidden layers l, where ``w_k^(l)`` is row k of ``W_l`` and ``v_k^(l)`` column k
+        of ``W_{l+1}`` (the first sum over the rows of ``W_1``, the second over the columns of
+        ``W_L``; biases unpenalized). At a balanced network (:meth:`rebalance`) every
+        ``|W_l|_F^2`` is the same, and ``C = |theta|^2 = 2 * weight_decay()``.
+        """
+        reg = 0.5 * (float(np.sum(self.weights[0] ** 2)) + float(np.sum(self.weights[-1] ** 2)))
+        for l in range(1, self.n_layers):
+            reg += self.layer_path_norm(l)
+        return reg
+
     def max_log_imbalance(self, bias: str = "unpenalized") -> float:
         """``max |log(|in_k| / |out_k|)|`` over all hidden neurons.
 

@@ -272,7 +272,9 @@ class PatternSolution:
         max(|objective|, |dual_objective|).
     status : "optimal" when rel_gap <= max(tol, 1e-6), else the solver's status or
         "optimal_inaccurate".
-    solver : str;  times : dict (build, compile, solve, dual, total; seconds)
+    solver : the solver asked for ("auto" or a CVXPY name);  inner : the backend that solved
+        the program (CLARABEL for "auto");  fallback : None (no backend takes over here)
+    times : dict (build, compile, solve, dual, total; seconds)
     n_patterns : number of (nonzero) patterns used;  cone : whether the cone constraints were on
     bias : "unpenalized" | "penalized";  lam : float;  loss : str
     patterns : bool array (P, N)
@@ -319,6 +321,12 @@ class PatternSolution:
     dual_ratio: float
     gates: tuple | None = None
     info: dict = field(default_factory=dict)
+    inner: str | None = None
+    fallback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.inner is None:
+            self.inner = self.solver
 
     @property
     def n_active(self) -> int:
@@ -798,7 +806,7 @@ class _Program:
 
 def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "squared",
                    skip: Any = True, cone: bool = True, bias: str | None = None,
-                   solver: str = "CLARABEL", tol: float = 1e-8, options: dict | None = None,
+                   solver: str = "auto", tol: float = 1e-8, options: dict | None = None,
                    active_tol: float = 1e-6, gates: tuple | None = None,
                    working_set: bool | str = "auto", max_rounds: int = 50,
                    verbose: bool = False) -> PatternSolution:
@@ -852,7 +860,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         Cone constraints (exact ReLU program) or the gated-ReLU relaxation.
     bias : "unpenalized" | "penalized" | None
         None: "unpenalized" with cones, "penalized" without (see the module docstring).
-    solver, tol, options : backend solver name (CVXPY), tolerance, extra options. CLARABEL
+    solver, tol, options : backend solver name (CVXPY; the default "auto" is CLARABEL, since
+        the native solver does not take cones or pattern blocks), tolerance, extra options. CLARABEL
         uses its multithreaded supernodal "faer" factorization unless ``options`` says otherwise.
     active_tol : float
         Block k is a neuron iff its norm > active_tol * max norm.
@@ -982,6 +991,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     e = d + 1
     nb = 2 if cone else 1
     B = nb * P
+    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
+    from .memory import check_memory
+    check_memory(N, d, T.shape[1], B * e, what="patterns",
+                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
     prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
@@ -1063,7 +1076,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         wn = np.linalg.norm(W_net, axis=1)
     net_obj = float(lossobj.value(net_out[:, None], T) + lam * np.sum(wn * np.abs(V_net[:, 0])))
 
-    from .lasso import certified_status
+    from .lasso import certified_status, requested_name
     status = certified_status(info["status"], rel_gap, tol)
     # the gap certifies a point only if it is feasible: a cone row violated by more than
     # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
@@ -1077,8 +1090,8 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
              "dual": t_dual, "total": t_total}
     return PatternSolution(
         W=W_net, b=b_net, V=V_net, skip_coef=skip_coef, intercept=icpt, objective=objective,
-        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status, solver=solver_name,
-        times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
+        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status,
+        solver=requested_name(solver, solver_name), inner=solver_name, times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
         patterns=M_used, U=U, beta=beta, block_pattern=bpat, block_sign=bsign.astype(int),
         active=act, fitted=zfit, network_objective=net_obj, max_violation=max_violation,
         dual_ratio=dual_ratio, gates=gates,

@@ -939,9 +939,14 @@ def _model_step(H: np.ndarray, grad: np.ndarray, x: np.ndarray, var_blocks: list
     xn = x.copy()[:, None]
     corr = -grad[:, None]                       # minus the model gradient at xn = x
     live64 = live.astype(np.int64)
+    # one variable per block, in order (one output, single-neuron groups): the scalar epoch
+    scalar = kernel is None and flat.size == len(var_blocks) and np.array_equal(
+        flat, np.arange(flat.size))
     for _ in range(epochs):
         if kernel is not None:
             kernel(H, xn, corr, invL, thr, flat, offs, live64)
+        elif scalar:
+            _epoch_singletons(H, xn, corr, invL, thr, live)
         else:
             _epoch_groups(H, xn, corr, invL, thr, var_blocks, live)
     return xn[:, 0] - x
@@ -1410,14 +1415,16 @@ class _Loop:
         return self.cache.gram(cols, local_ids, tau)
 
 
-def native_inner(data: LassoData) -> InnerSolver:
-    """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax)."""
+def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
+    """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax).
+
+    ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few)."""
     def solve(cols, local_ids, tau, V_W, c, tol):
         if data.squared:
             prob = data.gram_cache().gram(cols, local_ids, tau)
             blocks = None if data.identity_groups else [np.flatnonzero(local_ids == g)
                                                         for g in range(tau.size)]
-            V_W, n, rel = bcd_gram(prob, V_W, blocks, tol)
+            V_W, n, rel = bcd_gram(prob, V_W, blocks, tol, max_epochs=max_epochs)
             return V_W, c, n, rel
         n_vars = (cols.size + data.basis.shape[1]) * data.T.shape[1]
         solver = prox_newton if n_vars <= PROX_NEWTON_MAX_VARS else fista
@@ -1459,7 +1466,9 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
         restricted gap above the tolerance it was given (:func:`bcd_gram` declares a stall when
         its gap stops halving, after a bounded number of epochs), or three outer iterations in
         a row lower the full gap by less than 10 %. The stalled working set is re-solved at once
-        by the fallback, warm-started from the stalled point. Without it, the loop stops after
+        by the fallback, warm-started from the stalled point, and from then on every violator
+        joins the working set at once (instead of at most doubling it: the fallback's cost
+        depends little on the working set's size). Without it, the loop stops after
         three such outer iterations and returns the best point it has (not converged).
 
     Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
@@ -1512,8 +1521,13 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
                 # screening fooled by round-off: start over
                 loop = _Loop(d, lam, tol, False, correlations)
             ws = loop.screen_groups(chk, ws)
-            ws = _grow(ws, chk["rho"], loop.alive, max(ws.size, p0))
+            # at most doubling the working set; once the fallback (an interior-point solve, whose
+            # cost hardly depends on the working set's size) has taken over, every violator
+            ws = _grow(ws, chk["rho"], loop.alive,
+                       max(ws.size, p0) if switched_at is None else d.n_groups)
             tol_in = max(0.25 * tol, min(0.1 * chk["rel"], 1e-3))
+            if switched_at is not None:
+                tol_in = 0.25 * tol  # an interior-point solve costs about the same at any tol
         n_outer += 1
         sizes.append(int(ws.size))
         cols, local = d.columns(ws)

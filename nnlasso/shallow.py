@@ -23,6 +23,7 @@ from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
 from .errors import InvalidProblemError
 from .lasso import lam_max, solve_lasso
 from .losses import get_loss
+from .memory import check_memory
 from .networks import ShallowReLUNet
 
 DICTIONARIES = ("data", "sphere", "knots", "patterns", "gated", "adaptive")
@@ -113,6 +114,30 @@ def _dictionary(kind: Any, X: np.ndarray, n_neurons: int, seed: Any) -> NeuronDi
                               "or pass a NeuronDictionary")
 
 
+def _check_fit_memory(X: np.ndarray, D: int, dictionary: Any, n_neurons: int,
+                      n_patterns: int | None) -> None:
+    """The memory guard (:mod:`nnlasso.memory`) before any feature matrix or program is built:
+    K = the dictionary's size (N + 1 knots; 2 (d + 1) per pattern for the pattern programs,
+    whose blocks are D_i [X, -1])."""
+    N, d = X.shape
+    if isinstance(dictionary, NeuronDictionary):
+        K, what = dictionary.K, "dictionary"
+    elif dictionary == "knots":
+        K, what = N + 1, "X"
+    elif dictionary in ("patterns", "gated"):
+        K = 2 * (d + 1) * (n_patterns if n_patterns is not None else n_neurons)
+        what = "n_patterns" if n_patterns is not None else "n_neurons"
+    else:
+        K, what = int(n_neurons), "n_neurons"
+    fix = (f"lower {what} or use fewer samples (subsample X)" if what != "X" else
+           "use fewer samples (subsample X) or dictionary='data' with a smaller n_neurons")
+    if D > 50:
+        fix += (f"; D = {D} outputs: for classification labels these are the classes, so if "
+                "the targets are really numbers, fit a regression (loss='squared', "
+                "ConvexReLURegressor)")
+    check_memory(N, d, D, K, what=what, fix=fix)
+
+
 def _lam_from_ratio(ratio: float, Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> float:
     """lam = ratio * lam_max, refusing a degenerate lam_max (the skip alone fits the data)."""
     lm = lam_max(Phi, Y, loss=loss, skip=skip)
@@ -136,7 +161,7 @@ def _net_objective(net: ShallowReLUNet, X: np.ndarray, T: np.ndarray, loss: Any,
 
 def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | None = None,
                 dictionary: Any = "data", n_neurons: int = 2000, loss: str = "squared",
-                skip: Any = True, solver: str = "CLARABEL", seed: Any = None, tol: float = 1e-8,
+                skip: Any = True, solver: str = "auto", seed: Any = None, tol: float = 1e-8,
                 active_tol: float = 1e-6, options: dict | None = None, verify: bool = False,
                 n_patterns: int | None = None, bias: str | None = None,
                 cert_tol: float = 1e-6, max_rounds: int = 50,
@@ -188,6 +213,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     skip_arg = X if mode == "linear" else mode
     lossobj = get_loss(loss)
     info: dict[str, Any] = {}
+    _check_fit_memory(X, lossobj.encode(Yarr).T.shape[1], dictionary, n_neurons, n_patterns)
 
     if isinstance(dictionary, str) and dictionary in ("patterns", "gated"):
         return _fit_patterns(X, Yarr, lam, lam_ratio, dictionary, n_neurons, lossobj, mode,

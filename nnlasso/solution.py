@@ -36,7 +36,14 @@ class Solution:
     gap, rel_gap : objective - dual_objective, and that over max(|objective|, |dual|).
     active : indices of the active neurons (|V_k| > active_tol * max_j |V_j|).
     status : "optimal" | "optimal_inaccurate" | "infeasible" | "error".
-    solver : backend name.    times : seconds for build, compile, solve, total.
+    solver : the solver asked for: "auto", or the canonical name of the one named ("PROX",
+        "CLARABEL", ...).
+    inner : the backend that did the work ("PROX", "CLARABEL", "SCS", "nullspace", ...; for a
+        working-set loop, its restricted solver).
+    fallback : None, or the backend that took over when ``inner`` failed or stalled (e.g.
+        "CLARABEL" finishing a stalled native loop, "PROX" after a CVXPY failure); the details
+        are in ``info["fallback"]``.
+    times : seconds for build, compile, solve, total.
     lam : the regularization (None for (MIN)).    loss : loss name.
     problem : "lasso" or "min_norm".    eps : relative tolerance of (MIN).
     info : extra diagnostics (kkt_ratio, residual, classes, n_compilations, ...).
@@ -59,6 +66,12 @@ class Solution:
     eps: float = 0.0
     active_tol: float = 1e-6
     info: dict[str, Any] = field(default_factory=dict)
+    inner: str | None = None
+    fallback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.inner is None:
+            self.inner = self.solver
 
     @property
     def n_active(self) -> int:
@@ -97,7 +110,10 @@ class Solution:
     def summary(self) -> str:
         """A short human-readable report."""
         lam = "" if self.lam is None else f" lam={self.lam:.4g}"
-        return (f"{self.problem} ({self.loss}{lam}) via {self.solver}: status={self.status} "
+        via = self.solver if self.inner in (None, self.solver) else f"{self.solver} -> {self.inner}"
+        if self.fallback:
+            via += f" (fallback {self.fallback})"
+        return (f"{self.problem} ({self.loss}{lam}) via {via}: status={self.status} "
                 f"objective={self.objective:.10g} gap={self.gap:.3g} (rel {self.rel_gap:.3g}) "
                 f"active={self.n_active}/{self.K} time={self.times.get('total', 0.0):.3f}s")
 

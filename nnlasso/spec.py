@@ -37,8 +37,8 @@ Keys of note
 ------------
 ``data.targets`` and ``data.delimiter`` (csv), ``data.seed`` (the subsample's seed),
 ``model.skip = "intercept"`` (c0 only; classification data are often separable by C x alone,
-which makes lam_max = 0). ``[solver] name`` defaults to CLARABEL, and to "auto" for compress
-(the library's own choice per program). ``[verify] certificate`` defaults to "dictionary"
+which makes lam_max = 0). ``[solver] name`` defaults to "auto" (the library's own choice per
+program, as in the Python API). ``[verify] certificate`` defaults to "dictionary"
 ("none" for compress); "continuous" is for fit only.
 
 Memory
@@ -69,6 +69,9 @@ import numpy as np
 
 from . import synthetic
 from .errors import InvalidProblemError
+# the one memory estimate and cap, shared with the Python API (re-exported here)
+from .memory import (DEFAULT_MAX_MEMORY, estimate_memory, max_memory_default,  # noqa: F401
+                     memory_cap_mb)
 
 SCHEMA = 1
 TASKS = ("fit", "lasso", "compress")
@@ -81,7 +84,6 @@ SKLEARN_DATASETS: dict[str, tuple[int, int, int]] = {
 DICTIONARY_KINDS = ("data", "sphere", "knots", "patterns", "gated", "adaptive")
 LOSSES = ("squared", "logistic", "softmax")
 CERTIFICATES = ("none", "dictionary", "continuous")
-DEFAULT_MAX_MEMORY = 4 * 2**30
 MAX_FILE_BYTES = 1 << 20
 MAX_DICTIONARY = 1_000_000
 MAX_SAMPLES = 10_000_000
@@ -177,7 +179,7 @@ class ModelSpec:
 class SolverSpec:
     """The ``[solver]`` table."""
 
-    name: str = "CLARABEL"
+    name: str = "AUTO"
     time_limit: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -537,11 +539,16 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
 
     # [solver]
     st = _Table(file, "solver", top.table.get("solver", {}), _SOLVER_KEYS)
-    sname = st.str("name", "auto" if task == "compress" else "CLARABEL")
+    sname = st.str("name", "auto")
     from .backends import resolve
     from .errors import SolverError
     try:
-        concrete = resolve(sname, is_qp=loss == "squared", native=task != "compress")
+        # compress programs are min-norm / group programs (SOCP); the activation-pattern
+        # programs (patterns, gated) have cone blocks: neither is a QP nor a penalized lasso
+        pattern_fit = dictionary is not None and dictionary.kind in ("patterns", "gated")
+        concrete = resolve(sname, is_qp=loss == "squared" and task != "compress"
+                           and not pattern_fit,
+                           native=task != "compress" and not pattern_fit)
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
@@ -558,6 +565,12 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                    f"options = {{ {key} = 100 }})")
     if options and task == "compress":
         raise st.error("options", "compress problems do not pass solver options (remove them)")
+    if options and sname.upper() == "AUTO":
+        key = next(iter(options))
+        raise ProblemFileError(file, f"solver.options.{key}",
+                               "options need a named solver: with name = \"auto\" (the default) "
+                               "the solver is chosen by problem size, and each solver has its "
+                               "own options (set name = \"CLARABEL\", \"SCS\", ... or \"prox\")")
     _check_solver_options(file, concrete, options)
     solver = SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
 
@@ -695,39 +708,6 @@ def feature_count(spec: ProblemSpec, N: int, d: int, K: int | None = None) -> in
     if kind in ("patterns", "gated"):
         return 2 * size * (d + 1)
     return size
-
-
-def estimate_memory(N: int, d: int, D: int, K: int) -> int:
-    """Bytes estimate ``8 (N K (1 + 3 D) + N (d + D))`` (see the module docstring)."""
-    return 8 * (N * K * (1 + 3 * D) + N * (d + D))
-
-
-def max_memory_default() -> int:
-    """The memory cap in bytes: ``NNLASSO_MAX_MEMORY_MB`` or :data:`DEFAULT_MAX_MEMORY`."""
-    env = os.environ.get("NNLASSO_MAX_MEMORY_MB")
-    if env is None or not env.strip():
-        return DEFAULT_MAX_MEMORY
-    return memory_cap_mb(env, "NNLASSO_MAX_MEMORY_MB")
-
-
-def memory_cap_mb(value: Any, name: str) -> int:
-    """A memory cap given in MiB (a number or its text) as bytes.
-
-    Raises
-    ------
-    InvalidProblemError
-        Unless ``value`` is a finite number in (0, 2**40] MiB (``inf`` and ``nan`` are refused:
-        leave the variable unset for the default cap).
-    """
-    try:
-        mb = float(value)
-    except (TypeError, ValueError, OverflowError):
-        mb = float("nan")
-    if not (0 < mb <= 2**40):
-        raise InvalidProblemError(f"{name}: expected a memory cap in MiB, a number in (0, 2**40], "
-                                  f"got {str(value)[:40]!r} (e.g. {name}=4096; unset it for the "
-                                  f"default of {DEFAULT_MAX_MEMORY >> 20} MiB)")
-    return int(mb * 2**20)
 
 
 def check_memory(spec: ProblemSpec, N: int, d: int, D: int, K: int | None,

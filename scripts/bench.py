@@ -21,8 +21,19 @@ killed at the limit reports the limit as a lower bound.
 The large case (N = K = 10^4, D = 10) runs in a subprocess so that its peak resident memory
 (``resource.getrusage``) is its own. Pattern rows come from ``scripts/bench_patterns.py``.
 
+"solver='auto' against the best explicit choice" times auto, CLARABEL on the full program,
+CLARABEL on working sets and prox on a grid of problems (the stalled 100 x 68 column-generation
+dictionary, small and mid squared programs, problem A, logistic and softmax).
+
+"Defaults on a plain install" times each entry point's default call against its explicit
+choices, and the default solve_lasso on the A-sized and mid problems against a naive
+CVXPY-Clarabel formulation (one-shot, capped at --limit) and skglm (tol 1e-8); it runs in two
+child processes, "plain" (NNLASSO_NUMBA=0: nnlasso's code path without numba, as after the
+README's plain install) and "numba" (nnlasso's optional compiled kernel).
+
 Usage:  python scripts/bench.py [--quick] [--repeats R] [--limit S] [--json out.json]
-                                [--no-patterns] [--no-peers]
+                                [--no-patterns] [--no-peers] [--no-grid] [--no-defaults]
+        python scripts/bench.py --defaults [--quick]   # only the grid and the defaults
 """
 from __future__ import annotations
 
@@ -335,9 +346,10 @@ def grid_problems(quick: bool) -> list[dict]:
     X, Phi, y = stalled_problem()
     out.append(dict(name="stalled CG dictionary", Phi=Phi, Y=y, lam=0.01, loss="squared",
                     skip=X))
-    shapes = [(50, 40, 3, 0.1), (100, 300, 5, 0.1), (200, 100, 1, 0.01), (300, 200, 3, 0.05)]
+    shapes = [(50, 40, 3, 0.1)]
     if not quick:
-        shapes += [(500, 1000, 5, 0.1), (1000, 2000, 10, 0.1)]
+        shapes += [(100, 300, 5, 0.1), (200, 100, 1, 0.01), (300, 200, 3, 0.05),
+                   (500, 1000, 5, 0.1), (1000, 2000, 10, 0.1)]
     for N, K, D, frac in shapes:
         X, Phi, Y = problem_a(N=N, K=K, D=D)
         lam = frac * nl.lam_max(Phi, Y, skip="intercept")
@@ -346,7 +358,7 @@ def grid_problems(quick: bool) -> list[dict]:
                         shape=(N, K, D) if N * K * D > 1e6 else None, frac=frac))
     rng = np.random.default_rng(1)
     for loss, N, K, D in [("logistic", 300, 100, 1), ("softmax", 200, 50, 3),
-                          ("logistic", 1000, 400, 1)][: 2 if quick else 3]:
+                          ("logistic", 1000, 400, 1)][: 1 if quick else 3]:
         X = rng.standard_normal((N, 5))
         Phi = nl.sample_neurons(X, K, method="data", seed=2).features(X)
         z = X @ rng.standard_normal((5, D)) + 0.5 * rng.standard_normal((N, D))
@@ -360,9 +372,10 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
     """solver="auto" against CLARABEL (full program), CLARABEL on working sets and prox.
 
     Each row times the four choices on one problem in this process (medians of
-    ``args.repeats``; the full CLARABEL program of the A-sized problems runs once in a
-    subprocess with the wall-clock limit, since CVXPY's compilation is not covered by the
-    solver's limit). ``ratio`` = auto / best of the three explicit choices.
+    ``args.repeats``; the full CLARABEL program of the mid and A-sized problems runs once in a
+    subprocess with a wall-clock limit of min(--limit, 30) s, since CVXPY's compilation is not
+    covered by the solver's limit: a killed row counts as infinitely slow). ``ratio`` = auto /
+    best of the three explicit choices.
     """
     rows = []
     for p in grid_problems(args.quick):
@@ -382,11 +395,10 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
             t, sol = timed(lambda: run(solver, **kw), args.repeats)
             times[label], gapsd[label] = t, sol.rel_gap
             if label == "auto":
-                inner = getattr(sol, "inner", None) or sol.solver
-                if sol.info.get("fallback"):
-                    inner += " (fallback " + str(sol.info["fallback"].get("inner")) + ")"
+                inner = _inner(sol)
         if p.get("shape"):
-            t, V, note = one_shot("nnlasso-CLARABEL", args, p["shape"][:2], p["shape"][2])
+            one = argparse.Namespace(**{**vars(args), "limit": min(args.limit, 30.0)})
+            t, V, note = one_shot("nnlasso-CLARABEL", one, p["shape"][:2], p["shape"][2])
             times["CLARABEL"] = t if V is not None else float("inf")
             gapsd["CLARABEL"] = float("nan")
         else:
@@ -402,6 +414,179 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
               f"prox {times['prox']:.3f} -> ratio {row['ratio']:.2f}",
               file=sys.stderr, flush=True)
     return dict(rows=rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# defaults on a plain install
+# ---------------------------------------------------------------------------------------------
+
+def _inner(sol: Any) -> str:
+    """The backend that did a call's work (``inner``, and ``fallback`` when one took over)."""
+    inner = getattr(sol, "inner", None) or getattr(sol, "solver", "?")
+    fb = getattr(sol, "fallback", None)
+    return f"{inner} (fallback {fb})" if fb else str(inner)
+
+
+def _try(fn: Callable[[], Any], reps: int) -> tuple[float, Any]:
+    """timed(fn), or (nan, the exception) when the explicit choice does not apply."""
+    try:
+        return timed(fn, reps)
+    except Exception as exc:  # noqa: BLE001 - a choice that refuses the program is reported
+        return float("nan"), exc
+
+
+def default_entry_points(quick: bool) -> list[dict]:
+    """Each entry point's default call and its explicit alternatives, on small standard data.
+
+    Returns dicts with ``entry``, ``data``, ``default`` (callable -> result with .rel_gap and
+    the backend), ``explicit`` [(label, callable)], ``gap`` (result -> rel gap).
+    """
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+    from sklearn.neural_network import MLPRegressor
+    Xd, yd = load_diabetes(return_X_y=True)
+    Xd = (Xd - Xd.mean(0)) / Xd.std(0)
+    yd = (yd - yd.mean()) / yd.std()
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    Xb = (Xb - Xb.mean(0)) / Xb.std(0)
+    if quick:
+        Xd, yd, Xb, yb = Xd[:100], yd[:100], Xb[:100], yb[:100]
+    n_neu = 100 if quick else 500
+    out: list[dict] = []
+
+    def gap(r: Any) -> float:
+        return float(r.rel_gap)
+
+    out.append(dict(entry="fit_shallow", data=f"diabetes {Xd.shape[0]} x {Xd.shape[1]}, "
+                    f"{n_neu} neurons, lam_ratio 0.05",
+                    default=lambda: nl.fit_shallow(Xd, yd, lam_ratio=0.05, n_neurons=n_neu,
+                                                   seed=0),
+                    explicit=[(s, lambda s=s: nl.fit_shallow(Xd, yd, lam_ratio=0.05,
+                                                             n_neurons=n_neu, seed=0, solver=s))
+                              for s in ("prox", "CLARABEL")],
+                    gap=gap, backend=lambda r: _inner(r.solution)))
+    Phi = nl.sample_neurons(Xd, n_neu, method="data", seed=1).features(Xd)
+    lm = nl.lam_max(Phi, yd, skip=Xd)
+    lams = lm * np.geomspace(0.5, 0.02, 10)
+    out.append(dict(entry="lasso_path", data=f"diabetes features {Phi.shape[0]} x {Phi.shape[1]},"
+                    " 10 values 0.5..0.02 lam_max, skip = X",
+                    default=lambda: nl.lasso_path(Phi, yd, lams, skip=Xd),
+                    explicit=[("prox", lambda: nl.lasso_path(Phi, yd, lams, skip=Xd,
+                                                            solver="prox")),
+                              ("CLARABEL", lambda: nl.lasso_path(Phi, yd, lams, skip=Xd,
+                                                                solver="CLARABEL"))],
+                    gap=lambda r: max(s.rel_gap for s in r), backend=lambda r: _inner(r[-1])))
+    reg = nl.ConvexReLURegressor
+    clf = nl.ConvexReLUClassifier
+    for name, est, X, y in (("ConvexReLURegressor.fit", reg, Xd, yd),
+                            ("ConvexReLUClassifier.fit", clf, Xb, yb)):
+        out.append(dict(entry=name, data=f"{'diabetes' if est is reg else 'breast cancer'} "
+                        f"{X.shape[0]} x {X.shape[1]} (standardized)",
+                        default=lambda est=est, X=X, y=y: est().fit(X, y),
+                        explicit=[(s, lambda est=est, X=X, y=y, s=s: est(solver=s).fit(X, y))
+                                  for s in ("prox", "CLARABEL")],
+                        gap=lambda r: float(r.rel_gap_), backend=lambda r: _inner(r.fit_.solution)))
+    rng = np.random.default_rng(0)
+    Xm = rng.standard_normal((100 if quick else 600, 5))
+    ym = np.sin(Xm[:, 0]) + Xm[:, 1] * Xm[:, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp = nl.MLP.from_sklearn(MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(Xm, ym))
+    for mode, kw in (("eps = 0.05", {"eps": 0.05}), ("lam_ratio = 0.01", {"lam_ratio": 0.01})):
+        out.append(dict(entry=f"compress_layer ({mode})", data=f"64-unit layer, N = {len(Xm)}",
+                        default=lambda kw=kw: nl.compress_layer(mlp, 1, Xm, **kw),
+                        explicit=[(s, lambda kw=kw, s=s: nl.compress_layer(mlp, 1, Xm, solver=s,
+                                                                            **kw))
+                                  for s in ("CLARABEL", "prox")],
+                        gap=lambda r: float(r[1].rel_gap if r[1].rel_gap is not None else
+                                            float("nan")),
+                        backend=lambda r: _inner(r[1])))
+    Vt = np.zeros((Phi.shape[1], 3))
+    Vt[rng.choice(Phi.shape[1], 8, replace=False)] = rng.standard_normal((8, 3))
+    Psi = Phi @ Vt
+    out.append(dict(entry="solve_min_norm", data=f"Psi = Phi V (8 neurons), Phi {Phi.shape[0]}"
+                    f" x {Phi.shape[1]}, D = 3",
+                    default=lambda: nl.solve_min_norm(Phi, Psi),
+                    explicit=[(s, lambda s=s: nl.solve_min_norm(Phi, Psi, solver=s))
+                              for s in ("CLARABEL", "SCS")],
+                    gap=gap, backend=_inner))
+    return out
+
+
+def bench_defaults(args: argparse.Namespace) -> dict:
+    """Default calls against the best explicit choice, and solve_lasso's default on the A-sized
+    and mid problems against the explicit choices, a naive CVXPY-Clarabel formulation (capped
+    at ``args.limit`` s) and skglm (tol 1e-8); every gap certified by nnlasso."""
+    reps = args.repeats
+    entries = []
+    for e in default_entry_points(args.quick):
+        e["default"]()  # warm-up (imports, numba when enabled)
+        t_def, r_def = timed(e["default"], reps)
+        best = (None, float("inf"), None)
+        expl = {}
+        for label, fn in e["explicit"]:
+            t, r = _try(fn, 1 if label in ("CLARABEL", "SCS") else reps)
+            expl[label] = t
+            if np.isfinite(t) and t < best[1]:
+                best = (label, t, r)
+        row = dict(entry=e["entry"], data=e["data"], default_s=t_def,
+                   default_backend=e["backend"](r_def), default_gap=e["gap"](r_def),
+                   explicit=expl, best=best[0], best_s=best[1],
+                   ratio=t_def / best[1] if best[0] else float("nan"))
+        entries.append(row)
+        print(f"  {row['entry']:32s} default {t_def:.3f}s ({row['default_backend']}) best "
+              f"{best[0]} {best[1]:.3f}s ratio {row['ratio']:.2f}", file=sys.stderr, flush=True)
+    lasso_rows = []
+    shapes = [(100, 200, 3)] if args.quick else [(500, 1000, 5), (1000, 2000, 10)]
+    for N, K, D in shapes:
+        X, Phi, Y = problem_a(N=N, K=K, D=D)
+        lam = 0.1 * nl.lam_max(Phi, Y, skip="intercept")
+        cert = Certifier(Phi, Y, lam)
+        nl.solve_lasso(Phi, Y, lam, skip="intercept")  # warm-up
+        t_def, sol = timed(lambda: nl.solve_lasso(Phi, Y, lam, skip="intercept"), reps)
+        row = dict(N=N, K=K, D=D, lam=lam, default_s=t_def, default_gap=cert(sol.V)[1],
+                   default_backend=_inner(sol))
+        t, s = timed(lambda: nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="prox"), reps)
+        row["prox_s"] = t
+        t, s = timed(lambda: nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="CLARABEL",
+                                            working_set=True), reps)
+        row["clarabel_ws_s"] = t
+        t, V, note = one_shot("naive-CLARABEL", args, (N, K), D)
+        row["naive_s"], row["naive_done"] = t, V is not None
+        row["naive_gap"] = cert(V)[1] if V is not None else float("nan")
+        try:
+            from skglm import MultiTaskLasso as SgMTL
+            fit = lambda: SgMTL(alpha=lam / N, tol=1e-8, max_iter=1000).fit(Phi, Y).coef_.T
+            fit()  # JIT warm-up
+            t, V = timed(fit, reps)
+            row["skglm_s"], row["skglm_gap"] = t, cert(V)[1]
+        except ImportError:
+            row["skglm_s"] = row["skglm_gap"] = float("nan")
+        lasso_rows.append(row)
+        print(f"  solve_lasso {N}x{K}x{D}: default {t_def:.3f}s ({row['default_backend']}, gap "
+              f"{row['default_gap']:.1e}) naive {row['naive_s']:.1f}s skglm {row['skglm_s']:.3f}s",
+              file=sys.stderr, flush=True)
+    from nnlasso import prox
+    return dict(numba=prox._compiled_epoch() is not None, entries=entries, lasso=lasso_rows)
+
+
+def bench_defaults_modes(args: argparse.Namespace) -> dict:
+    """:func:`bench_defaults` once per mode, each in a child process: "plain" (numba disabled
+    for nnlasso with NNLASSO_NUMBA=0: the code path of the README's plain install) and "numba"
+    (the optional compiled kernel, when numba is installed)."""
+    import tempfile
+    out = {}
+    for mode in ("plain",) if args.quick else ("plain", "numba"):
+        env = dict(os.environ, NNLASSO_NUMBA="0" if mode == "plain" else "1")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "defaults.json"
+            cmd = [sys.executable, __file__, "--defaults-only", str(path),
+                   "--repeats", str(args.repeats), "--limit", str(args.limit)]
+            if args.quick:
+                cmd.append("--quick")
+            print(f"defaults ({mode}) ...", file=sys.stderr, flush=True)
+            subprocess.run(cmd, check=True, env=env)
+            out[mode] = json.loads(path.read_text())
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,6 +688,50 @@ def markdown(res: dict) -> str:
             out.append(f"| {r['mode']} | {r['param']} | {r['before']} -> {r['after']} | "
                        f"{r['time_s']:.2f} | {gap} | {r['solver']} | "
                        f"{100 * r['test_acc'][0]:.2f}% -> {100 * r['test_acc'][1]:.2f}% |")
+    out.append(markdown_defaults(res))
+    return "\n".join(out)
+
+
+def markdown_defaults(res: dict) -> str:
+    """The tables of the auto grid and of 'Defaults on a plain install'."""
+    out: list[str] = []
+    if res.get("grid"):
+        out.append("\nsolver=\"auto\" against the best explicit choice (times in s; ratio = auto / "
+                   "best of CLARABEL, CLARABEL on working sets, prox):\n")
+        out.append("| problem | N x K x D | auto | auto's backend | CLARABEL | CLARABEL ws | prox "
+                   "| best | ratio | auto rel gap |")
+        out.append("|---|---|---:|---|---:|---:|---:|---|---:|---:|")
+        for r in res["grid"]["rows"]:
+            t = r["times"]
+            cl = "> limit" if not np.isfinite(t["CLARABEL"]) else f"{t['CLARABEL']:.3f}"
+            out.append(f"| {r['problem']} ({r['loss']}) | {r['N']} x {r['K']} x {r['D']} | "
+                       f"{t['auto']:.3f} | {r['auto_inner']} | {cl} | {t['CLARABEL ws']:.3f} | "
+                       f"{t['prox']:.3f} | {r['best']} | {r['ratio']:.2f} | "
+                       f"{r['rel_gaps']['auto']:.1e} |")
+    for mode, d in (res.get("defaults") or {}).items():
+        out.append(f"\nDefault calls, mode {mode} (nnlasso's numba kernel "
+                   f"{'on' if d['numba'] else 'off'}); times in s, ratio = default / best "
+                   "explicit:\n")
+        out.append("| entry point | data | default | backend | rel gap | explicit | best | ratio |")
+        out.append("|---|---|---:|---|---:|---|---:|---:|")
+        for r in d["entries"]:
+            ex = ", ".join(f"{k} {v:.3f}" if np.isfinite(v) else f"{k} n/a"
+                           for k, v in r["explicit"].items())
+            out.append(f"| {r['entry']} | {r['data']} | {r['default_s']:.3f} | "
+                       f"{r['default_backend']} | {r['default_gap']:.1e} | {ex} | "
+                       f"{r['best']} | {r['ratio']:.2f} |")
+        out.append(f"\nsolve_lasso(Phi, Y, lam, skip=\"intercept\") with defaults, mode {mode}:\n")
+        out.append("| N x K x D | default (s) | backend | rel gap | prox | CLARABEL ws | naive "
+                   "CVXPY-Clarabel | speed-up vs naive | skglm tol 1e-8 | skglm rel gap | "
+                   "default / skglm |")
+        out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in d["lasso"]:
+            naive = f"{r['naive_s']:.1f}" if r["naive_done"] else f"> {r['naive_s']:.0f} (did not finish)"
+            sp = ("" if r["naive_done"] else ">= ") + f"{r['naive_s'] / r['default_s']:.0f}x"
+            out.append(f"| {r['N']} x {r['K']} x {r['D']} | {r['default_s']:.3f} | "
+                       f"{r['default_backend']} | {r['default_gap']:.1e} | {r['prox_s']:.3f} | "
+                       f"{r['clarabel_ws_s']:.3f} | {naive} | {sp} | {r['skglm_s']:.3f} | "
+                       f"{r['skglm_gap']:.1e} | {r['default_s'] / r['skglm_s']:.2f} |")
     return "\n".join(out)
 
 
@@ -517,6 +746,13 @@ def main(argv: list[str] | None = None) -> dict:
                     help="skip the digits compression rows")
     ap.add_argument("--no-peers", action="store_true",
                     help="skip scikit-learn, skglm, celer and the naive CVXPY rows")
+    ap.add_argument("--no-grid", action="store_true",
+                    help="skip the grid of solver='auto' against the explicit choices")
+    ap.add_argument("--no-defaults", action="store_true",
+                    help="skip 'Defaults on a plain install' (two child processes)")
+    ap.add_argument("--defaults", action="store_true",
+                    help="run only the grid and 'Defaults on a plain install'")
+    ap.add_argument("--defaults-only", type=Path, metavar="OUT", help=argparse.SUPPRESS)
     ap.add_argument("--large-only", nargs=2, type=int, metavar=("N", "D"),
                     help=argparse.SUPPRESS)
     ap.add_argument("--one-shot", nargs=6, metavar=("KIND", "N", "K", "D", "OUT", "LIMIT"),
@@ -531,8 +767,21 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.limit = args.limit or (30.0 if args.quick else 60.0)
+    if args.defaults_only:
+        args.defaults_only.write_text(json.dumps(bench_defaults(args), default=float))
+        return {}
     size = dict(N=200, K=300, D=3) if args.quick else dict(N=1000, K=2000, D=10)
     res: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    if args.defaults:
+        if not args.no_grid:
+            print("auto grid ...", file=sys.stderr, flush=True)
+            res["grid"] = bench_auto_grid(args)
+        res["defaults"] = bench_defaults_modes(args)
+        text = markdown_defaults(res)
+        print(text)
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1, default=float))
+        return res
     print("problem A ...", file=sys.stderr, flush=True)
     X, Phi, Y = problem_a(**size)
     res["problem_a"] = bench_problem_a(args, X, Phi, Y)
@@ -550,6 +799,11 @@ def main(argv: list[str] | None = None) -> dict:
     if not (args.quick or args.no_compress):
         print("digits compression ...", file=sys.stderr, flush=True)
         res["compress"] = bench_compress(min(args.repeats, 3))
+    if not args.no_grid:
+        print("auto grid ...", file=sys.stderr, flush=True)
+        res["grid"] = bench_auto_grid(args)
+    if not args.no_defaults:
+        res["defaults"] = bench_defaults_modes(args)
     text = markdown(res)
     print(text)
     if args.json:

@@ -61,6 +61,7 @@ def lines(path: Path) -> list[dict]:
 def assert_record_shape(rec: dict) -> None:
     for key in RECORD_KEYS:
         assert key in rec, key
+    assert {"solver", "inner", "fallback"} <= set(rec)
     assert set(TIME_KEYS) <= set(rec["times"])
     assert rec["status"] in ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
     json.dumps(rec, allow_nan=False)
@@ -190,6 +191,9 @@ def test_fit_record_and_saved_solution(tmp_path):
     assert_record_shape(rec)
     assert rec["status"] == "optimal", rec["error"]
     assert rec["N"] == 30 and rec["d"] == 1 and rec["D"] == 1
+    # no [solver] name: "auto", and the record says which backend did the work
+    assert rec["solver"] == "auto" and rec["inner"] in ("PROX", "CLARABEL")
+    assert rec["fallback"] is None
     assert rec["K_reduced"] <= rec["K_active"] <= rec["K_dictionary"]
     assert rec["width_bound_holds"] is True and rec["K_reduced"] <= rec["width_bound"]
     assert rec["gap"] is not None and rec["rel_gap"] < 1e-5
@@ -201,6 +205,29 @@ def test_fit_record_and_saved_solution(tmp_path):
         assert z["V"].shape == (rec["K_dictionary"], 1)
         assert z["reduced_active"].size == rec["K_reduced"]
         assert z["W"].shape == (rec["K_dictionary"], 1)
+
+
+def test_records_carry_loss_lam_and_an_independent_lam_max(tmp_path):
+    """lam_max of the record = max_k |Phi_k^T q0| with q0 the residual of the affine
+    least-squares fit (computed here from the saved neurons, not by nnlasso), and lam =
+    lam_ratio * lam_max; lasso problems carry the same fields."""
+    from nnlasso.spec import load_data, load_problem
+    p = tmp_path / "ratio.toml"
+    p.write_text(KINK.format(n=30, seed=1).replace("lam = 0.05", "lam_ratio = 0.1"))
+    rec = run_problem(p, save_solutions=tmp_path / "sol")
+    assert rec["status"] == "optimal", rec["error"]
+    data = load_data(load_problem(p))
+    with np.load(rec["solution_file"], allow_pickle=False) as z:
+        Phi = np.maximum(data.X @ z["W"].T - z["b"], 0.0)
+    A = np.column_stack([data.X, np.ones(data.N)])
+    q0 = data.Y - A @ np.linalg.lstsq(A, data.Y, rcond=None)[0]
+    ref = float(np.max(np.abs(Phi.T @ q0)))
+    assert rec["loss"] == "squared"
+    assert rec["lam_max"] == pytest.approx(ref, rel=1e-9)
+    assert rec["lam"] == pytest.approx(0.1 * ref, rel=1e-9)
+    las = run_problem(Path(__file__).resolve().parents[1] / "problems" / "lasso-npz.toml")
+    assert las["status"] == "optimal", las["error"]
+    assert las["loss"] and las["lam"] > 0 and las["lam_max"] > 0
 
 
 def test_timeout_kills_the_worker_and_batch_goes_on(tmp_path):

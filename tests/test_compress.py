@@ -247,6 +247,13 @@ def test_tolerance_mode_deviation_and_monotone_path():
         counts.append(small.hidden_sizes[0])
     assert all(b <= a for a, b in zip(counts, counts[1:]))
     assert counts[-1] < counts[0] < 30
+    # the default solver ("auto") solves the eps program with SCS: the same certified optimum
+    small, rep = compress_layer(mlp, 1, X, eps=0.4)
+    _, ref = compress_layer(mlp, 1, X, eps=0.4, solver="CLARABEL")
+    assert (rep.solver, rep.inner, rep.fallback) == ("auto", "SCS", None)
+    assert (ref.solver, ref.inner) == ("CLARABEL", "CLARABEL")
+    assert rep.status == "optimal" and rep.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert "via auto -> SCS" in str(rep)
 
 
 def test_compression_path_eps_and_lam(digits_net):
@@ -341,7 +348,8 @@ def test_refusals(digits_net):
     # an unknown solver is refused even where the exact program needs none (empty null space)
     tall = random_mlp(rng, [3, 6, 2])
     Xt = rng.normal(size=(50, 3))
-    assert compress_layer(tall, 1, Xt)[1].solver == "nullspace"
+    rep = compress_layer(tall, 1, Xt)[1]
+    assert rep.solver == "auto" and rep.inner == "nullspace" and rep.fallback is None
     with pytest.raises(SolverError, match="installed"):
         compress_layer(tall, 1, Xt, solver="NOPE")
 
@@ -410,3 +418,35 @@ def test_regressor_report_uses_r2_and_squared_error():
     assert rep.score_test[1] == pytest.approx(r2_score(y[90:], small.predict(X[90:])), rel=1e-10)
     assert rep.loss_train[0] == pytest.approx(mean_squared_error(y[:90], est.predict(X[:90])),
                                               rel=1e-10)
+
+
+def test_effective_ranks_of_near_duplicate_neurons():
+    """20 hidden neurons that are 1e-5-perturbed copies of 3 base neurons: P Phi has exact rank
+    > 3 but effective rank 3 (singular values above 1e-2 s_1, computed here by an SVD), so the
+    effective bound is 3 * rank_eff(P Psi) while the exact bound is much larger."""
+    rng = np.random.default_rng(3)
+    d, N, D = 2, 40, 2
+    base_W, base_b = rng.normal(size=(3, d)), rng.normal(size=3) * 0.3
+    idx = np.arange(20) % 3
+    W1 = base_W[idx] + 1e-5 * rng.normal(size=(20, d))
+    b1 = base_b[idx] + 1e-5 * rng.normal(size=20)
+    mlp = MLP([W1, rng.normal(size=(D, 20))], [b1, np.zeros(D)])
+    X = rng.normal(size=(N, d))
+    _, rep = compress_layer(mlp, 1, X)
+    bal = mlp.rebalance()
+    nrm = np.linalg.norm(bal.weights[0], axis=1)
+    Phi = np.maximum(X @ bal.weights[0].T - bal.biases[0], 0) / nrm
+    Psi = Phi @ (bal.weights[1] * nrm).T
+    if rep.intercept:
+        Phi, Psi = Phi - Phi.mean(0), Psi - Psi.mean(0)
+
+    def eff(M):
+        s = np.linalg.svd(M, compute_uv=False)
+        return int(np.sum(s > 1e-2 * s[0]))
+
+    assert eff(Phi) == 3 and rank(Phi) > 3
+    assert rep.effective_ranks == (3, eff(Psi))
+    assert rep.effective_bound == 3 * eff(Psi) <= 6
+    assert rep.bound >= rank(Phi) > rep.effective_bound
+    assert f"width bound {rep.bound} (effective {rep.effective_bound})" in str(rep)
+    assert f"{rep.bound} / {rep.effective_bound}" in rep.table()

@@ -13,7 +13,7 @@ import nnlasso as nl
 
 
 @parametrize_with_checks([nl.ConvexReLURegressor(n_neurons=30),
-                          nl.ConvexReLUClassifier(n_neurons=30)])
+                          nl.ConvexReLUClassifier(n_neurons=30, lam_ratio=0.05)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -115,14 +115,18 @@ def test_default_classifier_is_competitive_on_breast_cancer():
     assert acc.mean() > 0.965      # measured 0.977 (lam_ratio 0.01); with 0.2: 0.940
 
 
-def _fold_reference(X, y, dic, ratios, folds, est_cls, **kw):
-    """Every (ratio, fold) fitted independently by the plain estimator over the same dictionary."""
-    out = np.empty((len(ratios), len(folds)))
+def _fold_reference(X, y, dic, ratios, folds, est_cls, scores=("score",)):
+    """Every (ratio, fold) fitted independently by the plain estimator over the same dictionary
+    and scored by its ``score`` method or (``"neg_log_loss"``) by scikit-learn's log_loss."""
+    from sklearn.metrics import log_loss
+    out = {name: np.empty((len(ratios), len(folds))) for name in scores}
     for j, (tr, te) in enumerate(folds):
         for i, r in enumerate(ratios):
-            e = est_cls(lam_ratio=r, dictionary=dic, **kw).fit(X[tr], y[tr])
-            out[i, j] = e.score(X[te], y[te])
-    return out
+            e = est_cls(lam_ratio=r, dictionary=dic).fit(X[tr], y[tr])
+            for name in scores:
+                out[name][i, j] = (e.score(X[te], y[te]) if name == "score" else
+                                   -log_loss(y[te], e.predict_proba(X[te]), labels=e.classes_))
+    return out if len(scores) > 1 else out[scores[0]]
 
 
 def test_regressor_cv_scores_match_independent_fits():
@@ -153,10 +157,16 @@ def test_classifier_cv_picks_lam_and_handles_labels():
     folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
     clf = nl.ConvexReLUClassifierCV(lam_ratios=ratios, cv=folds, n_neurons=30,
                                     tol=1e-8).fit(X, names)
-    ref = _fold_reference(X, names, clf.dictionary_, ratios, folds, nl.ConvexReLUClassifier)
-    assert np.allclose(clf.cv_scores_, ref)
-    mean = ref.mean(1)
-    assert clf.lam_ratio_ == ratios[int(np.flatnonzero(mean == mean.max())[0])]
+    acc = nl.ConvexReLUClassifierCV(lam_ratios=ratios, cv=folds, n_neurons=30, tol=1e-8,
+                                    scoring="accuracy").fit(X, names)
+    ref = _fold_reference(X, names, clf.dictionary_, ratios, folds, nl.ConvexReLUClassifier,
+                          scores=("score", "neg_log_loss"))
+    # default scoring: minus the mean log loss, as scikit-learn computes it from predict_proba
+    assert np.allclose(clf.cv_scores_, ref["neg_log_loss"], rtol=1e-4, atol=1e-6)
+    assert clf.lam_ratio_ == ratios[int(np.argmax(ref["neg_log_loss"].mean(1)))]
+    assert np.allclose(acc.cv_scores_, ref["score"])
+    mean = ref["score"].mean(1)
+    assert acc.lam_ratio_ == ratios[int(np.flatnonzero(mean == mean.max())[0])]
     assert set(clf.predict(X)) <= set(names) and clf.score(X, names) > 0.9
     assert clf.predict_proba(X).shape == (150, 3)
 
@@ -171,6 +181,12 @@ def test_cv_grid_is_sorted_and_validated():
             nl.ConvexReLURegressorCV(lam_ratios=bad).fit(X, y)
     with pytest.raises(nl.InvalidProblemError, match="dictionary"):
         nl.ConvexReLURegressorCV(dictionary="patterns").fit(X, y)
+    with pytest.raises(nl.InvalidProblemError, match="scoring.*'r2'"):
+        nl.ConvexReLURegressorCV(scoring="accuracy").fit(X, y)
+    mse = nl.ConvexReLURegressorCV(lam_ratios=[0.5, 0.05], n_neurons=20, cv=2,
+                                   scoring="neg_mean_squared_error").fit(X, y)
+    r2 = nl.ConvexReLURegressorCV(lam_ratios=[0.5, 0.05], n_neurons=20, cv=2).fit(X, y)
+    assert np.all(mse.cv_scores_ < 0) and np.all(r2.cv_scores_ <= 1)
 
 
 def test_cv_parallel_folds_agree():
@@ -310,3 +326,21 @@ def test_classification_path_caps_the_strong_rule_working_set(monkeypatch):
                          skip="intercept", solver="prox", tol=1e-6)
     assert len(seen) == 2 and all(s.status == "optimal" for s in sols)
     assert all(size <= 10 + 2 * nz for size, nz in seen), seen
+
+
+def test_bench_estimators_rows_and_table():
+    """scripts/bench_estimators.py: run()'s rows (pipeline with StandardScaler, outer folds) and
+    the Markdown table; tiny selection (wine, the default classifier and the MLP, 2 folds)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_estimators.py"
+    spec = importlib.util.spec_from_file_location("nnlasso_bench_estimators", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.run(["wine"], quick=True, log=False, only="Classifier(")
+    assert [r["model"] for r in rows] == ["ConvexReLUClassifier()",
+                                          "MLPClassifier(random_state=0)"]
+    assert all(r["folds"] == 2 and r["metric"] == "accuracy" and 0.8 < r["score"] <= 1
+               and r["fit_time"] > 0 for r in rows)
+    table = bench.markdown(rows)
+    assert table.count("\n") == 3 and "| wine | `ConvexReLUClassifier()` | accuracy" in table

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from nnlasso.batch import BatchUsageError, read_results, run_batch, run_problem
-from nnlasso.cli import format_record, format_table, main, safe_text
+from nnlasso.cli import format_record, format_table, main
 from nnlasso.spec import ProblemFileError, load_data, load_problem
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -151,7 +151,14 @@ def test_a_problem_file_over_the_cap_is_not_read_whole(tmp_path, monkeypatch):
         return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid,
                                st.st_gid, 0, st.st_atime, st.st_mtime, st.st_ctime))
 
-    monkeypatch.setattr(spec_mod.os, "stat", lambda path: lying_fstat(os.open(path, 0)))
+    real_stat = os.stat
+
+    def lying_stat(path, *args, **kwargs):
+        st = real_stat(path, *args, **kwargs)
+        return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid,
+                               st.st_gid, 0, st.st_atime, st.st_mtime, st.st_ctime))
+
+    monkeypatch.setattr(spec_mod.os, "stat", lying_stat)
     monkeypatch.setattr(spec_mod.os, "fstat", lying_fstat)
     with pytest.raises(ProblemFileError, match="over the limit of 50 bytes"):
         spec_mod.read_problem_bytes(p)
@@ -392,6 +399,7 @@ def test_compress_accepts_a_classifier_saved_with_string_labels(tmp_path):
 
 
 def test_control_characters_are_escaped_when_printed(tmp_path, capsys):
+    from nnlasso.cli import safe_text
     evil = "a\x9b2J\u202eb\x1b[31m"
     assert safe_text(evil) == "a\\x9b2J\\u202eb\\x1b[31m"
     rec = {"problem": evil, "status": "error", "file": evil, "error": f"{evil}: name: x",

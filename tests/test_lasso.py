@@ -236,7 +236,7 @@ def test_lasso_path_compiles_once_and_matches_single_solves():
     X, Phi, Y = problem(8)
     lm = nl.lam_max(Phi, Y, skip=X)
     lams = lm * np.array([0.8, 0.4, 0.2, 0.1])
-    path = nl.lasso_path(Phi, Y, lams, skip=X)
+    path = nl.lasso_path(Phi, Y, lams, skip=X, solver="CLARABEL")
     assert [s.info["compiled"] for s in path] == [True, False, False, False]
     for lam, s in zip(lams, path):
         one = nl.solve_lasso(Phi, Y, lam, skip=X)
@@ -392,8 +392,13 @@ def test_solver_failure_is_typed(monkeypatch):
         raise cp.error.SolverError("simulated crash")
 
     monkeypatch.setattr(cp.Problem, "solve", boom)
-    with pytest.raises(nl.SolverError, match="simulated crash"):
-        nl.solve_lasso(Phi, Y, 1.0)
+    # the penalized lasso is finished by the native solver, and the failure is recorded
+    sol = nl.solve_lasso(Phi, Y, 1.0, solver="CLARABEL")
+    assert (sol.solver, sol.inner, sol.fallback) == ("CLARABEL", "CLARABEL", "PROX")
+    assert "simulated crash" in sol.info["fallback"]["error"] and sol.status == "optimal"
+    # (MIN) has no native solver: the typed error says what to do
+    with pytest.raises(nl.SolverError, match="simulated crash.*rescale the data"):
+        nl.solve_min_norm(Phi, Phi @ np.ones((Phi.shape[1], 3)), solver="CLARABEL")
 
 
 def test_min_norm_errors():
@@ -444,3 +449,191 @@ def test_group_program_has_one_product_per_size_class(sizes):
                                  + 0.5 * pen))
     ref.solve(solver="CLARABEL")
     assert sol.objective == pytest.approx(ref.value, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# defaults: solver="auto" everywhere, and which backend did the work
+# ---------------------------------------------------------------------------------------------
+
+def test_default_solver_is_auto_and_records_the_backend():
+    """Default calls take "auto": the native solver on a large program, CLARABEL on a small one;
+    the Solution says what was asked for (solver), what did the work (inner) and fallback."""
+    rng = np.random.default_rng(21)
+    X = rng.standard_normal((120, 3))
+    Phi = relu_features(X, 300, 7)
+    y = X[:, 0] - np.maximum(X[:, 1], 0) + 0.1 * rng.standard_normal(120)
+    lam = 0.05 * nl.lam_max(Phi, y, skip=X)
+    big = nl.solve_lasso(Phi, y, lam, skip=X)
+    ref = nl.solve_lasso(Phi, y, lam, skip=X, solver="CLARABEL")
+    assert (big.solver, big.inner, big.fallback) == ("auto", "PROX", None)
+    assert (ref.solver, ref.inner, ref.fallback) == ("CLARABEL", "CLARABEL", None)
+    assert big.status == "optimal" and big.objective == pytest.approx(ref.objective, rel=1e-7)
+    small = nl.solve_lasso(Phi[:30, :10], y[:30], 0.5, skip="intercept")
+    assert (small.solver, small.inner) == ("auto", "CLARABEL")
+    path = nl.lasso_path(Phi, y, [2 * lam, lam], skip=X)
+    assert [(s.solver, s.inner) for s in path] == [("auto", "PROX")] * 2
+    assert path[1].objective == pytest.approx(big.objective, rel=1e-9)
+    assert "auto -> PROX" in big.summary()
+
+
+def test_fallback_field_mirrors_the_fallback_record():
+    """Solution.fallback names the backend recorded in info["fallback"] (a native loop that
+    stalled and was finished by CLARABEL), and is None when nothing took over."""
+    X, Phi, Y = problem(22, N=60, K=150, D=2)
+    lam = 0.02 * nl.lam_max(Phi, Y, skip=X)
+    prob = _Problem(Phi, Y, "squared", X, None, None)
+    sol = nl.solve_lasso(Phi, Y, lam, skip=X, solver="prox")
+    assert sol.fallback == (sol.info["fallback"]["inner"] if "fallback" in sol.info else None)
+    B = np.zeros((X.shape[1] + 1, 2))
+    times = {"total": 0.0}
+    rec = prob.finish(sol.V, B, lam, "optimal", "PROX", times, 1e-6,
+                      {"fallback": {"inner": "CLARABEL", "reason": "stalled"}}, polish=False)
+    assert (rec.solver, rec.inner, rec.fallback) == ("PROX", "PROX", "CLARABEL")
+    assert "(fallback CLARABEL)" in rec.summary()
+    plain = prob.finish(sol.V, B, lam, "optimal", "PROX", times, 1e-6, {}, polish=False)
+    assert plain.fallback is None
+
+
+def test_min_norm_default_auto_scs_then_clarabel(monkeypatch):
+    """(MIN) with eps > 0 and solver="auto": SCS (measured faster), CLARABEL taking over when
+    SCS's point is not certified; eps = 0: CLARABEL. Checked against an explicit CLARABEL solve."""
+    X, Phi, _ = problem(23, N=60, K=40, D=2)
+    Psi = Phi @ np.random.default_rng(0).standard_normal((40, 2))
+    ref = nl.solve_min_norm(Phi, Psi, eps=0.05, solver="CLARABEL")
+    sol = nl.solve_min_norm(Phi, Psi, eps=0.05)
+    assert (sol.solver, sol.inner, sol.fallback) == ("auto", "SCS", None)
+    assert sol.status == "optimal" and sol.objective == pytest.approx(ref.objective, rel=1e-6)
+    exact = nl.solve_min_norm(Phi, Psi)
+    assert (exact.solver, exact.inner) == ("auto", "CLARABEL")
+    # an SCS run that stops early is not certified: CLARABEL takes over
+    real = backends.tolerance_options
+    monkeypatch.setattr(backends, "tolerance_options",
+                        lambda s, t: {**real(s, t), "max_iters": 5} if s == "SCS" else real(s, t))
+    slow = nl.solve_min_norm(Phi, Psi, eps=0.05)
+    assert (slow.solver, slow.inner, slow.fallback) == ("auto", "SCS", "CLARABEL")
+    assert slow.info["fallback"]["failed"] == "SCS"
+    assert slow.status == "optimal" and slow.objective == pytest.approx(ref.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("case", ["data_1e10", "lam_1e12"])
+def test_badly_scaled_programs_are_solved_by_default(case):
+    """Data scaled by 1e10, or lam = 1e12 lam_max: CLARABEL reports infeasible / fails; the
+    default call succeeds with a certified gap, and solver="CLARABEL" either succeeds through
+    the recorded native fallback or names the solver that works."""
+    X, Phi, Y = problem(5, N=50, K=20, D=1)
+    if case == "data_1e10":
+        Phi, Y, ratio = Phi * 1e10, Y * 1e10, 0.1
+    else:
+        ratio = 1e12
+    lam = ratio * nl.lam_max(Phi, Y, skip=X)
+    sol = nl.solve_lasso(Phi, Y, lam, skip=X)
+    assert sol.solver == "auto" and sol.status == "optimal" and sol.rel_gap <= 1e-6
+    assert 0 <= sol.gap <= 1e-6 * abs(sol.objective)
+    # an independent reference: the same program on data scaled back to order 1
+    s = 1e10 if case == "data_1e10" else 1.0
+    ref = nl.solve_lasso(Phi / s, Y / s, lam / s ** 2, skip=X, solver="prox")
+    assert sol.objective / s ** 2 == pytest.approx(ref.objective, rel=1e-7)
+    try:
+        named = nl.solve_lasso(Phi, Y, lam, skip=X, solver="CLARABEL")
+    except nl.SolverError as exc:
+        assert "prox" in str(exc) and "rescale" in str(exc)
+    else:
+        # data at 1e10 are solved at order one (exact power-of-two rescaling): CLARABEL
+        # itself succeeds; a huge lam goes through the recorded native fallback
+        assert named.fallback == ("PROX" if case == "lam_1e12" else None)
+        assert named.status == "optimal"
+        assert named.objective == pytest.approx(sol.objective, rel=1e-7)
+    path = nl.lasso_path(Phi, Y, [lam, lam / 2], skip=X, solver="CLARABEL")
+    assert all(p.status == "optimal" and p.fallback in (None, "PROX") for p in path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the memory guard of the Python API (nnlasso.memory, shared with the batch runner)
+# ---------------------------------------------------------------------------------------------
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    """Over the cap, the API refuses at once with the size, the cap and the fix; the estimate
+    is the batch runner's (one function)."""
+    import time
+    from nnlasso import memory, spec
+    assert spec.estimate_memory is memory.estimate_memory
+    assert spec.max_memory_default is memory.max_memory_default
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 5))
+    y = rng.standard_normal(3000)
+    t0 = time.perf_counter()
+    with pytest.raises(nl.InvalidProblemError) as err:
+        nl.fit_shallow(X, y, 1.0, n_neurons=200_000)     # 3000 x 200000 features: 19 GiB
+    assert time.perf_counter() - t0 < 1.0
+    msg = str(err.value)
+    assert msg.startswith("n_neurons:") and "GiB" in msg and "4.0 GiB" in msg
+    assert "lower n_neurons" in msg and "NNLASSO_MAX_MEMORY_MB" in msg
+    # the same guard before a CVXPY program; the native solver is not refused
+    monkeypatch.setenv("NNLASSO_MAX_MEMORY_MB", "1")
+    X2, Phi, Y = problem(30, N=200, K=150, D=2)
+    with pytest.raises(nl.InvalidProblemError, match="solver: .*'prox'.*NNLASSO_MAX_MEMORY_MB"):
+        nl.solve_lasso(Phi, Y, 1.0, solver="CLARABEL")
+    assert nl.solve_lasso(Phi, Y, 1.0, solver="prox").status == "optimal"
+    with pytest.raises(nl.InvalidProblemError, match="Phi: .*over the memory cap of 0.0 GiB"):
+        nl.solve_min_norm(Phi, Phi @ np.ones((150, 2)), eps=0.1)
+    P = rng.random((500, 200)) > 0.5
+    with pytest.raises(nl.InvalidProblemError, match="patterns: "):
+        nl.solve_patterns(rng.standard_normal((200, 3)), rng.standard_normal(200), 1.0, P[:, :200])
+    with pytest.raises(nl.InvalidProblemError, match="dictionary: "):
+        nl.representer.column_generation(X[:400], y[:400], 1.0, n_init=2000)
+    # the batch runner's --max-memory also governs the library calls it makes
+    with memory.memory_cap(2**40):
+        assert memory.max_memory_default() == 2**40
+    assert memory.max_memory_default() == 2**20
+
+
+def test_memory_guard_names_the_regressor_for_many_classes():
+    """Integer regression targets given as 214 softmax classes: refused in well under a second
+    before the CVXPY program (x 25 for its exponential cones), naming the regression fix."""
+    import time
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    Phi = np.maximum(X @ np.random.default_rng(0).standard_normal((10, 300)), 0)
+    t0 = time.perf_counter()
+    with pytest.raises(nl.InvalidProblemError, match="214 classes.*ConvexReLURegressor"):
+        nl.solve_lasso(Phi, y.astype(int), 1.0, loss="softmax", skip="intercept",
+                       solver="CLARABEL")
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("solver", ["auto", "prox", "CLARABEL"])
+@pytest.mark.parametrize("a,b", [(1e150, 1.0), (1e150, 1e150), (1.0, 1e150), (1e-150, 1.0),
+                                 (1e10, 1e10)])
+def test_extreme_scales_are_solved_exactly_as_at_order_one(solver, a, b):
+    """(MTL) is equivariant under Phi -> a Phi, y -> b y, lam -> a b lam (V -> (b / a) V);
+    at 1e150 the native solver raised IndexError and CLARABEL failed. Reference: scikit-learn's
+    Lasso on the unscaled data (alpha = lam / N, fit_intercept for skip="intercept")."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    Phi = relu_features(X, 15, 7)
+    y = rng.standard_normal(40)
+    lam = 2.0
+    ref = Lasso(alpha=lam / 40, fit_intercept=True, tol=1e-12, max_iter=100_000).fit(Phi, y)
+    sol = nl.solve_lasso(Phi * a, y * b, lam * a * b, skip="intercept", solver=solver)
+    assert sol.status == "optimal" and 0.0 <= sol.rel_gap <= 1e-6
+    np.testing.assert_allclose(sol.V[:, 0] * a / b, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(sol.intercept / b, ref.intercept_, atol=1e-6)
+    obj = 0.5 * np.sum((y - Phi @ ref.coef_ - ref.intercept_) ** 2) + lam * np.abs(ref.coef_).sum()
+    assert sol.objective / b ** 2 == pytest.approx(obj, rel=1e-7)
+    assert nl.lam_max(Phi * a, y * b, skip="intercept") / (a * b) == pytest.approx(
+        np.max(np.abs(Phi.T @ (y - y.mean()))), rel=1e-10)
+
+
+def test_extreme_feature_scale_with_logistic_loss_and_a_path():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 2))
+    Phi = relu_features(X, 12, 1)
+    y = (X[:, 0] + 0.3 * rng.standard_normal(60) > 0).astype(int)
+    ref = nl.solve_lasso(Phi, y, 0.5, loss="logistic", skip="intercept")
+    big = nl.solve_lasso(Phi * 1e200, y, 0.5e200, loss="logistic", skip="intercept")
+    assert big.status == "optimal" and big.objective == pytest.approx(ref.objective, rel=1e-7)
+    np.testing.assert_allclose(big.V * 1e200, ref.V, atol=1e-5)
+    path = nl.lasso_path(Phi * 1e-120, y * 1e120, [1.0, 0.1])
+    refs = nl.lasso_path(Phi, y, [1.0, 0.1])
+    for s, r in zip(path, refs):
+        assert s.status == "optimal" and s.objective / 1e240 == pytest.approx(r.objective, rel=1e-7)

@@ -276,10 +276,10 @@ def test_path_matches_sklearn_multitask_lasso():
 def test_auto_chooses_by_size():
     X, Phi, Y = make("squared", seed=8, N=40, K=20, D=1)
     small = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert small.solver == "CLARABEL"
+    assert small.solver == "auto" and small.inner == "CLARABEL"
     X, Phi, Y = make("squared", seed=8, N=60, K=200, D=2)
     large = nl.solve_lasso(Phi, Y, 1.0, solver="auto")
-    assert large.solver == "PROX" and large.status == "optimal"
+    assert large.solver == "auto" and large.inner == "PROX" and large.status == "optimal"
 
 
 def test_prox_errors():
@@ -301,7 +301,8 @@ def test_bench_quick_smoke(capsys):
     spec = importlib.util.spec_from_file_location("nnlasso_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1"])
+    res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1", "--no-grid",
+                      "--no-defaults"])
     rows = res["problem_a"]["rows"]
     assert rows[0]["method"].startswith("nnlasso prox") and rows[0]["ratio"] == 1.0
     assert all(r["rel_gap"] <= 1e-6 for r in rows)
@@ -387,6 +388,7 @@ def test_stalled_native_solve_is_finished_by_the_interior_point_inner(stalled):
     assert sol.objective == pytest.approx(ref.objective, rel=1e-6)
     ws = sol.info["working_set"]
     assert ws["switched_at"] is not None and sol.info["fallback"]["inner"] == "CLARABEL"
+    assert sol.inner == "PROX" and sol.fallback == "CLARABEL"
     # the handover is immediate: a few outer iterations (the stalled loop used to run 20 000
     # epochs per working set for 3+ working sets, then start over with CLARABEL)
     assert ws["switched_at"] <= 3 and ws["n_outer"] <= 10
@@ -440,6 +442,31 @@ def test_auto_solves_the_small_stalled_program_with_clarabel(stalled):
     X, Phi, y = stalled
     assert backends.choose(backends.ProblemSize(*Phi.shape, 1, "squared")) is None
     sol = nl.solve_lasso(Phi, y, 0.01, skip=X, solver="auto")
-    assert getattr(sol, "inner", None) or sol.solver == "CLARABEL"
-    assert (getattr(sol, "inner", None) or sol.solver) == "CLARABEL"
+    assert sol.solver == "auto" and sol.inner == "CLARABEL" and sol.fallback is None
     assert sol.status == "optimal" and sol.rel_gap <= 1e-6
+
+
+def test_model_step_scalar_epochs_equal_the_block_epochs(monkeypatch):
+    """The proximal-Newton model step with one variable per block (logistic, single neurons)
+    takes the scalar epoch; it must agree with the generic block epoch it replaces."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((50, 12))
+    H = A.T @ A
+    grad = rng.standard_normal(12) * 10
+    x = rng.standard_normal(12) * (rng.random(12) < 0.5)
+    blocks = [np.array([g]) for g in range(12)]
+    tau = np.r_[np.full(10, 3.0), 0.0, 0.0]          # two unpenalized (affine) rows
+    flat = np.arange(12, dtype=np.int64)
+    offs = np.arange(13, dtype=np.int64)
+    fast = prox._model_step(H, grad, x, blocks, tau, flat, offs, None, 20)
+    called = []
+    monkeypatch.setattr(prox, "_epoch_singletons", lambda *a: called.append(1) or None)
+    with pytest.raises(AssertionError):   # the scalar path is the one that ran above
+        assert np.allclose(prox._model_step(H, grad, x, blocks, tau, flat, offs, None, 20), fast)
+    assert called
+    monkeypatch.undo()
+    xn, corr = x.copy()[:, None], -grad[:, None]
+    invL = 1.0 / np.diag(H)
+    for _ in range(20):
+        prox._epoch_groups(H, xn, corr, invL, tau * invL, blocks, np.arange(12))
+    assert np.allclose(fast, xn[:, 0] - x, atol=1e-10)

@@ -55,7 +55,7 @@ def test_valid_fit_defaults():
     assert spec.task == "fit" and spec.name == "p"
     assert spec.dictionary.kind == "data" and spec.dictionary.size == 25
     assert spec.model.lam is None and spec.model.lam_ratio == 0.1 and spec.model.skip is True
-    assert spec.solver.name == "CLARABEL" and spec.solver.time_limit is None
+    assert spec.solver.name == "AUTO" and spec.solver.time_limit is None
     assert spec.verify.reduce_support and spec.verify.certificate == "dictionary"
     assert spec.data.params["width"] == 5  # generator default filled in
 
