@@ -147,7 +147,7 @@ def _stdout_to_stderr():
 
 
 def _solve_record(args: argparse.Namespace) -> dict[str, Any]:
-    from .batch import _error_text, _clean, empty_record
+    from .batch.records import _clean, _error_text, empty_record
     from .spec import ProblemFileError, load_problem
     try:
         try:
@@ -167,7 +167,7 @@ def _solve_record(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_solve(args: argparse.Namespace) -> int:
     if args.save_solutions is not None:
-        from .batch import _check_folder
+        from .batch.runner import _check_folder
         args.save_solutions = _check_folder(args.save_solutions, "--save-solutions")
     if args.json:
         with _stdout_to_stderr():           # solver logs (verbose = true) must not break JSON
@@ -196,7 +196,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(f"INVALID  {safe_text(str(exc))}")
             continue
         except Exception as exc:  # noqa: BLE001 - still a clean line naming the field
-            from .batch import _error_text
+            from .batch.records import _error_text
             bad += 1
             print(f"INVALID  {safe_text(_error_text(f, exc))}")
             continue

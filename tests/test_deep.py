@@ -185,3 +185,22 @@ def test_path_norms_per_block():
     expect = [sum(np.linalg.norm(w) * np.linalg.norm(v) for w, v in zip(b.W, b.V))
               for b in deep.blocks]
     np.testing.assert_allclose(deep.path_norms(), expect, rtol=1e-12)
+
+
+def test_rebalance_degenerate_bottleneck_and_dead_neurons():
+    """A bottleneck direction used only by the skip (singular V^T V) and dead neurons."""
+    rng = np.random.default_rng(7)
+    V1 = rng.normal(size=(5, 2))
+    V1[:, 1] = 0.0                                   # direction 2 fed only by the skip
+    W1 = rng.normal(size=(5, 3))
+    W1[0] = 0.0                                      # a constant neuron: relu(-b) v
+    b1 = np.array([-1.0, 0.3, 0.1, -0.2, 0.5])
+    blocks = [nl.ShallowReLUNet(W1, b1, V1, rng.normal(size=(3, 2)), None),
+              nl.ShallowReLUNet(rng.normal(size=(4, 2)), rng.normal(size=4),
+                                rng.normal(size=4), None, 0.5)]
+    deep = nl.DeepReLUNet(blocks)
+    X = rng.normal(size=(30, 3))
+    bal = deep.rebalance()
+    assert bal.predict(X).shape == (30,)
+    np.testing.assert_allclose(bal.predict(X), deep.predict(X), rtol=1e-10, atol=1e-10)
+    assert bal.weight_decay() <= deep.weight_decay() * (1 + 1e-12)

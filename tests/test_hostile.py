@@ -140,10 +140,10 @@ def test_data_path_of_another_kind_is_refused(tmp_path, kind, capsys):
 
 def test_a_problem_file_over_the_cap_is_not_read_whole(tmp_path, monkeypatch):
     """The cap counts bytes read, not the size the file system reports."""
-    import nnlasso.spec as spec_mod
+    import nnlasso.spec.files as spec_files   # the module that reads problem files
     p = tmp_path / "big.toml"
     p.write_text(INVALID.format(lam=1) + "#" * 100)
-    monkeypatch.setattr(spec_mod, "MAX_FILE_BYTES", 50)
+    monkeypatch.setattr(spec_files, "MAX_FILE_BYTES", 50)
     real_fstat = os.fstat
 
     def lying_fstat(fd):      # a file system that reports size 0, like /proc or /dev/zero
@@ -158,10 +158,10 @@ def test_a_problem_file_over_the_cap_is_not_read_whole(tmp_path, monkeypatch):
         return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid,
                                st.st_gid, 0, st.st_atime, st.st_mtime, st.st_ctime))
 
-    monkeypatch.setattr(spec_mod.os, "stat", lying_stat)
-    monkeypatch.setattr(spec_mod.os, "fstat", lying_fstat)
+    monkeypatch.setattr(spec_files.os, "stat", lying_stat)
+    monkeypatch.setattr(spec_files.os, "fstat", lying_fstat)
     with pytest.raises(ProblemFileError, match="over the limit of 50 bytes"):
-        spec_mod.read_problem_bytes(p)
+        spec_files.read_problem_bytes(p)
 
 
 # ------------------------------------------------------------------- solve never crashes
@@ -303,7 +303,7 @@ def test_bad_output_paths_are_usage_errors(tmp_path, case, capsys, monkeypatch):
            "dev_null": "/dev/null", "folder": str(tmp_path),
            "full_disk": str(tmp_path / "r.jsonl")}[case]
     if case == "full_disk":
-        import nnlasso.batch as batch_mod
+        import nnlasso.batch.results as batch_mod   # the results file's writer
 
         class Full:
             f_bavail, f_frsize = 3, 4096
@@ -319,7 +319,7 @@ def test_bad_output_paths_are_usage_errors(tmp_path, case, capsys, monkeypatch):
 
 
 def test_a_write_that_fails_mid_batch_is_a_usage_error(tmp_path, monkeypatch, capsys):
-    import nnlasso.batch as batch_mod
+    import nnlasso.batch.results as batch_mod   # the results file's writer
     p = tmp_path / "p.toml"
     p.write_text(INVALID.format(lam=-1))
 

@@ -284,11 +284,11 @@ def test_hostile_file_names_the_field(path):
 
 
 def test_csv_size_cap(tmp_path, monkeypatch):
-    import nnlasso.spec as spec_mod
+    import nnlasso.spec.data as spec_data      # the module whose csv reader reads the cap
     (tmp_path / "d.csv").write_text("1,2\n3,4\n5,6\n")
     text = FIT.replace('source = "synthetic"\ngenerator = "relu_teacher"\n'
                        'params = { n = 30, d = 2, seed = 4 }', 'source = "csv"\npath = "d.csv"')
     spec = load_problem(write(tmp_path, "a.toml", text))
-    monkeypatch.setattr(spec_mod, "MAX_CSV_BYTES", 4)
+    monkeypatch.setattr(spec_data, "MAX_CSV_BYTES", 4)
     with pytest.raises(ProblemFileError, match="save large data as .npz"):
         load_data(spec)

@@ -1,0 +1,264 @@
+"""Data loaders (sklearn, npz, csv, synthetic) and their checks (:func:`load_data`)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .. import synthetic
+from ..errors import InvalidProblemError
+from ..memory import max_memory_default
+from .schema import MAX_CSV_BYTES, ProblemData, ProblemFileError, ProblemSpec
+from .tables import _did_you_mean
+from .files import _load_npz, _npz_headers, _os_error, open_regular, read_capped
+from .parse import check_memory, feature_count
+
+def _parse_csv(spec: ProblemSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    file, data = spec.file, spec.data
+    what = f"the csv file (limit {MAX_CSV_BYTES >> 20} MiB: save large data as .npz)"
+    with open_regular(path, display=file, fieldname="data.path", what=what,
+                      max_bytes=MAX_CSV_BYTES) as fh:
+        try:
+            raw = read_capped(fh, MAX_CSV_BYTES, display=file, fieldname="data.path", what=what)
+        except OSError as exc:
+            raise _os_error(file, "data.path", "the csv file", exc) from None
+    try:
+        text = raw.decode("utf-8-sig")           # a leading byte order mark is not data
+    except UnicodeDecodeError as exc:
+        raise ProblemFileError(file, "data.path", f"cannot read the csv as UTF-8 text ({exc}); "
+                                                  "save it as UTF-8") from None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    reader = csv.reader(io.StringIO(text), delimiter=data.delimiter)
+    try:
+        for lineno, row in enumerate(reader, 1):
+            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                continue
+            rows.append([c.strip() for c in row])
+            lines.append(lineno)
+    except csv.Error as exc:
+        raise ProblemFileError(file, "data.path", f"line {reader.line_num}: malformed csv ({exc}; "
+                                                  "csv cells hold one number each, without "
+                                                  "unbalanced quotes)") from None
+    if not rows:
+        raise ProblemFileError(file, "data.path", "the csv file has no data rows")
+
+    def is_number(s: str) -> bool:
+        try:
+            float(s)
+            return True
+        except ValueError:
+            return False
+
+    header: list[str] | None = None
+    if not all(is_number(c) for c in rows[0]):
+        header, rows, lines = rows[0], rows[1:], lines[1:]
+    if not rows:
+        raise ProblemFileError(file, "data.path", "the csv file has a header but no data rows")
+    width = len(header) if header is not None else len(rows[0])
+    values = np.empty((len(rows), width))
+    for i, (row, lineno) in enumerate(zip(rows, lines)):
+        if len(row) != width:
+            raise ProblemFileError(file, "data.path", f"line {lineno} has {len(row)} columns, "
+                                                      f"expected {width} (make rows the same "
+                                                      "length)")
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                raise ProblemFileError(file, "data.path",
+                                       f"line {lineno}, column {j + 1}: {cell[:40]!r} is not a "
+                                       "number (csv data must be numeric)") from None
+    if isinstance(data.targets, tuple):
+        if header is None:
+            raise ProblemFileError(file, "data.targets", "target names need a header row (add "
+                                                         "one, or give a count: targets = 1)")
+        missing = [t for t in data.targets if t not in header]
+        if missing:
+            raise ProblemFileError(file, "data.targets",
+                                   f"column {missing[0]!r} not in the header; "
+                                   f"{_did_you_mean(missing[0], header)}columns: "
+                                   f"{', '.join(header)}")
+        ycols = [header.index(t) for t in data.targets]
+    else:
+        if data.targets >= width:
+            raise ProblemFileError(file, "data.targets", f"{data.targets} target column(s) leave "
+                                                         f"no input column ({width} columns)")
+        ycols = list(range(width - data.targets, width))
+    xcols = [j for j in range(width) if j not in ycols]
+    return values[:, xcols], values[:, ycols]
+
+
+def _finite(spec: ProblemSpec, fieldname: str, name: str, arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind not in "biuf":
+        raise ProblemFileError(spec.file, fieldname, f"{name} has dtype {arr.dtype}; only real "
+                                                     "numbers are accepted")
+    if arr.size == 0:
+        raise ProblemFileError(spec.file, fieldname, f"{name} is empty (shape {arr.shape})")
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise ProblemFileError(spec.file, fieldname, f"{name} contains {bad} NaN or infinite "
+                                                     "value(s) (remove or impute them)")
+    return arr
+
+
+def _as_2d(spec: ProblemSpec, fieldname: str, name: str, arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ProblemFileError(spec.file, fieldname, f"{name} must be 1-D or 2-D, got shape "
+                                                     f"{arr.shape}")
+    return arr
+
+
+def _standardize(A: np.ndarray) -> np.ndarray:
+    mu = A.mean(axis=0)
+    sd = A.std(axis=0)
+    sd[sd <= 1e-12 * np.maximum(1.0, np.abs(mu))] = 1.0
+    return (A - mu) / sd
+
+
+def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemData:
+    """Read or generate the problem's arrays and check them.
+
+    Parameters
+    ----------
+    spec : ProblemSpec
+        From :func:`load_problem` (paths resolved).
+    max_memory : int, optional
+        Memory cap in bytes (default :func:`max_memory_default`).
+
+    Returns
+    -------
+    ProblemData
+
+    Raises
+    ------
+    ProblemFileError
+        For unreadable, non-numeric, non-finite or inconsistent data, a data set that does not
+        suit the loss or the dictionary, or a memory estimate over the cap.
+    """
+    d_spec, file = spec.data, spec.file
+    fld = "data.path" if d_spec.path is not None else (
+        "data.name" if d_spec.source == "sklearn" else "data.generator")
+    X: np.ndarray | None = None
+    Y: np.ndarray | None = None
+    Phi: np.ndarray | None = None
+    if d_spec.source in ("npz", "csv") and d_spec.resolved is None:
+        raise ProblemFileError(file, "data.path", "not resolved (load the spec with "
+                                                  "load_problem)")
+    if d_spec.source == "sklearn":
+        from sklearn import datasets
+        X, Y = getattr(datasets, f"load_{d_spec.name}")(return_X_y=True)
+    elif d_spec.source == "synthetic":
+        X, Y = synthetic.generate(d_spec.generator, d_spec.params)
+    elif d_spec.source == "csv":
+        X, Y = _parse_csv(spec, d_spec.resolved)
+    else:
+        headers = _npz_headers(spec, d_spec.resolved, fld)
+        allowed = ("Phi", "Y", "X") if spec.task == "lasso" else ("X", "Y")
+        for name in headers:
+            if name not in allowed:
+                raise ProblemFileError(file, fld, f"unexpected array {name!r}; "
+                                                  f"{_did_you_mean(name, allowed)}a {spec.task} "
+                                                  f"npz holds {', '.join(allowed)}")
+        required = ("Phi", "Y") if spec.task == "lasso" else (
+            ("X",) if spec.task == "compress" else ("X", "Y"))
+        for name in required:
+            if name not in headers:
+                raise ProblemFileError(file, fld, f"missing array {name!r} (a {spec.task} npz "
+                                                  f"needs {', '.join(required)})")
+        shapes = {k: v[0] for k, v in headers.items()}
+        n0 = shapes["Phi" if spec.task == "lasso" else "X"]
+        if len(n0) == 0:
+            raise ProblemFileError(file, fld, "arrays must have one row per sample")
+        raw_bytes = sum(8 * math.prod(s) for s in shapes.values())
+        cap = max_memory if max_memory is not None else max_memory_default()
+        if raw_bytes > cap:
+            raise ProblemFileError(file, fld, f"the arrays need {raw_bytes / 2**30:.1f} GiB, "
+                                              f"over the cap of {cap / 2**30:.1f} GiB")
+        arrays = _load_npz(spec, d_spec.resolved, fld)
+        X, Y, Phi = arrays.get("X"), arrays.get("Y"), arrays.get("Phi")
+
+    if Phi is not None:
+        Phi = _as_2d(spec, fld, "Phi", _finite(spec, fld, "Phi", Phi)).astype(np.float64)
+    if X is not None:
+        X = _as_2d(spec, fld, "X", _finite(spec, fld, "X", X)).astype(np.float64)
+    if Y is not None:
+        Y = _finite(spec, fld, "Y", np.asarray(Y))
+        if Y.ndim not in (1, 2):
+            raise ProblemFileError(file, fld, f"Y must be 1-D or 2-D, got shape {Y.shape}")
+    N = (Phi if Phi is not None else X).shape[0]
+    for name, arr in (("X", X), ("Y", Y)):
+        if arr is not None and arr.shape[0] != N:
+            ref = "Phi" if Phi is not None else "X"
+            raise ProblemFileError(file, fld, f"{name} has {arr.shape[0]} rows but {ref} has {N} "
+                                              "(one row per sample in every array)")
+    if N < 2:
+        raise ProblemFileError(file, fld, f"only {N} sample(s); at least 2 are needed")
+
+    if d_spec.max_samples is not None and N > d_spec.max_samples:
+        rng = np.random.default_rng(d_spec.seed)
+        idx = np.sort(rng.choice(N, size=d_spec.max_samples, replace=False))
+        X = X[idx] if X is not None else None
+        Y = Y[idx] if Y is not None else None
+        Phi = Phi[idx] if Phi is not None else None
+        N = d_spec.max_samples
+
+    # loss / labels
+    D = 1
+    if Y is not None and spec.task != "compress":
+        from ..losses import get_loss
+        try:
+            enc = get_loss(spec.model.loss).encode(Y)
+        except InvalidProblemError as exc:
+            raise ProblemFileError(file, "model.loss", f"does not fit the data: {exc}") from None
+        D = enc.T.shape[1]
+        if spec.model.loss == "squared":
+            Y = _as_2d(spec, fld, "Y", Y).astype(np.float64)
+    if d_spec.standardize:
+        if X is not None:
+            X = _standardize(X)
+        if Y is not None and spec.model.loss == "squared" and spec.task != "compress":
+            Y = _standardize(Y)
+
+    d = X.shape[1] if X is not None else 0
+    if spec.task == "lasso" and Phi is None and X is None:
+        raise ProblemFileError(file, fld, "lasso needs a Phi array or inputs X with a "
+                                          "[dictionary]")
+    if spec.task == "lasso" and Phi is None and spec.dictionary is None:
+        raise ProblemFileError(file, "dictionary", "this lasso has no Phi array: add a "
+                                                   "[dictionary] (kind = \"data\") to build the "
+                                                   "features from X, or give Phi in an npz")
+    if spec.task == "lasso" and Phi is not None and spec.dictionary is not None:
+        raise ProblemFileError(file, "dictionary", "the npz gives Phi; remove [dictionary]")
+    if spec.task == "lasso" and spec.model.skip is True and X is None:
+        raise ProblemFileError(file, "model.skip", "skip = true needs an X array (the skip "
+                                                   "inputs) in the npz; add X or set skip = "
+                                                   "\"intercept\" or false")
+    if spec.dictionary is not None and spec.dictionary.kind == "knots" and d != 1:
+        raise ProblemFileError(file, "dictionary.kind", f"'knots' needs 1-D inputs, the data has "
+                                                        f"d = {d} (use kind = \"data\")")
+    weights = biases = network = None
+    K = Phi.shape[1] if Phi is not None else None
+    if spec.task == "compress":
+        from .network import _load_network
+        network = _load_network(spec, d, max_memory)
+        weights, biases = list(network.weights), list(network.biases)
+        D = weights[-1].shape[0]
+        if spec.network.layer != "all" and spec.network.layer > len(weights) - 1:
+            raise ProblemFileError(file, "network.layer",
+                                   f"the network has {len(weights) - 1} hidden layer(s); layer "
+                                   f"{spec.network.layer} does not exist (use a layer from 1 to "
+                                   f"{len(weights) - 1}, or \"all\")")
+        K = max(w.shape[0] for w in weights[:-1])
+    if spec.solver.name == "OSQP" and D > 1 and spec.task != "compress":
+        raise ProblemFileError(file, "solver.name", f"OSQP solves only quadratic programs, and "
+                                                    f"these {D} outputs make the penalty a sum "
+                                                    "of norms (use CLARABEL or SCS)")
+    memory = check_memory(spec, N, d, D, K, max_memory)
+    return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
+                       memory=memory, weights=weights, biases=biases, network=network)
