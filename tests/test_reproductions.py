@@ -61,3 +61,16 @@ def test_exact_vs_gradient_quick():
     n_loss = 0.5 * np.sum((y - f) ** 2) + lam * wd
     assert x.size * est.loss_ == pytest.approx(n_loss, rel=1e-6)
     assert mod.objective(x, y, w, b, v, c, lam) <= n_loss * (1 + 1e-12)
+
+
+def test_directional_smoothness_quick():
+    """d = 5 ridge function: both nnlasso fits beat the cross-validated thin-plate spline and
+    kernel ridge; the adaptive fit's oracle is a lower bound there, never reported certified."""
+    out = load("directional_smoothness").main(["--quick", "--dims", "5"])
+    rows = out["rows"]
+    assert [r["N"] for r in rows] == [100, 150]
+    for r in rows:
+        for m in ("sampled", "adaptive"):
+            assert r[m] < 0.6 * r["tps"] and r[m] < 0.6 * r["krr"]
+        assert not r["ratio_exact"] and not r["certified"] and r["ratio"] > 0
+    assert set(out["slopes"][5]) >= {"tps", "krr", "rate_network", "rate_linear"}
