@@ -613,13 +613,14 @@ class _Program:
             w, mu = rep
         return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
 
-    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None,
-                     need_below: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
+    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None, need_below: float = 1.0,
+                     nnls_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """r_k = min over the candidates of |Xc^T w_k| / lam, w_k = sigma_k D_k q + S_k mu_k.
 
         Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
-        the bias equality when unpenalized), and, when its ratio exceeds ``need_below``, the
-        NNLS multipliers of :meth:`_nnls`; returns the ratios and the multipliers used.
+        the bias equality when unpenalized), and, when its ratio exceeds ``need_below`` (and
+        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of :meth:`_nnls`; returns the
+        ratios and the multipliers used.
         """
         base = self.Mk * q[:, None]                            # (N, B): sigma D q
         if not self.cone:
@@ -637,17 +638,22 @@ class _Program:
                     r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
         else:
             r = np.linalg.norm(Wm.T @ self.Xl, axis=1) / self.lam
-        for k in np.flatnonzero(r > need_below):
+        need = r > need_below
+        if nnls_mask is not None:
+            need &= nnls_mask
+        for k in np.flatnonzero(need):
             mu2, r2 = self._nnls(k, base[:, k])
             if mu2 is not None and r2 < r[k]:
                 r[k], mu[k] = r2, mu2
         return r, mu
 
-    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None) -> dict:
+    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None,
+                nnls_mask: np.ndarray | None = None) -> dict:
         """nnlasso's dual point at the fit ``zfit`` over ALL blocks and rows: q, the ratios, the
-        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q)."""
+        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q) (``nnls_mask``:
+        see :meth:`block_ratios`; any multipliers give a valid dual point)."""
         q = self.dual_point(zfit)
-        ratios, mu = self.block_ratios(q, mu0)
+        ratios, mu = self.block_ratios(q, mu0, nnls_mask=nnls_mask)
         dual_ratio = float(np.max(ratios)) if self.B else 0.0
         if self.lin_block:
             dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
@@ -723,7 +729,9 @@ class _Program:
                     n_new_rows += new.size
                     rows[k] = np.union1d(rows[k], new)
             # -- blocks: certificate over all blocks and rows
-            cert, rg = self._certify_round(res, ev, inW, mu_cache)
+            # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
+            # it is done when the round may be the last, i.e. no cone row was added)
+            cert, rg = self._certify_round(res, ev, inW, mu_cache, exact_inside=n_new_rows == 0)
             if self.cone:
                 mu_cache = cert["mu"]
             out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
@@ -779,12 +787,14 @@ class _Program:
                 "total": time.perf_counter() - t0, "regularization_retry": retry}
         return res, ev, cert, info
 
-    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray,
-                       mu_cache: np.ndarray | None) -> tuple[dict, float]:
+    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
+                       exact_inside: bool = True) -> tuple[dict, float]:
         """Certificate of a restricted solve over all blocks and rows, and its relative gap
-        (working blocks start from the solver's multipliers, the others from the cache)."""
+        (working blocks start from the solver's multipliers, the others from the cache).
+        ``exact_inside=False`` keeps the solver's multipliers of the working blocks (no NNLS
+        re-solve there): still a valid dual point, possibly a weaker bound."""
         mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
-        cert = self.certify(ev["zfit"], mu0)
+        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW)
         return cert, self.rel_gap(ev["objective"], cert["dual"])
 
     def n_init_blocks(self) -> int:
@@ -895,9 +905,11 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
        the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included).
     5. Blocks: nnlasso's certificate below, over ALL blocks and ALL rows (multipliers of the
-       rows outside the program are 0 before the NNLS re-solve). Working blocks that are zero
-       (|theta_k| <= 1e-6 max) with r_k < 0.999 leave the set; the max(10, N/2) outside blocks
-       with the largest r_k > 1 enter.
+       rows outside the program are 0 before the NNLS re-solve; the working blocks keep the
+       solver's multipliers, re-solved by NNLS only in a round that added no row, i.e. one
+       that may be the last). Working blocks that are zero (|theta_k| <= 1e-6 max) with
+       r_k < 0.999 leave the set; the max(10, N/2) outside blocks with the largest r_k > 1
+       enter.
     6. Stop when no row was added and either the certified relative gap is <= ``tol`` or no
        block violates (r_k <= 1 outside the set: the restricted optimum is then optimal for
        the full program, up to the solver's accuracy), or after ``max_rounds`` solves.

@@ -372,10 +372,10 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
     """solver="auto" against CLARABEL (full program), CLARABEL on working sets and prox.
 
     Each row times the four choices on one problem in this process (medians of
-    ``args.repeats``; the full CLARABEL program of the mid and A-sized problems runs once in a
-    subprocess with a wall-clock limit of min(--limit, 30) s, since CVXPY's compilation is not
-    covered by the solver's limit: a killed row counts as infinitely slow). ``ratio`` = auto /
-    best of the three explicit choices.
+    ``args.repeats`` interleaved runs; the full CLARABEL program of the mid and A-sized
+    problems runs once in a subprocess with a wall-clock limit of min(--limit, 30) s, since
+    CVXPY's compilation is not covered by the solver's limit: a killed row counts as infinitely
+    slow). ``ratio`` = auto / best of the three explicit choices.
     """
     rows = []
     for p in grid_problems(args.quick):
@@ -389,13 +389,19 @@ def bench_auto_grid(args: argparse.Namespace) -> dict:
             return nl.solve_lasso(Phi, Y, lam, loss=p["loss"], skip=p["skip"], solver=solver,
                                   tol=1e-8, **kw)
         run("prox")  # warm-up (numba, when installed and enabled)
-        times, gapsd, inner = {}, {}, ""
-        for label, solver, kw in [("auto", "auto", {}), ("prox", "prox", {}),
-                                  ("CLARABEL ws", "CLARABEL", {"working_set": True})]:
-            t, sol = timed(lambda: run(solver, **kw), args.repeats)
-            times[label], gapsd[label] = t, sol.rel_gap
-            if label == "auto":
-                inner = _inner(sol)
+        choices = [("auto", "auto", {}), ("prox", "prox", {}),
+                   ("CLARABEL ws", "CLARABEL", {"working_set": True})]
+        samples: dict[str, list[float]] = {c[0]: [] for c in choices}
+        gapsd, inner = {}, ""
+        for _ in range(args.repeats):  # interleaved: load drifts hit every choice alike
+            for label, solver, kw in choices:
+                t0 = time.perf_counter()
+                sol = run(solver, **kw)
+                samples[label].append(time.perf_counter() - t0)
+                gapsd[label] = sol.rel_gap
+                if label == "auto":
+                    inner = _inner(sol)
+        times = {k: statistics.median(v) for k, v in samples.items()}
         if p.get("shape"):
             one = argparse.Namespace(**{**vars(args), "limit": min(args.limit, 30.0)})
             t, V, note = one_shot("nnlasso-CLARABEL", one, p["shape"][:2], p["shape"][2])
@@ -490,7 +496,8 @@ def default_entry_points(quick: bool) -> list[dict]:
     ym = np.sin(Xm[:, 0]) + Xm[:, 1] * Xm[:, 2]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlp = nl.MLP.from_sklearn(MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(Xm, ym))
+        mlp = nl.MLP.from_sklearn(MLPRegressor(hidden_layer_sizes=(64,), max_iter=300,
+                                               random_state=0).fit(Xm, ym))
     for mode, kw in (("eps = 0.05", {"eps": 0.05}), ("lam_ratio = 0.01", {"lam_ratio": 0.01})):
         out.append(dict(entry=f"compress_layer ({mode})", data=f"64-unit layer, N = {len(Xm)}",
                         default=lambda kw=kw: nl.compress_layer(mlp, 1, Xm, **kw),
@@ -550,9 +557,12 @@ def bench_defaults(args: argparse.Namespace) -> dict:
         t, s = timed(lambda: nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="CLARABEL",
                                             working_set=True), reps)
         row["clarabel_ws_s"] = t
-        t, V, note = one_shot("naive-CLARABEL", args, (N, K), D)
-        row["naive_s"], row["naive_done"] = t, V is not None
-        row["naive_gap"] = cert(V)[1] if V is not None else float("nan")
+        if os.environ.get("NNLASSO_NUMBA") == "0":
+            t, V, note = one_shot("naive-CLARABEL", args, (N, K), D)
+            row["naive_s"], row["naive_done"] = t, V is not None
+            row["naive_gap"] = cert(V)[1] if V is not None else float("nan")
+        else:  # the naive formulation does not use numba: measured once, in the plain mode
+            row["naive_s"], row["naive_done"], row["naive_gap"] = None, False, float("nan")
         try:
             from skglm import MultiTaskLasso as SgMTL
             fit = lambda: SgMTL(alpha=lam / N, tol=1e-8, max_iter=1000).fit(Phi, Y).coef_.T
@@ -563,7 +573,8 @@ def bench_defaults(args: argparse.Namespace) -> dict:
             row["skglm_s"] = row["skglm_gap"] = float("nan")
         lasso_rows.append(row)
         print(f"  solve_lasso {N}x{K}x{D}: default {t_def:.3f}s ({row['default_backend']}, gap "
-              f"{row['default_gap']:.1e}) naive {row['naive_s']:.1f}s skglm {row['skglm_s']:.3f}s",
+              f"{row['default_gap']:.1e}) naive {row['naive_s'] or float('nan'):.1f}s skglm "
+              f"{row['skglm_s']:.3f}s",
               file=sys.stderr, flush=True)
     from nnlasso import prox
     return dict(numba=prox._compiled_epoch() is not None, entries=entries, lasso=lasso_rows)
@@ -571,8 +582,9 @@ def bench_defaults(args: argparse.Namespace) -> dict:
 
 def bench_defaults_modes(args: argparse.Namespace) -> dict:
     """:func:`bench_defaults` once per mode, each in a child process: "plain" (numba disabled
-    for nnlasso with NNLASSO_NUMBA=0: the code path of the README's plain install) and "numba"
-    (the optional compiled kernel, when numba is installed)."""
+    for nnlasso with NNLASSO_NUMBA=0: the code path of the README's plain install; it also runs
+    :func:`bench_auto_grid`, whose target is the plain install) and "numba" (the optional
+    compiled kernel, when numba is installed)."""
     import tempfile
     out = {}
     for mode in ("plain",) if args.quick else ("plain", "numba"):
@@ -581,11 +593,13 @@ def bench_defaults_modes(args: argparse.Namespace) -> dict:
             path = Path(tmp) / "defaults.json"
             cmd = [sys.executable, __file__, "--defaults-only", str(path),
                    "--repeats", str(args.repeats), "--limit", str(args.limit)]
-            if args.quick:
-                cmd.append("--quick")
+            cmd += ["--quick"] if args.quick else []
+            cmd += ["--no-grid"] if args.no_grid else []
             print(f"defaults ({mode}) ...", file=sys.stderr, flush=True)
             subprocess.run(cmd, check=True, env=env)
             out[mode] = json.loads(path.read_text())
+            if args.json:  # keep each mode's figures as soon as they exist
+                args.json.with_suffix(f".{mode}.json").write_text(path.read_text())
     return out
 
 
@@ -726,8 +740,12 @@ def markdown_defaults(res: dict) -> str:
                    "default / skglm |")
         out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in d["lasso"]:
-            naive = f"{r['naive_s']:.1f}" if r["naive_done"] else f"> {r['naive_s']:.0f} (did not finish)"
-            sp = ("" if r["naive_done"] else ">= ") + f"{r['naive_s'] / r['default_s']:.0f}x"
+            if r["naive_s"] is None:
+                naive, sp = "(plain mode's row)", "-"
+            else:
+                naive = (f"{r['naive_s']:.1f}" if r["naive_done"]
+                         else f"> {r['naive_s']:.0f} (did not finish)")
+                sp = ("" if r["naive_done"] else ">= ") + f"{r['naive_s'] / r['default_s']:.0f}x"
             out.append(f"| {r['N']} x {r['K']} x {r['D']} | {r['default_s']:.3f} | "
                        f"{r['default_backend']} | {r['default_gap']:.1e} | {r['prox_s']:.3f} | "
                        f"{r['clarabel_ws_s']:.3f} | {naive} | {sp} | {r['skglm_s']:.3f} | "
@@ -768,15 +786,19 @@ def main(argv: list[str] | None = None) -> dict:
     args.repeats = args.repeats or (1 if args.quick else 5)
     args.limit = args.limit or (30.0 if args.quick else 60.0)
     if args.defaults_only:
-        args.defaults_only.write_text(json.dumps(bench_defaults(args), default=float))
+        out = {}
+        if not args.no_grid and os.environ.get("NNLASSO_NUMBA") == "0":
+            print("auto grid (plain) ...", file=sys.stderr, flush=True)
+            out["grid"] = bench_auto_grid(args)
+        out.update(bench_defaults(args))
+        args.defaults_only.write_text(json.dumps(out, default=float))
         return {}
     size = dict(N=200, K=300, D=3) if args.quick else dict(N=1000, K=2000, D=10)
     res: dict[str, Any] = {"machine": machine(), "quick": args.quick}
     if args.defaults:
-        if not args.no_grid:
-            print("auto grid ...", file=sys.stderr, flush=True)
-            res["grid"] = bench_auto_grid(args)
         res["defaults"] = bench_defaults_modes(args)
+        if "grid" in res["defaults"].get("plain", {}):
+            res["grid"] = res["defaults"]["plain"].pop("grid")
         text = markdown_defaults(res)
         print(text)
         if args.json:
@@ -799,11 +821,10 @@ def main(argv: list[str] | None = None) -> dict:
     if not (args.quick or args.no_compress):
         print("digits compression ...", file=sys.stderr, flush=True)
         res["compress"] = bench_compress(min(args.repeats, 3))
-    if not args.no_grid:
-        print("auto grid ...", file=sys.stderr, flush=True)
-        res["grid"] = bench_auto_grid(args)
     if not args.no_defaults:
         res["defaults"] = bench_defaults_modes(args)
+        if "grid" in res["defaults"].get("plain", {}):
+            res["grid"] = res["defaults"]["plain"].pop("grid")
     text = markdown(res)
     print(text)
     if args.json:

@@ -388,3 +388,38 @@ def test_working_set_retries_an_inaccurate_final_solve_and_keeps_the_better_poin
     assert tight.rel_gap == pytest.approx(min(retry["rel_gap_before"], retry["rel_gap_after"]),
                                           rel=1e-6, abs=1e-15)
     assert tight.objective == pytest.approx(plain.objective, rel=1e-8)
+
+
+def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound():
+    """``nnls_mask`` leaves the NNLS re-solve out on masked blocks: no NNLS call there, and the
+    dual value is still a lower bound (below the exact certificate's, below the optimum)."""
+    from nnlasso.losses import get_loss
+    from nnlasso.patterns import _Program
+    X, y, P = _ws_case("squared", N=30, n_pat=30, seed=2)
+    lam = 0.05
+    sol = solve_patterns(X, y, lam, P, bias="penalized", skip=None, working_set=False)
+    Pm = sol.patterns
+    bpat = np.tile(np.arange(Pm.shape[0]), 2)
+    bsign = np.repeat([1.0, -1.0], Pm.shape[0])
+    lossobj = get_loss("squared")
+    prog = _Program(X, lossobj.encode(y).T, lam, lossobj, Pm, bpat, bsign, cone=True,
+                    bias="penalized", X_skip=None, intercept=False, lin_block=False,
+                    solver="CLARABEL", tol=1e-8, options={})
+    th = np.hstack([sol.U, sol.beta[:, None]])
+    ev = prog.evaluate({"th": th, "C": None, "c0": None, "ulin": None})
+    mu0 = np.zeros((th.shape[0], X.shape[0]))
+    calls = []
+    orig = prog._nnls
+    prog._nnls = lambda k, a: calls.append(k) or orig(k, a)
+    exact = prog.certify(ev["zfit"], mu0)
+    n_exact = len(calls)
+    assert n_exact > 0
+    mask = np.zeros(th.shape[0], dtype=bool)
+    mask[::2] = True
+    part = prog.certify(ev["zfit"], mu0, nnls_mask=mask)
+    assert all(k % 2 == 0 for k in calls[n_exact:])            # only the unmasked blocks
+    assert len(calls) - n_exact < n_exact
+    assert part["dual"] <= exact["dual"] + 1e-12
+    assert exact["dual"] <= sol.objective * (1 + 1e-9)
+    assert prog.rel_gap(ev["objective"], exact["dual"]) <= 1e-6
+

@@ -39,3 +39,25 @@ def test_neuron_sharing_quick(capsys):
     assert drops[0] > 0.1 and drops[0] > 10 * drops[-1]  # close neurons: a large gain
     assert np.all(np.diff(drops) < 0)                    # decays with the angle
     assert ang[0]["shared_neurons"] >= 1
+
+
+def test_exact_vs_gradient_quick():
+    mod = load("exact_vs_gradient")
+    res = mod.main(["--quick"])
+    x, y, lam = res["x"], res["y"], res["lam"]
+    exact, *grad = res["rows"]
+    # the certified optimum: nnlasso's own objective equals the script's formula, gap ~ 0
+    assert exact["gap"] <= 1e-8 * exact["objective"]
+    # every gradient-trained network is a feasible point: never below the certified optimum
+    for r in grad:
+        assert r["objective"] >= exact["objective"] * (1 - 1e-9)
+        assert r["knots"] >= exact["knots"]
+    assert max(r["excess"] for r in grad) < 0.2         # they are close in objective
+    # the alpha = lam mapping: N * sklearn's loss at its weights equals the unbalanced weight
+    # decay objective, which rebalancing can only lower to J
+    est, (w, b, v, c) = mod.sklearn_fit(x, y, lam, 10, "lbfgs", 0, 200)
+    f = est.predict(x[:, None])
+    wd = 0.5 * sum(float(np.sum(W ** 2)) for W in est.coefs_)
+    n_loss = 0.5 * np.sum((y - f) ** 2) + lam * wd
+    assert x.size * est.loss_ == pytest.approx(n_loss, rel=1e-6)
+    assert mod.objective(x, y, w, b, v, c, lam) <= n_loss * (1 + 1e-12)
