@@ -1067,9 +1067,11 @@ def _ascent(X: np.ndarray, Q: np.ndarray, w: np.ndarray, iters: int
 
 
 def _sup_sampling(X: np.ndarray, Q: np.ndarray, n_samples: int, seed: Any, n_top: int,
-                  n_starts: int = 12, iters: int = 40) -> EtaSup:
+                  n_starts: int = 12, iters: int = 40, starts: np.ndarray | None = None
+                  ) -> EtaSup:
     """Lower bound: random directions and normals of hyperplanes through d data points, then
-    projected ascent from the best ``n_starts`` of them."""
+    projected ascent from the best ``n_starts`` of them and from every direction of ``starts``
+    (warm starts: column generation passes its active neurons and the last argmax)."""
     N, d = X.shape
     rng = np.random.default_rng(seed)
     half = max(n_samples // 2, 1)
@@ -1085,23 +1087,32 @@ def _sup_sampling(X: np.ndarray, Q: np.ndarray, n_samples: int, seed: Any, n_top
     W = np.vstack(Ws)
     W = W[np.linalg.norm(W, axis=1) > 0.5]
     vals, bs = sup_over_bias(X, Q, W)
-    starts = np.argsort(-vals)[:n_starts]
-    outW, outb, outv = [W], [bs], [vals]
-    for i in starts:
-        w, v, b = _ascent(X, Q, W[i].copy(), iters)
-        outW.append(w[None])
-        outb.append(np.array([b]))
-        outv.append(np.array([v]))
-    Wall, ball, vall = np.vstack(outW), np.concatenate(outb), np.concatenate(outv)
+    init = [W[i] for i in np.argsort(-vals)[:n_starts]]
+    if starts is not None and len(starts):
+        S = np.asarray(starts, dtype=float).reshape(-1, d)
+        S = S[np.linalg.norm(S, axis=1) > 0]
+        init += list(S / np.linalg.norm(S, axis=1, keepdims=True))
+    aW, ab, av = [], [], []
+    for w0 in init:
+        w, v, b = _ascent(X, Q, np.array(w0, dtype=float), iters)
+        aW.append(w)
+        ab.append(b)
+        av.append(v)
+    aW_, ab_, av_ = np.array(aW).reshape(-1, d), np.array(ab, float), np.array(av, float)
+    Wall, ball = np.vstack([W, aW_]), np.concatenate([bs, ab_])
+    vall = np.concatenate([vals, av_])
     i = int(np.argmax(vall))
-    top = _top_candidates(Wall, ball, vall, max(n_top, 1))
+    # candidates: the ascent end points first (local maxima, one per start), then samples
+    top = _top_candidates(aW_, ab_, av_, max(n_top, 1))
+    if top[0].shape[0] < n_top:
+        top = _top_candidates(Wall, ball, vall, max(n_top, 1))
     return EtaSup(value=float(vall[i]), upper=float("inf"), w=Wall[i], b=float(ball[i]),
                   exact=False, method="sampling", candidates=top,
-                  info={"directions": int(W.shape[0]), "starts": int(starts.size)})
+                  info={"directions": int(W.shape[0]), "starts": len(init)})
 
 
 def sup_eta(X: Any, Q: Any, *, method: str = "auto", n_samples: int = 4000, seed: Any = 0,
-            n_top: int = 5, max_patterns: int = 60_000) -> EtaSup:
+            n_top: int = 5, max_patterns: int = 60_000, starts: Any = None) -> EtaSup:
     """sup over |w| = 1, b in R of |eta(w, b)|_2, eta(w, b) = sum_n q_n relu(w . x_n - b).
 
     Assumes sum_n q_n = 0 (else the sup is +inf, via b -> -inf; :func:`certify_residual` checks).
@@ -1112,6 +1123,9 @@ def sup_eta(X: Any, Q: Any, *, method: str = "auto", n_samples: int = 4000, seed
         any d, small N; bounds for D > 1), "sampling" (lower bound: ``n_samples`` directions
         plus projected ascent).
     n_top : number of distinct candidate neurons returned for column generation.
+    starts : "sampling" only: (S, d) directions to run the projected ascent from as well (warm
+        starts, e.g. the active neurons of the current fit); candidates are taken from the
+        ascent end points first.
     """
     t0 = time.perf_counter()
     X = as_matrix(X, "X", allow_1d=True)
@@ -1127,13 +1141,13 @@ def sup_eta(X: Any, Q: Any, *, method: str = "auto", n_samples: int = 4000, seed
         else:
             method = "sampling"
     with _small_blas():
-        out = _dispatch_sup(X, Q, method, d, n_samples, seed, n_top)
+        out = _dispatch_sup(X, Q, method, d, n_samples, seed, n_top, starts)
     out.info["time"] = time.perf_counter() - t0
     return out
 
 
 def _dispatch_sup(X: np.ndarray, Q: np.ndarray, method: str, d: int, n_samples: int,
-                  seed: Any, n_top: int) -> EtaSup:
+                  seed: Any, n_top: int, starts: Any = None) -> EtaSup:
     if method == "d1":
         if d != 1:
             raise InvalidProblemError(f"method='d1' needs d = 1, X has d = {d}")
@@ -1148,7 +1162,7 @@ def _dispatch_sup(X: np.ndarray, Q: np.ndarray, method: str, d: int, n_samples: 
         else:
             out = _sup_patterns(X, Q, n_top)
     elif method == "sampling":
-        out = _sup_sampling(X, Q, n_samples, seed, n_top)
+        out = _sup_sampling(X, Q, n_samples, seed, n_top, starts=starts)
     else:
         raise InvalidProblemError(f"method: unknown value {method!r}; use 'auto', 'd1', 'arcs', "
                                   "'patterns' or 'sampling'")
@@ -1248,7 +1262,8 @@ def certify_dictionary(Phi: Any, Q: Any, lam: float, *, tol: float = 1e-6,
 def certify_residual(X: Any, Q: Any, lam: float, *, T: Any = None, loss: str = "squared",
                      objective: float | None = None, skip: Any = None, exact: bool | None = None,
                      tol: float = 1e-6, n_samples: int = 4000, seed: Any = 0, n_top: int = 5,
-                     max_patterns: int = 60_000) -> tuple[Certificate, EtaSup | None]:
+                     max_patterns: int = 60_000, starts: Any = None
+                     ) -> tuple[Certificate, EtaSup | None]:
     """Continuous certificate from a dual residual Q (the core of :func:`certify`).
 
     Checks sum_n q_n = 0 (else sup |eta| = +inf: near-affine neurons with b -> -inf; the dual
@@ -1280,7 +1295,7 @@ def certify_residual(X: Any, Q: Any, lam: float, *, T: Any = None, loss: str = "
         if exact and Q.shape[1] > 1 and d >= 3:
             method = "patterns"
     sup = sup_eta(X, Qc, method=method, n_samples=n_samples, seed=seed, n_top=n_top,
-                  max_patterns=max_patterns)
+                  max_patterns=max_patterns, starts=starts)
     if balanced:
         max_ratio, upper = sup.value / lam, sup.upper / lam
         is_exact = sup.exact
@@ -1409,6 +1424,18 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
     In d <= 2 (and small N, d with patterns) a certified result is the global optimum of the
     weight-decay (RTV2) problem with a free skip.
 
+    Oracle: exact in d = 1, 2 (and d >= 3 when the pattern enumeration is small); otherwise the
+    sampling oracle, ``n_samples`` random directions plus projected ascent on |eta| from the
+    best 12 of them *and* from every active neuron of the current fit and the last round's
+    argmax (warm starts), candidates taken from the ascent end points. Its value is a lower
+    bound on sup |eta| / lam, so such a run never reports ``certified``.
+
+    Stopping rule: stop after the first round in which (a) the certificate holds
+    (``upper_ratio <= 1 + tol``, exact oracle only), or (b) the oracle returns no violating
+    neuron (ratio > 1 + tol) that is not already in the dictionary, or (c) ``max_rounds`` is
+    reached. Under (b) with the sampling oracle the fit is optimal over its dictionary and no
+    violation was found, but it is not certified; read ``report.max_ratio`` (a lower bound).
+
     Parameters
     ----------
     skip : True / "linear" (C x + c0), the inputs X, "intercept" or None / False.
@@ -1498,10 +1525,14 @@ def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, los
         t_solve = time.perf_counter() - t0
         Z = _solution_fit(sol, Phi, X_skip)
         Q, T, res = dual_residual(Z, Y, loss=loss, skip=skip_arg)
+        # warm starts of the (sampling) oracle: the active neurons and the last argmax
+        starts = dic.W[sol.active]
+        if cert is not None:
+            starts = np.vstack([starts, cert.argmax[0].reshape(1, -1)])
         cert, sup = certify_residual(X, Q, lam, T=T, loss=loss, objective=sol.objective,
                                      skip=skip_arg, exact=exact, tol=tol, n_samples=n_samples,
                                      seed=None if seed is None else hash((seed, rounds)) % 2**32,
-                                     n_top=n_add)
+                                     n_top=n_add, starts=starts)
         cert.details["skip_residual"] = res
         Wc, bc, vc = sup.candidates
         viol = vc / lam > 1 + tol

@@ -417,3 +417,21 @@ def test_width_report_prints_a_table():
     rows = {line.strip().split("  ")[0]: line.split()[-1] for line in text.splitlines()[1:]}
     assert rows["active neurons K"] == str(rep.K) and rows["bound (N - r_aff)"] == "27"
     assert rows["holds (K <= bound)"] == "yes"
+
+
+def test_sampling_oracle_warm_starts_reach_the_exact_sup():
+    """d = 3: with one random direction the sampling oracle is a poor lower bound; warm-started
+    from a direction near the exact argmax (patterns enumeration) its ascent reaches the exact
+    sup, and the ascent end point is the first candidate."""
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((12, 3))
+    Q = _centred_residual(rng, 12, 1, np.column_stack([X, np.ones(12)]))
+    pat = R.sup_eta(X, Q, method="patterns")
+    cold = R.sup_eta(X, Q, method="sampling", n_samples=1, seed=1)
+    near = pat.w + 0.05 * rng.standard_normal(3)
+    warm = R.sup_eta(X, Q, method="sampling", n_samples=1, seed=1, starts=near[None])
+    assert cold.value < 0.99 * pat.value
+    assert warm.value == pytest.approx(pat.value, rel=1e-3)
+    assert warm.value <= pat.value * (1 + 1e-10)
+    assert warm.candidates[2][0] == pytest.approx(warm.value, rel=1e-12)
+    assert warm.info["starts"] >= 1
