@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     "CompressionPath": "compress", "CompressionReport": "compress", "compress_layer": "compress",
     "compress_network": "compress", "compression_path": "compress",
     "Solution": "solution",
-    "DeepReLUNet": "deep",
+    "DeepReLUNet": "deep", "compress_deep": "deep_compress",
     "train_prox": "training", "train_weight_decay": "training",
 }
 #: submodules exported as attributes (``nnlasso.compress`` is the module; the whole-network
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
     from .compress import (CompressionPath, CompressionReport, compress_layer, compress_network,
                            compression_path)
     from .deep import DeepReLUNet
+    from .deep_compress import compress_deep
     from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
     from .errors import InvalidProblemError, NnlassoError, SolverError
     from .estimators import (ConvexReLUClassifier, ConvexReLUClassifierCV, ConvexReLURegressor,

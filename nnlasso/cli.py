@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from . import __version__
 from .batch import OK_STATUSES, TIME_KEYS, BatchUsageError, expand_paths, run_batch, \
     run_isolated, run_problem
+from .tasks import get_task
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
     head = ("problem", "status", "N", "neurons -> kept", "bound", "holds", "gap", "time")
     rows = [head]
     for r in records:
-        first = r.get("K_dictionary") if r.get("task") == "compress" else r.get("K_active")
+        first = get_task(r.get("task")).neurons_before(r)
         K = f"{_fmt(first)} -> {_fmt(r.get('K_reduced'))}" \
             if r.get("K_active") is not None else "-"
         total = (r.get("times") or {}).get("total")
@@ -84,15 +85,10 @@ def format_record(r: dict[str, Any]) -> str:
         lines.append(f"error        {safe_text(str(r['error']))}")
     if r.get("N") is not None:
         lines.append(f"data         N = {r['N']}, d = {r['d']}, D = {r['D']}")
-    if r.get("K_dictionary") is not None and r.get("task") == "compress":
+    if r.get("K_dictionary") is not None:
         holds = {True: "holds", False: "DOES NOT HOLD", None: "-"}[r.get("width_bound_holds")]
-        lines.append(f"neurons      {r['K_dictionary']} -> {_fmt(r['K_active'])} (hidden "
-                     f"layer(s) compressed)   width bound {_fmt(r['width_bound'])} ({holds})")
-    elif r.get("K_dictionary") is not None:
-        holds = {True: "holds", False: "DOES NOT HOLD", None: "-"}[r.get("width_bound_holds")]
-        lines.append(f"neurons      dictionary {r['K_dictionary']}, active {_fmt(r['K_active'])}"
-                     f" -> reduced {_fmt(r['K_reduced'])}   width bound "
-                     f"{_fmt(r['width_bound'])} ({holds})")
+        lines.append(f"neurons      {get_task(r.get('task')).neurons_text(r, _fmt)}   width "
+                     f"bound {_fmt(r['width_bound'])} ({holds})")
     if r.get("objective") is not None:
         lines.append(f"objective    {r['objective']:.10g}   dual "
                      f"{_fmt(r.get('dual_objective'), '.10g')}   gap {_fmt(r.get('gap'), '.3e')} (relative "
@@ -200,7 +196,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             bad += 1
             print(f"INVALID  {safe_text(_error_text(f, exc))}")
             continue
-        extra = f", K = {data.K}" if spec.task != "compress" else f", hidden <= {data.K}"
+        extra = get_task(spec.task).describe(data)
         print(f"ok       {safe_text(f)}: {spec.task} [{spec.data.source}] N = {data.N}, d = {data.d}, "
               f"D = {data.D}{extra}, ~{data.memory / 2**20:.0f} MiB")
     return 1 if bad else 0

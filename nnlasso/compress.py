@@ -920,6 +920,9 @@ def compress_network(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: A
     (small, report) : ``report`` compares the given and the final network (neurons summed over
         the compressed layers); ``report.steps`` holds the per-layer reports (last layer first).
     """
+    if type(mlp).__name__ == "DeepReLUNet":  # a composition: nnlasso.deep_compress
+        from .deep_compress import compress_deep
+        return compress_deep(mlp, X, **kw)  # type: ignore[return-value]
     t_start = time.perf_counter()
     net = _as_mlp(mlp)
     X = _check_inputs(net, X)

@@ -43,19 +43,10 @@ size = 2500
 lam_ratio = 0.01
 """
 
-INVALID = 'schema = 1\ntask = "fit"\n[model]\nlam = {lam}\n'
-
-
 def kink(folder: Path, name: str, seed: int = 0, n: int = 30) -> Path:
     p = folder / f"{name}.toml"
     p.write_text(KINK.format(n=n, seed=seed))
     return p
-
-
-def lines(path: Path) -> list[dict]:
-    text = path.read_text()
-    assert text.endswith("\n")
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def assert_record_shape(rec: dict) -> None:
@@ -67,9 +58,9 @@ def assert_record_shape(rec: dict) -> None:
     json.dumps(rec, allow_nan=False)
 
 
-def test_error_record_shape(tmp_path):
+def test_error_record_shape(tmp_path, invalid_problem):
     p = tmp_path / "bad.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
     rec = run_problem(p)
     assert_record_shape(rec)
     assert rec["status"] == "error" and rec["problem"] == "bad"
@@ -117,12 +108,12 @@ def test_expand_paths(tmp_path):
         expand_paths([tmp_path / "empty"])
 
 
-def test_hostile_corpus_batch(tmp_path):
+def test_hostile_corpus_batch(tmp_path, read_records):
     out = tmp_path / "r.jsonl"
     records = run_batch([HOSTILE], out, jobs=2, progress=False)
     files = sorted(HOSTILE.glob("*.toml"))
     assert len(records) == len(files) >= 30
-    written = lines(out)
+    written = read_records(out)
     assert sorted(r["file"] for r in written) == sorted(str(f) for f in files)
     for rec in records:
         assert_record_shape(rec)
@@ -132,11 +123,11 @@ def test_hostile_corpus_batch(tmp_path):
         assert "Traceback" not in rec["error"] and "internal" not in rec["error"]
 
 
-def test_resume_repairs_truncated_line_and_skips_done(tmp_path):
+def test_resume_repairs_truncated_line_and_skips_done(tmp_path, invalid_problem, read_records):
     probs = tmp_path / "p"
     probs.mkdir()
     for i in range(3):
-        (probs / f"p{i}.toml").write_text(INVALID.format(lam=-(i + 1)))
+        (probs / f"p{i}.toml").write_text(invalid_problem(lam=-(i + 1)))
     out = tmp_path / "r.jsonl"
     first = run_batch([probs / "p0.toml"], out, progress=False)
     with open(out, "a") as fh:
@@ -146,12 +137,12 @@ def test_resume_repairs_truncated_line_and_skips_done(tmp_path):
     records = run_batch([probs], out, resume=True, progress=False, on_record=seen.append)
     assert [r["problem"] for r in records] == ["p0", "p1", "p2"]
     assert sorted(r["problem"] for r in seen) == ["p1", "p2"]   # p0 was skipped
-    written = lines(out)
+    written = read_records(out)
     assert sorted(r["problem"] for r in written) == ["p0", "p1", "p2"]
     assert written[0] == first[0]
     # without --resume the record is appended: the results file is never truncated
     run_batch([probs / "p2.toml"], out, progress=False)
-    assert [r["problem"] for r in lines(out)] == ["p0", "p1", "p2", "p2"]
+    assert [r["problem"] for r in read_records(out)] == ["p0", "p1", "p2", "p2"]
 
 
 def test_unknown_solver_option_names_solver_options(tmp_path):
@@ -164,7 +155,7 @@ def test_unknown_solver_option_names_solver_options(tmp_path):
     assert rec["error"].startswith(f"{p}: solver.options.max_iterr: ")
 
 
-def test_resume_tells_identical_files_apart(tmp_path):
+def test_resume_tells_identical_files_apart(tmp_path, read_records):
     """Same bytes, different files (another name, another folder with other data): each is its
     own problem and is not skipped because a twin has a record."""
     a, b = tmp_path / "a", tmp_path / "b"
@@ -179,10 +170,10 @@ def test_resume_tells_identical_files_apart(tmp_path):
     records = run_batch([a, b], out, resume=True, progress=False, on_record=seen.append)
     assert sorted(r["file"] for r in seen) == sorted([str(a / "q.toml"), str(b / "p.toml")])
     assert [r["file"] for r in records] == [str(p), str(a / "q.toml"), str(b / "p.toml")]
-    assert len(lines(out)) == 3 and len({r["sha256"] for r in lines(out)}) == 1
+    assert len(read_records(out)) == 3 and len({r["sha256"] for r in read_records(out)}) == 1
     again = []
     run_batch([a, b], out, resume=True, progress=False, on_record=again.append)
-    assert again == [] and len(lines(out)) == 3
+    assert again == [] and len(read_records(out)) == 3
 
 
 def test_fit_record_and_saved_solution(tmp_path):
@@ -230,7 +221,7 @@ def test_records_carry_loss_lam_and_an_independent_lam_max(tmp_path):
     assert las["loss"] and las["lam"] > 0 and las["lam_max"] > 0
 
 
-def test_timeout_kills_the_worker_and_batch_goes_on(tmp_path):
+def test_timeout_kills_the_worker_and_batch_goes_on(tmp_path, read_records):
     (tmp_path / "a_slow.toml").write_text(SLOW)
     kink(tmp_path, "b_quick")
     out = tmp_path / "r.jsonl"
@@ -240,7 +231,7 @@ def test_timeout_kills_the_worker_and_batch_goes_on(tmp_path):
     assert ": timeout: " in slow["error"] and "2 s" in slow["error"]
     assert 2 <= slow["times"]["total"] < 30
     assert quick["status"] == "optimal", quick["error"]
-    assert len(lines(out)) == 2
+    assert len(read_records(out)) == 2
 
 
 def test_file_time_limit_is_enforced(tmp_path):
@@ -265,10 +256,10 @@ def _same(a: dict, b: dict) -> None:
             assert x == y, (key, x, y)
 
 
-def test_foreign_and_dask_executors_match_local(tmp_path):
+def test_foreign_and_dask_executors_match_local(tmp_path, invalid_problem, read_records):
     kink(tmp_path, "k1", seed=1)
     kink(tmp_path, "k2", seed=2)
-    (tmp_path / "k3.toml").write_text(INVALID.format(lam=0))
+    (tmp_path / "k3.toml").write_text(invalid_problem(lam=0))
     local = run_batch([tmp_path], tmp_path / "local.jsonl", progress=False)
     assert [r["status"] for r in local] == ["optimal", "optimal", "error"]
     with cf.ThreadPoolExecutor(1) as ex:
@@ -287,16 +278,16 @@ def test_foreign_and_dask_executors_match_local(tmp_path):
                      "--executor", "dask", "--scheduler", cluster.scheduler_address])
     for a, b in zip(local, remote):
         _same(a, b)
-    assert len(lines(tmp_path / "dask.jsonl")) == 3
+    assert len(read_records(tmp_path / "dask.jsonl")) == 3
     assert code == 1                                   # k3 is invalid
-    by_file = {r["file"]: r for r in lines(tmp_path / "cli.jsonl")}
+    by_file = {r["file"]: r for r in read_records(tmp_path / "cli.jsonl")}
     for a in local:
         _same(a, by_file[a["file"]])
 
 
-def test_progress_bar_on_request(tmp_path, capsys):
+def test_progress_bar_on_request(tmp_path, capsys, invalid_problem):
     p = tmp_path / "bad.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
     run_batch([p], tmp_path / "r.jsonl", progress=True)
     err = capsys.readouterr().err
     assert "1/1" in err and "problem" in err

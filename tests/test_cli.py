@@ -19,9 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "problems"
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 # the console script installed next to this interpreter (the venv's), else the one on PATH
-_BESIDE = Path(sys.executable).parent / "nnlasso"
-EXE = str(_BESIDE) if _BESIDE.is_file() else shutil.which("nnlasso")
-CMD = [EXE] if EXE else [sys.executable, "-m", "nnlasso.cli"]
 
 TEACHER = """schema = 1
 task = "fit"
@@ -37,24 +34,14 @@ lam_ratio = 0.1
 """
 
 
-def nnlasso(*args: str, cwd: Path | None = None, timeout: float = 300
-            ) -> subprocess.CompletedProcess:
-    return subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
-def bundled(tmp_path_factory):
+def bundled(tmp_path_factory, run_nnlasso, read_records):
     """Run every bundled problem once through ``nnlasso batch problems/``."""
     tmp = tmp_path_factory.mktemp("bundled")
     t0 = time.perf_counter()
-    proc = nnlasso("batch", PROBLEMS, "--out", tmp / "results.jsonl", "--jobs", "2",
+    proc = run_nnlasso("batch", PROBLEMS, "--out", tmp / "results.jsonl", "--jobs", "2",
                    "--save-solutions", tmp / "solutions", timeout=600)
-    return proc, records(tmp / "results.jsonl"), time.perf_counter() - t0, tmp
+    return proc, read_records(tmp / "results.jsonl"), time.perf_counter() - t0, tmp
 
 
 def test_bundled_problems_all_optimal(bundled):
@@ -81,8 +68,9 @@ def test_bundled_problems_all_optimal(bundled):
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not running inside a virtualenv")
 def test_console_script_is_installed_in_the_venv():
     """pip install puts the ``nnlasso`` script next to the venv's python (no module fallback)."""
-    assert _BESIDE.is_file() and os.access(_BESIDE, os.X_OK)
-    proc = subprocess.run([str(_BESIDE), "--help"], capture_output=True, text=True, timeout=60)
+    beside = Path(sys.executable).parent / "nnlasso"
+    assert beside.is_file() and os.access(beside, os.X_OK)
+    proc = subprocess.run([str(beside), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "batch" in proc.stdout
 
 
@@ -96,24 +84,24 @@ def test_bundled_covers_every_loss_and_certificate(bundled):
         assert any(f'loss = "{loss}"' in t for t in texts)
 
 
-def test_hostile_batch_exit_1_no_traceback(tmp_path):
-    proc = nnlasso("batch", HOSTILE, "--out", tmp_path / "r.jsonl", "--jobs", "2")
+def test_hostile_batch_exit_1_no_traceback(tmp_path, run_nnlasso, read_records):
+    proc = run_nnlasso("batch", HOSTILE, "--out", tmp_path / "r.jsonl", "--jobs", "2")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    recs = records(tmp_path / "r.jsonl")
+    recs = read_records(tmp_path / "r.jsonl")
     assert len(recs) == len(list(HOSTILE.glob("*.toml")))
     assert all(r["status"] == "error" and r["error"] for r in recs)
 
 
-def test_solve_readable_and_json(tmp_path, capsys):
+def test_solve_readable_and_json(tmp_path, capsys, run_nnlasso):
     # without a [solver] time_limit, solve runs in-process (no worker subprocess)
     p = tmp_path / "kink.toml"
     p.write_text((PROBLEMS / "kink-1d-knots.toml").read_text().replace("time_limit = 120", ""))
-    proc = nnlasso("solve", p)
+    proc = run_nnlasso("solve", p)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for word in ("status optimal", "width bound", "certificate  continuous", "times"):
         assert word in proc.stdout
-    proc = nnlasso("solve", p, "--json")
+    proc = run_nnlasso("solve", p, "--json")
     rec = json.loads(proc.stdout)
     assert rec["status"] == "optimal" and rec["problem"] == "kink"
     assert main(["solve", str(HOSTILE / "lam_negative.toml")]) == 1
@@ -121,8 +109,8 @@ def test_solve_readable_and_json(tmp_path, capsys):
     assert "model.lam" in out.out and "Traceback" not in out.err
 
 
-def test_validate(tmp_path, capsys):
-    proc = nnlasso("validate", PROBLEMS, HOSTILE / "npz_pickled.toml")
+def test_validate(tmp_path, capsys, run_nnlasso):
+    proc = run_nnlasso("validate", PROBLEMS, HOSTILE / "npz_pickled.toml")
     assert proc.returncode == 1
     assert proc.stdout.count("ok ") == len(list(PROBLEMS.glob("*.toml")))
     assert "INVALID" in proc.stdout and "data.path" in proc.stdout
@@ -131,7 +119,7 @@ def test_validate(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "none")]) == 2
 
 
-def test_usage_errors_exit_2(tmp_path, capsys):
+def test_usage_errors_exit_2(tmp_path, capsys, run_nnlasso):
     assert main(["batch", str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["batch", str(PROBLEMS), "--jobs", "0"]) == 2
@@ -139,7 +127,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["batch", str(PROBLEMS), "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert main([]) == 2
     assert main(["--help"]) == 0
-    proc = nnlasso("batch", tmp_path / "nothing-here")
+    proc = run_nnlasso("batch", tmp_path / "nothing-here")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
@@ -153,13 +141,13 @@ def test_format_table_pure():
     assert "40 -> 33" in format_table([comp])
 
 
-def test_kill_9_then_resume(tmp_path):
+def test_kill_9_then_resume(tmp_path, nnlasso_cmd, run_nnlasso, read_records):
     probs = tmp_path / "probs"
     probs.mkdir()
     for i in range(5):
         (probs / f"t{i}.toml").write_text(TEACHER.format(seed=i))
     out = tmp_path / "r.jsonl"
-    proc = subprocess.Popen(CMD + ["batch", str(probs), "--out", str(out)],
+    proc = subprocess.Popen(nnlasso_cmd + ["batch", str(probs), "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
@@ -180,20 +168,20 @@ def test_kill_9_then_resume(tmp_path):
     # simulate a record cut in the middle of its write as well
     with open(out, "a") as fh:
         fh.write('{"problem": "t9", "sta')
-    done = nnlasso("batch", probs, "--out", out, "--resume")
+    done = run_nnlasso("batch", probs, "--out", out, "--resume")
     assert done.returncode == 0, done.stdout + done.stderr
-    after = records(out)
+    after = read_records(out)
     assert sorted(r["problem"] for r in after) == [f"t{i}" for i in range(5)]
     assert [json.loads(line) for line in before] == after[:len(before)]
     assert all(r["status"] == "optimal" for r in after)
 
 
-def test_script_wrapper(tmp_path, capsys):
+def test_script_wrapper(tmp_path, capsys, read_records):
     import runpy
     mod = runpy.run_path(str(ROOT / "scripts" / "run_problems.py"))
     shutil.copy(HOSTILE / "lam_both.toml", tmp_path / "lam_both.toml")
     assert mod["run"]([str(tmp_path), "--out", str(tmp_path / "r.jsonl")]) == 1
-    assert records(tmp_path / "r.jsonl")[0]["error"].endswith(
+    assert read_records(tmp_path / "r.jsonl")[0]["error"].endswith(
         "model.lam: both lam and lam_ratio are given (keep exactly one of them)")
     assert mod["DEFAULT"] == PROBLEMS
     assert mod["run"](["--help"]) == 0

@@ -9,9 +9,7 @@ import errno
 import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,10 +21,7 @@ from nnlasso.cli import format_record, format_table, main
 from nnlasso.spec import ProblemFileError, load_data, load_problem
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-_BESIDE = Path(sys.executable).parent / "nnlasso"
-CMD = [str(_BESIDE)] if _BESIDE.is_file() else [sys.executable, "-m", "nnlasso.cli"]
 
-INVALID = 'schema = 1\ntask = "fit"\n[model]\nlam = {lam}\n'
 KINK = """schema = 1
 task = "fit"
 [data]
@@ -49,17 +44,6 @@ size = 10
 [model]
 lam_ratio = 0.1
 """
-
-
-def cli(*args: object, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout, **kw)
-
-
-def lines(path: Path) -> list[dict]:
-    text = path.read_text()
-    assert text == "" or text.endswith("\n")
-    return [json.loads(line) for line in text.splitlines()]
 
 
 @pytest.fixture
@@ -86,12 +70,12 @@ EXPECT = {"fifo": "FIFO", "folder": "directory", "loop_a": "symbolic link loop",
 
 # ------------------------------------------------------------------- files refused by type
 
-def test_batch_refuses_fifos_devices_folders_and_loops_by_type(oddities, tmp_path):
+def test_batch_refuses_fifos_devices_folders_and_loops_by_type(oddities, tmp_path, run_nnlasso, read_records):
     out = tmp_path / "r.jsonl"
-    proc = cli("batch", oddities, "--out", out, "--timeout", "60", timeout=180)
+    proc = run_nnlasso("batch", oddities, "--out", out, "--timeout", "60", timeout=180)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    recs = {Path(r["file"]).stem: r for r in lines(out)}
+    recs = {Path(r["file"]).stem: r for r in read_records(out)}
     assert sorted(recs) == sorted([*EXPECT, "ok"])          # one record each, none skipped
     assert recs["ok"]["status"] == "optimal", recs["ok"]["error"]
     for stem, word in EXPECT.items():
@@ -100,18 +84,18 @@ def test_batch_refuses_fifos_devices_folders_and_loops_by_type(oddities, tmp_pat
         assert rec["error"].startswith(f"{oddities / stem}.toml: file: "), rec["error"]
         assert word in rec["error"], rec["error"]
     # resume: the unreadable files (no sha256) are recognized by their path, not re-run
-    again = cli("batch", oddities, "--out", out, "--resume", timeout=180)
+    again = run_nnlasso("batch", oddities, "--out", out, "--resume", timeout=180)
     assert again.returncode == 1 and "Traceback" not in again.stderr
-    assert len(lines(out)) == len(recs)
+    assert len(read_records(out)) == len(recs)
 
 
-def test_validate_and_solve_refuse_a_fifo_and_dev_zero(oddities):
-    proc = cli("validate", oddities / "fifo.toml", oddities / "zero.toml", oddities / "loop_a.toml",
+def test_validate_and_solve_refuse_a_fifo_and_dev_zero(oddities, run_nnlasso):
+    proc = run_nnlasso("validate", oddities / "fifo.toml", oddities / "zero.toml", oddities / "loop_a.toml",
                timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stdout.count("INVALID") == 3 and "FIFO" in proc.stdout
     for target in (oddities / "fifo.toml", "/dev/zero", oddities / "urandom.toml"):
-        proc = cli("solve", target, "--json", timeout=120)
+        proc = run_nnlasso("solve", target, "--json", timeout=120)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         rec = json.loads(proc.stdout)
         assert rec["status"] == "error" and ": file: " in rec["error"]
@@ -138,11 +122,11 @@ def test_data_path_of_another_kind_is_refused(tmp_path, kind, capsys):
     assert "data.path" in capsys.readouterr().out
 
 
-def test_a_problem_file_over_the_cap_is_not_read_whole(tmp_path, monkeypatch):
+def test_a_problem_file_over_the_cap_is_not_read_whole(tmp_path, monkeypatch, invalid_problem):
     """The cap counts bytes read, not the size the file system reports."""
     import nnlasso.spec.files as spec_files   # the module that reads problem files
     p = tmp_path / "big.toml"
-    p.write_text(INVALID.format(lam=1) + "#" * 100)
+    p.write_text(invalid_problem(lam=1) + "#" * 100)
     monkeypatch.setattr(spec_files, "MAX_FILE_BYTES", 50)
     real_fstat = os.fstat
 
@@ -188,11 +172,11 @@ def test_solve_json_prints_one_object_even_with_verbose_solver(tmp_path, capfd):
 
 # ------------------------------------------------------------------- the results file
 
-def test_resume_from_another_working_directory(tmp_path, monkeypatch):
+def test_resume_from_another_working_directory(tmp_path, monkeypatch, invalid_problem, read_records):
     probs = tmp_path / "a" / "probs"
     probs.mkdir(parents=True)
-    (probs / "p.toml").write_text(INVALID.format(lam=-1))
-    (probs / "q.toml").write_text(INVALID.format(lam=-2))
+    (probs / "p.toml").write_text(invalid_problem(lam=-1))
+    (probs / "q.toml").write_text(invalid_problem(lam=-2))
     out = tmp_path / "r.jsonl"
     monkeypatch.chdir(tmp_path / "a")
     first = run_batch(["probs"], out, progress=False)
@@ -203,7 +187,7 @@ def test_resume_from_another_working_directory(tmp_path, monkeypatch):
     seen: list = []
     again = run_batch([os.path.join("a", "probs")], out, resume=True, progress=False,
                       on_record=seen.append)
-    assert seen == [] and len(lines(out)) == 2 and again == first
+    assert seen == [] and len(read_records(out)) == 2 and again == first
     # through a symlinked folder too
     os.symlink(tmp_path / "a", tmp_path / "link")
     run_batch([tmp_path / "link" / "probs"], out, resume=True, progress=False,
@@ -211,22 +195,22 @@ def test_resume_from_another_working_directory(tmp_path, monkeypatch):
     assert seen == []
 
 
-def test_resume_skips_failures_unless_retry_failed(tmp_path):
+def test_resume_skips_failures_unless_retry_failed(tmp_path, invalid_problem, read_records):
     p = tmp_path / "p.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
     out = tmp_path / "r.jsonl"
     run_batch([p], out, progress=False)
     seen: list = []
     run_batch([p], out, resume=True, progress=False, on_record=seen.append)
     assert seen == []
     run_batch([p], out, resume=True, retry_failed=True, progress=False, on_record=seen.append)
-    assert len(seen) == 1 and len(lines(out)) == 2
+    assert len(seen) == 1 and len(read_records(out)) == 2
     assert main(["batch", str(p), "--out", str(out), "--retry-failed"]) == 2   # needs --resume
 
 
-def test_out_never_truncates_and_refuses_non_results_files(tmp_path, capsys):
+def test_out_never_truncates_and_refuses_non_results_files(tmp_path, capsys, invalid_problem, read_records):
     p = tmp_path / "p.toml"
-    text = INVALID.format(lam=-1)
+    text = invalid_problem(lam=-1)
     p.write_text(text)
     assert main(["batch", str(p), "--out", str(p)]) == 2
     assert p.read_text() == text
@@ -243,10 +227,10 @@ def test_out_never_truncates_and_refuses_non_results_files(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     assert main(["batch", str(p), "--out", str(out)]) == 1
     assert main(["batch", str(p), "--out", str(out)]) == 1
-    assert len(lines(out)) == 2                          # appended, not truncated
+    assert len(read_records(out)) == 2                          # appended, not truncated
 
 
-def test_second_concurrent_batch_on_the_same_out_is_refused(tmp_path):
+def test_second_concurrent_batch_on_the_same_out_is_refused(tmp_path, nnlasso_cmd, invalid_problem, run_nnlasso, read_records):
     slow = tmp_path / "slow"
     slow.mkdir()
     (slow / "s.toml").write_text(
@@ -254,9 +238,9 @@ def test_second_concurrent_batch_on_the_same_out_is_refused(tmp_path):
         'params = { n = 2500, d = 5, seed = 0 }\n[dictionary]\nsize = 2500\n[model]\n'
         'lam_ratio = 0.01\n')
     quick = tmp_path / "q.toml"
-    quick.write_text(INVALID.format(lam=-1))
+    quick.write_text(invalid_problem(lam=-1))
     out = tmp_path / "r.jsonl"
-    first = subprocess.Popen(CMD + ["batch", str(slow), "--out", str(out), "--timeout", "60"],
+    first = subprocess.Popen(nnlasso_cmd + ["batch", str(slow), "--out", str(out), "--timeout", "60"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
@@ -271,16 +255,16 @@ def test_second_concurrent_batch_on_the_same_out_is_refused(tmp_path):
                     except OSError:
                         break
             time.sleep(0.05)
-        second = cli("batch", quick, "--out", out, timeout=120)
+        second = run_nnlasso("batch", quick, "--out", out, timeout=120)
         assert second.returncode == 2, second.stdout + second.stderr
         assert "in use by another nnlasso batch" in second.stderr
         assert "Traceback" not in second.stderr
-        assert lines(out) == []                          # the second wrote nothing
+        assert read_records(out) == []                          # the second wrote nothing
     finally:
         os.killpg(first.pid, 9)
         first.wait(timeout=30)
     assert main(["batch", str(quick), "--out", str(out)]) == 1   # the lock died with it
-    assert len(lines(out)) == 1
+    assert len(read_records(out)) == 1
 
 
 def test_read_results_repairs_only_a_cut_off_tail(tmp_path):
@@ -294,9 +278,9 @@ def test_read_results_repairs_only_a_cut_off_tail(tmp_path):
 
 @pytest.mark.parametrize("case", ["read_only", "parent_is_file", "dev_null", "folder",
                                   "full_disk"])
-def test_bad_output_paths_are_usage_errors(tmp_path, case, capsys, monkeypatch):
+def test_bad_output_paths_are_usage_errors(tmp_path, case, capsys, monkeypatch, invalid_problem):
     p = tmp_path / "p.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
     (tmp_path / "file").write_text("x")
     out = {"read_only": "/sys/nnlasso-results.jsonl",       # read-only even for root
            "parent_is_file": str(tmp_path / "file" / "r.jsonl"),
@@ -318,10 +302,10 @@ def test_bad_output_paths_are_usage_errors(tmp_path, case, capsys, monkeypatch):
     assert "--save-solutions: cannot write" in capsys.readouterr().err
 
 
-def test_a_write_that_fails_mid_batch_is_a_usage_error(tmp_path, monkeypatch, capsys):
+def test_a_write_that_fails_mid_batch_is_a_usage_error(tmp_path, monkeypatch, capsys, invalid_problem):
     import nnlasso.batch.results as batch_mod   # the results file's writer
     p = tmp_path / "p.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
 
     def enospc(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -331,9 +315,9 @@ def test_a_write_that_fails_mid_batch_is_a_usage_error(tmp_path, monkeypatch, ca
     assert "No space left on device" in err and "--resume" in err
 
 
-def test_timeout_and_memory_cap_usage_errors(tmp_path, capsys, monkeypatch):
+def test_timeout_and_memory_cap_usage_errors(tmp_path, capsys, monkeypatch, invalid_problem, read_records):
     p = tmp_path / "p.toml"
-    p.write_text(INVALID.format(lam=-1))
+    p.write_text(invalid_problem(lam=-1))
     assert main(["batch", str(p), "--out", str(tmp_path / "r.jsonl"), "--timeout", "1e10"]) == 2
     assert "at most 1e+07 seconds" in capsys.readouterr().err
     with pytest.raises(BatchUsageError, match="--timeout"):
@@ -348,7 +332,7 @@ def test_timeout_and_memory_cap_usage_errors(tmp_path, capsys, monkeypatch):
     assert main(["validate", str(HOSTILE.parent.parent / "problems" / "kink-1d-knots.toml")]) == 2
     monkeypatch.setenv("NNLASSO_MAX_MEMORY_MB", "4096")
     assert main(["validate", str(HOSTILE.parent.parent / "problems" / "kink-1d-knots.toml")]) == 0
-    assert not (tmp_path / "r.jsonl").exists() or lines(tmp_path / "r.jsonl") == []
+    assert not (tmp_path / "r.jsonl").exists() or read_records(tmp_path / "r.jsonl") == []
 
 
 # ------------------------------------------------------------------- validate = solve
@@ -398,7 +382,7 @@ def test_compress_accepts_a_classifier_saved_with_string_labels(tmp_path):
     assert rec["status"] == "optimal", rec["error"]
 
 
-def test_control_characters_are_escaped_when_printed(tmp_path, capsys):
+def test_control_characters_are_escaped_when_printed(tmp_path, capsys, invalid_problem):
     from nnlasso.cli import safe_text
     evil = "a\x9b2J\u202eb\x1b[31m"
     assert safe_text(evil) == "a\\x9b2J\\u202eb\\x1b[31m"
@@ -408,7 +392,7 @@ def test_control_characters_are_escaped_when_printed(tmp_path, capsys):
         assert text.isprintable() or all(c.isprintable() for c in text.replace("\n", ""))
     d = tmp_path / f"dir{chr(0x202e)}x"
     d.mkdir()
-    (d / "p.toml").write_text(INVALID.format(lam=-1))
+    (d / "p.toml").write_text(invalid_problem(lam=-1))
     main(["batch", str(d), "--out", str(tmp_path / "r.jsonl")])
     out = capsys.readouterr().out
     assert "\u202e" not in out and "\\u202e" in out

@@ -495,16 +495,19 @@ def test_fallback_field_mirrors_the_fallback_record():
 
 
 def test_min_norm_default_auto_scs_then_clarabel(monkeypatch):
-    """(MIN) with eps > 0 and solver="auto": SCS (measured faster), CLARABEL taking over when
-    SCS's point is not certified; eps = 0: CLARABEL. Checked against an explicit CLARABEL solve."""
+    """(MIN) with solver="auto" (eps > 0 and eps = 0): SCS (measured faster), CLARABEL taking
+    over when SCS's point is not certified. Checked against an explicit CLARABEL solve."""
     X, Phi, _ = problem(23, N=60, K=40, D=2)
     Psi = Phi @ np.random.default_rng(0).standard_normal((40, 2))
     ref = nl.solve_min_norm(Phi, Psi, eps=0.05, solver="CLARABEL")
     sol = nl.solve_min_norm(Phi, Psi, eps=0.05)
     assert (sol.solver, sol.inner, sol.fallback) == ("auto", "SCS", None)
     assert sol.status == "optimal" and sol.objective == pytest.approx(ref.objective, rel=1e-6)
+    exact_ref = nl.solve_min_norm(Phi, Psi, solver="CLARABEL")
     exact = nl.solve_min_norm(Phi, Psi)
-    assert (exact.solver, exact.inner) == ("auto", "CLARABEL")
+    assert (exact.solver, exact.inner, exact.fallback) == ("auto", "SCS", None)
+    assert exact.status == "optimal" and exact.info["residual"] <= 1e-7
+    assert exact.objective == pytest.approx(exact_ref.objective, rel=1e-6)
     # an SCS run that stops early is not certified: CLARABEL takes over
     real = backends.tolerance_options
     monkeypatch.setattr(backends, "tolerance_options",
@@ -513,6 +516,9 @@ def test_min_norm_default_auto_scs_then_clarabel(monkeypatch):
     assert (slow.solver, slow.inner, slow.fallback) == ("auto", "SCS", "CLARABEL")
     assert slow.info["fallback"]["failed"] == "SCS"
     assert slow.status == "optimal" and slow.objective == pytest.approx(ref.objective, rel=1e-6)
+    slow_exact = nl.solve_min_norm(Phi, Psi)
+    assert (slow_exact.inner, slow_exact.fallback) == ("SCS", "CLARABEL")
+    assert slow_exact.objective == pytest.approx(exact_ref.objective, rel=1e-6)
 
 
 @pytest.mark.parametrize("case", ["data_1e10", "lam_1e12"])

@@ -15,14 +15,16 @@
   against a second batch), and with ``resume=True`` skips problems whose sha256 and resolved
   path already have a record (removing a cut-off last line left by a killed run).
 
-Layout: ``records`` (record keys, statuses, record helpers), ``tasks`` (the per-task runners
-and :func:`run_problem`), ``workers`` (worker subprocesses, :func:`run_isolated`), ``results``
-(the results file, :func:`read_results`), ``runner`` (:func:`run_batch`). ``python -m
-nnlasso.batch --serve`` is the worker protocol (``__main__``).
+Layout: ``records`` (record keys, statuses, record helpers), ``tasks`` (:func:`run_problem`;
+each task's runner is in :mod:`nnlasso.tasks`), ``workers`` (worker subprocesses,
+:func:`run_isolated`), ``results`` (the results file, :func:`read_results`), ``runner``
+(:func:`run_batch`). ``python -m nnlasso.batch --serve`` is the worker protocol
+(``__main__``).
 """
 from __future__ import annotations
 
-from .records import (CERT_TOL, MAX_TIMEOUT, OK_STATUSES, RECORD_KEYS, STATUSES, TIME_KEYS,
+from ..tasks.common import CERT_TOL
+from .records import (MAX_TIMEOUT, OK_STATUSES, RECORD_KEYS, STATUSES, TIME_KEYS,
                       BatchUsageError, empty_record, resolved_path)
 from .results import read_results
 from .runner import expand_paths, run_batch

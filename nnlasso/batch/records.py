@@ -20,8 +20,6 @@ RECORD_KEYS = ("problem", "file", "path", "sha256", "task", "status", "error", "
 TIME_KEYS = ("load", "build", "compile", "solve", "verify", "total")
 STATUSES = ("optimal", "optimal_inaccurate", "infeasible", "error", "timeout")
 OK_STATUSES = ("optimal", "optimal_inaccurate")
-#: relative tolerance of the dictionary certificate: certified iff max_ratio <= 1 + CERT_TOL
-CERT_TOL = 1e-4
 
 #: the largest time limit accepted (seconds, about 115 days; the same as [solver] time_limit)
 MAX_TIMEOUT = 1e7

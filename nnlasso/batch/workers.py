@@ -15,7 +15,8 @@ from typing import Any
 
 from .records import (BatchUsageError, MAX_TIMEOUT, _PREFIX, _READY, _clean, _error_text,
                       empty_record, resolved_path)
-from .tasks import _read_spec, _solver_name, run_problem
+from ..tasks.common import solver_name
+from .tasks import _read_spec, run_problem
 
 class _Worker:
     """A ``python -m nnlasso.batch --serve`` subprocess answering one problem at a time."""
@@ -239,7 +240,7 @@ def run_isolated(path: str | os.PathLike, display: str | None = None, *,
         rec["error"] = _error_text(display, exc)
         rec["times"]["total"] = rec["times"]["load"] = time.perf_counter() - t_start
         return _clean(rec)
-    rec.update(problem=spec.name, task=spec.task, solver=_solver_name(spec))
+    rec.update(problem=spec.name, task=spec.task, solver=solver_name(spec))
     limits = [t for t in (timeout, spec.solver.time_limit) if t is not None]
     limit = min(limits) if limits else None
     pool = pool if pool is not None else _ThreadLocalPool(threads)

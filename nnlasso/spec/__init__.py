@@ -58,6 +58,8 @@ file reading, data paths, :func:`load_problem`), ``data`` (:func:`load_data`), `
 """
 from __future__ import annotations
 
+from typing import Any
+
 # the one memory estimate and cap, shared with the Python API (re-exported here)
 from ..memory import DEFAULT_MAX_MEMORY, estimate_memory, max_memory_default, memory_cap_mb
 from .data import load_data
@@ -66,7 +68,7 @@ from .files import (load_problem, open_regular, read_capped, read_problem_bytes,
 from .parse import check_memory, feature_count, parse_problem
 from .schema import (CERTIFICATES, DICTIONARY_KINDS, LOSSES, MAX_CSV_BYTES, MAX_DATA_FILE_BYTES,
                      MAX_DICTIONARY, MAX_FILE_BYTES, MAX_SAMPLES, SCHEMA, SKLEARN_DATASETS,
-                     SOURCES, TASKS, DataSpec, DictionarySpec, ModelSpec, NetworkSpec,
+                     SOURCES, DataSpec, DictionarySpec, ModelSpec, NetworkSpec,
                      ProblemData, ProblemFileError, ProblemSpec, SolverSpec, VerifySpec)
 # the allowed keys of each table (tests/test_docs.py checks docs/problem-files.md against them)
 from .schema import (_ALL_DATA_KEYS, _DATA_KEYS, _DICT_KEYS, _MODEL_KEYS,  # noqa: F401
@@ -79,3 +81,11 @@ __all__ = ["CERTIFICATES", "DEFAULT_MAX_MEMORY", "DICTIONARY_KINDS", "LOSSES", "
            "VerifySpec", "check_memory", "estimate_memory", "feature_count", "load_data",
            "load_problem", "max_memory_default", "memory_cap_mb", "open_regular", "parse_problem",
            "read_capped", "read_problem_bytes", "resolve_data_path"]
+
+
+def __getattr__(name: str) -> Any:
+    """``TASKS``: the names of the registered tasks (:data:`nnlasso.tasks.TASKS`), in order."""
+    if name == "TASKS":
+        from ..tasks import TASKS
+        return tuple(TASKS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

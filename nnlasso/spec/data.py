@@ -5,6 +5,7 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from .schema import MAX_CSV_BYTES, ProblemData, ProblemFileError, ProblemSpec
 from .tables import _did_you_mean
 from .files import _load_npz, _npz_headers, _os_error, open_regular, read_capped
 from .parse import check_memory, feature_count
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 def _parse_csv(spec: ProblemSpec, path: Path) -> tuple[np.ndarray, np.ndarray]:
     file, data = spec.file, spec.data
@@ -121,6 +125,51 @@ def _standardize(A: np.ndarray) -> np.ndarray:
     return (A - mu) / sd
 
 
+def _read_arrays(spec: ProblemSpec, task: Task, fld: str, max_memory: int | None
+                 ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """(X, Y, Phi) as the source gives them (npz: only the task's arrays, sizes checked from
+    the headers against the cap before reading)."""
+    d_spec, file = spec.data, spec.file
+    X: np.ndarray | None = None
+    Y: np.ndarray | None = None
+    Phi: np.ndarray | None = None
+    if d_spec.source in ("npz", "csv") and d_spec.resolved is None:
+        raise ProblemFileError(file, "data.path", "not resolved (load the spec with "
+                                                  "load_problem)")
+    if d_spec.source == "sklearn":
+        from sklearn import datasets
+        X, Y = getattr(datasets, f"load_{d_spec.name}")(return_X_y=True)
+    elif d_spec.source == "synthetic":
+        X, Y = synthetic.generate(d_spec.generator, d_spec.params)
+    elif d_spec.source == "csv":
+        X, Y = _parse_csv(spec, d_spec.resolved)
+    else:
+        headers = _npz_headers(spec, d_spec.resolved, fld)
+        allowed = task.npz_arrays
+        for name in headers:
+            if name not in allowed:
+                raise ProblemFileError(file, fld, f"unexpected array {name!r}; "
+                                                  f"{_did_you_mean(name, allowed)}a {spec.task} "
+                                                  f"npz holds {', '.join(allowed)}")
+        required = task.npz_required
+        for name in required:
+            if name not in headers:
+                raise ProblemFileError(file, fld, f"missing array {name!r} (a {spec.task} npz "
+                                                  f"needs {', '.join(required)})")
+        shapes = {k: v[0] for k, v in headers.items()}
+        n0 = shapes[task.npz_rows]
+        if len(n0) == 0:
+            raise ProblemFileError(file, fld, "arrays must have one row per sample")
+        raw_bytes = sum(8 * math.prod(s) for s in shapes.values())
+        cap = max_memory if max_memory is not None else max_memory_default()
+        if raw_bytes > cap:
+            raise ProblemFileError(file, fld, f"the arrays need {raw_bytes / 2**30:.1f} GiB, "
+                                              f"over the cap of {cap / 2**30:.1f} GiB")
+        arrays = _load_npz(spec, d_spec.resolved, fld)
+        X, Y, Phi = arrays.get("X"), arrays.get("Y"), arrays.get("Phi")
+    return X, Y, Phi
+
+
 def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemData:
     """Read or generate the problem's arrays and check them.
 
@@ -141,47 +190,12 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
         For unreadable, non-numeric, non-finite or inconsistent data, a data set that does not
         suit the loss or the dictionary, or a memory estimate over the cap.
     """
+    from ..tasks import get_task
+    task = get_task(spec.task)
     d_spec, file = spec.data, spec.file
     fld = "data.path" if d_spec.path is not None else (
         "data.name" if d_spec.source == "sklearn" else "data.generator")
-    X: np.ndarray | None = None
-    Y: np.ndarray | None = None
-    Phi: np.ndarray | None = None
-    if d_spec.source in ("npz", "csv") and d_spec.resolved is None:
-        raise ProblemFileError(file, "data.path", "not resolved (load the spec with "
-                                                  "load_problem)")
-    if d_spec.source == "sklearn":
-        from sklearn import datasets
-        X, Y = getattr(datasets, f"load_{d_spec.name}")(return_X_y=True)
-    elif d_spec.source == "synthetic":
-        X, Y = synthetic.generate(d_spec.generator, d_spec.params)
-    elif d_spec.source == "csv":
-        X, Y = _parse_csv(spec, d_spec.resolved)
-    else:
-        headers = _npz_headers(spec, d_spec.resolved, fld)
-        allowed = ("Phi", "Y", "X") if spec.task == "lasso" else ("X", "Y")
-        for name in headers:
-            if name not in allowed:
-                raise ProblemFileError(file, fld, f"unexpected array {name!r}; "
-                                                  f"{_did_you_mean(name, allowed)}a {spec.task} "
-                                                  f"npz holds {', '.join(allowed)}")
-        required = ("Phi", "Y") if spec.task == "lasso" else (
-            ("X",) if spec.task == "compress" else ("X", "Y"))
-        for name in required:
-            if name not in headers:
-                raise ProblemFileError(file, fld, f"missing array {name!r} (a {spec.task} npz "
-                                                  f"needs {', '.join(required)})")
-        shapes = {k: v[0] for k, v in headers.items()}
-        n0 = shapes["Phi" if spec.task == "lasso" else "X"]
-        if len(n0) == 0:
-            raise ProblemFileError(file, fld, "arrays must have one row per sample")
-        raw_bytes = sum(8 * math.prod(s) for s in shapes.values())
-        cap = max_memory if max_memory is not None else max_memory_default()
-        if raw_bytes > cap:
-            raise ProblemFileError(file, fld, f"the arrays need {raw_bytes / 2**30:.1f} GiB, "
-                                              f"over the cap of {cap / 2**30:.1f} GiB")
-        arrays = _load_npz(spec, d_spec.resolved, fld)
-        X, Y, Phi = arrays.get("X"), arrays.get("Y"), arrays.get("Phi")
+    X, Y, Phi = _read_arrays(spec, task, fld, max_memory)
 
     if Phi is not None:
         Phi = _as_2d(spec, fld, "Phi", _finite(spec, fld, "Phi", Phi)).astype(np.float64)
@@ -210,7 +224,7 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
 
     # loss / labels
     D = 1
-    if Y is not None and spec.task != "compress":
+    if Y is not None and task.penalized:
         from ..losses import get_loss
         try:
             enc = get_loss(spec.model.loss).encode(Y)
@@ -222,43 +236,21 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
     if d_spec.standardize:
         if X is not None:
             X = _standardize(X)
-        if Y is not None and spec.model.loss == "squared" and spec.task != "compress":
+        if Y is not None and spec.model.loss == "squared" and task.penalized:
             Y = _standardize(Y)
 
     d = X.shape[1] if X is not None else 0
-    if spec.task == "lasso" and Phi is None and X is None:
-        raise ProblemFileError(file, fld, "lasso needs a Phi array or inputs X with a "
-                                          "[dictionary]")
-    if spec.task == "lasso" and Phi is None and spec.dictionary is None:
-        raise ProblemFileError(file, "dictionary", "this lasso has no Phi array: add a "
-                                                   "[dictionary] (kind = \"data\") to build the "
-                                                   "features from X, or give Phi in an npz")
-    if spec.task == "lasso" and Phi is not None and spec.dictionary is not None:
-        raise ProblemFileError(file, "dictionary", "the npz gives Phi; remove [dictionary]")
-    if spec.task == "lasso" and spec.model.skip is True and X is None:
-        raise ProblemFileError(file, "model.skip", "skip = true needs an X array (the skip "
-                                                   "inputs) in the npz; add X or set skip = "
-                                                   "\"intercept\" or false")
+    task.check_arrays(spec, fld, X, Phi)
     if spec.dictionary is not None and spec.dictionary.kind == "knots" and d != 1:
         raise ProblemFileError(file, "dictionary.kind", f"'knots' needs 1-D inputs, the data has "
                                                         f"d = {d} (use kind = \"data\")")
-    weights = biases = network = None
     K = Phi.shape[1] if Phi is not None else None
-    if spec.task == "compress":
-        from .network import _load_network
-        network = _load_network(spec, d, max_memory)
-        weights, biases = list(network.weights), list(network.biases)
-        D = weights[-1].shape[0]
-        if spec.network.layer != "all" and spec.network.layer > len(weights) - 1:
-            raise ProblemFileError(file, "network.layer",
-                                   f"the network has {len(weights) - 1} hidden layer(s); layer "
-                                   f"{spec.network.layer} does not exist (use a layer from 1 to "
-                                   f"{len(weights) - 1}, or \"all\")")
-        K = max(w.shape[0] for w in weights[:-1])
-    if spec.solver.name == "OSQP" and D > 1 and spec.task != "compress":
+    extra = task.load_extra(spec, d, max_memory)
+    D, K = extra.pop("D", D), extra.pop("K", K)
+    if spec.solver.name == "OSQP" and D > 1 and task.penalized:
         raise ProblemFileError(file, "solver.name", f"OSQP solves only quadratic programs, and "
                                                     f"these {D} outputs make the penalty a sum "
                                                     "of norms (use CLARABEL or SCS)")
     memory = check_memory(spec, N, d, D, K, max_memory)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
-                       memory=memory, weights=weights, biases=biases, network=network)
+                       memory=memory, **extra)

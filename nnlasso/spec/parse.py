@@ -4,16 +4,18 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import synthetic
 from ..memory import estimate_memory, max_memory_default
-from .schema import (CERTIFICATES, DICTIONARY_KINDS, DataSpec, DictionarySpec, LOSSES,
-                     MAX_DICTIONARY, MAX_SAMPLES, ModelSpec, NetworkSpec, ProblemFileError,
-                     ProblemSpec, SCHEMA, SKLEARN_DATASETS, SOURCES, SolverSpec, TASKS, VerifySpec,
-                     _ALL_DATA_KEYS, _DATA_KEYS, _DICT_KEYS, _MODEL_KEYS, _NET_KEYS, _SOLVER_KEYS,
-                     _TOP_KEYS, _VERIFY_KEYS)
+from .schema import (CERTIFICATES, LOSSES, MAX_SAMPLES, SCHEMA, SKLEARN_DATASETS, SOURCES,
+                     _ALL_DATA_KEYS, _DATA_KEYS, _MODEL_KEYS, _SOLVER_KEYS, _TOP_KEYS,
+                     _VERIFY_KEYS, DataSpec, DictionarySpec, ModelSpec, ProblemFileError,
+                     ProblemSpec, SolverSpec, VerifySpec)
 from .tables import _Table, _check_relpath, _did_you_mean, _short, _type_name
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                   sha256: str = "", max_memory: int | None = None) -> ProblemSpec:
@@ -42,7 +44,26 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
     ProblemFileError
         On the first problem found.
     """
+    from ..tasks import TASKS
     top = _Table(file, "", doc, _TOP_KEYS)
+    name = _parse_header(file, top)
+    names = tuple(TASKS)
+    task = TASKS[top.str("task", required=True, choices=names,
+                         fix=f"add task = \"fit\" (one of {', '.join(names)})")]
+    data = _parse_data(file, top)
+    dictionary, network = task.parse_structure(file, top)
+    model = _parse_model(file, top, task)
+    solver = _parse_solver(file, top, task, model, dictionary)
+    verify = _parse_verify(file, top, task)
+    spec = ProblemSpec(file=file, folder=Path(folder), sha256=sha256, schema=SCHEMA, name=name,
+                       task=task.name, data=data, model=model, solver=solver, verify=verify,
+                       dictionary=dictionary, network=network)
+    _check_static(spec, max_memory)
+    return spec
+
+
+def _parse_header(file: str, top: _Table) -> str:
+    """Check ``schema``; return ``name`` (default: the file's stem)."""
     if not top.has("schema"):
         raise top.error("schema", f"missing (add schema = {SCHEMA} at the top of the file)")
     schema = top.table["schema"]
@@ -56,10 +77,11 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         raise top.error("name", "must be 1 to 200 printable characters" + (
             f", found the control or formatting character U+{ord(bad):04X}" if bad else "")
             + " (give a plain name)")
-    task = top.str("task", required=True, choices=TASKS,
-                   fix=f"add task = \"fit\" (one of {', '.join(TASKS)})")
+    return name
 
-    # [data]
+
+def _parse_data(file: str, top: _Table) -> DataSpec:
+    """The ``[data]`` table: the keys of its source only."""
     if not top.has("data"):
         raise top.error("data", "missing [data] section (add one with source = \"sklearn\", "
                                 "\"npz\", \"csv\" or \"synthetic\")")
@@ -76,86 +98,69 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         data_kw["name"] = dt.str("name", required=True, choices=tuple(SKLEARN_DATASETS),
                                  fix=f"add name = one of {', '.join(SKLEARN_DATASETS)}")
     elif source in ("npz", "csv"):
-        if not dt.has("path"):
-            raise dt.error("path", f"missing (add path = \"data/file.{source}\", relative to "
-                                   "the problem file's folder)")
-        data_kw["path"] = _check_relpath(file, "data.path", dt.table["path"])
-        suffix = Path(data_kw["path"]).suffix.lower()
-        if suffix != f".{source}":
-            other = "npz" if source == "csv" else "csv"
-            raise dt.error("path", f"expected a .{source} file for source = {source!r}, got "
-                                   f"{data_kw['path']!r} (point path at a .{source} file, or "
-                                   f"set source = {other!r} if it is one)")
-        if source == "csv":
-            data_kw["delimiter"] = dt.str("delimiter", ",")
-            if len(data_kw["delimiter"]) != 1 or data_kw["delimiter"] in "\"\r\n" \
-                    or data_kw["delimiter"].isalnum() or data_kw["delimiter"] in ".-+":
-                raise dt.error("delimiter", f"invalid delimiter {data_kw['delimiter']!r} (use "
-                                            "one character such as \",\" or \";\")")
-            targets = dt.table.get("targets", 1)
-            if isinstance(targets, list):
-                if not targets or not all(isinstance(t, str) and t for t in targets):
-                    raise dt.error("targets", "expected a count or a non-empty list of header "
-                                              "names")
-                data_kw["targets"] = tuple(targets)
-            else:
-                data_kw["targets"] = dt.int("targets", 1, 1, 10_000)
+        data_kw.update(_parse_data_file(file, dt, source))
     else:
-        gen = dt.str("generator", required=True, choices=tuple(synthetic.GENERATORS),
-                     fix=f"add generator = one of {', '.join(synthetic.GENERATORS)}")
-        params = dt.table.get("params", {})
-        if not isinstance(params, dict):
-            raise dt.error("params", f"expected a table, got {_type_name(params)} (write "
-                                     "params = { n = 200, seed = 0 })")
-        try:
-            data_kw["params"] = synthetic.check_params(gen, params)
-        except KeyError as exc:
-            key, msg = exc.args
-            allowed = list(synthetic.GENERATORS[gen][1])
-            raise ProblemFileError(file, f"data.params.{key}",
-                                   f"{msg}; {_did_you_mean(key, allowed)}allowed: "
-                                   f"{', '.join(allowed)}") from None
-        except ValueError as exc:
-            key, msg = exc.args
-            raise ProblemFileError(file, f"data.params.{key}", msg) from None
-        data_kw["generator"] = gen
-    data = DataSpec(**data_kw)
+        data_kw.update(_parse_synthetic(file, dt))
+    return DataSpec(**data_kw)
 
-    # [dictionary] / [network]
-    dictionary = network = None
-    if task == "compress":
-        if top.has("dictionary"):
-            raise top.error("dictionary", "compress problems use the trained network's neurons "
-                                          "(remove [dictionary])")
-        if not top.has("network"):
-            raise top.error("network", "missing [network] section (add path = \"nets/mlp.npz\" "
-                                       "and layer = 1)")
-        nt = _Table(file, "network", top.table["network"], _NET_KEYS)
-        if not nt.has("path"):
-            raise nt.error("path", "missing (add path = \"nets/mlp.npz\")")
-        npath = _check_relpath(file, "network.path", nt.table["path"])
-        if Path(npath).suffix.lower() != ".npz":
-            raise nt.error("path", f"expected a .npz file, got {npath!r} (save the network "
-                                   "with nnlasso.MLP.save or np.savez)")
-        layer = nt.table.get("layer", 1)
-        if layer != "all":
-            layer = nt.int("layer", 1, 1, 1000, fix="a hidden layer, 1-based, or \"all\"")
-        network = NetworkSpec(path=npath, layer=layer)
-    else:
-        if top.has("network"):
-            raise top.error("network", f"only compress problems take a network (remove "
-                                       f"[network] or set task = \"compress\")")
-        if top.has("dictionary") or task == "fit":
-            dc = _Table(file, "dictionary", top.table.get("dictionary", {}), _DICT_KEYS)
-            kinds = DICTIONARY_KINDS if task == "fit" else ("data", "sphere", "knots")
-            dictionary = DictionarySpec(
-                kind=dc.str("kind", "data", choices=kinds),
-                size=dc.int("size", 2000, 1, MAX_DICTIONARY,
-                            fix="use a few hundred to a few thousand neurons"),
-                seed=dc.int("seed", 0, 0, 2**63 - 1))
 
-    # [model]
-    if task != "compress" and not top.has("model"):
+def _parse_data_file(file: str, dt: _Table, source: str) -> dict[str, Any]:
+    """``path`` (and, for csv, ``delimiter`` and ``targets``) of an npz or csv source."""
+    data_kw: dict[str, Any] = {}
+    if not dt.has("path"):
+        raise dt.error("path", f"missing (add path = \"data/file.{source}\", relative to "
+                               "the problem file's folder)")
+    data_kw["path"] = _check_relpath(file, "data.path", dt.table["path"])
+    suffix = Path(data_kw["path"]).suffix.lower()
+    if suffix != f".{source}":
+        other = "npz" if source == "csv" else "csv"
+        raise dt.error("path", f"expected a .{source} file for source = {source!r}, got "
+                               f"{data_kw['path']!r} (point path at a .{source} file, or "
+                               f"set source = {other!r} if it is one)")
+    if source == "csv":
+        data_kw["delimiter"] = dt.str("delimiter", ",")
+        if len(data_kw["delimiter"]) != 1 or data_kw["delimiter"] in "\"\r\n" \
+                or data_kw["delimiter"].isalnum() or data_kw["delimiter"] in ".-+":
+            raise dt.error("delimiter", f"invalid delimiter {data_kw['delimiter']!r} (use "
+                                        "one character such as \",\" or \";\")")
+        targets = dt.table.get("targets", 1)
+        if isinstance(targets, list):
+            if not targets or not all(isinstance(t, str) and t for t in targets):
+                raise dt.error("targets", "expected a count or a non-empty list of header "
+                                          "names")
+            data_kw["targets"] = tuple(targets)
+        else:
+            data_kw["targets"] = dt.int("targets", 1, 1, 10_000)
+    return data_kw
+
+
+def _parse_synthetic(file: str, dt: _Table) -> dict[str, Any]:
+    """``generator`` and its checked ``params`` of a synthetic source."""
+    data_kw: dict[str, Any] = {}
+    gen = dt.str("generator", required=True, choices=tuple(synthetic.GENERATORS),
+                 fix=f"add generator = one of {', '.join(synthetic.GENERATORS)}")
+    params = dt.table.get("params", {})
+    if not isinstance(params, dict):
+        raise dt.error("params", f"expected a table, got {_type_name(params)} (write "
+                                 "params = { n = 200, seed = 0 })")
+    try:
+        data_kw["params"] = synthetic.check_params(gen, params)
+    except KeyError as exc:
+        key, msg = exc.args
+        allowed = list(synthetic.GENERATORS[gen][1])
+        raise ProblemFileError(file, f"data.params.{key}",
+                               f"{msg}; {_did_you_mean(key, allowed)}allowed: "
+                               f"{', '.join(allowed)}") from None
+    except ValueError as exc:
+        key, msg = exc.args
+        raise ProblemFileError(file, f"data.params.{key}", msg) from None
+    data_kw["generator"] = gen
+    return data_kw
+
+
+def _parse_model(file: str, top: _Table, task: Task) -> ModelSpec:
+    """The ``[model]`` table: loss, lam or lam_ratio, skip, eps (as the task allows)."""
+    if task.penalized and not top.has("model"):
         raise top.error("model", "missing [model] section (add lam_ratio = 0.05 or lam = ...)")
     mt = _Table(file, "model", top.table.get("model", {}), _MODEL_KEYS)
     loss = mt.str("loss", "squared", choices=LOSSES)
@@ -165,29 +170,28 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                           fix="a fraction of lam_max in (0, 1], e.g. 0.05")
     if lam is not None and lam_ratio is not None:
         raise mt.error("lam", "both lam and lam_ratio are given (keep exactly one of them)")
-    if lam is None and lam_ratio is None and task != "compress":
+    if lam is None and lam_ratio is None and task.penalized:
         raise mt.error("lam", "neither lam nor lam_ratio is given (add exactly one, e.g. "
                               "lam_ratio = 0.05)")
     skip: Any = mt.table.get("skip", True)
-    if mt.has("skip") and task == "compress":
-        raise mt.error("skip", "compress problems keep the network's own biases (remove skip)")
+    if mt.has("skip") and "skip" in task.model_forbids:
+        raise mt.error("skip", task.model_forbids["skip"])
     if not isinstance(skip, bool) and skip != "intercept":
         raise mt.error("skip", f"expected true (C x + c0), \"intercept\" (c0 only) or false, "
                                f"got {_type_name(skip)} {skip!r}")
-    if mt.has("eps") and task != "compress":
-        raise mt.error("eps", "only compress problems take eps (remove it)")
+    if mt.has("eps") and "eps" in task.model_forbids:
+        raise mt.error("eps", task.model_forbids["eps"])
     eps = mt.number("eps", 0.0, lo=0.0, hi=1.0, hi_open=True,
                     fix="a relative residual tolerance in [0, 1), e.g. eps = 0.01")
-    if task == "compress":
-        if loss != "squared":
-            raise mt.error("loss", "compress problems keep the layer's outputs (squared "
-                                   "residual); remove loss")
-        if (lam is not None or lam_ratio is not None) and eps > 0:
-            raise mt.error("eps", "eps (constrained form) and lam / lam_ratio (penalized form) "
-                                  "exclude each other; keep one")
-    model = ModelSpec(loss=loss, lam=lam, lam_ratio=lam_ratio, skip=skip, eps=eps)
+    task.check_model(mt, loss, lam, lam_ratio, eps)
+    return ModelSpec(loss=loss, lam=lam, lam_ratio=lam_ratio, skip=skip, eps=eps)
 
-    # [solver]
+
+
+def _parse_solver(file: str, top: _Table, task: Task, model: ModelSpec,
+                  dictionary: DictionarySpec | None) -> SolverSpec:
+    """The ``[solver]`` table: the name (resolved, so an unknown or absent solver is an error
+    here), the time limit and the options (checked against the solver)."""
     st = _Table(file, "solver", top.table.get("solver", {}), _SOLVER_KEYS)
     sname = st.str("name", "auto")
     from ..backends import resolve
@@ -196,9 +200,9 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
         # compress programs are min-norm / group programs (SOCP); the activation-pattern
         # programs (patterns, gated) have cone blocks: neither is a QP nor a penalized lasso
         pattern_fit = dictionary is not None and dictionary.kind in ("patterns", "gated")
-        concrete = resolve(sname, is_qp=loss == "squared" and task != "compress"
+        concrete = resolve(sname, is_qp=model.loss == "squared" and task.penalized
                            and not pattern_fit,
-                           native=task != "compress" and not pattern_fit)
+                           native=task.penalized and not pattern_fit)
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
@@ -213,7 +217,7 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                    f"expected a number, string or boolean, got "
                                    f"{_type_name(val)} (solver settings are flat: "
                                    f"options = {{ {key} = 100 }})")
-    if options and task == "compress":
+    if options and not task.penalized:
         raise st.error("options", "compress problems do not pass solver options (remove them)")
     if options and sname.upper() == "AUTO":
         key = next(iter(options))
@@ -222,29 +226,21 @@ def parse_problem(doc: dict[str, Any], *, file: str, folder: Path | str = ".",
                                "the solver is chosen by problem size, and each solver has its "
                                "own options (set name = \"CLARABEL\", \"SCS\", ... or \"prox\")")
     _check_solver_options(file, concrete, options)
-    solver = SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
+    return SolverSpec(name=sname.upper(), time_limit=time_limit, options=dict(options))
 
-    # [verify]
+
+
+def _parse_verify(file: str, top: _Table, task: Task) -> VerifySpec:
+    """The ``[verify]`` table: reduce_support and the certificate (as the task allows)."""
     vt = _Table(file, "verify", top.table.get("verify", {}), _VERIFY_KEYS)
-    default_cert = "none" if task == "compress" else "dictionary"
-    certs = ("none",) if task == "compress" else (
-        CERTIFICATES if task == "fit" else ("none", "dictionary"))
+    default_cert, certs = task.default_certificate, task.certificates
     cert = vt.str("certificate", default_cert, choices=CERTIFICATES)
     if cert not in certs:
-        raise vt.error("certificate", f"{cert!r} is not available for task = {task!r} (use "
+        raise vt.error("certificate", f"{cert!r} is not available for task = {task.name!r} (use "
                                       f"{' or '.join(repr(c) for c in certs)})")
     reduce = vt.bool("reduce_support", True)
-    if task == "compress" and not reduce:
-        raise vt.error("reduce_support", "compression always reduces the layer to a support "
-                                         "within the width bound (that is what it does); "
-                                         "remove reduce_support or set it to true")
-    verify = VerifySpec(reduce_support=reduce, certificate=cert)
-
-    spec = ProblemSpec(file=file, folder=Path(folder), sha256=sha256, schema=SCHEMA, name=name,
-                       task=task, data=data, model=model, solver=solver, verify=verify,
-                       dictionary=dictionary, network=network)
-    _check_static(spec, max_memory)
-    return spec
+    task.check_verify(vt, reduce)
+    return VerifySpec(reduce_support=reduce, certificate=cert)
 
 
 #: options of the native solver (``name = "prox"``): name -> (type, smallest value)
@@ -349,15 +345,9 @@ def _check_static(spec: ProblemSpec, max_memory: int | None) -> None:
 
 
 def feature_count(spec: ProblemSpec, N: int, d: int, K: int | None = None) -> int:
-    """Effective number of feature columns used by the memory estimate."""
-    if spec.task == "compress" or spec.dictionary is None:
-        return int(K or 1)
-    kind, size = spec.dictionary.kind, spec.dictionary.size
-    if kind == "knots":
-        return N + 1
-    if kind in ("patterns", "gated"):
-        return 2 * size * (d + 1)
-    return size
+    """Effective number of feature columns used by the memory estimate (the task's own)."""
+    from ..tasks import get_task
+    return get_task(spec.task).feature_count(spec, N, d, K)
 
 
 def check_memory(spec: ProblemSpec, N: int, d: int, D: int, K: int | None,
@@ -367,13 +357,8 @@ def check_memory(spec: ProblemSpec, N: int, d: int, D: int, K: int | None,
     Keff = feature_count(spec, N, d, K)
     need = estimate_memory(N, d, D, Keff)
     if need > cap:
-        if spec.dictionary is not None and spec.task != "compress":
-            fld = "dictionary.size"
-            fix = "lower dictionary.size or data.max_samples"
-        elif spec.task == "lasso":
-            fld, fix = "data.path", "use fewer samples or features (data.max_samples)"
-        else:
-            fld, fix = "data.max_samples", "set data.max_samples lower"
+        from ..tasks import get_task
+        fld, fix = get_task(spec.task).memory_fix(spec)
         raise ProblemFileError(spec.file, fld,
                                f"needs about {need / 2**30:.1f} GiB (N = {N}, K = {Keff}, "
                                f"D = {D}), over the cap of {cap / 2**30:.1f} GiB ({fix}, or "

@@ -10,7 +10,6 @@ import numpy as np
 from ..errors import InvalidProblemError
 
 SCHEMA = 1
-TASKS = ("fit", "lasso", "compress")
 SOURCES = ("sklearn", "npz", "csv", "synthetic")
 #: scikit-learn loaders allowed by name: (N, d, D) with D = classes for classification sets
 SKLEARN_DATASETS: dict[str, tuple[int, int, int]] = {
