@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import InvalidProblemError
-from .networks import MLP, ShallowReLUNet, _check_inputs, relu
+from .networks import MLP, ShallowReLUNet, _check_inputs
 
 __all__ = ["DeepReLUNet"]
 
@@ -125,12 +125,7 @@ class DeepReLUNet:
         """``f(X)``: shape (N, D), or (N,) when the last block was built with a 1-D ``V``."""
         Z = _check_inputs(X, self.n_inputs)
         for blk in self.blocks:
-            out = relu(Z @ blk.W.T - blk.b) @ blk.V
-            if blk.skip_coef is not None:
-                out = out + Z @ blk.skip_coef
-            if blk.intercept is not None:
-                out = out + blk.intercept
-            Z = out
+            Z = blk._output(Z)
         return Z[:, 0] if self.blocks[-1]._one_output else Z
 
     # -- regularizers ----------------------------------------------------------------------------

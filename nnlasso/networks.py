@@ -181,14 +181,18 @@ class ShallowReLUNet:
         X = _check_inputs(X, self.d)
         return relu(X @ self.W.T - self.b)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """``f(X)``: shape (N, D), or (N,) when the net was built with a 1-D ``V``."""
-        X = _check_inputs(X, self.d)
+    def _output(self, X: np.ndarray) -> np.ndarray:
+        """``f(X)`` as an (N, D) array for inputs already checked (no 1-D squeeze)."""
         out = relu(X @ self.W.T - self.b) @ self.V
         if self.skip_coef is not None:
             out = out + X @ self.skip_coef
         if self.intercept is not None:
             out = out + self.intercept
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``f(X)``: shape (N, D), or (N,) when the net was built with a 1-D ``V``."""
+        out = self._output(_check_inputs(X, self.d))
         return out[:, 0] if self._one_output else out
 
     # -- norms -----------------------------------------------------------------------------------
@@ -243,8 +247,7 @@ class ShallowReLUNet:
         W[live] *= a[:, None]
         b[live] *= a
         V[live] /= a[:, None]
-        return ShallowReLUNet(W, b, V[:, 0] if self._one_output else V,
-                              None if C is None else (C[:, 0] if self._one_output else C), c0)
+        return self._new(W, b, V, C, c0)
 
     # -- canonical form, TV2 ---------------------------------------------------------------------
     def canonical(self, X: Any = None, tol: float = 1e-10) -> "ShallowReLUNet":
