@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import backends
-from .compress import _check_eps, _positive
+from .compress import _check_eps, _lasso_solver, _positive
 from .deep import DeepReLUNet, _block_arrays, _make_block
 from .errors import InvalidProblemError
 from .lasso import lam_max, requested_name, solve_lasso, solve_min_norm
@@ -204,10 +204,7 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
         if lam is None:
             lam = lam_ratio * lam_max(Phi, Psi, skip=skip)
         rep.lam = float(lam)
-        name = "prox" if solver.upper() == "AUTO" and hasattr(backends, "NATIVE") else solver
-        if name.upper() == "AUTO":
-            name = "CLARABEL"
-        sol = solve_lasso(Phi, Psi, lam, skip=skip, solver=name, **kw)
+        sol = solve_lasso(Phi, Psi, lam, skip=skip, solver=_lasso_solver(solver), **kw)
     else:
         sol = solve_min_norm(Phi, Psi, eps=eps, skip=skip, solver=solver, **kw)
     rep.objective, rep.gap, rep.rel_gap = sol.objective, sol.gap, sol.rel_gap
