@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnlasso import fit_shallow  # noqa: E402
 from nnlasso.dictionary import NeuronDictionary, knot_neurons, sample_neurons  # noqa: E402
+from nnlasso.solution import active_set  # noqa: E402
 
 TOL = 1e-9
 
@@ -56,10 +57,8 @@ def planted(rng: np.random.Generator, N: int, d: int, D: int, noise: float = 0.0
     return X, Y + noise * rng.normal(size=Y.shape)
 
 
-def _active(fit, rel: float = 1e-6) -> np.ndarray:
-    V = np.asarray(fit.solution.V)
-    nr = np.linalg.norm(V, axis=1)
-    return np.flatnonzero(nr > rel * max(nr.max(), 1e-300))
+def _active(fit) -> np.ndarray:
+    return active_set(np.asarray(fit.solution.V))
 
 
 def joint_objective(fit_parts, Y, lam) -> float:
@@ -184,8 +183,7 @@ def figure(rows: list[dict], path: Path) -> bool:
 
 
 def _active_net(fit) -> np.ndarray:
-    v = np.linalg.norm(np.atleast_2d(fit.net.V.T).T.reshape(fit.net.W.shape[0], -1), axis=1)
-    return np.flatnonzero(v > 1e-6 * max(v.max(), 1e-300))
+    return active_set(fit.net.V)
 
 
 def main(argv: list[str] | None = None) -> dict:
