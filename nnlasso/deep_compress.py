@@ -341,13 +341,15 @@ def compress_deep(deep: DeepReLUNet, X: Any, *, eps: float = 0.0, lam: float | N
     net = deep.rebalance() if rebalance else deep
     one = net.blocks[-1]._one_output
     parts = [list(_block_arrays(blk)) for blk in net.blocks]
-    F0 = _forward(parts, X)[-1]
+    # compressing block l changes only blocks l and l + 1 (block l + 1 was done before it), so
+    # the inputs and old output of block l are those of the original network
+    Zs = _forward(parts, X)
+    F0 = Zs[-1]
     nF0 = float(np.linalg.norm(F0))
     reports = []
     for l in range(len(parts) - 1, -1, -1):
         rep = BlockReport(block=l + 1, program=program, neurons_before=deep.hidden_sizes[l],
                           neurons_after=0)
-        Zs = _forward(parts, X)
         Z, out_old = Zs[l], Zs[l + 1]
         W, b, V, C, c0 = parts[l]
         Psi_norm = float(np.linalg.norm(relu(Z @ W.T - b) @ V))
@@ -360,7 +362,7 @@ def compress_deep(deep: DeepReLUNet, X: Any, *, eps: float = 0.0, lam: float | N
         if l < len(parts) - 1:
             parts[l], parts[l + 1] = _truncate_bottleneck(parts[l], parts[l + 1], Z, eps,
                                                           rank_tol, rep)
-        F1 = _forward(parts, X)[-1]
+        F1 = _forward(parts[l:], Z)[-1]
         rep.max_output_change = float(np.max(np.abs(F1 - F0)))
         rep.rel_output_change = _rel(F1 - F0, nF0)
         reports.append(rep)
