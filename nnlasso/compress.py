@@ -436,15 +436,24 @@ def _prepare(mlp: MLP, layer: Any, X: np.ndarray, rebalance: bool) -> _Layer:
 # solvers
 # =============================================================================================
 
-def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
-    """#{i : s_i > rtol * s_1} over the singular values of M, with single-threaded BLAS (on the
-    shared 2-core machine a threaded SVD of a 1257 x 52 matrix spiked from 2 ms to 0.45 s)."""
+def _singular_values(M: np.ndarray) -> np.ndarray:
+    """The singular values of M, with single-threaded BLAS (on the shared 2-core machine a
+    threaded SVD of a 1257 x 52 matrix spiked from 2 ms to 0.45 s)."""
     if M.size == 0:
-        return 0
+        return np.zeros(0)
     from .prox import _single_thread
     with _single_thread():
-        s = np.linalg.svd(M, compute_uv=False)
+        return np.linalg.svd(M, compute_uv=False)
+
+
+def _count_above(s: np.ndarray, rtol: float) -> int:
+    """#{i : s_i > rtol * s_1} (0 when s is empty or zero)."""
     return int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
+
+
+def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
+    """#{i : s_i > rtol * s_1} over the singular values of M."""
+    return _count_above(_singular_values(M), rtol)
 
 
 def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
@@ -452,22 +461,20 @@ def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
     return M - M.mean(axis=0) if intercept else M
 
 
-def _effective_width(Phi: np.ndarray, F: np.ndarray, intercept: bool
-                     ) -> tuple[tuple[int, int], int]:
-    """((r_Phi, r_F), bound) at the relative threshold EFFECTIVE_RTOL (see CompressionReport)."""
-    rP = _numerical_rank(_center(Phi, intercept), EFFECTIVE_RTOL)
-    rF = _numerical_rank(_center(F, intercept), EFFECTIVE_RTOL)
+def _width_bounds(Phi: np.ndarray, F: np.ndarray, intercept: bool
+                  ) -> tuple[int, tuple[int, int], int]:
+    """(bound, (r_Phi, r_F), effective bound) of CompressionReport, from one SVD of P Phi and
+    one of P F: bound = rank(P Phi) * rank(P F) (D > 1), min(N - r_aff, rank(P Phi)) for one
+    output, at the threshold _RANK_RTOL; the effective ranks and bound the same at
+    EFFECTIVE_RTOL."""
+    sP = _singular_values(_center(Phi, intercept))
+    sF = _singular_values(_center(F, intercept))
+    rP, rP_eff = _count_above(sP, _RANK_RTOL), _count_above(sP, EFFECTIVE_RTOL)
+    rF_eff = _count_above(sF, EFFECTIVE_RTOL)
     if F.shape[1] == 1:
-        return (rP, rF), min(Phi.shape[0] - int(intercept), rP)
-    return (rP, rF), rP * rF
-
-
-def _width_bound(Phi: np.ndarray, F: np.ndarray, intercept: bool) -> int:
-    """rank(P Phi) * rank(P F) (D > 1); min(N - r_aff, rank(P Phi)) for one output."""
-    rP = _numerical_rank(_center(Phi, intercept))
-    if F.shape[1] == 1:
-        return min(Phi.shape[0] - int(intercept), rP)
-    return rP * _numerical_rank(_center(F, intercept))
+        cap = Phi.shape[0] - int(intercept)
+        return min(cap, rP), (rP_eff, rF_eff), min(cap, rP_eff)
+    return rP * _count_above(sF, _RANK_RTOL), (rP_eff, rF_eff), rP_eff * rF_eff
 
 
 def _native_available() -> bool:
@@ -739,12 +746,12 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
         trained_obj = float(np.sum(np.linalg.norm(prep.V_out, axis=1)))
     F_fit = prep.Phi @ sol.V
     has_icpt = bool(intercept or program == "label")
-    eff_ranks, eff_bound = _effective_width(prep.Phi, F_fit, has_icpt)
+    bound, eff_ranks, eff_bound = _width_bounds(prep.Phi, F_fit, has_icpt)
     report = CompressionReport(
         layer=prep.layer, program=program,
         neurons_before=prep.original.hidden_sizes[prep.layer - 1],
         neurons_after=small.hidden_sizes[prep.layer - 1],
-        bound=_width_bound(prep.Phi, F_fit, has_icpt),
+        bound=bound,
         effective_ranks=eff_ranks, effective_bound=eff_bound,
         weight_decay_before=prep.wd_before, weight_decay_balanced=prep.wd_balanced,
         weight_decay_after=small.weight_decay(),
