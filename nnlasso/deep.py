@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import InvalidProblemError
-from .networks import MLP, ShallowReLUNet, _check_inputs
+from .networks import MLP, ShallowReLUNet, _check_inputs, _make_block
 
 __all__ = ["DeepReLUNet"]
 
@@ -44,13 +44,6 @@ def _block_arrays(block: ShallowReLUNet
     C = None if block.skip_coef is None else block.skip_coef.copy()
     c0 = None if block.intercept is None else block.intercept.copy()
     return block.W.copy(), block.b.copy(), block.V.copy(), C, c0
-
-
-def _make_block(W: np.ndarray, b: np.ndarray, V: np.ndarray, C: np.ndarray | None,
-                c0: np.ndarray | None, one_output: bool) -> ShallowReLUNet:
-    if one_output:
-        return ShallowReLUNet(W, b, V[:, 0], None if C is None else C[:, 0], c0)
-    return ShallowReLUNet(W, b, V, C, c0)
 
 
 class DeepReLUNet:

@@ -165,10 +165,7 @@ class ShallowReLUNet:
     def _new(self, W: np.ndarray, b: np.ndarray, V: np.ndarray, C: np.ndarray | None,
              c0: np.ndarray | None) -> "ShallowReLUNet":
         """A net of the same output convention (1-D predictions when built with a 1-D V)."""
-        if self._one_output:
-            V = V[:, 0]
-            C = None if C is None else C[:, 0]
-        return ShallowReLUNet(W, b, V, C, c0)
+        return _make_block(W, b, V, C, c0, self._one_output)
 
     def _affine_parts(self) -> tuple[np.ndarray, np.ndarray]:
         C = np.zeros((self.d, self.D)) if self.skip_coef is None else self.skip_coef.copy()
@@ -353,6 +350,14 @@ class ShallowReLUNet:
                                       "MLP cannot represent; call canonical() or drop the skip")
         c0 = np.zeros(self.D) if self.intercept is None else self.intercept
         return MLP([self.W, self.V.T], [self.b, -c0])
+
+
+def _make_block(W: np.ndarray, b: np.ndarray, V: np.ndarray, C: np.ndarray | None,
+                c0: np.ndarray | None, one_output: bool) -> ShallowReLUNet:
+    """A ShallowReLUNet from 2-D ``V`` and ``C``, built with 1-D ones when ``one_output``."""
+    if one_output:
+        return ShallowReLUNet(W, b, V[:, 0], None if C is None else C[:, 0], c0)
+    return ShallowReLUNet(W, b, V, C, c0)
 
 
 def _orientation(U: np.ndarray) -> np.ndarray:
