@@ -58,7 +58,16 @@ def test_the_registry_holds_the_three_tasks_in_order():
     assert list(TASKS) == ["fit", "lasso", "compress"] == list(spec.TASKS)
     assert all(isinstance(t, Task) and t.name == n for n, t in TASKS.items())
     assert get_task("lasso") is TASKS["lasso"]
-    assert type(get_task("no-such-task")) is Task          # records of invalid files
+    unknown = get_task("no-such-task")                    # records of invalid files
+    assert isinstance(unknown, Task) and unknown.name not in TASKS
+
+
+def test_a_task_without_a_runner_cannot_be_registered():
+    class NoRunner(Task):
+        name = "no-runner"
+    with pytest.raises(TypeError, match="abstract"):
+        register(NoRunner)
+    assert "no-runner" not in TASKS
 
 
 def test_register_refuses_a_duplicate_name():

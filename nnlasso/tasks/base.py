@@ -10,16 +10,17 @@ and the command line read every task-specific fact from here.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
 from ..spec.schema import (DictionarySpec, MAX_DICTIONARY, NetworkSpec, ProblemData,
-                           ProblemSpec, _DICT_KEYS)
+                           ProblemFileError, ProblemSpec, _DICT_KEYS)
 from ..spec.tables import _Table
 
 
-class Task:
+class Task(ABC):
     """One kind of problem (a value of ``task``); subclasses set the class attributes.
 
     Attributes
@@ -106,9 +107,9 @@ class Task:
 
     # ---- running and reporting -----------------------------------------------------------
 
+    @abstractmethod
     def run(self, spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
         """Solve the problem, fill the record ``rec``; return the arrays to save."""
-        raise NotImplementedError(f"task {self.name!r} has no runner")
 
     def neurons_before(self, rec: dict[str, Any]) -> Any:
         """The first number of the summary's "neurons -> kept" cell."""
@@ -141,4 +142,13 @@ def get_task(name: str | None) -> Task:
     return TASKS.get(name) or _DEFAULT
 
 
-_DEFAULT = Task()
+class _UnregisteredTask(Task):
+    """Stands for a task name that is not registered: only its reporting methods are used
+    (``parse_problem`` refuses the name before anything runs)."""
+
+    def run(self, spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
+        raise ProblemFileError(spec.file, "task", f"{spec.task!r} is not a registered task; "
+                               f"use one of {sorted(TASKS)}")
+
+
+_DEFAULT = _UnregisteredTask()
