@@ -1,0 +1,420 @@
+"""The pattern program on fixed data (:class:`_Program`): restricted solves, the evaluation of a
+point, nnlasso's certificate and the working-set loop (the rule is in
+:func:`nnlasso.patterns.solve_patterns`, Notes)."""
+from __future__ import annotations
+
+import logging
+import time
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sps
+from scipy.optimize import nnls
+
+from .. import backends
+from ..errors import SolverError
+
+logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
+
+
+def _orth(F: np.ndarray) -> np.ndarray:
+    if F.shape[1] == 0:
+        return F
+    Uf, s, _ = np.linalg.svd(F, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return F[:, :0]
+    return Uf[:, s > s[0] * max(F.shape) * np.finfo(float).eps]
+
+
+def _repair_equality(w: np.ndarray, mu: np.ndarray, s: np.ndarray,
+                     xnorm: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Make 1^T (a + S mu) = 0 exact by the cheapest move of mu >= 0 (None if impossible)."""
+    e = float(np.sum(w))
+    if abs(e) <= 64 * np.finfo(float).eps * float(np.sum(np.abs(w)) + np.sum(mu)):
+        return w, mu                    # zero up to the rounding of the sums
+    # raising mu_n changes the sum by s_n: use a row with s_n = -sign(e) (smallest |x_n|)
+    cand = np.flatnonzero(s == -np.sign(e))
+    if cand.size:
+        n = cand[np.argmin(xnorm[cand])]
+        mu = mu.copy()
+        mu[n] += abs(e)
+        w = w.copy()
+        w[n] += s[n] * abs(e)
+        return w, mu
+    # else lower mu on rows with s_n = sign(e), proportionally
+    rows = np.flatnonzero((s == np.sign(e)) & (mu > 0))
+    tot = float(np.sum(mu[rows]))
+    if tot >= abs(e) and tot > 0:
+        mu = mu.copy()
+        w = w.copy()
+        f = abs(e) / tot
+        w[rows] -= s[rows] * mu[rows] * f
+        mu[rows] *= 1.0 - f
+        return w, mu
+    return None
+
+
+class _Program:
+    """The pattern program of :func:`solve_patterns` on fixed data: restricted solves, the
+    evaluation of a point, nnlasso's certificate, and the working-set loop.
+
+    Blocks k = 0..B-1 have pattern ``bpat[k]`` and sign ``bsign[k]``; ``Mk`` (N, B) holds
+    sigma_k D_k[n], ``Sg`` (N, B) the signs (2 D_k - 1)[n] of the cone rows.
+    """
+
+    # working-set rule (see solve_patterns, Notes)
+    n_rows_init = 24        # cone rows per entering block: the least-slack rows of its direction
+    near_tol = 1e-3         # rows re-added to a block with violations: slack < near_tol |theta|
+    viol_tol = 1e-8         # a cone row is violated when its slack < -viol_tol |xl_n| max|theta|
+    complement = True       # fit of blocks with |D_k| > N/2 through the complement pattern
+    zero_tol = 1e-6         # a working block is zero when |theta_k| <= zero_tol max|theta|
+    prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
+
+    def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
+                 lin_block, solver, tol, options):
+        N, d = X.shape
+        self.X, self.T, self.y, self.lam, self.loss = X, T, T[:, 0], lam, lossobj
+        self.N, self.d, self.e = N, d, d + 1
+        self.Xl = np.hstack([X, -np.ones((N, 1))])
+        self.xln = np.linalg.norm(self.Xl, axis=1)
+        self.xnorm = np.linalg.norm(X, axis=1)
+        self.cone, self.bias, self.unpen = cone, bias, bias == "unpenalized"
+        self.Xc = X if self.unpen else self.Xl          # |Xc^T w_k| <= lam in the dual
+        self.rho = 1e4 * max(1.0, float(np.max(np.abs(X))))
+        self.XlR = np.hstack([X, -self.rho * np.ones((N, 1))])
+        Mf = M.T.astype(np.float64)                     # (N, P)
+        self.bpat, self.bsign, self.B = bpat, bsign, bpat.size
+        self.Mk = Mf[:, bpat] * bsign[None, :]          # (N, B)
+        self.Sg = (2.0 * Mf - 1.0)[:, bpat] if cone else None
+        self.X_skip, self.intercept, self.lin_block = X_skip, intercept, lin_block
+        free = []
+        if X_skip is not None:
+            free.append(X_skip)
+        if intercept:
+            free.append(np.ones((N, 1)))
+        if self.unpen and not cone:
+            free.append(Mf)
+        self.Qf = _orth(np.hstack(free)) if free else None
+        self.solver, self.tol, self.options = solver, tol, options
+
+    # ---- restricted program ---------------------------------------------------------------
+    def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
+        """Solve the program over the blocks ``blocks`` (all others fixed at 0) with, for the
+        j-th of them, only the cone rows ``rows[j]`` (all N rows when ``rows`` is None).
+
+        Returns the full-size block values ``th`` (B, d+1), the multipliers ``mu`` (B, N) of
+        the included rows in the original row scaling (0 on every other row), the free part
+        and the solver's status and timings.
+        """
+        blocks = np.asarray(blocks, dtype=np.intp)
+        N, d, e, m = self.N, self.d, self.e, blocks.size
+        # fit: a block with |D_k| > N/2 enters as sigma_k (Xl theta_k - (I - D_k) Xl theta_k),
+        # the first term collected in one shared variable s = sum sigma_k theta_k (e entries):
+        # the fit operator then has sum_k min(|D_k|, N - |D_k|) (d+1) nonzeros, and the
+        # interior-point factorization's dense updates shrink accordingly
+        Mk = self.Mk[:, blocks]
+        comp = np.abs(Mk).sum(axis=0) > N / 2 if self.complement else np.zeros(m, dtype=bool)
+        Mk = np.where(comp[None, :], Mk - self.bsign[blocks][None, :], Mk)
+        rn, ck = np.nonzero(Mk)
+        vals = Mk[rn, ck][:, None] * self.Xl[rn]
+        A = sps.csr_matrix((vals.ravel(), (np.repeat(rn, e),
+                                           (ck[:, None] * e + np.arange(e)[None, :]).ravel())),
+                           shape=(N, m * e))
+        theta = cp.Variable(m * e)
+        Th = cp.reshape(theta, (m, e), order="C")
+        penalty = cp.sum(cp.norm(Th[:, :d] if self.unpen else Th, 2, axis=1))
+        z = A @ theta
+        constraints = []
+        if np.any(comp):
+            jc = np.flatnonzero(comp)
+            E = sps.csr_matrix((np.repeat(self.bsign[blocks][jc], e),
+                                (np.tile(np.arange(e), jc.size),
+                                 (jc[:, None] * e + np.arange(e)[None, :]).ravel())),
+                               shape=(e, m * e))
+            s_var = cp.Variable(e)
+            constraints.append(s_var == E @ theta)
+            z = z + self.Xl @ s_var
+        Cv = c0 = ulin = None
+        if self.lin_block:
+            ulin = cp.Variable(d)
+            z = z + self.X @ ulin
+            penalty = penalty + cp.norm(ulin, 2)
+        if self.X_skip is not None:
+            Cv = cp.Variable(self.X_skip.shape[1])
+            z = z + self.X_skip @ Cv
+        if self.intercept:
+            c0 = cp.Variable()
+            z = z + c0
+        con, rr, jj = None, None, None
+        if self.cone:
+            if rows is None:
+                rr, jj = np.tile(np.arange(N), m), np.repeat(np.arange(m), N)
+            else:
+                rr = (np.concatenate([np.asarray(r, dtype=np.intp) for r in rows]) if m
+                      else np.zeros(0, dtype=np.intp))
+                jj = np.repeat(np.arange(m), [len(r) for r in rows])
+            L = rr.size
+            if L:
+                # rows scaled to unit norm |xl_n| (better conditioned); mu is scaled back below
+                gv = (self.Sg[rr, blocks[jj]] / self.xln[rr])[:, None] * self.Xl[rr]
+                G = sps.csr_matrix((gv.ravel(), (np.repeat(np.arange(L), e),
+                                                 (jj[:, None] * e + np.arange(e)).ravel())),
+                                   shape=(L, m * e))
+                con = G @ theta >= 0
+                constraints.append(con)
+        prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
+                          constraints)
+        info = backends.solve(prob, self.solver, self.tol, self.options)
+        if theta.value is None:
+            raise SolverError(f"{self.solver} returned no solution (status "
+                              f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
+                              "larger lam")
+        th = np.zeros((self.B, e))
+        th[blocks] = np.asarray(theta.value, dtype=float).reshape(m, e)
+        mu = np.zeros((self.B, N)) if self.cone else None
+        if con is not None and con.dual_value is not None:
+            dv = np.asarray(con.dual_value, dtype=float).reshape(-1)
+            mu[blocks[jj], rr] = np.maximum(dv, 0.0) / self.xln[rr]
+        return {"th": th, "mu": mu,
+                "C": None if Cv is None else np.asarray(Cv.value, dtype=float).reshape(-1),
+                "c0": None if c0 is None else float(c0.value),
+                "ulin": None if ulin is None else np.asarray(ulin.value, dtype=float).reshape(-1),
+                **info}
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def evaluate(self, res: dict) -> dict:
+        """Fit z, block norms, objective (recomputed in NumPy) and the largest cone violation."""
+        th = res["th"]
+        pre = self.Xl @ th.T                                  # (N, B)
+        zfit = np.sum(self.Mk * pre, axis=1)
+        if res["C"] is not None:
+            zfit = zfit + self.X_skip @ res["C"]
+        if res["c0"] is not None:
+            zfit = zfit + res["c0"]
+        if res["ulin"] is not None:
+            zfit = zfit + self.X @ res["ulin"]
+        bnorm = np.linalg.norm(th[:, :self.d] if self.unpen else th, axis=1)
+        lin_norm = 0.0 if res["ulin"] is None else float(np.linalg.norm(res["ulin"]))
+        data_loss = float(self.loss.value(zfit[:, None], self.T))
+        objective = float(data_loss + self.lam * (np.sum(bnorm) + lin_norm))
+        max_violation = (float(max(0.0, -np.min(self.Sg * pre))) if self.cone and self.B
+                         else 0.0)
+        return {"zfit": zfit, "bnorm": bnorm, "lin_norm": lin_norm, "data_loss": data_loss,
+                "objective": objective, "max_violation": max_violation, "pre": pre}
+
+    # ---- certificate ----------------------------------------------------------------------
+    def dual_point(self, zfit: np.ndarray) -> np.ndarray:
+        """q = -grad L(z), projected onto the orthogonal complement of the free columns."""
+        q = -self.loss.grad(zfit[:, None], self.T)[:, 0]
+        if self.Qf is not None:
+            q = q - self.Qf @ (self.Qf.T @ q)
+        if self.loss.dual_value(q[:, None], self.T) == -np.inf:
+            q = self.loss.clip(q[:, None], self.T)[:, 0]
+        return q
+
+    def _nnls(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
+        """Best multipliers of block k for w = a + s mu: min_{mu >= 0} |Xl^T w| (penalized) or
+        |X^T w|^2 + rho^2 (1^T w)^2 then the exact repair of 1^T w = 0 (unpenalized)."""
+        s = self.Sg[:, k]
+        Xr = self.XlR if self.unpen else self.Xl
+        try:
+            mu = nnls(Xr.T * s[None, :], -(Xr.T @ a), maxiter=50 * self.N)[0]
+        except RuntimeError:  # pragma: no cover - nnls iteration limit
+            return None, np.inf
+        w = a + s * mu
+        if self.unpen:
+            rep = _repair_equality(w, mu, s, self.xnorm)
+            if rep is None:
+                return None, np.inf
+            w, mu = rep
+        return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
+
+    def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None, need_below: float = 1.0,
+                     nnls_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """r_k = min over the candidates of |Xc^T w_k| / lam, w_k = sigma_k D_k q + S_k mu_k.
+
+        Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
+        the bias equality when unpenalized), and, when its ratio exceeds ``need_below`` (and
+        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of :meth:`_nnls`; returns the
+        ratios and the multipliers used.
+        """
+        base = self.Mk * q[:, None]                            # (N, B): sigma D q
+        if not self.cone:
+            return np.linalg.norm(base.T @ self.Xc, axis=1) / self.lam, None
+        mu = np.array(mu0, dtype=float, copy=True)
+        Wm = base + self.Sg * mu.T
+        if self.unpen:
+            r = np.empty(self.B)
+            for k in range(self.B):
+                rep = _repair_equality(Wm[:, k], mu[k], self.Sg[:, k], self.xnorm)
+                if rep is None:
+                    r[k] = np.inf
+                else:
+                    mu[k] = rep[1]
+                    r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
+        else:
+            r = np.linalg.norm(Wm.T @ self.Xl, axis=1) / self.lam
+        need = r > need_below
+        if nnls_mask is not None:
+            need &= nnls_mask
+        for k in np.flatnonzero(need):
+            mu2, r2 = self._nnls(k, base[:, k])
+            if mu2 is not None and r2 < r[k]:
+                r[k], mu[k] = r2, mu2
+        return r, mu
+
+    def certify(self, zfit: np.ndarray, mu0: np.ndarray | None,
+                nnls_mask: np.ndarray | None = None) -> dict:
+        """nnlasso's dual point at the fit ``zfit`` over ALL blocks and rows: q, the ratios, the
+        multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q) (``nnls_mask``:
+        see :meth:`block_ratios`; any multipliers give a valid dual point)."""
+        q = self.dual_point(zfit)
+        ratios, mu = self.block_ratios(q, mu0, nnls_mask=nnls_mask)
+        dual_ratio = float(np.max(ratios)) if self.B else 0.0
+        if self.lin_block:
+            dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
+        if np.isfinite(dual_ratio):
+            tscale = 1.0 / max(1.0, dual_ratio)
+            dual = float(self.loss.dual_value(tscale * q[:, None], self.T))
+        else:
+            dual = -np.inf
+        return {"q": q, "ratios": ratios, "mu": mu, "dual_ratio": dual_ratio, "dual": dual}
+
+    @staticmethod
+    def rel_gap(objective: float, dual: float) -> float:
+        denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0,
+                    np.finfo(float).tiny)
+        return float((objective - dual) / denom)
+
+    # ---- working set ----------------------------------------------------------------------
+    def _entry_rows(self, ks: np.ndarray, q: np.ndarray, mu: np.ndarray) -> list:
+        """Initial cone rows of entering blocks: the n_rows_init rows of least slack for the
+        block's steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (for the
+        penalized bias and NNLS multipliers, v_k is the projection of the gradient onto the
+        block's cone), plus the support of mu_k."""
+        Wm = self.Mk[:, ks] * q[:, None] + self.Sg[:, ks] * mu[ks].T      # (N, m)
+        V = Wm.T @ self.Xl                                                # (m, e)
+        slack = self.Sg[:, ks].T * (V @ self.Xl.T) / self.xln[None, :]    # (m, N)
+        n0 = min(self.n_rows_init, self.N)
+        out = []
+        for j, k in enumerate(ks):
+            sel = np.argpartition(slack[j], n0 - 1)[:n0] if n0 < self.N else np.arange(self.N)
+            out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
+        return out
+
+    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG
+                          ) -> tuple[dict, dict, dict, dict]:
+        """Block working set with cone-row generation (rule in :func:`solve_patterns`);
+        one progress line per round on this module's logger at ``level``."""
+        B, N = self.B, self.N
+        t0 = time.perf_counter()
+        # dual point of the zero network (exact residual of the free fit for the squared loss)
+        q = self.dual_point(np.zeros(N))
+        mu_cache = np.zeros((B, N)) if self.cone else None
+        r, mu_cache = self.block_ratios(q, mu_cache)
+        n_init = min(B, max(1, self.n_init_blocks()))
+        order = np.argsort(-r, kind="stable")
+        init = order[:n_init]
+        init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+        inW = np.zeros(B, dtype=bool)
+        inW[init] = True
+        rows: dict[int, np.ndarray] = {}
+        if self.cone:
+            rows.update(zip(init.tolist(), self._entry_rows(init, q, mu_cache)))
+        hist, t_solve, t_compile = [], 0.0, 0.0
+        rounds = 0
+        while True:
+            rounds += 1
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+            t_solve += res["solve"]
+            t_compile += res["compile"]
+            ev = self.evaluate(res)
+            # -- cone rows: add violated rows (and the near-active rows of the same block)
+            n_new_rows = 0
+            if self.cone:
+                th = res["th"][blocks]
+                nrm = np.linalg.norm(th, axis=1)
+                top = float(np.max(nrm)) if nrm.size else 0.0
+                slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
+                bad = slack < -self.viol_tol * top
+                for j in np.flatnonzero(bad.any(axis=0)):
+                    k = int(blocks[j])
+                    near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
+                    new = np.setdiff1d(near, rows[k], assume_unique=True)
+                    n_new_rows += new.size
+                    rows[k] = np.union1d(rows[k], new)
+            # -- blocks: certificate over all blocks and rows
+            # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
+            # it is done when the round may be the last, i.e. no cone row was added)
+            cert, rg = self._certify_round(res, ev, inW, mu_cache, exact_inside=n_new_rows == 0)
+            if self.cone:
+                mu_cache = cert["mu"]
+            out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
+            hist.append({"blocks": int(blocks.size),
+                         "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
+                         "objective": ev["objective"], "rel_gap": rg,
+                         "new_rows": int(n_new_rows), "violators": int(out.size),
+                         "solve": res["solve"] + res["compile"]})
+            logger.log(level, "pattern working set round %d: %d blocks, %d cone rows, "
+                       "objective %.10g, rel gap %.2e, %d new rows, %d violating blocks "
+                       "(%.2fs)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
+                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"])
+            if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
+                break
+            if rounds >= max_rounds:
+                break
+            # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
+            drop = blocks[(ev["bnorm"][blocks] <= self.zero_tol * max(float(np.max(ev["bnorm"])),
+                                                                      ev["lin_norm"]))
+                          & (cert["ratios"][blocks] < self.prune_below)]
+            if drop.size < blocks.size:
+                inW[drop] = False
+                for k in drop.tolist():
+                    rows.pop(k, None)
+            if out.size:
+                add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
+                inW[add] = True
+                if self.cone:
+                    rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
+        retry = None
+        if (rg > self.tol and res["status"] != "optimal" and self.solver == "CLARABEL"
+                and "static_regularization_constant" not in self.options):
+            # Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
+            # patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller
+            # static regularization reached 1.0e-7 in one more solve (~8 s there)
+            saved = self.options
+            self.options = {**saved, "static_regularization_constant": 1e-10}
+            try:
+                blocks = np.flatnonzero(inW)
+                res2 = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+            finally:
+                self.options = saved
+            t_solve += res2["solve"]
+            t_compile += res2["compile"]
+            ev2 = self.evaluate(res2)
+            cert2, rg2 = self._certify_round(res2, ev2, inW, mu_cache)
+            retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
+            if rg2 < rg:
+                res, ev, cert = res2, ev2, cert2
+        info = {"rounds": rounds, "blocks": int(inW.sum()),
+                "rows": int(sum(r_.size for r_ in rows.values())) if self.cone else 0,
+                "history": hist, "compile": t_compile, "solve": t_solve,
+                "total": time.perf_counter() - t0, "regularization_retry": retry}
+        return res, ev, cert, info
+
+    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
+                       exact_inside: bool = True) -> tuple[dict, float]:
+        """Certificate of a restricted solve over all blocks and rows, and its relative gap
+        (working blocks start from the solver's multipliers, the others from the cache).
+        ``exact_inside=False`` keeps the solver's multipliers of the working blocks (no NNLS
+        re-solve there): still a valid dual point, possibly a weaker bound."""
+        mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
+        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW)
+        return cert, self.rel_gap(ev["objective"], cert["dual"])
+
+    def n_init_blocks(self) -> int:
+        return max(10, self.N // 2)
+
+    def n_add_blocks(self) -> int:
+        return max(10, self.N // 2)

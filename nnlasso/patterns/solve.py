@@ -1,0 +1,384 @@
+"""Solve the activation-pattern program: :func:`solve_patterns` (given patterns) and
+:func:`fit_patterns` (enumerated or sampled patterns)."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from .. import backends
+from .._validation import as_matrix, check_lam, skip_matrix
+from ..errors import InvalidProblemError
+from ..losses import get_loss
+from .._logging import progress
+from .program import _Program
+from .sampling import _unique_rows, enumerate_patterns, sample_patterns
+from .solution import PatternSolution
+
+logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
+
+
+def _check_patterns(patterns: Any, N: int) -> np.ndarray:
+    if isinstance(patterns, tuple) and len(patterns) == 3:
+        raise InvalidProblemError("patterns: got a tuple of 3 items, as returned by "
+                                  "sample_patterns (patterns, G, h); pass its first item: "
+                                  "pats, G, h = sample_patterns(X, n); solve_patterns(X, Y, "
+                                  "lam, pats)")
+    try:
+        arr = np.asarray(patterns)
+    except ValueError as exc:
+        raise InvalidProblemError(f"patterns: cannot be read as a (P, N) 0/1 array ({exc}); pass "
+                                  "a boolean array, e.g. the first item of sample_patterns(X, n)"
+                                  ) from None
+    if arr.ndim == 1 and N == arr.size:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != N:
+        raise InvalidProblemError(f"patterns: expected a (P, N) 0/1 array with N = {N} columns "
+                                  f"(one per sample), got shape {arr.shape}")
+    if arr.dtype != bool:
+        if not np.all(np.isin(arr, [0, 1])):
+            raise InvalidProblemError("patterns: entries must be 0/1 (or booleans): row i is the "
+                                      "activation pattern 1[X g_i - h_i >= 0]")
+        arr = arr.astype(bool)
+    arr = arr[arr.any(axis=1)]
+    if arr.shape[0] == 0:
+        raise InvalidProblemError("patterns: every pattern is all-zero (no block touches the fit); "
+                                  "use enumerate_patterns(X) or sample_patterns(X, n)")
+    return _unique_rows(np.ascontiguousarray(arr))
+
+
+def _skip_arg(skip: Any, X: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    if skip is True:
+        return X, True
+    return skip_matrix(skip, X.shape[0])
+
+
+#: ``working_set="auto"`` uses the working-set loop when B N (cone rows; B (d+1) gated) exceeds this
+_WS_AUTO_SIZE = 20_000
+
+
+
+def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "squared",
+                   skip: Any = True, cone: bool = True, bias: str | None = None,
+                   solver: str = "auto", tol: float = 1e-8, options: dict | None = None,
+                   active_tol: float = 1e-6, gates: tuple | None = None,
+                   working_set: bool | str = "auto", max_rounds: int = 50,
+                   verbose: bool = False) -> PatternSolution:
+    """Solve the activation-pattern group lasso (cone-constrained or gated) for one output.
+
+    Program (Xl = [X, -1], theta_k = (u_k, beta_k), block k has pattern D_{p(k)} and sign
+    sigma_k = +1 / -1 for the primed blocks; F c the free affine part C x + c0)::
+
+        min  sum_n L(y_n, z_n) + lam * sum_k |u_k|_2          (|theta_k|_2 if bias="penalized")
+        z  = sum_k sigma_k D_{p(k)} Xl theta_k + F c
+        s.t. (2 D_{p(k)} - I) Xl theta_k >= 0                 (cone=True only)
+
+    It is built vectorized: theta is one variable (B, d+1) (B = 2P with cones, P gated), the fit
+    is one sparse (N, B(d+1)) operator with entries D_{p(k)}[n] sigma_k Xl[n, j], the cone
+    constraints one sparse block-diagonal inequality with entries (2D-1)[n, p(k)] Xl[n, j].
+
+    **Duality gap (nnlasso's own).** The Lagrange dual is
+
+        max_{q, mu >= 0}  -sum_n L*(-q_n)
+        s.t. F^T q = 0,  and for every block k, with w_k = sigma_k D_k q + (2D_k - I) mu_k:
+             |X^T w_k|_2 <= lam  and  1^T w_k = 0          (unpenalized bias)
+             |Xl^T w_k|_2 <= lam                            (penalized bias)
+
+    (mu_k = 0 without cones). nnlasso takes q = -grad L at the returned fit, projected onto
+    the orthogonal complement of the free columns F (the skip [X 1] or [1]; for the gated
+    program with unpenalized bias also every D_i 1, whose coefficients are free; with cones
+    and unpenalized bias also 1 when the all-one pattern is present, since then u = 0,
+    beta free is a free constant). For each block it takes the solver's multipliers of its
+    cone constraints as mu_k, makes the bias equality exact by moving one mu_n (the cheapest
+    feasible move), and, when that candidate violates |X^T w_k| <= lam, re-solves mu_k by a
+    small nonnegative least-squares problem  min_{mu >= 0} |X^T w_k|^2 + rho^2 (1^T w_k)^2
+    (rho = 1e4 max(1, max|X|)) followed by the same exact repair, keeping the better candidate.
+    The bias equality thus holds up to floating-point rounding. Finally (q, mu) is scaled by
+    t = 1 / max(1, max_k |X^T w_k| / lam), which keeps every equality and mu >= 0, and the dual
+    value -sum L*(-t q) is a lower bound on the optimum over the given patterns. If some block
+    admits no mu with the equality (cannot happen with a free intercept), the dual value is
+    -inf and the gap inf.
+
+    Parameters
+    ----------
+    X : array (N, d);  Y : array (N,) or (N, 1)
+        Inputs and targets (labels in {0, 1} / {-1, +1} for ``loss="logistic"``).
+    lam : float > 0
+        Regularization, unaveraged loss (sum over samples, docs/math.md).
+    patterns : bool array (P, N)
+        Activation patterns (:func:`enumerate_patterns`, :func:`sample_patterns`); all-zero and
+        duplicate rows are dropped.
+    loss : "squared" | "logistic"
+    skip : True (C x + c0, C on X), an (N, p) array (C on it, plus c0), "intercept" (c0) or None
+    cone : bool
+        Cone constraints (exact ReLU program) or the gated-ReLU relaxation.
+    bias : "unpenalized" | "penalized" | None
+        None: "unpenalized" with cones, "penalized" without (see the module docstring).
+    solver, tol, options : backend solver name (CVXPY; the default "auto" is CLARABEL, since
+        the native solver does not take cones or pattern blocks), tolerance, extra options. CLARABEL
+        uses its multithreaded supernodal "faer" factorization unless ``options`` says otherwise.
+    active_tol : float
+        Block k is a neuron iff its norm > active_tol * max norm.
+    gates : optional (G, h) stored on the solution.
+    working_set : True | False | "auto"
+        Solve through the working-set loop below (True) or as one program over all blocks and
+        all N cone rows (False). "auto" (default) uses the loop when B N > 20000 (cone) or
+        B (d+1) > 20000 (gated), B the number of blocks.
+    max_rounds : int
+        Cap on the loop's restricted solves; when it stops early the certificate (over all
+        blocks and rows) says so: the status is then not "optimal".
+    verbose : bool
+        Log one line per working-set round at INFO on the logger ``"nnlasso.patterns"``
+        (shown on stderr unless the application has configured logging); without it the lines
+        go out at DEBUG. Nothing is printed to stdout.
+
+    Returns
+    -------
+    PatternSolution
+        ``info["working_set"]`` holds the loop's rounds, final working blocks and rows, and a
+        per-round history (blocks, rows, objective, rel_gap, added rows, violating blocks).
+
+    Notes
+    -----
+    **Working set** (``working_set=True``). Most blocks are zero at the optimum and most of the
+    N cone rows of a nonzero block are slack (measured on diabetes, 200 patterns, lam = 0.01:
+    263 of 400 blocks nonzero, each with about 9 rows of 442 active), so the loop solves
+    restricted programs with the same backend:
+
+    1. q0 = the dual point of the zero network (-grad L(0), projected off the free columns);
+       each block's ratio r_k = min_{mu >= 0} |Xc^T (sigma_k D_k q0 + S_k mu)| / lam (Xc = Xl
+       penalized, X unpenalized; NNLS), i.e. |Proj_{K_k}(c_k)| / lam with c_k = sigma_k Xl^T
+       D_k q0 and K_k = {theta : S_k Xl theta >= 0} for the penalized bias. The working set
+       starts with the max(10, N/2) blocks of largest r_k > 1.
+    2. An entering block k gets the 24 cone rows of least slack S_k Xl v_k / |xl_n| along its
+       steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (the projection of
+       c_k onto K_k), plus the support of mu_k.
+    3. Solve the program restricted to the working blocks (all others 0) and their rows; for
+       a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
+       (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
+    4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
+       the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included).
+    5. Blocks: nnlasso's certificate below, over ALL blocks and ALL rows (multipliers of the
+       rows outside the program are 0 before the NNLS re-solve; the working blocks keep the
+       solver's multipliers, re-solved by NNLS only in a round that added no row, i.e. one
+       that may be the last). Working blocks that are zero (|theta_k| <= 1e-6 max) with
+       r_k < 0.999 leave the set; the max(10, N/2) outside blocks with the largest r_k > 1
+       enter.
+    6. Stop when no row was added and either the certified relative gap is <= ``tol`` or no
+       block violates (r_k <= 1 outside the set: the restricted optimum is then optimal for
+       the full program, up to the solver's accuracy), or after ``max_rounds`` solves.
+    7. If the certified gap is then above ``tol`` and CLARABEL reported the last restricted
+       solve inaccurate, that program is solved once more with static regularization 1e-10
+       and the point with the smaller certified gap is kept (``regularization_retry``).
+
+    A relaxed (row-restricted) program's optimum is only a lower bound and may be infeasible:
+    the status is "optimal" only when the certified gap is within max(tol, 1e-6) and no cone
+    row of any block is violated by more than 1e-6 |xl_n| max_k |theta_k|. CLARABEL runs the
+    restricted programs with its QDLDL factorization (measured 2x faster than faer on them)
+    unless ``options`` names a ``direct_solve_method``.
+
+    Recovery: active block k gives w = u_k / sqrt(n_k), b = beta_k / sqrt(n_k),
+    v = sigma_k sqrt(n_k) with n_k = |u_k| (|theta_k| for penalized bias); inactive blocks are
+    dropped.
+
+    The all-one pattern with cones and an unpenalized bias: its two blocks give
+    X (u - u') - (beta - beta') with beta, beta' only bounded above, i.e. a linear term plus a
+    *free constant* (an unbounded optimal set that interior-point solvers handle badly). The
+    program therefore replaces them by a free intercept c0 and, when there is no linear skip
+    (with one they are redundant and dropped), one unconstrained block X u_lin penalized by
+    lam |u_lin| (no beta). Recovery: u_lin becomes the neuron w = u_lin / sqrt|u_lin|,
+    b = min_n w . x_n (active on every sample), v = sqrt|u_lin|, with c0 += v b; without an
+    output bias in the model (skip=None) the constant c0 becomes the neuron w = 0,
+    b = -|c0|, v = sign(c0), which costs no path norm (it is the limit that the
+    unpenalized-bias convention allows).
+    """
+    t_start = time.perf_counter()
+    lossobj = get_loss(loss)
+    if lossobj.name == "softmax":
+        raise InvalidProblemError("loss='softmax': the activation-pattern program is exact only "
+                                  "for one output (D = 1); for several outputs the exact program "
+                                  "is not a group lasso: use a neuron dictionary (fit_shallow with "
+                                  "dictionary='data' or 'adaptive')")
+    X = as_matrix(X, "X", allow_1d=True)
+    N, d = X.shape
+    Yarr = np.asarray(Y)
+    if Yarr.ndim == 2 and Yarr.shape[1] != 1:
+        raise InvalidProblemError(f"Y: has {Yarr.shape[1]} outputs; the activation-pattern program "
+                                  "is exact only for one output (D = 1): for D > 1 the exact "
+                                  "program is not a group lasso, use a neuron dictionary "
+                                  "(fit_shallow with dictionary='data' or 'adaptive')")
+    if Yarr.ndim not in (1, 2):
+        raise InvalidProblemError(f"Y: expected shape (N,) or (N, 1), got {Yarr.shape}")
+    if Yarr.shape[0] != N:
+        raise InvalidProblemError(f"Y: has {Yarr.shape[0]} rows but X has {N}")
+    if lossobj.name == "squared":
+        as_matrix(Yarr, "Y", allow_1d=True)
+    targets = lossobj.encode(Yarr)
+    T = targets.T
+    y = T[:, 0]
+    lam = check_lam(lam)
+    if bias is None:
+        bias = "unpenalized" if cone else "penalized"
+    if bias not in ("unpenalized", "penalized"):
+        raise InvalidProblemError(f"bias: expected 'unpenalized' or 'penalized', got {bias!r}")
+    X_skip, intercept = _skip_arg(skip, X)
+    M = _check_patterns(patterns, N)                       # (P, N)
+    # unpenalized bias + cones: the all-one pattern's pair of blocks is an affine function with
+    # a free constant (u = 0, beta free), so it is replaced by a free intercept plus, without a
+    # linear skip, one unconstrained penalized linear block X u_lin (redundant with the skip)
+    lin_block = const_neuron = False
+    if cone and bias == "unpenalized" and np.any(M.all(axis=1)):
+        M = M[~M.all(axis=1)]
+        lin_block = X_skip is None
+        const_neuron = not intercept
+        intercept = True
+    M_used = M
+    P = M.shape[0]
+    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
+    opts = dict(options or {})
+    user_method = "direct_solve_method" in opts
+
+    if P == 0:
+        raise InvalidProblemError("patterns: only the all-one pattern was given; with an "
+                                  "unpenalized bias it is an affine model (use the skip); pass "
+                                  "more patterns")
+    e = d + 1
+    nb = 2 if cone else 1
+    B = nb * P
+    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
+    from ..memory import check_memory
+    check_memory(N, d, T.shape[1], B * e, what="patterns",
+                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
+    bpat = np.tile(np.arange(P), nb)
+    bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
+    prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
+                    X_skip=X_skip, intercept=intercept, lin_block=lin_block,
+                    solver=solver_name, tol=tol, options=opts)
+    if working_set == "auto":
+        use_ws = B * (N if cone else e) > _WS_AUTO_SIZE
+    elif isinstance(working_set, (bool, np.bool_)):
+        use_ws = bool(working_set)
+    else:
+        raise InvalidProblemError(f"working_set: expected True, False or 'auto', got "
+                                  f"{working_set!r}")
+    if solver_name == "CLARABEL" and not user_method:
+        # measured (diabetes, 326 blocks, 26k cone rows): QDLDL 4.2 s, faer 8.6 s for the same
+        # 39 iterations; faer is kept for the one-shot program, where it was measured faster
+        prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
+    t_build = time.perf_counter() - t_start
+    if use_ws:
+        with progress(logger, verbose) as level:
+            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
+        t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
+        res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
+    else:
+        res = prog.solve(np.arange(B), None)
+        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0}
+        t_dual0 = time.perf_counter()
+        ev = prog.evaluate(res)
+        cert = prog.certify(ev["zfit"], res["mu"])
+        t_dual = time.perf_counter() - t_dual0
+    th, Cval, c0val, ulv = res["th"], res["C"], res["c0"], res["ulin"]
+    U, beta = th[:, :d].copy(), th[:, d].copy()
+    zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
+    data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
+    dual, dual_ratio = cert["dual"], cert["dual_ratio"]
+    gap = max(objective - dual, 0.0)      # rounding never makes a certificate negative (gaps)
+    denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
+    rel_gap = float(gap / denom)
+    info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
+            "compile": res["compile"], "solve": res["solve"]}
+    # ---- recovery -----------------------------------------------------------------------
+    top = max(float(np.max(bnorm)) if B else 0.0, lin_norm)
+    act = np.flatnonzero(bnorm > active_tol * top) if top > 0 else np.zeros(0, dtype=np.intp)
+    sq = np.sqrt(bnorm[act])
+    W_net = U[act] / sq[:, None]
+    b_net = beta[act] / sq
+    V_net = (bsign[act] * sq)[:, None]
+    skip_coef = None if Cval is None else Cval.reshape(-1, 1).copy()
+    icpt = None if c0val is None else np.array([c0val])
+    extra_W, extra_b, extra_V = [], [], []
+    if lin_block and top > 0 and lin_norm > active_tol * top:
+        # relu(w . x - b) with b = min_n w . x_n is linear on the data: v (X w - b) = X u_lin - v b
+        w_l = ulv / np.sqrt(lin_norm)
+        b_l = float(np.min(X @ w_l))
+        v_l = np.sqrt(lin_norm)
+        extra_W.append(w_l)
+        extra_b.append(b_l)
+        extra_V.append(v_l)
+        icpt[0] += v_l * b_l
+    if const_neuron:
+        # no output bias in the model: the free constant c is the neuron relu(0 . x + |c|) sign(c)
+        c = float(icpt[0])
+        icpt = None
+        if c != 0.0:
+            extra_W.append(np.zeros(d))
+            extra_b.append(-abs(c))
+            extra_V.append(np.sign(c))
+    if extra_W:
+        W_net = np.vstack([W_net, np.array(extra_W)])
+        b_net = np.concatenate([b_net, np.array(extra_b)])
+        V_net = np.vstack([V_net, np.array(extra_V)[:, None]])
+    net_out = np.maximum(X @ W_net.T - b_net[None, :], 0.0) @ V_net[:, 0]
+    if skip_coef is not None:
+        net_out = net_out + X_skip @ skip_coef[:, 0]
+    if icpt is not None:
+        net_out = net_out + icpt[0]
+    if bias == "penalized":
+        wn = np.sqrt(np.sum(W_net ** 2, axis=1) + b_net ** 2)
+    else:
+        wn = np.linalg.norm(W_net, axis=1)
+    net_obj = float(lossobj.value(net_out[:, None], T) + lam * np.sum(wn * np.abs(V_net[:, 0])))
+
+    from ..lasso import certified_status, requested_name
+    status = certified_status(info["status"], rel_gap, tol)
+    # the gap certifies a point only if it is feasible: a cone row violated by more than
+    # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
+    scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
+    if cone and status == "optimal" and scale > 0 and B:
+        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
+        if rel_viol > 1e-6:
+            status = "optimal_inaccurate"
+    t_total = time.perf_counter() - t_start
+    times = {"build": t_build, "compile": info["compile"], "solve": info["solve"],
+             "dual": t_dual, "total": t_total}
+    return PatternSolution(
+        W=W_net, b=b_net, V=V_net, skip_coef=skip_coef, intercept=icpt, objective=objective,
+        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status,
+        solver=requested_name(solver, solver_name), inner=solver_name, times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
+        patterns=M_used, U=U, beta=beta, block_pattern=bpat, block_sign=bsign.astype(int),
+        active=act, fitted=zfit, network_objective=net_obj, max_violation=max_violation,
+        dual_ratio=dual_ratio, gates=gates,
+        info={"cvxpy_status": info["cvxpy_status"], "classes": targets.classes,
+              "data_loss": float(data_loss), "working_set": ws_info})
+
+
+def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, seed: Any = None,
+                 cone: bool = True, max_patterns: int = 100_000, **kw: Any) -> PatternSolution:
+    """Enumerate (``n_patterns=None``) or sample activation patterns, then :func:`solve_patterns`.
+
+    Parameters
+    ----------
+    X, Y, lam : the training problem (see :func:`solve_patterns`).
+    n_patterns : None (all patterns, exact; refused above ``max_patterns``) or the number of
+        sampled gates (:func:`sample_patterns`, duplicates removed).
+    seed : seed of the sampler.
+    cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
+    **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
+        working_set, max_rounds, verbose).
+    """
+    Xm = as_matrix(X, "X", allow_1d=True)
+    t0 = time.perf_counter()
+    gates = None
+    if n_patterns is None:
+        pats = enumerate_patterns(Xm, max_patterns=max_patterns)
+    else:
+        pats, G, h = sample_patterns(Xm, n_patterns, seed=seed)
+        gates = (G, h)
+    t_pat = time.perf_counter() - t0
+    sol = solve_patterns(Xm, Y, lam, pats, cone=cone, gates=gates, **kw)
+    sol.times["patterns"] = t_pat
+    sol.times["total"] += t_pat
+    return sol
