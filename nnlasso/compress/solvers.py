@@ -1,0 +1,235 @@
+"""The convex programs of compression (exact / eps / lam / label), the width bounds, the support
+reduction and the least-squares refit of the surviving outgoing weights.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import backends
+from ..errors import InvalidProblemError, SolverError
+from ..lasso import lam_max, solve_lasso, solve_min_norm
+from ..networks import MLP
+from ..solution import Solution, active_set
+from .inputs import _Layer
+
+
+#: relative threshold for "the features are linearly dependent" (singular values of Phi)
+_RANK_RTOL = 1e-10
+#: effective rank (CompressionReport.effective_ranks): singular values above 1% of the largest
+EFFECTIVE_RTOL = 1e-2
+
+def _singular_values(M: np.ndarray) -> np.ndarray:
+    """The singular values of M, with single-threaded BLAS (on the shared 2-core machine a
+    threaded SVD of a 1257 x 52 matrix spiked from 2 ms to 0.45 s)."""
+    if M.size == 0:
+        return np.zeros(0)
+    from ..prox import _single_thread
+    with _single_thread():
+        return np.linalg.svd(M, compute_uv=False)
+
+
+def _count_above(s: np.ndarray, rtol: float) -> int:
+    """#{i : s_i > rtol * s_1} (0 when s is empty or zero)."""
+    return int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
+
+
+def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
+    """#{i : s_i > rtol * s_1} over the singular values of M."""
+    return _count_above(_singular_values(M), rtol)
+
+
+def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
+    """P M, P the projector off the ones column (identity without intercept)."""
+    return M - M.mean(axis=0) if intercept else M
+
+
+def _width_bounds(Phi: np.ndarray, F: np.ndarray, intercept: bool
+                  ) -> tuple[int, tuple[int, int], int]:
+    """(bound, (r_Phi, r_F), effective bound) of CompressionReport, from one SVD of P Phi and
+    one of P F: bound = rank(P Phi) * rank(P F) (D > 1), min(N - r_aff, rank(P Phi)) for one
+    output, at the threshold _RANK_RTOL; the effective ranks and bound the same at
+    EFFECTIVE_RTOL."""
+    sP = _singular_values(_center(Phi, intercept))
+    sF = _singular_values(_center(F, intercept))
+    rP, rP_eff = _count_above(sP, _RANK_RTOL), _count_above(sP, EFFECTIVE_RTOL)
+    rF_eff = _count_above(sF, EFFECTIVE_RTOL)
+    if F.shape[1] == 1:
+        cap = Phi.shape[0] - int(intercept)
+        return min(cap, rP), (rP_eff, rF_eff), min(cap, rP_eff)
+    return rP * _count_above(sF, _RANK_RTOL), (rP_eff, rF_eff), rP_eff * rF_eff
+
+
+def _native_available() -> bool:
+    return hasattr(backends, "NATIVE")
+
+
+def _min_norm_exact(Phi: np.ndarray, Psi: np.ndarray, V_feas: np.ndarray, solver: str,
+                    tol: float) -> Solution:
+    """(MIN) with eps = 0 by the null-space parametrization ``V = V_feas + Z B``.
+
+    ``V_feas`` is any feasible point (the trained weights: Phi V_feas = Psi exactly). Neurons with
+    zero features on X get V_k = 0 (they only add to the objective). Z (K_live, n0) is an
+    orthonormal basis of null(Phi_live) (singular values <= 1e-10 * the largest); with n0 = 0 the
+    feasible set is the single point V_feas. Otherwise the n0 * D-variable SOCP
+    ``min_B sum_k |V_feas[k] + Z[k] B|_2`` is solved with CVXPY. The dual point is
+    ``L = pinv(Phi^T) U`` with U_k = V_k / |V_k| on the support and, off it, the least-squares
+    completion with Z^T U = 0; :func:`nnlasso.duality.min_norm_dual` scales it to feasibility and
+    gives nnlasso's gap.
+    """
+    from ..duality import gaps, min_norm_dual
+
+    t0 = time.perf_counter()
+    K, D = V_feas.shape
+    col = np.linalg.norm(Phi, axis=0)
+    live = np.flatnonzero(col > _RANK_RTOL * max(col.max(initial=0.0), np.finfo(float).tiny))
+    V = np.zeros((K, D))
+    PhiL = Phi[:, live]
+    U_svd, s, Vt = np.linalg.svd(PhiL, full_matrices=PhiL.shape[0] < PhiL.shape[1])
+    r = int(np.sum(s > _RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
+    Z = Vt[r:].T                                            # (K_live, n0)
+    V0 = V_feas[live]
+    name, status, t_solve = "nullspace", "optimal", 0.0
+    if Z.shape[1] == 0:
+        VL = V0.copy()
+    else:
+        import cvxpy as cp
+        name = backends.resolve(solver if solver.upper() not in ("AUTO", "PROX") else "auto",
+                                is_qp=False)
+        moving = np.flatnonzero(np.linalg.norm(Z, axis=1) > 1e-12)
+        B = cp.Variable((Z.shape[1], D))
+        expr = V0[moving] + Z[moving] @ B
+        obj = cp.sum(cp.norm(expr, 2, axis=1)) if D > 1 else cp.norm1(expr)
+        prob = cp.Problem(cp.Minimize(obj))
+        run = backends.solve(prob, name, tol, None)
+        t_solve = run["solve"]
+        if B.value is None or run["status"] in ("error", "infeasible"):
+            raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the exact "
+                              "min-norm program; try another solver")
+        status = run["status"]
+        VL = V0 + Z @ np.asarray(B.value).reshape(Z.shape[1], D)
+    V[live] = VL
+    # dual point
+    nrm = np.linalg.norm(VL, axis=1)
+    on = nrm > 1e-9 * max(nrm.max(initial=0.0), np.finfo(float).tiny)
+    U = np.zeros_like(VL)
+    U[on] = VL[on] / nrm[on, None]
+    if Z.shape[1] and np.any(~on):
+        # complete U off the support so that Z^T U = 0 (U in the row space of Phi)
+        rhs = -(Z[on].T @ U[on])
+        U[~on] = np.linalg.lstsq(Z[~on].T, rhs, rcond=None)[0]
+    elif Z.shape[1]:
+        U = U - Z @ (Z.T @ U)
+    L = U_svd[:, :r] @ ((Vt[:r] @ U) / s[:r, None]) if r else np.zeros_like(Psi)
+    dual, _ = min_norm_dual(Phi, Psi, L, np.zeros((Phi.shape[0], 0)), 0.0)
+    primal = float(np.sum(np.linalg.norm(V, axis=1)))
+    gap, rel = gaps(primal, dual)
+    resid = float(np.linalg.norm(Phi @ V - Psi) / max(np.linalg.norm(Psi), np.finfo(float).tiny))
+    total = time.perf_counter() - t0
+    return Solution(V=V, skip_coef=None, intercept=None, objective=primal, dual_objective=dual,
+                    gap=gap, rel_gap=rel, active=active_set(V), status=status, solver=name,
+                    times={"build": 0.0, "compile": 0.0, "solve": t_solve, "total": total},
+                    problem="min_norm", eps=0.0,
+                    info={"residual": resid, "nullity": int(Z.shape[1]),
+                          "dead_on_data": int(K - live.size)})
+
+
+def _label_targets(net: MLP, y: np.ndarray) -> tuple[np.ndarray, str]:
+    """Encoded labels and the loss of the label-aware program."""
+    if not net.is_classifier:
+        return np.asarray(y, dtype=float), "squared"
+    idx = np.searchsorted(np.sort(net.classes), y)
+    order = np.argsort(net.classes)
+    codes = order[idx]                      # position of each label in net.classes
+    if net.out_activation == "softmax":
+        missing = np.setdiff1d(np.arange(net.n_outputs), codes)
+        if missing.size:
+            raise InvalidProblemError(f"y: class {net.classes[missing[0]]!r} does not occur in y; "
+                                      "the label-aware program needs every class of the network")
+        return codes, "softmax"
+    return codes.astype(float), "logistic"
+
+
+def _lasso_solver(solver: str) -> str:
+    if solver.upper() == "AUTO":
+        return "prox" if _native_available() else "CLARABEL"
+    return solver
+
+
+def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio: float | None,
+           y: np.ndarray | None, intercept: bool, solver: str, tol: float | None
+           ) -> tuple[Solution, np.ndarray, str, float | None]:
+    """Run the convex program. Returns (solution, target, loss, lam)."""
+    Phi, Psi = prep.Phi, prep.Psi
+    skip = "intercept" if intercept else None
+    kw = {} if tol is None else {"tol": tol}
+    if program == "exact":
+        return (_min_norm_exact(Phi, Psi, prep.V_out, solver, tol or 1e-9), Psi, "squared",
+                None)
+    if program == "eps":
+        # "auto": SCS, CLARABEL when SCS is not certified (measured: lasso.MIN_NORM_EPS_AUTO)
+        return solve_min_norm(Phi, Psi, eps=eps, skip=skip, solver=solver, **kw), Psi, "squared", None
+    if program == "lam":
+        T, loss = Psi, "squared"
+    else:
+        T, loss = _label_targets(prep.net, y)
+    if lam is None:
+        lam = lam_ratio * lam_max(Phi, T, loss=loss, skip=skip)
+    sol = solve_lasso(Phi, T, lam, loss=loss, skip=skip, solver=_lasso_solver(solver), **kw)
+    return sol, T, loss, lam
+
+
+def _reduce(sol: Solution, Phi: np.ndarray, intercept: bool, Y: np.ndarray
+            ) -> tuple[Solution, bool]:
+    """Support reduction, skipped when the active features are independent (see module doc)."""
+    S = sol.active
+    if S.size == 0:
+        return sol, False
+    if _numerical_rank(_center(Phi[:, S], intercept)) == S.size:
+        return sol, False
+    try:
+        from ..representer import reduce_support
+    except ImportError:  # pragma: no cover - representer ships with nnlasso
+        return _reduce_fallback(sol, Phi, intercept), True
+    return reduce_support(sol, Phi, skip="intercept" if intercept else None, Y=Y), True
+
+
+def _reduce_fallback(sol: Solution, Phi: np.ndarray, intercept: bool) -> Solution:
+    """Caratheodory reduction (docs/math.md): c <- c - t alpha along null vectors of [a_k]."""
+    V = sol.V.copy()
+    S = list(sol.active)
+    F = _center(Phi, intercept)
+    while len(S) > 1:
+        c = np.linalg.norm(V[S], axis=1)
+        E = V[S] / c[:, None]
+        R = np.linalg.qr(F[:, S], mode="r")
+        A = np.einsum("ik,kd->idk", R, E).reshape(-1, len(S))
+        _, s, Wt = np.linalg.svd(A, full_matrices=False)
+        if s.size == len(S) and s[-1] > _RANK_RTOL * s[0]:
+            break
+        alpha = Wt[-1] if s.size == len(S) else np.linalg.svd(A)[2][-1]
+        if alpha.sum() < 0:
+            alpha = -alpha
+        pos = alpha > 0
+        t = float(np.min(c[pos] / alpha[pos]))
+        c = c - t * alpha
+        keep = c > 1e-12 * c.max()
+        V[S] = c[:, None] * E
+        V[np.asarray(S)[~keep]] = 0.0
+        S = list(np.asarray(S)[keep])
+    c0 = sol.intercept
+    if intercept and c0 is not None:
+        c0 = c0 + (Phi @ (sol.V - V)).mean(axis=0)
+    return sol.with_V(V, intercept=c0, objective=float(np.sum(np.linalg.norm(V, axis=1))))
+
+
+def _refit(Phi_S: np.ndarray, Psi: np.ndarray, V_S: np.ndarray, c: np.ndarray,
+           intercept: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares correction ``[V_S; c] += pinv([Phi_S 1]) (Psi - Phi_S V_S - 1 c)``."""
+    M = np.hstack([Phi_S, np.ones((Phi_S.shape[0], 1))]) if intercept else Phi_S
+    R = Psi - Phi_S @ V_S - c
+    delta = np.linalg.lstsq(M, R, rcond=None)[0]
+    if intercept:
+        return V_S + delta[:-1], c + delta[-1]
+    return V_S + delta, c
