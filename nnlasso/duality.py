@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .affine import affine_columns, project_out  # noqa: F401  (re-exported)
 from .losses import Loss, require
 
 
@@ -32,23 +33,6 @@ def penalty(V: np.ndarray, group_ids: np.ndarray, weights: np.ndarray) -> float:
     return float(weights @ group_norms(V, group_ids, weights.size))
 
 
-def project_out(Q: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Q - U U^T Q for an orthonormal basis U of the free affine columns."""
-    if basis.shape[1] == 0:
-        return Q
-    return Q - basis @ (basis.T @ Q)
-
-
-def affine_columns(X_skip: np.ndarray | None, intercept: bool, n: int) -> np.ndarray:
-    """The free affine columns A = [X 1] (N, p) (p = 0 without skip)."""
-    cols = []
-    if X_skip is not None:
-        cols.append(X_skip)
-    if intercept:
-        cols.append(np.ones((n, 1)))
-    return np.hstack(cols) if cols else np.zeros((n, 0))
-
-
 def fit_affine(loss: Loss, T: np.ndarray, offset: np.ndarray, A: np.ndarray,
                B0: np.ndarray | None = None, max_iter: int = 50) -> np.ndarray:
     """Minimize sum_n L(t_n, offset_n + (A B)_n) over the unpenalized affine coefficients B (p, D).
@@ -56,7 +40,8 @@ def fit_affine(loss: Loss, T: np.ndarray, offset: np.ndarray, A: np.ndarray,
     A loss with a direct method (:meth:`nnlasso.losses.Loss.affine_fit`; squared loss: least
     squares) uses it; the others (logistic, softmax) take damped Newton steps with the loss's
     Hessian and backtracking, started at ``B0``; the result makes A^T grad L vanish to machine
-    precision, which is what makes the projected dual point of :func:`lasso_dual` (almost exactly) feasible.
+    precision, which is what makes the projected dual point of :func:`lasso_dual` (almost
+    exactly) feasible.
     """
     p, D = A.shape[1], T.shape[1]
     if p == 0:

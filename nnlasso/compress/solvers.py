@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from .. import backends
+from ..affine import affine_basis, project_out
 from ..errors import InvalidProblemError, SolverError
 from ..lasso import lam_max, solve_lasso, solve_min_norm
 from ..networks import MLP
@@ -42,7 +43,7 @@ def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
 
 def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
     """P M, P the projector off the ones column (identity without intercept)."""
-    return M - M.mean(axis=0) if intercept else M
+    return project_out(M, affine_basis(None, intercept, M.shape[0]))
 
 
 def _width_bounds(Phi: np.ndarray, F: np.ndarray, intercept: bool

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from .. import backends, prox
-from .._validation import as_matrix, check_positive, skip_matrix
-from ..duality import affine_columns, fit_affine, gaps, lasso_dual, penalty
+from .._validation import as_matrix, check_positive
+from ..affine import affine_columns, orthonormal_basis, skip_parts
+from ..duality import fit_affine, gaps, lasso_dual, penalty
 from ..errors import InvalidProblemError
 from ..losses import Loss, Targets, get_loss
 from ..memory import CVXPY_EXP_CONE_FACTOR, check_memory
@@ -71,11 +72,9 @@ class _Problem:
             raise InvalidProblemError("Y: contains NaN or infinite labels")
         self.targets: Targets = self.loss.encode(Yarr)
         self.T = self.targets.T
-        self.X_skip, self.intercept = skip_matrix(skip, N)
+        self.X_skip, self.intercept = skip_parts(skip, N)
         self.A = affine_columns(self.X_skip, self.intercept, N)
-        U, s, _ = np.linalg.svd(self.A, full_matrices=False) if self.A.shape[1] else (
-            np.zeros((N, 0)), np.zeros(0), None)
-        self.basis = U[:, s > (s[0] * max(self.A.shape) * 1e-15 if s.size else 0)]
+        self.basis = orthonormal_basis(self.A)
         self.groups = _groups(groups, weights, K)
 
     def program(self, lam: float) -> LassoProgram:
