@@ -67,7 +67,8 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
     sol, T, loss, lam = _solve(prep, program, eps, lam, lam_ratio, y, intercept, solver, tol)
     t1 = time.perf_counter()
     Y_red = prep.Psi if program != "label" else T
-    sol, reduced = _reduce(sol, prep.Phi, intercept or program == "label", Y_red)
+    red_skip = "intercept" if intercept or program == "label" else None
+    sol, reduced = _reduce(sol, prep.Phi, red_skip, Y_red)
     t2 = time.perf_counter()
     S = sol.active
     V_S = sol.V[S]
