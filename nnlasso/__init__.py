@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Solution": "solution",
     "DeepReLUNet": "deep", "compress_deep": "deep_compress",
     "train_prox": "training", "train_weight_decay": "training",
+    "train_lasso": "training", "train_group_lasso": "training",
 }
 #: submodules exported as attributes (``nnlasso.compress`` is the module; the whole-network
 #: function is ``compress_network``)
@@ -54,7 +55,7 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
                            solve_patterns)
     from .shallow import ShallowFit, fit_shallow
     from .solution import Solution
-    from .training import train_prox, train_weight_decay
+    from .training import train_group_lasso, train_lasso, train_prox, train_weight_decay
 
 __all__ = sorted(_EXPORTS) + list(_MODULES) + ["__version__"]
 

@@ -190,6 +190,142 @@ class DeepReLUNet:
             prev = cur
         return DeepReLUNet([_make_block(*p, one) for p, one in zip(parts, flags)])
 
+    def drop_dead(self) -> "DeepReLUNet":
+        """Remove dead neurons; the function is unchanged.
+
+        A ReLU neuron k of block l is dead when its input row ``W_l[k]`` or its output row
+        ``V_l[k]`` is zero; with ``W_l[k] = 0`` it outputs the constant ``relu(-b_k)``, whose
+        contribution ``V_l[k] relu(-b_k)`` moves into the intercept ``c_l``. A bottleneck unit j
+        between blocks l and l+1 is dead when it has no input (``V_l[:, j] = 0`` and
+        ``C_l[:, j] = 0``: it is the constant ``c_l[j]``, which moves into ``b_{l+1}`` (minus
+        ``W_{l+1}[:, j] c_l[j]``) and ``c_{l+1}`` (plus ``C_{l+1}[j] c_l[j]``)) or no output
+        (``W_{l+1}[:, j] = 0`` and ``C_{l+1}[j] = 0``). A bottleneck keeps at least one unit (an
+        all-zero one if all are dead); the inputs and outputs of the network are never removed.
+        Repeats until nothing changes (removals can kill neurons next to them).
+        """
+        parts = [list(_block_arrays(blk)) for blk in self.blocks]
+        flags = [blk._one_output for blk in self.blocks]
+        changed = True
+        while changed:
+            changed = False
+            for p in parts:
+                W, b, V, C, c0 = p
+                in_zero, out_zero = ~np.any(W != 0, axis=1), ~np.any(V != 0, axis=1)
+                dead = in_zero | out_zero
+                if not np.any(dead):
+                    continue
+                const = in_zero & ~out_zero
+                if np.any(const):
+                    c0 = np.zeros(V.shape[1]) if c0 is None else c0
+                    p[4] = c0 + V[const].T @ np.maximum(-b[const], 0.0)
+                keep = ~dead
+                p[0], p[1], p[2] = W[keep], b[keep], V[keep]
+                changed = True
+            for left, right in zip(parts[:-1], parts[1:]):
+                V, C, c0 = left[2], left[3], left[4]
+                W, Cn = right[0], right[3]
+                in_zero = ~np.any(V != 0, axis=0)
+                if C is not None:
+                    in_zero &= ~np.any(C != 0, axis=0)
+                out_zero = ~np.any(W != 0, axis=0)
+                if Cn is not None:
+                    out_zero &= ~np.any(Cn != 0, axis=1)
+                dead = in_zero | out_zero
+                if not np.any(dead):
+                    continue
+                const = in_zero & ~out_zero
+                if c0 is not None and np.any(const & (c0 != 0)):
+                    cj = np.where(const, c0, 0.0)
+                    right[1] = right[1] - W @ cj
+                    if Cn is not None:
+                        right[4] = (np.zeros(Cn.shape[1]) if right[4] is None
+                                    else right[4]) + cj @ Cn
+                    left[4] = c0 = np.where(const, 0.0, c0)
+                keep = ~dead
+                if not np.any(keep):            # keep one all-zero unit: widths stay >= 1
+                    keep[0] = True
+                    touched = [a for a in (V[:, 0], W[:, 0],
+                                           None if C is None else C[:, 0],
+                                           None if Cn is None else Cn[0],
+                                           None if c0 is None else c0[:1])
+                               if a is not None and np.any(a != 0)]
+                    if touched:
+                        V, W = V.copy(), W.copy()
+                        V[:, 0], W[:, 0] = 0.0, 0.0
+                        if C is not None:
+                            C = C.copy()
+                            C[:, 0] = 0.0
+                        if Cn is not None:
+                            Cn = Cn.copy()
+                            Cn[0] = 0.0
+                        if c0 is not None:
+                            c0 = c0.copy()
+                            c0[0] = 0.0
+                        left[2], left[3], left[4], right[0], right[3] = V, C, c0, W, Cn
+                        changed = True
+                    if keep.size == 1:
+                        continue
+                left[2] = V[:, keep]
+                if C is not None:
+                    left[3] = C[:, keep]
+                if c0 is not None:
+                    left[4] = c0[keep]
+                right[0] = W[:, keep]
+                if Cn is not None:
+                    right[3] = Cn[keep]
+                changed = True
+        return DeepReLUNet([_make_block(*p, one) for p, one in zip(parts, flags)])
+
+    @classmethod
+    def random(cls, n_inputs: int, hidden_sizes: Sequence[int], n_outputs: int, *,
+               bottlenecks: Sequence[int] | None = None, skips: bool | Sequence[bool] = False,
+               seed: Any = 0) -> "DeepReLUNet":
+        """A randomly initialized network (the starting point of :func:`nnlasso.train_prox`).
+
+        Block l has ``hidden_sizes[l]`` ReLU neurons and ``bottlenecks[l]`` outputs (the last
+        block ``n_outputs``; default bottleneck: the smaller of the two ReLU widths around it);
+        ``W_l`` and ``V_l`` are He-normal (``N(0, 2 / fan_in)``), biases and intercepts 0, and a
+        block with ``skips[l]`` (one bool for all) gets a zero linear skip ``C_l`` (trained,
+        unpenalized).
+        """
+        from numbers import Integral
+
+        from ._validation import check_seed
+
+        def ints(vals: Any, name: str) -> list[int]:
+            try:
+                out = list(vals)
+            except TypeError:
+                raise InvalidProblemError(f"{name}: expected a list of positive integers, got "
+                                          f"{vals!r}") from None
+            for v in out:
+                if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+                    raise InvalidProblemError(f"{name}: expected positive integers, got {v!r}")
+            return [int(v) for v in out]
+
+        (d,), (D,) = ints([n_inputs], "n_inputs"), ints([n_outputs], "n_outputs")
+        K = ints(hidden_sizes, "hidden_sizes")
+        if not K:
+            raise InvalidProblemError("hidden_sizes: needs at least one ReLU layer, e.g. [64]")
+        necks = ([min(a, b) for a, b in zip(K[:-1], K[1:])] if bottlenecks is None
+                 else ints(bottlenecks, "bottlenecks"))
+        if len(necks) != len(K) - 1:
+            raise InvalidProblemError(f"bottlenecks: expected {len(K) - 1} widths (one between "
+                                      f"consecutive ReLU layers), got {len(necks)}")
+        sk = [bool(skips)] * len(K) if isinstance(skips, (bool, np.bool_)) else list(skips)
+        if len(sk) != len(K):
+            raise InvalidProblemError(f"skips: expected one bool per block ({len(K)}), got "
+                                      f"{len(sk)}")
+        rng = np.random.default_rng(check_seed(seed))
+        dims = [d] + necks + [D]
+        blocks = []
+        for l, k in enumerate(K):
+            W = rng.normal(size=(k, dims[l])) * np.sqrt(2.0 / dims[l])
+            V = rng.normal(size=(k, dims[l + 1])) * np.sqrt(2.0 / k)
+            C = np.zeros((dims[l], dims[l + 1])) if sk[l] else None
+            blocks.append(ShallowReLUNet(W, np.zeros(k), V, C, np.zeros(dims[l + 1])))
+        return cls(blocks)
+
     # -- conversions -----------------------------------------------------------------------------
     @classmethod
     def from_mlp(cls, mlp: MLP, rtol: float | None = None) -> "DeepReLUNet":

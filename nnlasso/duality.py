@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .affine import affine_columns, project_out  # noqa: F401  (re-exported)
 from .losses import Loss
 
 
@@ -30,23 +31,6 @@ def group_norms(M: np.ndarray, group_ids: np.ndarray, n_groups: int) -> np.ndarr
 def penalty(V: np.ndarray, group_ids: np.ndarray, weights: np.ndarray) -> float:
     """sum_g omega_g |V_g|_F."""
     return float(weights @ group_norms(V, group_ids, weights.size))
-
-
-def project_out(Q: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """Q - U U^T Q for an orthonormal basis U of the free affine columns."""
-    if basis.shape[1] == 0:
-        return Q
-    return Q - basis @ (basis.T @ Q)
-
-
-def affine_columns(X_skip: np.ndarray | None, intercept: bool, n: int) -> np.ndarray:
-    """The free affine columns A = [X 1] (N, p) (p = 0 without skip)."""
-    cols = []
-    if X_skip is not None:
-        cols.append(X_skip)
-    if intercept:
-        cols.append(np.ones((n, 1)))
-    return np.hstack(cols) if cols else np.zeros((n, 0))
 
 
 def fit_affine(loss: Loss, T: np.ndarray, offset: np.ndarray, A: np.ndarray,

@@ -204,3 +204,48 @@ def test_rebalance_degenerate_bottleneck_and_dead_neurons():
     assert bal.predict(X).shape == (30,)
     np.testing.assert_allclose(bal.predict(X), deep.predict(X), rtol=1e-10, atol=1e-10)
     assert bal.weight_decay() <= deep.weight_decay() * (1 + 1e-12)
+
+
+def test_drop_dead_keeps_function_and_removes_every_kind_of_dead_neuron():
+    deep = _deep_with_skips(3)
+    b1, b2 = deep.blocks
+    W1, bb1, V1 = b1.W.copy(), b1.b.copy(), b1.V.copy()
+    W1[0] = 0.0
+    bb1[0] = -0.7                 # ReLU neuron 0: constant relu(0.7), folded into c_1
+    V1[1] = 0.0                   # ReLU neuron 1: no output
+    C1, c1 = b1.skip_coef.copy(), b1.intercept.copy()
+    W2, C2 = b2.W.copy(), b2.skip_coef.copy()
+    V1[:, 1], C1[:, 1] = 0.0, 0.0  # bottleneck unit 1: no input, the constant c1[1]
+    V2 = b2.V.copy()
+    V2[4] = 0.0                   # ReLU neuron 4 of block 2: no output
+    dirty = nl.DeepReLUNet([nl.ShallowReLUNet(W1, bb1, V1, C1, c1),
+                            nl.ShallowReLUNet(W2, b2.b, V2, C2, b2.intercept)])
+    X = _rng(4).normal(size=(40, 3))
+    clean = dirty.drop_dead()
+    np.testing.assert_allclose(clean.predict(X), dirty.predict(X), atol=1e-12)
+    assert clean.hidden_sizes == (4, 4) and clean.bottleneck_sizes == (1,)
+
+    # a bottleneck with no live unit keeps one all-zero unit; the net is then constant + skip
+    W2z, C2z = W2.copy(), C2.copy()
+    W2z[:, 0], C2z[0] = 0.0, 0.0
+    gone = nl.DeepReLUNet([nl.ShallowReLUNet(W1, bb1, V1, C1, c1),
+                           nl.ShallowReLUNet(W2z, b2.b, V2, C2z, b2.intercept)]).drop_dead()
+    assert gone.bottleneck_sizes == (1,) and gone.hidden_sizes[0] == 0
+    np.testing.assert_allclose(gone.predict(X), np.broadcast_to(gone.predict(X[:1]), (40, 4)),
+                               atol=1e-12)
+
+
+def test_random_network_shapes_and_errors():
+    net = nl.DeepReLUNet.random(5, [8, 6, 4], 3, bottlenecks=[2, 3], skips=[True, False, True],
+                                seed=1)
+    assert net.hidden_sizes == (8, 6, 4) and net.bottleneck_sizes == (2, 3)
+    assert [b.skip_coef is not None for b in net.blocks] == [True, False, True]
+    assert nl.DeepReLUNet.random(5, [8, 6], 3).bottleneck_sizes == (6,)
+    np.testing.assert_array_equal(nl.DeepReLUNet.random(5, [8], 3, seed=2).blocks[0].W,
+                                  nl.DeepReLUNet.random(5, [8], 3, seed=2).blocks[0].W)
+    with pytest.raises(InvalidProblemError, match="bottlenecks: expected 1"):
+        nl.DeepReLUNet.random(5, [8, 6], 3, bottlenecks=[2, 2])
+    with pytest.raises(InvalidProblemError, match="skips: expected one bool per block"):
+        nl.DeepReLUNet.random(5, [8, 6], 3, skips=[True])
+    with pytest.raises(InvalidProblemError, match="hidden_sizes"):
+        nl.DeepReLUNet.random(5, [0], 3)

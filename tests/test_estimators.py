@@ -306,7 +306,7 @@ def test_classification_path_caps_the_strong_rule_working_set(monkeypatch):
     """The warm-started path of a logistic / softmax fold starts each working set from the
     p0 + 2 |nonzero| groups of largest KKT ratio, not the whole strong set (on a digits fold the
     whole set, 256 groups, stalled the native inner solver: 197 s for one lam instead of 11 s)."""
-    import nnlasso.lasso as L
+    import nnlasso.lasso.solve as L   # the module whose lasso_path calls it
     from sklearn.datasets import load_breast_cancer
     X, y = load_breast_cancer(return_X_y=True)
     X = StandardScaler().fit_transform(X[:200])

@@ -137,7 +137,7 @@ def test_pure_numpy_epochs_match_the_compiled_ones(monkeypatch):
     labels = np.arange(30) % 7
     lam = 0.2 * nl.lam_max(Phi, Y)
     with_kernel = [nl.solve_lasso(Phi, Y, lam, solver="prox", groups=g) for g in (None, labels)]
-    monkeypatch.setattr(prox, "_KERNEL", [None])
+    monkeypatch.setattr(prox.ops, "_KERNEL", [None])
     without = [nl.solve_lasso(Phi, Y, lam, solver="prox", groups=g) for g in (None, labels)]
     for a, b in zip(with_kernel, without):
         assert b.rel_gap <= 1e-8
@@ -405,7 +405,7 @@ def test_gram_bcd_declares_a_stall_after_bounded_work(stalled, monkeypatch):
     if prox._compiled_epoch() is not None:  # numba installed
         kernels.append((prox._compiled_epoch(), prox.STALL_EPOCHS_COMPILED))
     for kernel, window in kernels:
-        monkeypatch.setattr(prox, "_KERNEL", [kernel])
+        monkeypatch.setattr(prox.ops, "_KERNEL", [kernel])
         V, epochs, rel = prox.bcd_gram(gp, np.zeros((K, 1)), None, 1e-9)
         assert rel > 1e-9                      # not converged: stalled
         assert 4 * window <= epochs <= 4 * window + 3 * window   # and said so within bounds
@@ -414,7 +414,7 @@ def test_gram_bcd_declares_a_stall_after_bounded_work(stalled, monkeypatch):
     pw = _Problem(Phiw, Yw, "squared", None, None, None, 1e-8)
     lam = 0.1 * nl.lam_max(Phiw, Yw)
     gw = pw.native_data().gram_cache().gram(np.arange(30), np.arange(30), lam * np.ones(30))
-    monkeypatch.setattr(prox, "_KERNEL", [None])
+    monkeypatch.setattr(prox.ops, "_KERNEL", [None])
     assert prox.bcd_gram(gw, np.zeros((30, 1)), None, 1e-10)[2] <= 1e-10
 
 
@@ -460,7 +460,7 @@ def test_model_step_scalar_epochs_equal_the_block_epochs(monkeypatch):
     offs = np.arange(13, dtype=np.int64)
     fast = prox._model_step(H, grad, x, blocks, tau, flat, offs, None, 20)
     called = []
-    monkeypatch.setattr(prox, "_epoch_singletons", lambda *a: called.append(1) or None)
+    monkeypatch.setattr(prox.newton, "_epoch_singletons", lambda *a: called.append(1) or None)
     with pytest.raises(AssertionError):   # the scalar path is the one that ran above
         assert np.allclose(prox._model_step(H, grad, x, blocks, tau, flat, offs, None, 20), fast)
     assert called

@@ -173,3 +173,224 @@ def test_prox_vs_weight_decay_script_quick(tmp_path):
         assert rows[data, 2.0, "prox"][1] <= 40         # measured: digits 22, teacher 6
     assert (fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n") if has_mpl else not fig.exists()
     assert ("](figures/f.png)" in text) == has_mpl
+
+
+# -- deep networks ----------------------------------------------------------------------------
+
+def _deep_blocks(seed=0, skips=(True, True, True)):
+    """d=3 -> ReLU 6 -> bottleneck 3 -> ReLU 5 -> bottleneck 2 -> ReLU 4 -> 3 outputs."""
+    rng = np.random.default_rng(seed)
+    dims, K = [3, 3, 2, 3], [6, 5, 4]
+    blocks = []
+    for l in range(3):
+        C = rng.normal(size=(dims[l], dims[l + 1])) if skips[l] else None
+        blocks.append(tr._Block(rng.normal(size=(K[l], dims[l])), rng.normal(size=K[l]) * 0.3,
+                                rng.normal(size=(K[l], dims[l + 1])), rng.normal(size=dims[l + 1]),
+                                C))
+    return blocks
+
+
+def _as_deep(blocks):
+    return nl.DeepReLUNet([nl.ShallowReLUNet(B.W, B.b, B.V, B.C, B.c) for B in blocks])
+
+
+@pytest.mark.parametrize("loss", ["softmax", "squared"])
+def test_deep_gradients_match_finite_differences(loss):
+    rng = np.random.default_rng(5)
+    blocks = _deep_blocks(5, skips=(True, False, True))
+    X = rng.normal(size=(9, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 9)] if loss == "softmax" else rng.normal(size=(9, 3))
+    _, grads = tr._deep_grads(blocks, X, Y, loss)
+    params = [a for B in blocks for a in B.arrays]
+    assert len(grads) == len(params) == 3 * 4 + 2
+
+    def value():
+        return tr._loss_and_grad(loss, _as_deep(blocks).predict(X), Y)[0]   # independent forward
+
+    h = 1e-6
+    for P, G in zip(params, grads):
+        assert G.shape == P.shape
+        for idx in [(0,) * P.ndim, tuple(s - 1 for s in P.shape)]:
+            old = P[idx]
+            P[idx] = old + h
+            up = value()
+            P[idx] = old - h
+            down = value()
+            P[idx] = old
+            assert G[idx] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+
+
+def test_deep_balance_keeps_function_and_balances_bottlenecks():
+    blocks = _deep_blocks(1)
+    X = np.random.default_rng(2).normal(size=(30, 3))
+    before = _as_deep(blocks).predict(X)
+    reg = _as_deep(blocks).deep_regularizer()
+    tr._deep_balance(blocks)
+    np.testing.assert_allclose(_as_deep(blocks).predict(X), before, atol=1e-12)
+    for left, right in zip(blocks[:-1], blocks[1:]):     # bottleneck units: |u_j| = |w_j|
+        np.testing.assert_allclose(np.linalg.norm(left.V, axis=0),
+                                   np.linalg.norm(right.W, axis=0), rtol=1e-12)
+    # the path terms are scale invariant: only the two end terms move
+    assert _as_deep(blocks).deep_regularizer() != pytest.approx(reg, rel=1e-6)
+
+
+def test_deep_prox_one_block_is_group_soft_thresholding():
+    """One block: the end terms shrink W, V by 1 + t/2, then each neuron's output weights in the
+    normalized chart |w_k| = 1 are group-soft-thresholded by t/2; skip and intercept untouched."""
+    [B] = _deep_blocks(3)[:1]
+    W, b, V, C, c = (a.copy() for a in (B.W, B.b, B.V, B.C, B.c))
+    t = 1.6
+    n = np.linalg.norm(W, axis=1) / (1 + t / 2)
+    Veff = V / (1 + t / 2) * n[:, None]
+    norms = np.linalg.norm(Veff, axis=1)
+    expect = Veff * np.maximum(0.0, 1 - (t / 2) / norms)[:, None]
+    assert 0 < np.sum(norms <= t / 2) < W.shape[0]           # some neurons die, some survive
+    tr._deep_prox([B], "prox", t)
+    n_new = np.linalg.norm(B.W, axis=1)
+    np.testing.assert_allclose(B.V * n_new[:, None], expect, atol=1e-12)
+    live = n_new > 0
+    # directions kept; the (unpenalized) bias relative to the shrunk |w_k| kept
+    np.testing.assert_allclose(B.W[live] / n_new[live, None],
+                               W[live] / np.linalg.norm(W[live], axis=1)[:, None], atol=1e-12)
+    np.testing.assert_allclose(B.b[live] / n_new[live], b[live] / n[live], atol=1e-12)
+    assert np.all(B.W[~live] == 0) and np.all(B.V[~live] == 0) and np.all(B.b[~live] == 0)
+    np.testing.assert_array_equal(B.C, C)
+    np.testing.assert_array_equal(B.c, c)
+
+
+def test_deep_prox_bottleneck_soft_thresholds_the_relu_to_relu_pieces():
+    """Bottleneck unit j: the rank-one piece w_j u_j^T of W_{l+1} V_l^T is soft-thresholded in
+    Frobenius norm by t; its skip weights are kept."""
+    left, right = _deep_blocks(4)[:2]
+    pieces = [np.outer(right.W[:, j], left.V[:, j]) for j in range(left.V.shape[1])]
+    norms = np.array([np.linalg.norm(P) for P in pieces])
+    t = float(np.mean(np.sort(norms)[:2]))                 # between the two smallest
+    skips = left.C.copy(), left.c.copy(), right.C.copy()
+    tr._deep_prox_bottleneck(left, right, t)
+    for j, P in enumerate(pieces):
+        expect = P * max(0.0, 1 - t / norms[j])
+        np.testing.assert_allclose(np.outer(right.W[:, j], left.V[:, j]), expect, atol=1e-12)
+    assert np.sum(norms <= t) >= 1 and np.all(left.V[:, norms <= t] == 0)
+    for a, b_ in zip(skips, (left.C, left.c, right.C)):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_deep_weight_decay_prox_leaves_skips():
+    blocks = _deep_blocks(6)
+    old = [B.copy() for B in blocks]
+    tr._deep_prox(blocks, "wd", 0.5)
+    for B, O in zip(blocks, old):
+        np.testing.assert_allclose(B.W, O.W / 1.5)
+        np.testing.assert_allclose(B.V, O.V / 1.5)
+        np.testing.assert_array_equal(B.C, O.C)
+        np.testing.assert_array_equal(B.b, O.b)
+
+
+def _objective(net, X, y, lam):
+    """Summed softmax cross-entropy + lam/2 C(theta), from the public API only."""
+    Z = net.predict(X)
+    Z = Z - Z.max(axis=1, keepdims=True)
+    logp = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+    return -float(np.sum(logp[np.arange(len(y)), y])) + lam / 2 * net.deep_regularizer()
+
+
+def test_deep_prox_training_decreases_the_objective():
+    X, y = _xor(200, 7)
+    net0 = nl.DeepReLUNet.random(5, [16, 12], 2, bottlenecks=[4], skips=True, seed=1)
+    lam = 10.0
+    kw = dict(loss="softmax", batch_size=200, lr=0.05, optimizer="sgd", seed=0)
+    objs = [_objective(net0, X, y, lam)]
+    for epochs in (20, 100, 300):
+        objs.append(_objective(nl.train_prox(X, y, net0, lam, epochs=epochs, **kw), X, y, lam))
+    assert objs == sorted(objs, reverse=True) and objs[-1] < 0.6 * objs[0]
+    free = nl.train_prox(X, y, net0, 0.0, epochs=300, **kw)
+    sparse = nl.train_prox(X, y, net0, lam, epochs=300, **kw)
+    assert sparse.deep_regularizer() < 0.5 * free.deep_regularizer()
+    assert sum(sparse.hidden_sizes) < sum(free.hidden_sizes) == 28
+
+
+def test_one_block_deep_training_is_mlp_training():
+    """A DeepReLUNet of one block without skip trains exactly like the MLP it equals."""
+    X, y = _xor(120, 8)
+    rng = np.random.default_rng(0)
+    m0 = nl.MLP([rng.normal(size=(10, 5)), rng.normal(size=(2, 10)) * 0.5],
+                [rng.normal(size=10) * 0.1, rng.normal(size=2) * 0.1])
+    d0 = nl.DeepReLUNet([nl.ShallowReLUNet(m0.weights[0], m0.biases[0], m0.weights[1].T, None,
+                                           -m0.biases[1])])
+    for fn in (nl.train_prox, nl.train_weight_decay):
+        kw = dict(loss="softmax", epochs=15, batch_size=16, lr=1e-2, seed=2)
+        m = fn(X, y, m0, 300.0, **kw)
+        d = fn(X, y, d0, 300.0, **kw)
+        assert isinstance(m, nl.MLP) and isinstance(d, nl.DeepReLUNet)
+        assert d.hidden_sizes == m.hidden_sizes
+        np.testing.assert_allclose(d.predict(X), m.forward(X), rtol=1e-8, atol=1e-9)
+    assert nl.train_prox(X, y, m0, 300.0, **kw).hidden_sizes[0] < 10
+
+
+def test_skip_bottleneck_network_trains_and_stays_valid(tmp_path):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, Xt, y, yt = X[:900] / 16, X[900:] / 16, y[:900], y[900:]
+    net0 = nl.DeepReLUNet.random(64, [48, 32], 10, bottlenecks=[12], skips=[True, True], seed=0)
+    net = nl.train_prox(X, y, net0, 2.0 * len(X), epochs=20, batch_size=32, lr=3e-3, seed=0,
+                        X_val=Xt[:200], y_val=yt[:200])
+    assert isinstance(net, nl.DeepReLUNet) and net.has_skips
+    assert net.n_inputs == 64 and net.n_outputs == 10 and net.n_blocks == 2
+    acc = np.mean(np.argmax(net.predict(Xt), axis=1) == yt)
+    assert acc > 0.85                                       # measured: 0.922
+    assert sum(net.hidden_sizes) < 40                       # measured: [5, 5] of [48, 32]
+    for blk in net.blocks:                                   # dead neurons were removed
+        assert np.all(np.linalg.norm(blk.W, axis=1) * np.linalg.norm(blk.V, axis=1) > 0)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    back = nl.DeepReLUNet.load(path)
+    np.testing.assert_array_equal(back.predict(Xt), net.predict(Xt))
+    bal = net.rebalance()
+    np.testing.assert_allclose(bal.predict(Xt), net.predict(Xt), atol=1e-9)
+    assert bal.weight_decay() <= net.weight_decay() + 1e-12
+    # 1-D squared targets give a 1-D predicting net
+    t = X[:, 10] - X[:, 20]
+    reg = nl.train_weight_decay(X, t, nl.DeepReLUNet.random(64, [8], 1, skips=True), 1.0,
+                                loss="squared", epochs=3, lr=1e-2)
+    assert reg.predict(X).shape == (900,)
+
+
+def test_lasso_and_group_lasso_prox_and_training():
+    W = np.array([[0.5, -2.0, 0.1], [0.0, 3.0, -0.3]])
+    A = W.copy()
+    tr._prox_lasso(A, 0.4)
+    np.testing.assert_allclose(A, [[0.1, -1.6, 0.0], [0.0, 2.6, 0.0]])
+    G = W.copy()
+    tr._prox_group_columns(G, 0.45)
+    n = np.linalg.norm(W, axis=0)
+    np.testing.assert_allclose(G, W * np.maximum(0, 1 - 0.45 / n))
+    assert np.all(G[:, 2] == 0) and np.all(np.linalg.norm(G[:, :2], axis=0) > 0)
+
+    X, y = _xor(300, 9)
+    kw = dict(loss="softmax", epochs=40, batch_size=32, lr=3e-3, seed=0)
+    las = nl.train_lasso(X, y, [32], 100.0, **kw)
+    grp = nl.train_group_lasso(X, y, [32], 100.0, **kw)
+    wd = nl.train_weight_decay(X, y, [32], 100.0, **kw)
+    # measured: 43% of the lasso's first-layer weights exactly 0, 14 neurons left (94.7%);
+    # group lasso 19 neurons (97.7%); weight decay all 32 and no zero weight
+    assert np.mean(las.weights[0] == 0) > 0.3 and np.all(wd.weights[0] != 0)
+    assert las.hidden_sizes[0] < 24 and grp.hidden_sizes[0] < 26 and wd.hidden_sizes[0] == 32
+    for net in (las, grp):
+        assert net.score(X, y) > 0.9
+
+
+def test_deep_and_initial_network_errors():
+    X, y = _xor(20, 0)
+    net = nl.DeepReLUNet.random(5, [4], 2)
+    with pytest.raises(InvalidProblemError, match="train_lasso trains MLPs only"):
+        nl.train_lasso(X, y, net, 1.0, epochs=1)
+    with pytest.raises(InvalidProblemError, match="outputs must be the number of classes"):
+        nl.train_prox(X, y, nl.DeepReLUNet.random(5, [4], 3), 1.0, epochs=1)
+    with pytest.raises(InvalidProblemError, match="X has 5 columns"):
+        nl.train_prox(X, y, nl.DeepReLUNet.random(4, [4], 2), 1.0, epochs=1)
+    with pytest.raises(InvalidProblemError, match="initial MLP"):
+        nl.train_weight_decay(X, y, nl.MLP([np.ones((3, 5)), np.ones((1, 3))],
+                                           [np.zeros(3), np.zeros(1)]), 1.0, epochs=1)
+    with pytest.raises(InvalidProblemError, match="hidden_sizes"):
+        nl.train_prox(X, y, "64", 1.0, epochs=1)

@@ -4,13 +4,12 @@ reduction and the least-squares refit of the surviving outgoing weights.
 from __future__ import annotations
 
 import time
-
 from typing import Any
 
 import numpy as np
 
 from .. import backends
-from .._validation import affine_basis, skip_matrix
+from ..affine import affine_basis, skip_parts
 from ..errors import InvalidProblemError, SolverError
 from ..lasso import lam_max, solve_lasso, solve_min_norm
 from ..networks import MLP
@@ -29,8 +28,7 @@ EFFECTIVE_RTOL = 1e-2
 
 def _skip_basis(skip: Any, N: int) -> np.ndarray:
     """Orthonormal basis of the free affine columns of ``skip`` (X, "intercept" or None)."""
-    X_skip, intercept = skip_matrix(skip, N)
-    return affine_basis(X_skip, intercept, N)
+    return affine_basis(*skip_parts(skip, N), N)
 
 
 def _width_bounds(Phi: np.ndarray, F: np.ndarray, intercept: bool

@@ -15,7 +15,8 @@ import scipy.linalg as sla
 from scipy.optimize import linprog
 
 from .._validation import as_matrix
-from ..duality import gaps, project_out
+from ..affine import project_out, skip_of
+from ..duality import gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from ..solution import Solution, active_set
@@ -451,7 +452,7 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     Vn = V * norms[:, None]
     Phi = np.maximum(X @ Wu.T - bu, 0.0)
     N, D = X.shape[0], V.shape[1]
-    skip = X if skip_coef is not None else ("intercept" if intercept is not None else None)
+    skip = skip_of(X, skip_coef is not None, intercept is not None)
     C = None if skip_coef is None else np.asarray(skip_coef, dtype=float).reshape(X.shape[1], D)
     c0 = None if intercept is None else np.asarray(intercept, dtype=float).reshape(D)
     Z = Phi @ Vn + (0 if C is None else X @ C) + (0 if c0 is None else c0)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import affine_basis, as_matrix, skip_matrix
-from ..duality import affine_columns, project_out
+from .._validation import as_matrix
+from ..affine import affine_basis, affine_columns, affine_rank, project_out, skip_parts  # noqa: F401
 from ..errors import InvalidProblemError
 from ..solution import Solution
 
@@ -104,17 +104,9 @@ def bound_from_ranks(N: int, r_aff: int, rank_Phi: int, rank_Psi: int | None) ->
 
 def _skip_parts(skip: Any, N: int) -> tuple[np.ndarray | None, bool, np.ndarray, np.ndarray]:
     """(X_skip, intercept, A = [X 1], orthonormal basis of col(A)) for a ``skip`` argument."""
-    if skip is True:
-        raise InvalidProblemError("skip=True is ambiguous here: pass the (N, d) inputs X for "
-                                  "C x + c0, 'intercept' for c0 only, or None")
-    X_skip, intercept = skip_matrix(skip, N)
+    X_skip, intercept = skip_parts(skip, N)
     return X_skip, intercept, affine_columns(X_skip, intercept, N), affine_basis(X_skip,
                                                                                  intercept, N)
-
-
-def affine_rank(skip: Any, N: int) -> int:
-    """r_aff = rank([X 1]) for ``skip=X``, 1 for ``"intercept"``, 0 for None (numerical rank)."""
-    return int(_skip_parts(skip, N)[3].shape[1])
 
 
 def width_bound(Phi: Any, Y: Any, *, skip: Any = None) -> int:
