@@ -52,45 +52,6 @@ def check_rows(n: int, arr: np.ndarray, name: str, ref: str = "Phi") -> None:
                                   "both need one row per sample")
 
 
-def skip_matrix(skip: Any, n: int) -> tuple[np.ndarray | None, bool]:
-    """Interpret the ``skip`` argument.
-
-    Returns ``(X_skip, intercept)``: the (N, d) inputs of the linear skip ``C x`` (or None) and
-    whether a free intercept ``c0`` is present. ``skip=X`` means ``C x + c0``, ``"intercept"``
-    means ``c0`` only, ``None`` / ``False`` means neither.
-    """
-    if skip is None or skip is False:
-        return None, False
-    if isinstance(skip, str):
-        if skip == "intercept":
-            return None, True
-        raise InvalidProblemError(f"skip: unknown value {skip!r}; use the (N, d) inputs X, "
-                                  "'intercept' or None")
-    if skip is True:
-        raise InvalidProblemError("skip=True is ambiguous here: pass the (N, d) inputs X for "
-                                  "C x + c0, or 'intercept' for c0 only")
-    Xs = as_matrix(skip, "skip", allow_1d=True)
-    check_rows(n, Xs, "skip")
-    return Xs, True
-
-
-def affine_basis(X_skip: np.ndarray | None, intercept: bool, n: int) -> np.ndarray:
-    """Orthonormal basis (N, r_aff) of the span of the free affine columns [X 1] (or [1], or none)."""
-    cols = []
-    if X_skip is not None:
-        cols.append(X_skip)
-    if intercept:
-        cols.append(np.ones((n, 1)))
-    if not cols:
-        return np.zeros((n, 0))
-    A = np.hstack(cols)
-    U, s, _ = np.linalg.svd(A, full_matrices=False)
-    if s.size == 0:
-        return np.zeros((n, 0))
-    tol = s[0] * max(A.shape) * np.finfo(float).eps
-    return U[:, s > tol]
-
-
 def refuse_complex(A: Any, name: str) -> None:
     """Raise :class:`InvalidProblemError` when ``A`` holds complex numbers (converting them to
     float would silently drop the imaginary parts)."""

@@ -27,7 +27,8 @@ from ._logging import progress
 from .dictionary import NeuronDictionary
 from .errors import InvalidProblemError
 from .lasso import lasso_path
-from .shallow import ShallowFit, _dictionary, _lam_from_ratio, _skip_mode, fit_shallow
+from .affine import skip_mode
+from .shallow import ShallowFit, _dictionary, _lam_from_ratio, fit_shallow
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +376,7 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
                 f"dictionary: {self.dictionary!r} builds its neurons from the data of each fit, "
                 "so it has no single dictionary to cross-validate over; use 'data', 'sphere', "
                 "'knots' or a NeuronDictionary (or GridSearchCV over the plain estimator)")
-        mode = _skip_mode(self.skip)
+        mode = skip_mode(self.skip)
         dic: NeuronDictionary = _dictionary(self.dictionary, X, self.n_neurons, self.seed)
         dic.require_group_lasso(type(self).__name__)
         Phi = dic.features(X)

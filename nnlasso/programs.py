@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import cvxpy as cp
 import numpy as np
 
+from .affine import affine_columns
 from .losses import Loss
 
 
@@ -111,8 +112,7 @@ def build_lasso(Phi: np.ndarray, T: np.ndarray, loss: Loss, A_linear: np.ndarray
     D = T.shape[1]
     p = (0 if A_linear is None else A_linear.shape[1]) + int(intercept)
     use_qr = loss.name == "squared" and N > K + p
-    A_full = np.hstack([a for a in (A_linear, np.ones((N, 1)) if intercept else None)
-                        if a is not None]) if p else np.zeros((N, 0))
+    A_full = affine_columns(A_linear, intercept, N)
     Phi_d, A_d, T_d, const = _design(Phi, A_full, T, use_qr)
 
     lam_p = cp.Parameter(nonneg=True, value=lam)
@@ -171,8 +171,7 @@ def build_min_norm(Phi: np.ndarray, Psi: np.ndarray, A_linear: np.ndarray | None
     t0 = time.perf_counter()
     N, K = Phi.shape
     D = Psi.shape[1]
-    cols = [a for a in (A_linear, np.ones((N, 1)) if intercept else None) if a is not None]
-    A_full = np.hstack(cols) if cols else np.zeros((N, 0))
+    A_full = affine_columns(A_linear, intercept, N)
     p = A_full.shape[1]
     Qb = None
     rhs_norm = eps * float(np.linalg.norm(Psi))

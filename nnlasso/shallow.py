@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_matrix, check_positive, check_seed
+from .affine import skip_argument, skip_mode, skip_of
 from .dictionary import NeuronDictionary, knot_neurons, sample_neurons
 from .errors import InvalidProblemError
 from .lasso import lam_max, solve_lasso
@@ -65,7 +66,7 @@ class ShallowFit:
     @property
     def skip_arg(self) -> Any:
         """The ``skip=`` argument of the solvers for this fit (X, "intercept" or None)."""
-        return self.X if self.skip == "linear" else self.skip
+        return skip_argument(self.skip, self.X)
 
     @property
     def gap(self) -> float:
@@ -85,16 +86,6 @@ class ShallowFit:
                 f"gap={self.gap:.3g} (rel {self.rel_gap:.3g}), status={self.solution.status}")
 
     __repr__ = summary
-
-
-def _skip_mode(skip: Any) -> str | None:
-    if skip is True or skip == "linear":
-        return "linear"
-    if skip == "intercept":
-        return "intercept"
-    if skip is None or skip is False:
-        return None
-    raise InvalidProblemError(f"skip: expected True (C x + c0), 'intercept' or False, got {skip!r}")
 
 
 def _dictionary(kind: Any, X: np.ndarray, n_neurons: int, seed: Any) -> NeuronDictionary:
@@ -209,7 +200,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
     if lam_ratio is not None:
         lam_ratio = check_positive(lam_ratio, "lam_ratio", upper=1.0, example="0.05")
     check_seed(seed)
-    mode = _skip_mode(skip)
+    mode = skip_mode(skip)
     skip_arg = X if mode == "linear" else mode
     lossobj = get_loss(loss)
     info: dict[str, Any] = {}
@@ -287,7 +278,7 @@ def _verify_network(net: ShallowReLUNet, X: np.ndarray, Y: np.ndarray, lam: floa
         W, b, V = W[~const], b[~const], V[~const]
     red = representer.reduce_network(W, b, V, X, skip_coef=net.skip_coef, intercept=c0, Y=Y,
                                      lam=lam, loss=loss)
-    skip = X if net.skip_coef is not None else ("intercept" if c0 is not None else None)
+    skip = skip_of(X, net.skip_coef is not None, c0 is not None)
     # the features reduce_network solved over: the unit-normalized neurons
     Phi = NeuronDictionary(W, b).features(X)
     width = representer.check_width(red.solution, Phi, skip=skip, Y=Y)

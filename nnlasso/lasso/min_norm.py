@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 
 from .. import backends
-from .._validation import as_matrix, check_rows, skip_matrix
-from ..duality import affine_columns, gaps, min_norm_dual
+from .._validation import as_matrix, check_rows
+from ..affine import affine_columns, orthonormal_basis, skip_parts
+from ..duality import gaps, min_norm_dual
 from ..errors import InvalidProblemError, SolverError
 from ..memory import check_memory
 from ..programs import build_min_norm
@@ -70,8 +71,7 @@ def _min_norm_certificate(Phi: np.ndarray, Psi: np.ndarray, A: np.ndarray, V: np
     The certified gap decides the status, as in solve_lasso, provided the point is feasible
     (relative residual within eps, up to 1e-6)."""
     nPsi = float(np.linalg.norm(Psi))
-    basis = np.zeros((Phi.shape[0], 0)) if A.shape[1] == 0 else np.linalg.svd(
-        A, full_matrices=False)[0][:, : np.linalg.matrix_rank(A)]
+    basis = orthonormal_basis(A)
     resid = float(np.linalg.norm(Phi @ V + A @ B - Psi)) / max(nPsi, np.finfo(float).tiny)
     primal = float(np.sum(np.linalg.norm(V, axis=1)))
     dual, _ = min_norm_dual(Phi, Psi, L, basis, eps)
@@ -113,16 +113,14 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     if not (0.0 <= eps < 1.0):
         raise InvalidProblemError(f"eps: relative tolerance must lie in [0, 1), got {eps}")
     N = Phi.shape[0]
-    X_skip, intercept = skip_matrix(skip, N)
+    X_skip, intercept = skip_parts(skip, N)
     A = affine_columns(X_skip, intercept, N)
     order = _min_norm_auto(solver, eps)
     check_memory(N, A.shape[1], Psi_arr.shape[1], Phi.shape[1], what="Phi",
                  fix="the min-norm program through CVXPY is that large; use fewer neurons "
                      "(columns of Phi) or samples")
     # feasibility of the equality form: Psi must lie in col([Phi A])
-    M = np.hstack([Phi, A])
-    Qm, sv, _ = np.linalg.svd(M, full_matrices=False)
-    Qm = Qm[:, sv > sv[0] * max(M.shape) * np.finfo(float).eps]
+    Qm = orthonormal_basis(np.hstack([Phi, A]))
     r = Psi_arr - Qm @ (Qm.T @ Psi_arr)
     nPsi = float(np.linalg.norm(Psi_arr))
     rel_r = float(np.linalg.norm(r)) / max(nPsi, np.finfo(float).tiny)

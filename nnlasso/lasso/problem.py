@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 
 from .. import backends, prox
-from .._validation import as_matrix, check_positive, skip_matrix
-from ..duality import affine_columns, fit_affine, gaps, lasso_dual, penalty
+from .._validation import as_matrix, check_positive
+from ..affine import affine_columns, orthonormal_basis, skip_parts
+from ..duality import fit_affine, gaps, lasso_dual, penalty
 from ..errors import InvalidProblemError
 from ..losses import Loss, Targets, get_loss
 from ..memory import CVXPY_EXP_CONE_FACTOR, check_memory
@@ -71,11 +72,9 @@ class _Problem:
             raise InvalidProblemError("Y: contains NaN or infinite labels")
         self.targets: Targets = self.loss.encode(Yarr)
         self.T = self.targets.T
-        self.X_skip, self.intercept = skip_matrix(skip, N)
+        self.X_skip, self.intercept = skip_parts(skip, N)
         self.A = affine_columns(self.X_skip, self.intercept, N)
-        U, s, _ = np.linalg.svd(self.A, full_matrices=False) if self.A.shape[1] else (
-            np.zeros((N, 0)), np.zeros(0), None)
-        self.basis = U[:, s > (s[0] * max(self.A.shape) * 1e-15 if s.size else 0)]
+        self.basis = orthonormal_basis(self.A)
         self.groups = _groups(groups, weights, K)
 
     def program(self, lam: float) -> LassoProgram:
@@ -92,7 +91,7 @@ class _Problem:
         N, K = self.Phi.shape
         d = 0 if self.X_skip is None else self.X_skip.shape[1]
         D = self.T.shape[1]
-        exp_cones = self.loss.name in ("logistic", "softmax")
+        exp_cones = self.loss.exp_cone
         fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
                "(the native solver works on a few columns at a time) or working_set=True, or "
                "fewer columns / samples")
@@ -132,7 +131,7 @@ class _Problem:
         primal = self.loss.value(Z, self.T) + lam * penalty(V, self.groups.ids,
                                                             self.groups.weights)
         dual, _, ratio = lasso_dual(self.Phi, self.T, Z, self.loss, lam, self.basis,
-                                    self.groups.ids, self.groups.weights)
+                                    self.groups.ids, self.groups.weights, V=V)
         return B, primal, dual, ratio
 
     #: V is "negligible" when max_k |phi_k| |V_k| <= zero_rel * |T|_F (then V = 0 is tried)
@@ -192,7 +191,8 @@ class _Problem:
         t_polish = 0.0
         polished = False
         extra_polish: dict = {}
-        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate"):
+        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate") and \
+                prox.supports(self.loss):
             tp = time.perf_counter()
             V2, B2, res = self.polish(V, B, lam)
             B2, primal2, dual2, ratio2 = self.certify(V2, B2, lam)

@@ -12,18 +12,10 @@ import scipy.sparse as sps
 from scipy.optimize import nnls
 
 from .. import backends
+from ..affine import orthonormal_basis
 from ..errors import SolverError
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
-
-
-def _orth(F: np.ndarray) -> np.ndarray:
-    if F.shape[1] == 0:
-        return F
-    Uf, s, _ = np.linalg.svd(F, full_matrices=False)
-    if s.size == 0 or s[0] == 0:
-        return F[:, :0]
-    return Uf[:, s > s[0] * max(F.shape) * np.finfo(float).eps]
 
 
 def _repair_equality(w: np.ndarray, mu: np.ndarray, s: np.ndarray,
@@ -94,7 +86,7 @@ class _Program:
             free.append(np.ones((N, 1)))
         if self.unpen and not cone:
             free.append(Mf)
-        self.Qf = _orth(np.hstack(free)) if free else None
+        self.Qf = orthonormal_basis(np.hstack(free)) if free else None
         self.solver, self.tol, self.options = solver, tol, options
 
     # ---- restricted program ---------------------------------------------------------------

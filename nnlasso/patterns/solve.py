@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from .. import backends
-from .._validation import as_matrix, check_lam, skip_matrix
+from .._validation import as_matrix, check_lam
+from ..affine import skip_parts
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from .._logging import progress
@@ -47,12 +48,6 @@ def _check_patterns(patterns: Any, N: int) -> np.ndarray:
         raise InvalidProblemError("patterns: every pattern is all-zero (no block touches the fit); "
                                   "use enumerate_patterns(X) or sample_patterns(X, n)")
     return _unique_rows(np.ascontiguousarray(arr))
-
-
-def _skip_arg(skip: Any, X: np.ndarray) -> tuple[np.ndarray | None, bool]:
-    if skip is True:
-        return X, True
-    return skip_matrix(skip, X.shape[0])
 
 
 #: ``working_set="auto"`` uses the working-set loop when B N (cone rows; B (d+1) gated) exceeds this
@@ -223,7 +218,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         bias = "unpenalized" if cone else "penalized"
     if bias not in ("unpenalized", "penalized"):
         raise InvalidProblemError(f"bias: expected 'unpenalized' or 'penalized', got {bias!r}")
-    X_skip, intercept = _skip_arg(skip, X)
+    X_skip, intercept = skip_parts(skip, N, X=X)
     M = _check_patterns(patterns, N)                       # (P, N)
     # unpenalized bias + cones: the all-one pattern's pair of blocks is an affine function with
     # a free constant (u = 0, beta free), so it is replaced by a free intercept plus, without a

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_matrix, check_lam
+from ..affine import skip_argument
 from ..dictionary import NeuronDictionary
 from ..duality import gaps
 from ..errors import InvalidProblemError
@@ -183,7 +184,7 @@ def certify(fit: Any, *, exact: bool | None = None, tol: float = 1e-6, n_samples
                                   f"fit_patterns), got {type(fit).__name__}; for a Solution of "
                                   "solve_lasso use certify_dictionary(Phi, Q, lam)")
     X = as_matrix(fit.X, "fit.X", allow_1d=True)
-    skip = X if fit.skip == "linear" else fit.skip
+    skip = skip_argument(fit.skip, X)
     Z = _certified_fit(fit, X)
     Q, T, res = dual_residual(Z, fit.Y, loss=fit.loss, skip=skip)
     dic_cert = None

@@ -16,6 +16,7 @@ from ..solution import Solution
 from .._logging import progress
 from .certificates import Certificate, certify_residual
 from .eta_sup import dual_residual
+from ..affine import skip_argument
 from .width import _skip_parts, _solution_fit
 
 logger = logging.getLogger("nnlasso.representer")   # the documented logger name (see verbose)
@@ -99,12 +100,7 @@ def column_generation(X: Any, Y: Any, lam: float, *, loss: str = "squared", skip
     X = as_matrix(X, "X", allow_1d=True)
     N, d = X.shape
     lam = check_lam(lam)
-    if skip is True or (isinstance(skip, str) and skip == "linear"):
-        skip_arg: Any = X
-    elif skip is False:
-        skip_arg = None
-    else:
-        skip_arg = skip
+    skip_arg = skip_argument(skip, X)
     X_skip, _, _, _ = _skip_parts(skip_arg, N)
     dic = dictionary if dictionary is not None else sample_neurons(X, max(int(n_init), 1),
                                                                    method="data", seed=seed)

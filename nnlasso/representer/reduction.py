@@ -15,11 +15,13 @@ import scipy.linalg as sla
 from scipy.optimize import linprog
 
 from .._validation import as_matrix
-from ..duality import gaps, project_out
+from ..affine import project_out, skip_of
+from ..duality import gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from ..solution import Solution, active_set
-from .width import _EPS, _rank_from_singular_values, _skip_parts, _small_blas, _solution_fit, projected_rank
+from .width import (_EPS, _skip_parts, _small_blas, _solution_fit, projected_rank,
+                    rank_from_singular_values)
 
 
 def _orient(alpha: np.ndarray, prefer: int) -> np.ndarray:
@@ -137,7 +139,7 @@ def _direction_basis(Z0: np.ndarray, Ycand: np.ndarray | None, budget: float,
     best = Vt[:r].T
     if Ycand is not None:
         _, sy, Vy = np.linalg.svd(Ycand, full_matrices=False)
-        ry = int(np.count_nonzero(sy > max(Ycand.shape) * _EPS * max(yscale, sy[:1].sum())))
+        ry = rank_from_singular_values(sy, Ycand.shape, scale=max(yscale, sy[:1].sum()))
         E = Vy[:ry].T
         if ry <= best.shape[1] and np.linalg.norm(Z0 - (Z0 @ E) @ E.T) <= budget:
             best = E
@@ -165,7 +167,7 @@ def _coordinates(at: _Atoms, rank_cap: int | None) -> np.ndarray:
     if at.S.size == 0:
         return np.zeros((0, 0))
     U, s, _ = np.linalg.svd(at.PPhi, full_matrices=False)
-    r = int(np.count_nonzero(s > max(at.PPhi.shape) * _EPS * at.scale))
+    r = rank_from_singular_values(s, at.PPhi.shape, scale=at.scale)
     if rank_cap is not None:
         r = min(r, rank_cap)
     at.r_feat = r
@@ -177,7 +179,7 @@ def _coordinates(at: _Atoms, rank_cap: int | None) -> np.ndarray:
         Ed = at.dirs @ at.E                                      # (|S|, r_dir) coordinates
         Gfull = (Ed[:, :, None] * F.T[:, None, :]).reshape(at.S.size, -1).T
     _, sg, Wt = np.linalg.svd(Gfull, full_matrices=False)
-    m = _rank_from_singular_values(sg, Gfull.shape)
+    m = rank_from_singular_values(sg, Gfull.shape)
     return sg[:m, None] * Wt[:m]
 
 
@@ -450,7 +452,7 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     Vn = V * norms[:, None]
     Phi = np.maximum(X @ Wu.T - bu, 0.0)
     N, D = X.shape[0], V.shape[1]
-    skip = X if skip_coef is not None else ("intercept" if intercept is not None else None)
+    skip = skip_of(X, skip_coef is not None, intercept is not None)
     C = None if skip_coef is None else np.asarray(skip_coef, dtype=float).reshape(X.shape[1], D)
     c0 = None if intercept is None else np.asarray(intercept, dtype=float).reshape(D)
     Z = Phi @ Vn + (0 if C is None else X @ C) + (0 if c0 is None else c0)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..affine import skip_argument
 from ..spec.schema import CERTIFICATES, DICTIONARY_KINDS, ProblemData, ProblemSpec
 from .base import Task, register
 from .common import (CERT_TOL, api, continuous_certificate, fill_solution, solution_arrays,
@@ -36,7 +37,7 @@ def _run_fit(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.nd
                               options=spec.solver.options or None,
                               n_patterns=dic.size if patterns else None)
     wall = time.perf_counter() - t0
-    skip = {"linear": data.X, "intercept": "intercept"}.get(fit.skip)
+    skip = skip_argument(fit.skip, data.X)
     if fit.Phi is None:
         return _finish_pattern_fit(spec, data, fit, rec, wall, skip)
     sol = fit.solution

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..affine import skip_argument
 from ..spec.schema import ProblemData, ProblemFileError, ProblemSpec
 from .base import Task, register
 from .common import fill_solution, solution_arrays, verify
@@ -64,7 +65,7 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
                                     seed=dic_spec.seed)
         Phi = dic.features(data.X)
         arrays.update(W=np.asarray(dic.W), b=np.asarray(dic.b))
-    skip: Any = {True: data.X, False: None, "intercept": "intercept"}[spec.model.skip]
+    skip: Any = skip_argument(spec.model.skip, data.X)
     lmax = nl.lam_max(Phi, data.Y, loss=spec.model.loss, skip=skip)
     lam = spec.model.lam
     if lam is None:
