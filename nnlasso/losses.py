@@ -18,7 +18,8 @@ A loss owns its calculus. For encoded targets ``T`` (N, D) and predictions ``Z``
 * ``affine_fit(...)``  a direct minimizer over the unpenalized affine coefficients, or None
   (then :func:`nnlasso.duality.fit_affine` takes damped Newton steps with ``hessian``)
 * ``dual_interval(Z, T, slack)`` the interval of -dL/dz, entry by entry, where L is not
-  differentiable (None for a differentiable loss; see :func:`nnlasso.duality.lasso_dual`)
+  differentiable, and the kink's location (None for a differentiable loss; see
+  :mod:`nnlasso.kink_dual`)
 
 Solvers declare what they need of a loss (:func:`require`): the native solver needs
 ``smooth_constant`` and ``hessian`` and refuses a loss without them; the CVXPY backends need
@@ -89,9 +90,10 @@ class Loss:
         return None
 
     def dual_interval(self, Z: np.ndarray, T: np.ndarray, slack: float
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Bounds (lo, hi) of -dL/dz at Z, widened to the kinks within ``slack``; None when L is
-        differentiable (then -grad is the dual point)."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(lo, hi, kink): the bounds of -dL/dz at Z, an interval at the samples within ``slack``
+        of a kink, and the location z of that kink (N, D each); None when L is differentiable
+        (then -grad L is the dual point). See :mod:`nnlasso.kink_dual`."""
         return None
 
     def __repr__(self) -> str:

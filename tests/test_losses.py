@@ -150,3 +150,4 @@ def test_auto_never_picks_the_native_solver_for_a_loss_it_refuses(monkeypatch):
     assert backends.choose(big) == backends.NATIVE
     monkeypatch.setitem(LOSSES, "logistic", _NoHessian)
     assert backends.choose(big) is None
+
