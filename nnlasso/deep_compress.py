@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from . import backends
-from .compress import _check_eps, _lasso_solver, _positive
+from .compress.inputs import _check_eps, _positive
+from .compress.solvers import _lasso_solver, _reduce, _refit
 from .deep import DeepReLUNet, _block_arrays, _make_block
 from .errors import InvalidProblemError
 from .lasso import lam_max, requested_name, solve_lasso, solve_min_norm
@@ -185,8 +186,6 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
                      lam_ratio: float | None, solver: str, tol: float | None, refit: bool,
                      rep: BlockReport) -> list:
     """Steps 1 of the module docstring on block arrays ``p``; returns the new arrays."""
-    from .representer import reduce_support
-
     W, b, V, C, c0 = p
     D = V.shape[1]
     nw, nv = np.linalg.norm(W, axis=1), np.linalg.norm(V, axis=1)
@@ -210,27 +209,16 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
     rep.objective, rep.gap, rep.rel_gap = sol.objective, sol.gap, sol.rel_gap
     rep.status = sol.status
     rep.solver = requested_name(solver, sol.inner or sol.solver)
-    if sol.active.size:
-        S = sol.active
-        rank = np.linalg.matrix_rank(np.hstack([Phi[:, S], Z if C is not None else
-                                                np.zeros((Z.shape[0], 0)),
-                                                np.ones((Z.shape[0], 1))]))
-        if rank < S.size + (Z.shape[1] if C is not None else 0) + 1:
-            sol = reduce_support(sol, Phi, skip=skip, Y=Psi)
+    sol, _ = _reduce(sol, Phi, skip, Psi)
     S = sol.active
     V_S = sol.V[S]
     Cn = sol.skip_coef if C is not None else None
     cn = np.zeros(D) if sol.intercept is None else np.asarray(sol.intercept, dtype=float)
-    if refit:
-        A = [Phi[:, S]] + ([Z] if C is not None else []) + [np.ones((Z.shape[0], 1))]
-        M = np.hstack(A)
-        R = Psi - Phi[:, S] @ V_S - (0.0 if Cn is None else Z @ Cn) - cn
-        delta = np.linalg.lstsq(M, R, rcond=None)[0]
-        k = S.size
-        V_S = V_S + delta[:k]
-        if Cn is not None:
-            Cn = Cn + delta[k:k + Z.shape[1]]
-        cn = cn + delta[-1]
+    if refit:                                 # affine columns [Z 1] (or [1]), coefficients [C; c]
+        A = np.hstack(([Z] if Cn is not None else []) + [np.ones((Z.shape[0], 1))])
+        B = np.vstack(([Cn] if Cn is not None else []) + [cn[None, :]])
+        V_S, B = _refit(Phi[:, S], Psi, V_S, A, B)
+        Cn, cn = (B[:-1] if Cn is not None else None), B[-1]
     newC = None if C is None else C + Cn
     newc = cn if c0 is None else c0 + cn
     return [W[S], b[S], V_S, newC, newc]

@@ -363,24 +363,6 @@ def test_report_to_dict_is_plain(digits_net):
     assert set(rep.times) >= {"rebalance", "features", "solve", "reduce", "refit", "total"}
 
 
-def test_fallback_reduction_merges_split_neurons():
-    """The private Caratheodory fallback (used when nnlasso.representer is unavailable)."""
-    from nnlasso import solve_min_norm
-    from nnlasso.compress import _reduce_fallback
-    rng = np.random.default_rng(6)
-    _, big = split_network(rng, copies=3)
-    X = rng.normal(size=(100, 3))
-    W = big.weights[0]
-    nrm = np.linalg.norm(W, axis=1)
-    Phi = np.maximum(X @ W.T - big.biases[0], 0) / nrm
-    Psi = Phi @ (big.weights[1] * nrm).T
-    sol = solve_min_norm(Phi, Psi)
-    red = _reduce_fallback(sol, Phi, intercept=False)
-    assert red.n_active == 5
-    np.testing.assert_allclose(Phi @ red.V, Psi, atol=1e-7 * np.abs(Psi).max())
-    assert np.sum(np.linalg.norm(red.V, axis=1)) <= sol.objective * (1 + 1e-9)
-
-
 def test_module_and_functions_are_reachable_from_the_package():
     """``nnlasso.compress`` is the module (not shadowed by a function of the same name)."""
     import types

@@ -96,6 +96,23 @@ def test_width_bound_rank_product_constructed():
     assert R.width_bound(Phi, Y, skip=None) == 5 * 3
 
 
+def test_width_bound_one_output_is_capped_by_the_feature_rank():
+    """D = 1: min(N - r_aff, rank(P Phi)). Columns spanning a 4-dimensional space (after
+    centring) give 4, far below N - 1 = 29; the rank reference is a NumPy SVD of the centred
+    features, and the bound is the product formula's D = 1 case (rank(P y) = 1)."""
+    rng = np.random.default_rng(2)
+    N, K = 30, 50
+    L = rng.standard_normal((N, 4))
+    L -= L.mean(axis=0)
+    Phi = L @ rng.standard_normal((4, K)) + np.outer(np.ones(N), rng.standard_normal(K))
+    s = np.linalg.svd(Phi - Phi.mean(axis=0), compute_uv=False)
+    assert int(np.sum(s > 1e-8 * s[0])) == 4
+    y = rng.standard_normal(N)
+    assert R.width_bound(Phi, y, skip="intercept") == 4 < N - 1
+    assert R.width_bound(Phi, y, skip=None) == 5
+    assert R.bound_from_ranks(N, 1, 4, None) == 4 and R.bound_from_ranks(N, 1, 40, None) == N - 1
+
+
 # ---------------------------------------------------------------------------------------------
 # support reduction: property tests over random instances
 # ---------------------------------------------------------------------------------------------
@@ -206,9 +223,7 @@ def test_reduce_support_interior_point_noise_and_duplicated_columns():
     shares = rng.dirichlet(np.ones(3), size=K0)
     V = np.vstack([base * shares[:, [j]] for j in range(3)])
     V += 1e-10 * np.abs(V).max() * rng.standard_normal(V.shape)
-    from nnlasso.lasso import _Problem
-    noisy = _Problem(Phi, y, "squared", X, None, None).finish(
-        V, None, lam, "optimal", "test", {}, 1e-6, polish=False)
+    noisy = sol.with_V(V)                               # same affine part, noisy weights
     assert noisy.n_active > N                           # more active neurons than samples
     red = R.reduce_support(noisy, Phi, skip=X, Y=y)
     assert red.n_active <= N - 3
@@ -415,7 +430,7 @@ def test_width_report_prints_a_table():
     text = str(rep)
     assert rep.holds and rep.K <= rep.bound == 30 - 3
     rows = {line.strip().split("  ")[0]: line.split()[-1] for line in text.splitlines()[1:]}
-    assert rows["active neurons K"] == str(rep.K) and rows["bound (N - r_aff)"] == "27"
+    assert rows["active neurons K"] == str(rep.K) and rows["bound (min(N - r_aff, rank(P Phi)))"] == "27"
     assert rows["holds (K <= bound)"] == "yes"
 
 

@@ -61,9 +61,6 @@ from __future__ import annotations
 from .report import CompressionPath, CompressionReport
 from .solvers import EFFECTIVE_RTOL
 from .api import EXACT_RTOL, compress, compress_layer, compress_network, compression_path
-# private names imported by nnlasso.deep_compress and the tests
-from .inputs import _check_eps, _positive  # noqa: F401
-from .solvers import _lasso_solver, _reduce_fallback  # noqa: F401
 
 __all__ = ["CompressionReport", "CompressionPath", "compress_layer", "compress", "compress_network",
            "compression_path"]

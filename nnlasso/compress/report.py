@@ -22,8 +22,9 @@ class CompressionReport:
     neurons_before, neurons_after : width of the layer in the given and in the compressed network
         (sums over the layers for :func:`compress`).
     bound : the width bound ``rank(P Phi) * rank(P F)`` (F the program's fit, P the projector off
-        the free intercept; D = 1: ``min(N - r_aff, rank(P Phi))``), an upper bound on the
-        neurons a solution needs (an existence statement, not the count found).
+        the free intercept; D = 1: ``min(N - r_aff, rank(P Phi))``; the formula and rank rule of
+        :func:`nnlasso.representer.width_bound`), an upper bound on the neurons a solution
+        needs (an existence statement, not the count found).
     effective_ranks : ``(r_Phi, r_F)``, the *effective* ranks of ``P Phi`` and ``P F``: the number
         of singular values ``s_i > EFFECTIVE_RTOL * s_1`` with ``EFFECTIVE_RTOL = 1e-2`` (singular
         values below 1% of the largest are treated as zero). None for :func:`compress`.

@@ -4,62 +4,55 @@ reduction and the least-squares refit of the surviving outgoing weights.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from .. import backends
-from ..affine import affine_basis, project_out
+from ..affine import affine_basis, skip_parts
 from ..errors import InvalidProblemError, SolverError
 from ..lasso import lam_max, solve_lasso, solve_min_norm
 from ..networks import MLP
 from ..solution import Solution, active_set
+from ..representer import (bound_from_ranks, projected_rank, projected_singular_values,
+                           rank_from_singular_values, reduce_support)
 from .inputs import _Layer
 
 
-#: relative threshold for "the features are linearly dependent" (singular values of Phi)
-_RANK_RTOL = 1e-10
+#: exact mode: singular values of Phi <= _NULLSPACE_RTOL * s_1 span the null space the exact
+#: program moves in (a tolerance of that program, not a rank of the width bound)
+_NULLSPACE_RTOL = 1e-10
 #: effective rank (CompressionReport.effective_ranks): singular values above 1% of the largest
 EFFECTIVE_RTOL = 1e-2
 
-def _singular_values(M: np.ndarray) -> np.ndarray:
-    """The singular values of M, with single-threaded BLAS (on the shared 2-core machine a
-    threaded SVD of a 1257 x 52 matrix spiked from 2 ms to 0.45 s)."""
-    if M.size == 0:
-        return np.zeros(0)
-    from ..prox import _single_thread
-    with _single_thread():
-        return np.linalg.svd(M, compute_uv=False)
 
-
-def _count_above(s: np.ndarray, rtol: float) -> int:
-    """#{i : s_i > rtol * s_1} (0 when s is empty or zero)."""
-    return int(np.sum(s > rtol * s[0])) if s.size and s[0] > 0 else 0
-
-
-def _numerical_rank(M: np.ndarray, rtol: float = _RANK_RTOL) -> int:
-    """#{i : s_i > rtol * s_1} over the singular values of M."""
-    return _count_above(_singular_values(M), rtol)
-
-
-def _center(M: np.ndarray, intercept: bool) -> np.ndarray:
-    """P M, P the projector off the ones column (identity without intercept)."""
-    return project_out(M, affine_basis(None, intercept, M.shape[0]))
+def _skip_basis(skip: Any, N: int) -> np.ndarray:
+    """Orthonormal basis of the free affine columns of ``skip`` (X, "intercept" or None)."""
+    return affine_basis(*skip_parts(skip, N), N)
 
 
 def _width_bounds(Phi: np.ndarray, F: np.ndarray, intercept: bool
                   ) -> tuple[int, tuple[int, int], int]:
-    """(bound, (r_Phi, r_F), effective bound) of CompressionReport, from one SVD of P Phi and
-    one of P F: bound = rank(P Phi) * rank(P F) (D > 1), min(N - r_aff, rank(P Phi)) for one
-    output, at the threshold _RANK_RTOL; the effective ranks and bound the same at
-    EFFECTIVE_RTOL."""
-    sP = _singular_values(_center(Phi, intercept))
-    sF = _singular_values(_center(F, intercept))
-    rP, rP_eff = _count_above(sP, _RANK_RTOL), _count_above(sP, EFFECTIVE_RTOL)
-    rF_eff = _count_above(sF, EFFECTIVE_RTOL)
-    if F.shape[1] == 1:
-        cap = Phi.shape[0] - int(intercept)
-        return min(cap, rP), (rP_eff, rF_eff), min(cap, rP_eff)
-    return rP * _count_above(sF, _RANK_RTOL), (rP_eff, rF_eff), rP_eff * rF_eff
+    """(bound, (r_Phi, r_F), effective bound) of CompressionReport.
+
+    ``bound`` is the representer theorem's width bound for the layer's features Phi and the
+    program's fit F (:func:`nnlasso.representer.bound_from_ranks` at the ranks of
+    :func:`nnlasso.representer.rank_from_singular_values`); the effective ranks and bound are
+    the same formula with the singular values above EFFECTIVE_RTOL * s_1. One SVD of P Phi and
+    one of P F serve both thresholds.
+    """
+    N = Phi.shape[0]
+    basis = _skip_basis("intercept" if intercept else None, N)
+    sP, scale_P = projected_singular_values(Phi, basis)
+    sF, scale_F = projected_singular_values(F, basis)
+    rP = rank_from_singular_values(sP, Phi.shape, scale=scale_P)
+    rF = rank_from_singular_values(sF, F.shape, scale=scale_F)
+    rP_eff = rank_from_singular_values(sP, Phi.shape, rtol=EFFECTIVE_RTOL)
+    rF_eff = rank_from_singular_values(sF, F.shape, rtol=EFFECTIVE_RTOL)
+    one = F.shape[1] == 1
+    r_aff = basis.shape[1]
+    return (bound_from_ranks(N, r_aff, rP, None if one else rF), (rP_eff, rF_eff),
+            bound_from_ranks(N, r_aff, rP_eff, None if one else rF_eff))
 
 
 def _native_available() -> bool:
@@ -84,11 +77,11 @@ def _min_norm_exact(Phi: np.ndarray, Psi: np.ndarray, V_feas: np.ndarray, solver
     t0 = time.perf_counter()
     K, D = V_feas.shape
     col = np.linalg.norm(Phi, axis=0)
-    live = np.flatnonzero(col > _RANK_RTOL * max(col.max(initial=0.0), np.finfo(float).tiny))
+    live = np.flatnonzero(col > _NULLSPACE_RTOL * max(col.max(initial=0.0), np.finfo(float).tiny))
     V = np.zeros((K, D))
     PhiL = Phi[:, live]
     U_svd, s, Vt = np.linalg.svd(PhiL, full_matrices=PhiL.shape[0] < PhiL.shape[1])
-    r = int(np.sum(s > _RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
+    r = int(np.sum(s > _NULLSPACE_RTOL * s[0])) if s.size and s[0] > 0 else 0
     Z = Vt[r:].T                                            # (K_live, n0)
     V0 = V_feas[live]
     name, status, t_solve = "nullspace", "optimal", 0.0
@@ -181,56 +174,30 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
     return sol, T, loss, lam
 
 
-def _reduce(sol: Solution, Phi: np.ndarray, intercept: bool, Y: np.ndarray
-            ) -> tuple[Solution, bool]:
-    """Support reduction, skipped when the active features are independent (see module doc)."""
+def _reduce(sol: Solution, Phi: np.ndarray, skip: Any, Y: np.ndarray) -> tuple[Solution, bool]:
+    """Support reduction (:func:`nnlasso.representer.reduce_support`) of ``sol`` over the
+    features ``Phi`` with the free affine columns of ``skip``; skipped (returns ``sol, False``)
+    when the active features are independent, rank(P Phi_S) = |S| (the representer's rank
+    rule): then the atoms vec(e_k (P phi_k)^T) are independent and nothing can be removed."""
     S = sol.active
     if S.size == 0:
         return sol, False
-    if _numerical_rank(_center(Phi[:, S], intercept)) == S.size:
+    if projected_rank(Phi[:, S], _skip_basis(skip, Phi.shape[0])) == S.size:
         return sol, False
-    try:
-        from ..representer import reduce_support
-    except ImportError:  # pragma: no cover - representer ships with nnlasso
-        return _reduce_fallback(sol, Phi, intercept), True
-    return reduce_support(sol, Phi, skip="intercept" if intercept else None, Y=Y), True
+    return reduce_support(sol, Phi, skip=skip, Y=Y), True
 
 
-def _reduce_fallback(sol: Solution, Phi: np.ndarray, intercept: bool) -> Solution:
-    """Caratheodory reduction (docs/math.md): c <- c - t alpha along null vectors of [a_k]."""
-    V = sol.V.copy()
-    S = list(sol.active)
-    F = _center(Phi, intercept)
-    while len(S) > 1:
-        c = np.linalg.norm(V[S], axis=1)
-        E = V[S] / c[:, None]
-        R = np.linalg.qr(F[:, S], mode="r")
-        A = np.einsum("ik,kd->idk", R, E).reshape(-1, len(S))
-        _, s, Wt = np.linalg.svd(A, full_matrices=False)
-        if s.size == len(S) and s[-1] > _RANK_RTOL * s[0]:
-            break
-        alpha = Wt[-1] if s.size == len(S) else np.linalg.svd(A)[2][-1]
-        if alpha.sum() < 0:
-            alpha = -alpha
-        pos = alpha > 0
-        t = float(np.min(c[pos] / alpha[pos]))
-        c = c - t * alpha
-        keep = c > 1e-12 * c.max()
-        V[S] = c[:, None] * E
-        V[np.asarray(S)[~keep]] = 0.0
-        S = list(np.asarray(S)[keep])
-    c0 = sol.intercept
-    if intercept and c0 is not None:
-        c0 = c0 + (Phi @ (sol.V - V)).mean(axis=0)
-    return sol.with_V(V, intercept=c0, objective=float(np.sum(np.linalg.norm(V, axis=1))))
+def _refit(Phi_S: np.ndarray, Psi: np.ndarray, V_S: np.ndarray, A: np.ndarray, B: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares correction ``[V_S; B] += pinv([Phi_S A]) (Psi - Phi_S V_S - A B)``.
 
-
-def _refit(Phi_S: np.ndarray, Psi: np.ndarray, V_S: np.ndarray, c: np.ndarray,
-           intercept: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares correction ``[V_S; c] += pinv([Phi_S 1]) (Psi - Phi_S V_S - 1 c)``."""
-    M = np.hstack([Phi_S, np.ones((Phi_S.shape[0], 1))]) if intercept else Phi_S
-    R = Psi - Phi_S @ V_S - c
+    ``A`` (N, p) are the free affine columns ([1] for a free next bias, [Z 1] for a block's skip,
+    none) and ``B`` (p, D) their coefficients: the least-squares solution closest to the given
+    point (it removes a penalty's shrinkage and can only lower the residual). Returns the new
+    ``(V_S, B)``.
+    """
+    M = np.hstack([Phi_S, A])
+    R = Psi - Phi_S @ V_S - A @ B
     delta = np.linalg.lstsq(M, R, rcond=None)[0]
-    if intercept:
-        return V_S + delta[:-1], c + delta[-1]
-    return V_S + delta, c
+    k = Phi_S.shape[1]
+    return V_S + delta[:k], B + delta[k:]

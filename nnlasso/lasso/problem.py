@@ -91,7 +91,7 @@ class _Problem:
         N, K = self.Phi.shape
         d = 0 if self.X_skip is None else self.X_skip.shape[1]
         D = self.T.shape[1]
-        exp_cones = self.loss.name in ("logistic", "softmax")
+        exp_cones = self.loss.exp_cone
         fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
                "(the native solver works on a few columns at a time) or working_set=True, or "
                "fewer columns / samples")
@@ -131,7 +131,7 @@ class _Problem:
         primal = self.loss.value(Z, self.T) + lam * penalty(V, self.groups.ids,
                                                             self.groups.weights)
         dual, _, ratio = lasso_dual(self.Phi, self.T, Z, self.loss, lam, self.basis,
-                                    self.groups.ids, self.groups.weights)
+                                    self.groups.ids, self.groups.weights, V=V)
         return B, primal, dual, ratio
 
     #: V is "negligible" when max_k |phi_k| |V_k| <= zero_rel * |T|_F (then V = 0 is tried)
@@ -191,7 +191,8 @@ class _Problem:
         t_polish = 0.0
         polished = False
         extra_polish: dict = {}
-        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate"):
+        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate") and \
+                prox.supports(self.loss):
             tp = time.perf_counter()
             V2, B2, res = self.polish(V, B, lam)
             B2, primal2, dual2, ratio2 = self.certify(V2, B2, lam)

@@ -6,7 +6,7 @@ import numpy as np
 from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .newton import _model_step, _newton_layout
-from .ops import _compiled_epoch, _loss_value, restricted_gap
+from .ops import _compiled_epoch, restricted_gap
 
 
 def _simplex_basis(D: int) -> np.ndarray:
@@ -81,7 +81,7 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
 
     def evaluate(X: np.ndarray) -> tuple[float, np.ndarray]:
         Z = (M @ X) @ B.T
-        return _loss_value(loss, Z, T) + pen(X), Z
+        return loss.value(Z, T) + pen(X), Z
 
     def certificate(X: np.ndarray) -> tuple[np.ndarray, float]:
         Vf = X[:k] @ B.T

@@ -18,7 +18,7 @@ from .._validation import as_matrix
 from ..duality import dual_point
 from ..errors import InvalidProblemError
 from ..losses import get_loss
-from .width import _rank_from_singular_values, _skip_parts, _small_blas
+from .width import _skip_parts, _small_blas, rank_from_singular_values
 
 
 def dual_residual(Z: Any, Y: Any, *, loss: str = "squared", skip: Any = None
@@ -284,7 +284,7 @@ def _sup_patterns(X: np.ndarray, Q: np.ndarray, n_top: int) -> EtaSup:
         if U.shape[0] == 0:
             continue
         _, s, Vt = np.linalg.svd(U, full_matrices=False)
-        k = _rank_from_singular_values(s, U.shape)
+        k = rank_from_singular_values(s, U.shape)
         Bsp = Vt[:k].T                                             # (d, k)
         Uk = U @ Bsp
         H, hidx, sig = _hyperplanes(Uk)

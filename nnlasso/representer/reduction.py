@@ -20,7 +20,8 @@ from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from ..solution import Solution, active_set
-from .width import _EPS, _rank_from_singular_values, _skip_parts, _small_blas, _solution_fit, projected_rank
+from .width import (_EPS, _skip_parts, _small_blas, _solution_fit, projected_rank,
+                    rank_from_singular_values)
 
 
 def _orient(alpha: np.ndarray, prefer: int) -> np.ndarray:
@@ -138,7 +139,7 @@ def _direction_basis(Z0: np.ndarray, Ycand: np.ndarray | None, budget: float,
     best = Vt[:r].T
     if Ycand is not None:
         _, sy, Vy = np.linalg.svd(Ycand, full_matrices=False)
-        ry = int(np.count_nonzero(sy > max(Ycand.shape) * _EPS * max(yscale, sy[:1].sum())))
+        ry = rank_from_singular_values(sy, Ycand.shape, scale=max(yscale, sy[:1].sum()))
         E = Vy[:ry].T
         if ry <= best.shape[1] and np.linalg.norm(Z0 - (Z0 @ E) @ E.T) <= budget:
             best = E
@@ -166,7 +167,7 @@ def _coordinates(at: _Atoms, rank_cap: int | None) -> np.ndarray:
     if at.S.size == 0:
         return np.zeros((0, 0))
     U, s, _ = np.linalg.svd(at.PPhi, full_matrices=False)
-    r = int(np.count_nonzero(s > max(at.PPhi.shape) * _EPS * at.scale))
+    r = rank_from_singular_values(s, at.PPhi.shape, scale=at.scale)
     if rank_cap is not None:
         r = min(r, rank_cap)
     at.r_feat = r
@@ -178,7 +179,7 @@ def _coordinates(at: _Atoms, rank_cap: int | None) -> np.ndarray:
         Ed = at.dirs @ at.E                                      # (|S|, r_dir) coordinates
         Gfull = (Ed[:, :, None] * F.T[:, None, :]).reshape(at.S.size, -1).T
     _, sg, Wt = np.linalg.svd(Gfull, full_matrices=False)
-    m = _rank_from_singular_values(sg, Gfull.shape)
+    m = rank_from_singular_values(sg, Gfull.shape)
     return sg[:m, None] * Wt[:m]
 
 
