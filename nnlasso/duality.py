@@ -13,6 +13,14 @@ the orthogonal complement of col(A), clips it into the domain of L*, scales it b
 1 / max(1, max_g |Phi_g^T Q|_F / (lam omega_g)) and evaluates D itself. Then
 gap = P - D >= 0 certifies the primal to within ``gap`` (:func:`gaps`: a computed P - D < 0 is
 rounding and is reported as 0).
+
+The certificate path, one definition each, used by every program (lasso, min-norm, activation
+patterns, the native solver's inner loops, compression and the representer certificates):
+
+* :func:`dual_point`: Q = clip(P (-grad L(Z))), P the projector off the affine columns;
+* :func:`scaled_dual_value`: D(Q / max(1, ratio)), ratio = the largest constraint ratio of Q;
+* :func:`relative_gap` / :func:`gaps`: gap = max(P - D, 0), rel_gap = gap / max(|P|, |D|, tiny);
+* :func:`certified_status`: "optimal" iff rel_gap <= max(tol, 1e-6).
 """
 from __future__ import annotations
 
@@ -106,7 +114,7 @@ def lasso_dual(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: f
     bound of the optimum).
     """
     def feasible(Q: np.ndarray) -> tuple[float, np.ndarray, float]:
-        Q = loss.clip(project_out(Q, basis), T)
+        Q = dual_point(loss, Z, T, basis, neg_grad=Q)
         norms = group_norms(Phi.T @ Q, group_ids, weights.size)
         ratio = float(np.max(norms / (lam * weights))) if norms.size else 0.0
         Q = Q / max(1.0, ratio)
@@ -126,6 +134,40 @@ def lasso_dual(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: f
     return best
 
 
+def dual_point(loss: Loss, Z: np.ndarray, T: np.ndarray, basis: np.ndarray | None, *,
+               neg_grad: np.ndarray | None = None) -> np.ndarray:
+    """nnlasso's (unscaled) dual point at the fit Z:  Q = clip(P (-grad L(Z))).
+
+    P = I - U U^T projects off the free affine columns (``basis`` = U, orthonormal, or None),
+    which makes the dual constraint A^T Q = 0 hold; ``clip`` moves Q (by rounding-size amounts
+    at an optimum) into the domain of the conjugate L*. ``neg_grad`` passes -grad L(Z) when the
+    caller already has it.
+    """
+    Q = -loss.grad(Z, T) if neg_grad is None else neg_grad
+    if basis is not None:
+        Q = project_out(Q, basis)
+    return loss.clip(Q, T)
+
+
+def scaled_dual_value(loss: Loss, Q: np.ndarray, T: np.ndarray, ratio: float) -> float:
+    """D(Q / s) = -sum_n L*(-q_n / s) with s = max(1, ratio), ratio = the largest ratio
+    |constraint(Q)| / bound of the dual point (the KKT ratio); -inf when ratio is not finite."""
+    if not np.isfinite(ratio):
+        return -np.inf
+    return float(loss.dual_value(Q / max(1.0, ratio), T))
+
+
+def relative_gap(primal: float, dual: float) -> float:
+    """The relative duality gap of nnlasso, one definition for every program:
+
+        rel_gap = max(P - D, 0) / max(|P|, |D|, tiny)
+
+    (|D| left out of the denominator when D is not finite: rel_gap = inf for D = -inf, a dual
+    point outside the domain). See :func:`gaps`.
+    """
+    return gaps(primal, dual)[1]
+
+
 def gaps(primal: float, dual: float) -> tuple[float, float]:
     """Duality gap and relative gap of a primal value P and a dual value D:
 
@@ -135,11 +177,29 @@ def gaps(primal: float, dual: float) -> tuple[float, float]:
     computed P - D is floating-point rounding in the evaluation of P and D. It happens when
     both are near zero while the terms they are summed from are not (the skip alone fits the
     data exactly: constant targets, two points) and means the point is optimal to rounding
-    level, so the certificate is reported as 0, never negative.
+    level, so the certificate is reported as 0, never negative. A dual value of -inf (no
+    feasible dual point was found) gives gap = rel_gap = inf.
     """
     gap = max(float(primal - dual), 0.0)
-    scale = max(abs(primal), abs(dual), np.finfo(float).tiny)
-    return gap, gap / scale
+    scale = max(abs(primal), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
+    return gap, float(gap / scale)
+
+
+#: the loosest relative gap that is reported "optimal" whatever ``tol`` asks (solvers' own
+#: accuracy on badly conditioned programs)
+STATUS_REL_GAP = 1e-6
+
+
+def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
+    """nnlasso's status from its own certificate.
+
+    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
+    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
+    point whose certified gap is larger; "infeasible" / "error" are kept.
+    """
+    if solver_status not in ("optimal", "optimal_inaccurate"):
+        return solver_status
+    return "optimal" if rel_gap <= max(tol, STATUS_REL_GAP) else "optimal_inaccurate"
 
 
 def lam_max_value(Phi: np.ndarray, T: np.ndarray, loss: Loss, A: np.ndarray,

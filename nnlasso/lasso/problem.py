@@ -10,7 +10,7 @@ import numpy as np
 from .. import backends, prox
 from .._validation import as_matrix, check_positive
 from ..affine import affine_columns, orthonormal_basis, skip_parts
-from ..duality import fit_affine, gaps, lasso_dual, penalty
+from ..duality import certified_status, fit_affine, gaps, lasso_dual, penalty  # noqa: F401
 from ..errors import InvalidProblemError
 from ..losses import Loss, Targets, get_loss
 from ..memory import CVXPY_EXP_CONE_FACTOR, check_memory
@@ -255,15 +255,3 @@ def _as_requested(sol: Solution, solver: Any) -> Solution:
     backend that did the work)."""
     sol.solver = requested_name(solver, sol.inner or sol.solver)
     return sol
-
-
-def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
-    """nnlasso's status from its own certificate.
-
-    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
-    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
-    point whose certified gap is larger; "infeasible" / "error" are kept.
-    """
-    if solver_status not in ("optimal", "optimal_inaccurate"):
-        return solver_status
-    return "optimal" if rel_gap <= max(tol, 1e-6) else "optimal_inaccurate"

@@ -13,6 +13,7 @@ from scipy.optimize import nnls
 
 from .. import backends
 from ..affine import orthonormal_basis
+from ..duality import dual_point, relative_gap, scaled_dual_value
 from ..errors import SolverError
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
@@ -197,12 +198,7 @@ class _Program:
     # ---- certificate ----------------------------------------------------------------------
     def dual_point(self, zfit: np.ndarray) -> np.ndarray:
         """q = -grad L(z), projected onto the orthogonal complement of the free columns."""
-        q = -self.loss.grad(zfit[:, None], self.T)[:, 0]
-        if self.Qf is not None:
-            q = q - self.Qf @ (self.Qf.T @ q)
-        if self.loss.dual_value(q[:, None], self.T) == -np.inf:
-            q = self.loss.clip(q[:, None], self.T)[:, 0]
-        return q
+        return dual_point(self.loss, zfit[:, None], self.T, self.Qf)[:, 0]
 
     def _nnls(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
         """Best multipliers of block k for w = a + s mu: min_{mu >= 0} |Xl^T w| (penalized) or
@@ -265,18 +261,13 @@ class _Program:
         dual_ratio = float(np.max(ratios)) if self.B else 0.0
         if self.lin_block:
             dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
-        if np.isfinite(dual_ratio):
-            tscale = 1.0 / max(1.0, dual_ratio)
-            dual = float(self.loss.dual_value(tscale * q[:, None], self.T))
-        else:
-            dual = -np.inf
+        dual = scaled_dual_value(self.loss, q[:, None], self.T, dual_ratio)
         return {"q": q, "ratios": ratios, "mu": mu, "dual_ratio": dual_ratio, "dual": dual}
 
     @staticmethod
     def rel_gap(objective: float, dual: float) -> float:
-        denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0,
-                    np.finfo(float).tiny)
-        return float((objective - dual) / denom)
+        """nnlasso's relative gap (:func:`nnlasso.duality.relative_gap`)."""
+        return relative_gap(objective, dual)
 
     # ---- working set ----------------------------------------------------------------------
     def _entry_rows(self, ks: np.ndarray, q: np.ndarray, mu: np.ndarray) -> list:

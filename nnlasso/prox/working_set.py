@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms, project_out
+from ..duality import dual_point, fit_affine, group_norms, relative_gap
 from ..losses import Loss, require
 from .bcd import GramProblem, bcd_gram
 from .data import LassoData, PathCorrelations
@@ -102,7 +102,7 @@ class _Loop:
                 c = fit_affine(d.loss, d.T, off, d.basis, B0=c)
             Z = off + d.basis @ c
             primal = d.loss.value(Z, d.T)
-            Q = d.loss.clip(project_out(-d.loss.grad(Z, d.T), d.basis), d.T)
+            Q = dual_point(d.loss, Z, d.T, d.basis)
         pen = float(self.tau_all @ group_norms(self._scatter(cols, V_W), d.ids, d.n_groups)) \
             if cols.size else 0.0
         primal += pen
@@ -113,7 +113,7 @@ class _Loop:
         dual = d.loss.dual_value(Q / s, d.T)
         gap = primal - dual
         return {"primal": primal, "dual": dual, "gap": gap,
-                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
+                "rel": relative_gap(primal, dual), "rho": rho,
                 "s": s, "c": c}
 
     def _cached_ratios(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray | None:
