@@ -15,7 +15,7 @@ from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from .._logging import progress
-from .program import _Program
+from .program import PatternProgram
 from .sampling import _unique_rows, enumerate_patterns, sample_patterns
 from .solution import PatternSolution
 
@@ -249,7 +249,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                  fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
-    prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
+    prog = PatternProgram(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
                     X_skip=X_skip, intercept=intercept, lin_block=lin_block,
                     solver=solver_name, tol=tol, options=opts)
     if working_set == "auto":
