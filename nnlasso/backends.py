@@ -17,6 +17,7 @@ PROX     the penalized lasso only (solve_lasso, lasso_path): nnlasso's   nnlasso
 
 * squared loss: K D > ``AUTO_SQ_KD`` (100) or N K > ``AUTO_SQ_NK`` (10 000);
 * logistic / softmax: N K D > ``AUTO_EXP_NKD`` (6 000);
+* never for a loss that is not smooth (the hinge): the native solver refuses it;
 
 and otherwise the first installed of CLARABEL, ECOS, SCS (tiny programs: an interior-point
 solve of the full program costs 0.1-0.3 s there, and the native loop may stall on their nearly
@@ -85,7 +86,13 @@ def choose(size: ProblemSize) -> str | None:
 
     Squared loss: K D > AUTO_SQ_KD or N K > AUTO_SQ_NK; logistic / softmax: N K D >
     AUTO_EXP_NKD (crossovers measured without numba, see the table of the module docstring).
+    Never for a loss the native solver refuses (:func:`nnlasso.prox.supports`: not smooth).
     """
+    from .losses import LOSSES
+    from .prox import supports
+    cls = LOSSES.get(size.loss)
+    if cls is not None and not supports(cls()):
+        return None  # a loss the native solver refuses (not smooth): a CVXPY backend
     if size.loss == "squared":
         large = size.K * size.D > AUTO_SQ_KD or size.N * size.K > AUTO_SQ_NK
     else:
@@ -178,7 +185,7 @@ def tolerance_options(solver: str, tol: float) -> dict[str, Any]:
     nnlasso's gap is evaluated at a dual point built from the primal fit, so it is first order in
     the primal error while the solvers' own gaps are measured on their internal (exact) dual
     iterates: the interior-point solvers get a tighter tolerance than ``tol``, and when nnlasso's
-    gap still exceeds ``tol``, :meth:`nnlasso.lasso._Problem.finish` polishes the point natively.
+    gap still exceeds ``tol``, :meth:`nnlasso.lasso.LassoProblem.finish` polishes the point natively.
     """
     if solver == "CLARABEL":
         # kept tight: relaxing to tol (the polish does the last digits when nnlasso's gap misses

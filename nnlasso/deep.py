@@ -362,6 +362,21 @@ class DeepReLUNet:
             W_in = P[:, :r] * sq[None, :]            # (K_{l+1}, r)
         return cls(blocks)
 
+    @classmethod
+    def from_torch(cls, model: Any) -> "DeepReLUNet":
+        """A PyTorch model as a DeepReLUNet (float64 copies; PyTorch is an optional extra).
+
+        ``model``: an ``nn.Sequential`` of ``nn.Linear``, ``nn.ReLU`` and
+        :class:`nnlasso.torch_interop.ReLUBlock` (a block with its linear skip, the residual
+        form ``out(relu(inp(z))) + skip(z)``). Consecutive Linears between ReLU layers are the
+        linear bottleneck (kept as given); a single one (a plain MLP) is split by its SVD as in
+        :meth:`from_mlp`; Linears next to a ReLUBlock are folded into it. The function equals
+        the model's; see :mod:`nnlasso.torch_interop` (also ``to_torch``, ``prox_step_torch``).
+        """
+        from .torch_interop import deep_from_torch
+
+        return deep_from_torch(model)
+
     def to_mlp(self, *, out_activation: str | None = None, classes: Any = None) -> MLP:
         """The same function as an :class:`~nnlasso.networks.MLP` (bottlenecks multiplied out).
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import backends
 from .compress.inputs import _check_eps, _positive
-from .compress.solvers import _lasso_solver, _reduce
+from .compress.solvers import _lasso_solver, _reduce, _refit
 from .deep import DeepReLUNet, _block_arrays, _make_block
 from .errors import InvalidProblemError
 from .lasso import lam_max, requested_name, solve_lasso, solve_min_norm
@@ -214,16 +214,11 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
     V_S = sol.V[S]
     Cn = sol.skip_coef if C is not None else None
     cn = np.zeros(D) if sol.intercept is None else np.asarray(sol.intercept, dtype=float)
-    if refit:
-        A = [Phi[:, S]] + ([Z] if C is not None else []) + [np.ones((Z.shape[0], 1))]
-        M = np.hstack(A)
-        R = Psi - Phi[:, S] @ V_S - (0.0 if Cn is None else Z @ Cn) - cn
-        delta = np.linalg.lstsq(M, R, rcond=None)[0]
-        k = S.size
-        V_S = V_S + delta[:k]
-        if Cn is not None:
-            Cn = Cn + delta[k:k + Z.shape[1]]
-        cn = cn + delta[-1]
+    if refit:                                 # affine columns [Z 1] (or [1]), coefficients [C; c]
+        A = np.hstack(([Z] if Cn is not None else []) + [np.ones((Z.shape[0], 1))])
+        B = np.vstack(([Cn] if Cn is not None else []) + [cn[None, :]])
+        V_S, B = _refit(Phi[:, S], Psi, V_S, A, B)
+        Cn, cn = (B[:-1] if Cn is not None else None), B[-1]
     newC = None if C is None else C + Cn
     newc = cn if c0 is None else c0 + cn
     return [W[S], b[S], V_S, newC, newc]

@@ -1,22 +1,36 @@
 """Data-fitting losses L(y, z) of the multitask lasso, summed over samples (never averaged).
 
-Each loss gives, for encoded targets ``T`` (N, D) and predictions ``Z`` (N, D):
+A loss owns its calculus. For encoded targets ``T`` (N, D) and predictions ``Z`` (N, D):
 
-* ``expr(Z, T)``      the CVXPY expression of  sum_n L(y_n, z_n)
-* ``value(Z, T)``     its NumPy value
-* ``grad(Z, T)``      dL/dZ  (N, D)
-* ``dual_value(Q, T)`` = -sum_n L*(-q_n), the Fenchel dual objective of a dual point Q, where
-  the dual of  min sum_n L(y_n, (A beta)_n) + lam * pen(beta)  is
-  max_Q -sum_n L*(-q_n)  s.t.  pen*(A^T Q / lam) <= 1; at the optimum Q = -grad.
-* ``in_domain(Q, T)`` / ``clip(Q, T)``: the domain of that dual objective.
+* ``encode(Y)``        the targets T (and the class labels) from the user's Y
+* ``expr(Z, T)``       the CVXPY expression of  sum_n L(y_n, z_n)
+* ``value(Z, T)``      its NumPy value
+* ``grad(Z, T)``       dL/dZ (N, D) (a subgradient where L is not differentiable)
+* ``hessian(Z, T, M)`` the Hessian of X -> sum_n L(y_n, (M X)_n) (None: L is not twice
+  differentiable)
+* ``smooth_constant``  L_s, the Lipschitz constant of z -> grad L(y, z) in each row (Euclidean
+  norm); None when L is not smooth
+* ``conjugate(U, T)``  sum_n L*(y_n, u_n), L*(y, u) = sup_z <u, z> - L(y, z) (+inf outside its
+  domain), and ``dual_value(Q, T) = -sum_n L*(y_n, -q_n)``, the Fenchel dual objective of a dual
+  point Q: the dual of  min sum_n L(y_n, (A beta)_n) + lam * pen(beta)  is
+  max_Q -sum_n L*(y_n, -q_n)  s.t.  pen*(A^T Q / lam) <= 1; at the optimum Q = -grad.
+* ``clip(Q, T)``       a dual point moved into the domain of ``dual_value``
+* ``affine_fit(...)``  a direct minimizer over the unpenalized affine coefficients, or None
+  (then :func:`nnlasso.duality.fit_affine` takes damped Newton steps with ``hessian``)
+* ``dual_interval(Z, T, slack)`` the interval of -dL/dz, entry by entry, where L is not
+  differentiable (None for a differentiable loss; see :func:`nnlasso.duality.lasso_dual`)
+
+Solvers declare what they need of a loss (:func:`require`): the native solver needs
+``smooth_constant`` and ``hessian`` and refuses a loss without them; the CVXPY backends need
+``expr`` only.
 
 Losses:
 
-squared   L = 1/2 |y - z|^2,                 -L*(-q) = <q, y> - 1/2 |q|^2
-logistic  L = log(1 + exp(-y z)), y in {-1,+1}, q = y s with s in [0, 1],
-          -L*(-q) = H(s) = -s log s - (1 - s) log(1 - s)
-softmax   L = logsumexp(z) - z_y,             q = e_y - p with p in the simplex,
-          -L*(-q) = -sum_c p_c log p_c
+squared   L = 1/2 |y - z|^2,                  L*(y, u) = 1/2 |u|^2 + <u, y>,    L_s = 1
+logistic  L = log(1 + exp(-y z)), y in {-1,+1}, L*(y, u) = s log s + (1 - s) log(1 - s) for
+          s = -u y in [0, 1],                                                   L_s = 1/4
+softmax   L = logsumexp(z) - z_y,              L*(y, u) = sum_c p_c log p_c for p = e_y + u in
+          the simplex,                                                          L_s = 1/2
 """
 from __future__ import annotations
 
@@ -24,9 +38,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import expit, logsumexp, softmax, xlogy
+from scipy.special import expit, xlogy
 
-from .errors import InvalidProblemError
+from .errors import InvalidProblemError, SolverError
 
 if TYPE_CHECKING:
     import cvxpy as cp
@@ -36,7 +50,15 @@ class Loss:
     """Base class: see the module docstring for the contract."""
 
     name: str = ""
-    smooth_constant: float = 1.0  # Lipschitz constant of grad w.r.t. each row z_n
+    #: the targets a loss takes: "regression" (real numbers), "binary" (two labels) or
+    #: "multiclass" (integer labels, D = number of classes)
+    targets: str = "regression"
+    #: Lipschitz constant of z_n -> grad L(y_n, z_n); None for a loss that is not smooth
+    smooth_constant: float | None = None
+    #: the CVXPY expression uses exponential cones (a larger compiled program)
+    exp_cone: bool = False
+    #: hessian(Z, T, M) -> (m D, m D); None for a loss that is not twice differentiable
+    hessian = None
 
     def encode(self, Y: np.ndarray) -> "Targets":  # pragma: no cover - abstract
         raise TypeError("abstract")
@@ -50,15 +72,47 @@ class Loss:
     def grad(self, Z: np.ndarray, T: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise TypeError("abstract")
 
-    def dual_value(self, Q: np.ndarray, T: np.ndarray) -> float:  # pragma: no cover
+    def conjugate(self, U: np.ndarray, T: np.ndarray) -> float:  # pragma: no cover
         raise TypeError("abstract")
+
+    def dual_value(self, Q: np.ndarray, T: np.ndarray) -> float:
+        """-sum_n L*(y_n, -q_n) (-inf outside the domain)."""
+        return -self.conjugate(-Q, T)
 
     def clip(self, Q: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Move a dual point (infinitesimally) back into the domain of ``dual_value``."""
         return Q
 
+    def affine_fit(self, T: np.ndarray, offset: np.ndarray, A: np.ndarray,
+                   B0: np.ndarray | None) -> np.ndarray | None:
+        """argmin_B sum_n L(y_n, offset_n + (A B)_n) by a direct method, or None (Newton)."""
+        return None
+
+    def dual_interval(self, Z: np.ndarray, T: np.ndarray, slack: float
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Bounds (lo, hi) of -dL/dz at Z, widened to the kinks within ``slack``; None when L is
+        differentiable (then -grad is the dual point)."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def require(loss: Loss, needs: tuple[str, ...], solver: str) -> None:
+    """Refuse a loss that lacks what ``solver`` needs (``smooth_constant``, ``hessian``, ...).
+
+    ``solver`` names the caller in the message, e.g. "solver='prox'".
+
+    Raises
+    ------
+    SolverError
+        naming the loss, the missing parts and the fix (a CVXPY backend).
+    """
+    missing = [a for a in needs if getattr(loss, a, None) is None]
+    if missing:
+        raise SolverError(f"{solver}: the {loss.name} loss has no {' and no '.join(missing)} (it "
+                          "is not smooth), which this solver needs; use solver='auto' or a CVXPY "
+                          "backend such as solver='CLARABEL'")
 
 
 @dataclass
@@ -71,10 +125,39 @@ class Targets:
     extra: dict = field(default_factory=dict)
 
 
+def _one_label_per_sample(Y: np.ndarray, name: str, fix: str) -> np.ndarray:
+    """Y as a 1-D array of labels ((N, 1) accepted), else an InvalidProblemError."""
+    arr = np.asarray(Y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidProblemError(f"Y: the {name} loss takes one label per sample, got shape "
+                                  f"{np.shape(Y)}; {fix}")
+    return arr
+
+
+def _binary_targets(Y: np.ndarray, name: str) -> "Targets":
+    """Labels {0, 1} or {-1, +1} encoded as T = y in {-1, +1} (N, 1)."""
+    arr = _one_label_per_sample(Y, name, "use loss='softmax' for several classes")
+    vals = np.unique(arr)
+    if np.all(np.isin(vals, [-1, 1])):
+        y = arr.astype(np.float64)
+        classes = np.array([-1, 1])
+    elif np.all(np.isin(vals, [0, 1])):
+        y = 2.0 * arr.astype(np.float64) - 1.0
+        classes = np.array([0, 1])
+    else:
+        raise InvalidProblemError(f"Y: the {name} loss needs labels in {{0, 1}} or {{-1, +1}}, "
+                                  f"got values {vals[:5].tolist()}; use loss='softmax' for "
+                                  "several classes or 'squared' for regression")
+    return Targets(y[:, None], classes, True)
+
+
 class SquaredLoss(Loss):
-    """L(y, z) = 1/2 |y - z|_2^2."""
+    """L(y, z) = 1/2 |y - z|_2^2;  grad = z - y,  Hessian I,  L*(y, u) = 1/2 |u|^2 + <u, y>."""
 
     name = "squared"
+    smooth_constant = 1.0
 
     def encode(self, Y):
         arr = np.asarray(Y, dtype=np.float64)
@@ -93,35 +176,32 @@ class SquaredLoss(Loss):
     def grad(self, Z, T):
         return Z - T
 
-    def dual_value(self, Q, T):
-        return float(np.sum(Q * T) - 0.5 * np.sum(Q * Q))
+    def hessian(self, Z, T, M):
+        """kron(M^T M, I_D)."""
+        return np.kron(M.T @ M, np.eye(Z.shape[1]))
+
+    def conjugate(self, U, T):
+        return float(0.5 * np.sum(U * U) + np.sum(U * T))
+
+    def affine_fit(self, T, offset, A, B0):
+        """Least squares."""
+        return np.linalg.lstsq(A, T - offset, rcond=None)[0]
 
 
 class LogisticLoss(Loss):
-    """L(y, z) = log(1 + exp(-y z)) with y in {-1, +1} (labels {0, 1} are mapped to {-1, +1})."""
+    """L(y, z) = log(1 + exp(-y z)) with y in {-1, +1} (labels {0, 1} are mapped to {-1, +1}).
+
+    grad = -y sigma(-y z); Hessian sigma(z) (1 - sigma(z)) <= 1/4 (= L_s, at z = 0);
+    L*(y, u) = s log s + (1 - s) log(1 - s) with s = -u y in [0, 1].
+    """
 
     name = "logistic"
+    targets = "binary"
     smooth_constant = 0.25
+    exp_cone = True
 
     def encode(self, Y):
-        arr = np.asarray(Y)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim != 1:
-            raise InvalidProblemError(f"Y: the logistic loss takes one label per sample, got shape "
-                                      f"{np.shape(Y)}; use loss='softmax' for several classes")
-        vals = np.unique(arr)
-        if np.all(np.isin(vals, [-1, 1])):
-            y = arr.astype(np.float64)
-            classes = np.array([-1, 1])
-        elif np.all(np.isin(vals, [0, 1])):
-            y = 2.0 * arr.astype(np.float64) - 1.0
-            classes = np.array([0, 1])
-        else:
-            raise InvalidProblemError(f"Y: the logistic loss needs labels in {{0, 1}} or {{-1, +1}}, "
-                                      f"got values {vals[:5].tolist()}; use loss='softmax' for "
-                                      "several classes or 'squared' for regression")
-        return Targets(y[:, None], classes, True)
+        return _binary_targets(Y, self.name)
 
     def expr(self, Z, T):
         import cvxpy as cp
@@ -133,30 +213,45 @@ class LogisticLoss(Loss):
     def grad(self, Z, T):
         return -T * expit(-T * Z)
 
+    def hessian(self, Z, T, M):
+        """M^T diag(h) M with h_n = s_n (1 - s_n), s_n = sigma(|z_n|) (D = 1)."""
+        s = 1.0 / (1.0 + np.exp(-np.abs(Z[:, 0])))
+        return M.T @ ((s * (1.0 - s))[:, None] * M)
+
     def clip(self, Q, T):
         s = np.clip(Q * T, 0.0, 1.0)
         return s * T
 
-    def dual_value(self, Q, T):
-        s = Q * T
+    def conjugate(self, U, T):
+        s = -U * T
         if np.any(s < -1e-12) or np.any(s > 1 + 1e-12):
-            return -np.inf
+            return np.inf
         s = np.clip(s, 0.0, 1.0)
-        return float(-np.sum(xlogy(s, s) + xlogy(1 - s, 1 - s)))
+        return float(np.sum(xlogy(s, s) + xlogy(1 - s, 1 - s)))
 
 
 class SoftmaxLoss(Loss):
-    """L(y, z) = logsumexp(z) - z_y with integer class labels y (D = number of classes)."""
+    """L(y, z) = logsumexp(z) - z_y with integer class labels y (D = number of classes).
+
+    grad = p - e_y with p = softmax(z); per-sample Hessian H = diag(p) - p p^T;
+    L*(y, u) = sum_c p_c log p_c for p = e_y + u in the simplex (+inf elsewhere).
+
+    Smoothness constant L_s = 1/2, and it is tight: for any v in R^D,
+    v^T H v = Var_{c ~ p}(v_c) <= (max_c v_c - min_c v_c)^2 / 4 (Popoviciu's inequality)
+    <= 2 |v|^2 / 4 = |v|^2 / 2, since (v_a - v_b)^2 <= 2 (v_a^2 + v_b^2) <= 2 |v|^2; equality
+    at p = (1/2, 1/2, 0, ...), v = (1, -1, 0, ...) / sqrt(2). So grad L is 1/2-Lipschitz and
+    L* is 2-strongly convex on its domain: the step 1 / L of the first-order solver and the
+    gap-safe screening radius sqrt(2 L_s gap) both use 1/2 (the generic bound 1 is valid but
+    screens less).
+    """
 
     name = "softmax"
+    targets = "multiclass"
+    smooth_constant = 0.5
+    exp_cone = True
 
     def encode(self, Y):
-        arr = np.asarray(Y)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim != 1:
-            raise InvalidProblemError(f"Y: the softmax loss takes one integer label per sample, got "
-                                      f"shape {np.shape(Y)}; pass labels, not one-hot rows")
+        arr = _one_label_per_sample(Y, self.name, "pass integer labels, not one-hot rows")
         if arr.dtype.kind == "f":
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                 raise InvalidProblemError("Y: the softmax loss needs integer class labels; got "
@@ -183,22 +278,42 @@ class SoftmaxLoss(Loss):
         return cp.sum(cp.log_sum_exp(Z, axis=1)) - cp.sum(cp.multiply(T, Z))
 
     def value(self, Z, T):
-        return float(np.sum(logsumexp(Z, axis=1)) - np.sum(T * Z))
+        # plain NumPy (scipy's logsumexp has a per-call overhead that dominates the small inner
+        # iterations of the native solver)
+        zmax = Z.max(axis=1)
+        lse = np.log(np.exp(Z - zmax[:, None]).sum(axis=1)) + zmax
+        return float(lse.sum() - np.einsum("nd,nd->", T, Z))
 
     def grad(self, Z, T):
-        return softmax(Z, axis=1) - T
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        return P - T
+
+    def hessian(self, Z, T, M):
+        """H[(i, a), (j, b)] = sum_n M[n, i] M[n, j] (diag(p_n) - p_n p_n^T)[a, b]."""
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        N, m = M.shape
+        D = Z.shape[1]
+        E = (M[:, :, None] * P[:, None, :]).reshape(N, m * D)
+        H = -(E.T @ E)
+        diag = (E.T @ M).reshape(m, D, m)                  # [i, a, j] = sum_n M_ni P_na M_nj
+        H4 = H.reshape(m, D, m, D)
+        for a in range(D):
+            H4[:, a, :, a] += diag[:, a, :]
+        return H
 
     def clip(self, Q, T):
         P = np.clip(T - Q, 0.0, None)
         P /= P.sum(axis=1, keepdims=True)
         return T - P
 
-    def dual_value(self, Q, T):
-        P = T - Q
+    def conjugate(self, U, T):
+        P = T + U
         if np.any(P < -1e-12) or np.any(np.abs(P.sum(axis=1) - 1) > 1e-9):
-            return -np.inf
+            return np.inf
         P = np.clip(P, 0.0, None)
-        return float(-np.sum(xlogy(P, P)))
+        return float(np.sum(xlogy(P, P)))
 
 
 LOSSES: dict[str, type[Loss]] = {"squared": SquaredLoss, "logistic": LogisticLoss,
@@ -206,7 +321,7 @@ LOSSES: dict[str, type[Loss]] = {"squared": SquaredLoss, "logistic": LogisticLos
 
 
 def get_loss(loss: str | Loss) -> Loss:
-    """Return the loss object for a name ('squared', 'logistic', 'softmax') or a Loss instance."""
+    """Return the loss object for a name (a key of :data:`LOSSES`) or a Loss instance."""
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss in LOSSES:

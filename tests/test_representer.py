@@ -223,9 +223,7 @@ def test_reduce_support_interior_point_noise_and_duplicated_columns():
     shares = rng.dirichlet(np.ones(3), size=K0)
     V = np.vstack([base * shares[:, [j]] for j in range(3)])
     V += 1e-10 * np.abs(V).max() * rng.standard_normal(V.shape)
-    from nnlasso.lasso import _Problem
-    noisy = _Problem(Phi, y, "squared", X, None, None).finish(
-        V, None, lam, "optimal", "test", {}, 1e-6, polish=False)
+    noisy = sol.with_V(V)                               # same affine part, noisy weights
     assert noisy.n_active > N                           # more active neurons than samples
     red = R.reduce_support(noisy, Phi, skip=X, Y=y)
     assert red.n_active <= N - 3

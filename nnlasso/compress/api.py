@@ -14,8 +14,7 @@ from ..errors import InvalidProblemError
 from ..lasso import requested_name
 from ..networks import MLP
 from .evaluation import _scores
-from .inputs import (_Layer, _as_mlp, _check_eps, _check_inputs, _check_labels, _positive,
-                     _prepare)
+from .inputs import _Layer, _as_mlp, _check_data, _check_eps, _positive, _prepare
 from .report import CompressionPath, CompressionReport
 from .solvers import _reduce, _refit, _solve, _width_bounds
 
@@ -74,7 +73,10 @@ def _compress_prepared(prep: _Layer, program: str, *, eps: float, lam: float | N
     V_S = sol.V[S]
     c = np.zeros(prep.Psi.shape[1]) if sol.intercept is None else np.array(sol.intercept)
     if refit and program != "label":
-        V_S, c = _refit(prep.Phi[:, S], prep.Psi, V_S, c, intercept)
+        p = int(intercept)                      # the free next bias: A = [1], B = [c]
+        V_S, B = _refit(prep.Phi[:, S], prep.Psi, V_S, np.ones((prep.Phi.shape[0], p)),
+                        c[None, :][:p])
+        c = B[0] if p else c
     t3 = time.perf_counter()
     next_bias = -c if program == "label" else prep.b_next - c
     small = raw = prep.net.remove_neurons(prep.layer, S, out_weights=V_S.T,
@@ -231,11 +233,7 @@ def compress_layer(mlp: Any, layer: int, X: Any, y: Any = None, *, eps: float = 
     t_start = time.perf_counter()
     net = _as_mlp(mlp)
     net._check_layer(layer)
-    X = _check_inputs(net, X)
-    y = _check_labels(net, X, y, "y")
-    if X_test is not None:
-        X_test = _check_inputs(net, X_test, "X_test")
-        y_test = _check_labels(net, X_test, y_test, "y_test")
+    X, y, X_test, y_test = _check_data(net, X, y, X_test, y_test)
     eps = _check_eps(eps)
     lam = None if lam is None else _positive(lam, "lam")
     lam_ratio = None if lam_ratio is None else _positive(lam_ratio, "lam_ratio")
@@ -279,11 +277,7 @@ def compress_network(mlp: Any, X: Any, layers: str | Iterable[int] = "all", y: A
         return compress_deep(mlp, X, **kw)  # type: ignore[return-value]
     t_start = time.perf_counter()
     net = _as_mlp(mlp)
-    X = _check_inputs(net, X)
-    y = _check_labels(net, X, y, "y")
-    if X_test is not None:
-        X_test = _check_inputs(net, X_test, "X_test")
-        y_test = _check_labels(net, X_test, y_test, "y_test")
+    X, y, X_test, y_test = _check_data(net, X, y, X_test, y_test)
     n_hidden = net.n_layers - 1
     if isinstance(layers, str):
         if layers != "all":
@@ -354,11 +348,7 @@ def compression_path(mlp: Any, layer: int, X: Any, y: Any = None, *,
     """
     net = _as_mlp(mlp)
     net._check_layer(layer)
-    X = _check_inputs(net, X)
-    y = _check_labels(net, X, y, "y")
-    if X_test is not None:
-        X_test = _check_inputs(net, X_test, "X_test")
-        y_test = _check_labels(net, X_test, y_test, "y_test")
+    X, y, X_test, y_test = _check_data(net, X, y, X_test, y_test)
     if mode not in ("eps", "lam", "label"):
         raise InvalidProblemError(f"mode: unknown value {mode!r}; use 'eps', 'lam' or 'label'")
     if grid is None:

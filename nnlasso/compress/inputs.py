@@ -70,6 +70,17 @@ def _check_labels(net: MLP, X: np.ndarray, y: Any, name: str) -> np.ndarray | No
     return y
 
 
+def _check_data(net: MLP, X: Any, y: Any, X_test: Any, y_test: Any
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Checked ``(X, y, X_test, y_test)`` of a compression call (labels optional)."""
+    X = _check_inputs(net, X)
+    y = _check_labels(net, X, y, "y")
+    if X_test is not None:
+        X_test = _check_inputs(net, X_test, "X_test")
+        y_test = _check_labels(net, X_test, y_test, "y_test")
+    return X, y, X_test, y_test
+
+
 def _check_eps(eps: Any) -> float:
     try:
         e = float(eps)

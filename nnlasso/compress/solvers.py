@@ -187,12 +187,17 @@ def _reduce(sol: Solution, Phi: np.ndarray, skip: Any, Y: np.ndarray) -> tuple[S
     return reduce_support(sol, Phi, skip=skip, Y=Y), True
 
 
-def _refit(Phi_S: np.ndarray, Psi: np.ndarray, V_S: np.ndarray, c: np.ndarray,
-           intercept: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares correction ``[V_S; c] += pinv([Phi_S 1]) (Psi - Phi_S V_S - 1 c)``."""
-    M = np.hstack([Phi_S, np.ones((Phi_S.shape[0], 1))]) if intercept else Phi_S
-    R = Psi - Phi_S @ V_S - c
+def _refit(Phi_S: np.ndarray, Psi: np.ndarray, V_S: np.ndarray, A: np.ndarray, B: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares correction ``[V_S; B] += pinv([Phi_S A]) (Psi - Phi_S V_S - A B)``.
+
+    ``A`` (N, p) are the free affine columns ([1] for a free next bias, [Z 1] for a block's skip,
+    none) and ``B`` (p, D) their coefficients: the least-squares solution closest to the given
+    point (it removes a penalty's shrinkage and can only lower the residual). Returns the new
+    ``(V_S, B)``.
+    """
+    M = np.hstack([Phi_S, A])
+    R = Psi - Phi_S @ V_S - A @ B
     delta = np.linalg.lstsq(M, R, rcond=None)[0]
-    if intercept:
-        return V_S + delta[:-1], c + delta[-1]
-    return V_S + delta, c
+    k = Phi_S.shape[1]
+    return V_S + delta[:k], B + delta[k:]

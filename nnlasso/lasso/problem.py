@@ -1,4 +1,4 @@
-"""The validated data of (MTL) (:class:`_Problem`: features, targets, skip, groups) with its
+"""The validated data of (MTL) (:class:`LassoProblem`: features, targets, skip, groups) with its
 certificate and finishing step, and the status / solver-name conventions shared by the solvers."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from .. import backends, prox
 from .._validation import as_matrix, check_positive
 from ..affine import affine_columns, orthonormal_basis, skip_parts
-from ..duality import fit_affine, gaps, lasso_dual, penalty
+from ..duality import certified_status, fit_affine, gaps, lasso_dual, penalty  # noqa: F401
 from ..errors import InvalidProblemError
 from ..losses import Loss, Targets, get_loss
 from ..memory import CVXPY_EXP_CONE_FACTOR, check_memory
@@ -54,8 +54,25 @@ def _groups(groups: Any, weights: Any, K: int) -> GroupStructure:
     return GroupStructure(ids.astype(np.intp), w)
 
 
-class _Problem:
-    """Validated (MTL) data shared by solve_lasso and lasso_path."""
+class LassoProblem:
+    """The validated data of (MTL), with nnlasso's certificate of any point.
+
+    ``LassoProblem(Phi, Y, loss, skip, groups, weights, tol=1e-8)`` checks and encodes the
+    arguments exactly as :func:`solve_lasso` does (same names, same errors) and holds:
+    ``Phi`` (N, K), the encoded targets ``T`` (N, D) (``targets`` with the class labels),
+    ``loss``, the skip ``X_skip`` / ``intercept``, its columns ``A`` = [X 1] and orthonormal
+    ``basis`` (:mod:`nnlasso.affine`), the ``groups`` (ids, weights) and ``tol``.
+
+    Methods used by the solvers and useful on their own:
+
+    * :meth:`certify` ``(V, B, lam)``: refit the free affine part at the fixed V and return
+      ``(B, primal, dual, kkt_ratio)`` by nnlasso's dual point (:mod:`nnlasso.duality`);
+    * :meth:`finish`: the :class:`~nnlasso.solution.Solution` of a point (certificate,
+      optional native polish, status);
+    * :meth:`native_data`: the problem in the form of the native solver
+      (:class:`nnlasso.prox.LassoData`, caches shared);
+    * :meth:`affine_from_basis`: affine coefficients B from basis coordinates c (A B = U c).
+    """
 
     def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
         self.tol = check_positive(tol, "tol", upper=1.0)
@@ -91,7 +108,7 @@ class _Problem:
         N, K = self.Phi.shape
         d = 0 if self.X_skip is None else self.X_skip.shape[1]
         D = self.T.shape[1]
-        exp_cones = self.loss.name in ("logistic", "softmax")
+        exp_cones = self.loss.exp_cone
         fix = (f"the full program through {name} is that large; use solver='auto' or 'prox' "
                "(the native solver works on a few columns at a time) or working_set=True, or "
                "fewer columns / samples")
@@ -131,7 +148,7 @@ class _Problem:
         primal = self.loss.value(Z, self.T) + lam * penalty(V, self.groups.ids,
                                                             self.groups.weights)
         dual, _, ratio = lasso_dual(self.Phi, self.T, Z, self.loss, lam, self.basis,
-                                    self.groups.ids, self.groups.weights)
+                                    self.groups.ids, self.groups.weights, V=V)
         return B, primal, dual, ratio
 
     #: V is "negligible" when max_k |phi_k| |V_k| <= zero_rel * |T|_F (then V = 0 is tried)
@@ -191,7 +208,8 @@ class _Problem:
         t_polish = 0.0
         polished = False
         extra_polish: dict = {}
-        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate"):
+        if polish and rel > self.tol and status in ("optimal", "optimal_inaccurate") and \
+                prox.supports(self.loss):
             tp = time.perf_counter()
             V2, B2, res = self.polish(V, B, lam)
             B2, primal2, dual2, ratio2 = self.certify(V2, B2, lam)
@@ -256,13 +274,5 @@ def _as_requested(sol: Solution, solver: Any) -> Solution:
     return sol
 
 
-def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
-    """nnlasso's status from its own certificate.
-
-    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
-    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
-    point whose certified gap is larger; "infeasible" / "error" are kept.
-    """
-    if solver_status not in ("optimal", "optimal_inaccurate"):
-        return solver_status
-    return "optimal" if rel_gap <= max(tol, 1e-6) else "optimal_inaccurate"
+#: the former private name, kept for code that imports it
+_Problem = LassoProblem

@@ -11,10 +11,11 @@ import numpy as np
 from .. import backends
 from .._validation import as_matrix, check_lam
 from ..affine import skip_parts
+from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from .._logging import progress
-from .program import _Program
+from .program import PatternProgram
 from .sampling import _unique_rows, enumerate_patterns, sample_patterns
 from .solution import PatternSolution
 
@@ -248,7 +249,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                  fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
-    prog = _Program(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
+    prog = PatternProgram(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
                     X_skip=X_skip, intercept=intercept, lin_block=lin_block,
                     solver=solver_name, tol=tol, options=opts)
     if working_set == "auto":
@@ -280,9 +281,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
     data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
     dual, dual_ratio = cert["dual"], cert["dual_ratio"]
-    gap = max(objective - dual, 0.0)      # rounding never makes a certificate negative (gaps)
-    denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
-    rel_gap = float(gap / denom)
+    gap, rel_gap = gaps(objective, dual)
     info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
             "compile": res["compile"], "solve": res["solve"]}
     # ---- recovery -----------------------------------------------------------------------
@@ -327,7 +326,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         wn = np.linalg.norm(W_net, axis=1)
     net_obj = float(lossobj.value(net_out[:, None], T) + lam * np.sum(wn * np.abs(V_net[:, 0])))
 
-    from ..lasso import certified_status, requested_name
+    from ..lasso import requested_name
     status = certified_status(info["status"], rel_gap, tol)
     # the gap certifies a point only if it is feasible: a cone row violated by more than
     # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"

@@ -59,9 +59,9 @@ from .fista import _spectral_norm, fista
 from .newton import (PROX_NEWTON_MAX_VARS, _model_step, _newton_layout, _newton_smooth,
                      prox_newton)
 from .ops import (_DEAD, _KERNEL, _compiled_epoch, _default_threads, _epoch_groups,
-                  _epoch_kernel_py, _epoch_singletons, _loss_grad, _loss_hessian, _loss_value,
-                  _single_thread, _smoothness, group_soft_threshold, restricted_gap)
+                  _epoch_kernel_py, _epoch_singletons, _single_thread, group_soft_threshold,
+                  restricted_gap)
 from .softmax_newton import (_simplex_basis, _softmax_hessian_reduced, _support_newton_step,
                              softmax_newton)
-from .working_set import (InnerSolver, WorkingSetResult, native_inner, polish,
+from .working_set import (NEEDS, InnerSolver, WorkingSetResult, native_inner, polish, supports,
                           working_set_solve)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .newton import _newton_smooth
-from .ops import _loss_grad, _loss_value, _smoothness, group_soft_threshold, restricted_gap
+from .ops import group_soft_threshold, restricted_gap
 
 
 def _spectral_norm(M: np.ndarray, iters: int = 30, seed: int = 0) -> float:
@@ -46,7 +46,7 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     alpha = max(sigma, 1.0)
     Ua = alpha * basis
     sigma_all = _spectral_norm(np.hstack([Phi_W, Ua])) if basis.shape[1] else sigma
-    Lip = max(_smoothness(loss) * 1.05 * sigma_all ** 2, 1e-12)
+    Lip = max(loss.smooth_constant * 1.05 * sigma_all ** 2, 1e-12)
     m = tau.size
 
     def pen(Vx: np.ndarray) -> float:
@@ -62,7 +62,7 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     def certificate(Vx: np.ndarray, cx: np.ndarray) -> tuple[np.ndarray, float, float]:
         cx, Zr = refit(Vx, cx)
         primal, gap = restricted_gap(loss, T, Phi_W, basis, Zr, pen(Vx), local_ids, tau)
-        return cx, primal, gap / max(abs(primal), 1e-300)
+        return cx, primal, relative_gap(primal, primal - gap)
 
     V = np.array(V, dtype=float)
     c, primal, rel = certificate(V, np.array(c, dtype=float))
@@ -70,20 +70,20 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
         return V, c, 0, rel
     c = c / alpha
     Zx = Phi_W @ V + Ua @ c
-    fx = _loss_value(loss, Zx, T)
+    fx = loss.value(Zx, T)
     Vy, cy, Zy = V.copy(), c.copy(), Zx.copy()
     t = 1.0
     it = n_checks = 0
     while it < max_iter:
         it += 1
-        g = _loss_grad(loss, Zy, T)
-        fy = _loss_value(loss, Zy, T)
+        g = loss.grad(Zy, T)
+        fy = loss.value(Zy, T)
         gV, gc = Phi_W.T @ g, Ua.T @ g
         while True:
             Vn = group_soft_threshold(Vy - gV / Lip, local_ids, tau / Lip)
             cn = cy - gc / Lip
             Zn = Phi_W @ Vn + Ua @ cn
-            fn = _loss_value(loss, Zn, T)
+            fn = loss.value(Zn, T)
             dV, dc = Vn - Vy, cn - cy
             quad = fy + float(np.sum(gV * dV) + np.sum(gc * dc)) + 0.5 * Lip * float(
                 np.sum(dV * dV) + np.sum(dc * dc))
@@ -111,7 +111,7 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
                 if primal_n <= primal:
                     V, c, rel = Vn, cn / alpha, rel_n
                     Zx = Phi_W @ V + Ua @ c
-                    fx = _loss_value(loss, Zx, T)
+                    fx = loss.value(Zx, T)
                     Vy, cy, Zy, t = V.copy(), c.copy(), Zx.copy(), 1.0
                     if rel <= tol:
                         return V, cn, it, rel

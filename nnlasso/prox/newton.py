@@ -5,10 +5,9 @@ from typing import Any
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
-from .ops import (_DEAD, _compiled_epoch, _epoch_groups, _epoch_singletons, _loss_grad,
-                  _loss_hessian, _loss_value, restricted_gap)
+from .ops import _DEAD, _compiled_epoch, _epoch_groups, _epoch_singletons, restricted_gap
 
 #: largest restricted problem (variables) solved by proximal Newton (explicit Hessian); FISTA
 #: above it
@@ -21,7 +20,7 @@ def _newton_smooth(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
     """Damped Newton steps on the support S = {g : V_g != 0} and the affine part, others at zero.
 
     Variables X = [V_S; c] with M = [Phi_S U]; objective f(M X) + sum_{g in S} tau_g |V_g|_F,
-    smooth on S; Hessian M-weighted loss Hessian (:func:`_loss_hessian`) plus
+    smooth on S; Hessian M-weighted loss Hessian (``loss.hessian``) plus
     tau_g / |V_g| (I - u_g u_g^T). Steps are kept only when they decrease the objective.
     """
     m_g = tau.size
@@ -37,13 +36,13 @@ def _newton_smooth(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
 
     def objective(X: np.ndarray) -> tuple[float, np.ndarray]:
         Z = M @ X
-        return _loss_value(loss, Z, T) + float(tau @ group_norms(X[:S_cols.size], ids_S, m_g)), Z
+        return loss.value(Z, T) + float(tau @ group_norms(X[:S_cols.size], ids_S, m_g)), Z
 
     X = np.vstack([V[S_cols], c])
     f, Z = objective(X)
     for _ in range(max_iter):
-        grad = M.T @ _loss_grad(loss, Z, T)
-        H = _loss_hessian(loss, Z, M)
+        grad = M.T @ loss.grad(Z, T)
+        H = loss.hessian(Z, T, M)
         for g in groups_S:
             rows = np.flatnonzero(ids_S == g)
             idx = (rows[:, None] * D + np.arange(D)[None, :]).ravel()
@@ -135,7 +134,7 @@ def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
                 max_iter: int = 200, epochs: int = 30) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Proximal Newton for min f(Phi_W V + U c) + sum_g tau_g |V_g|_F (logistic, softmax).
 
-    With X = [V; c], M = [Phi_W U], g = M^T grad f and H the Hessian (:func:`_loss_hessian`),
+    With X = [V; c], M = [Phi_W U], g = M^T grad f and H the Hessian (``loss.hessian``),
     each step minimizes the local model <g, X' - X> + 1/2 (X' - X)^T H (X' - X) + pen(V') by
     ``epochs`` block coordinate epochs (the group soft-threshold with L_g = lambda_max(H_gg);
     the affine rows are unpenalized blocks), then backtracks along X' - X (Armijo on the true
@@ -149,22 +148,22 @@ def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     kernel = _compiled_epoch()
 
     def objective(X: np.ndarray) -> float:
-        return _loss_value(loss, M @ X, T) + float(tau @ group_norms(X[:k], local_ids, m))
+        return loss.value(M @ X, T) + float(tau @ group_norms(X[:k], local_ids, m))
 
     def certificate(X: np.ndarray) -> tuple[np.ndarray, float]:
         cx = fit_affine(loss, T, Phi_W @ X[:k], basis, B0=X[k:]) if r else X[k:]
         X = np.vstack([X[:k], cx])
         primal, gap = restricted_gap(loss, T, Phi_W, basis, M @ X, float(
             tau @ group_norms(X[:k], local_ids, m)), local_ids, tau)
-        return X, gap / max(abs(primal), 1e-300)
+        return X, relative_gap(primal, primal - gap)
 
     X, rel = certificate(np.vstack([np.asarray(V, float), np.asarray(c, float)]))
     it = 0
     while rel > tol and it < max_iter:
         it += 1
         Z = M @ X
-        grad = (M.T @ _loss_grad(loss, Z, T)).ravel()
-        H = _loss_hessian(loss, Z, M)
+        grad = (M.T @ loss.grad(Z, T)).ravel()
+        H = loss.hessian(Z, T, M)
         x = X.ravel()
         delta = _model_step(H, grad, x, var_blocks, tau_all, flat, offs, kernel,
                             epochs).reshape(n_rows, D)

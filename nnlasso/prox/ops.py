@@ -1,5 +1,6 @@
 """Shared kernels of the native solver: BLAS thread control, the group soft-threshold, the block
-coordinate epochs (NumPy and numba), the loss helpers of the smooth solvers and the restricted gap."""
+coordinate epochs (NumPy and numba) and the restricted gap (the calculus of the losses is theirs:
+:mod:`nnlasso.losses`)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import numpy as np
 
 from threadpoolctl import ThreadpoolController
 
-from ..duality import group_norms, project_out
+from ..duality import dual_point, group_norms
 from ..losses import Loss
 
 #: relative threshold below which a projected column is treated as lying in the affine span
@@ -167,57 +168,8 @@ def restricted_gap(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
                    Z: np.ndarray, pen: float, local_ids: np.ndarray, tau: np.ndarray
                    ) -> tuple[float, float]:
     """(primal, gap) of the restricted problem at the fit Z (dual point of lasso_dual)."""
-    Q = loss.clip(project_out(-_loss_grad(loss, Z, T), basis), T)
+    Q = dual_point(loss, Z, T, basis)
     ratio = group_norms(Phi_W.T @ Q, local_ids, tau.size) / tau
     s = max(1.0, float(ratio.max())) if ratio.size else 1.0
-    primal = _loss_value(loss, Z, T) + pen
+    primal = loss.value(Z, T) + pen
     return primal, primal - loss.dual_value(Q / s, T)
-
-
-def _loss_value(loss: Loss, Z: np.ndarray, T: np.ndarray) -> float:
-    """loss.value(Z, T), with a lean NumPy path for softmax (scipy's logsumexp has a large
-    per-call overhead that dominates small inner iterations)."""
-    if loss.name == "softmax":
-        zmax = Z.max(axis=1)
-        lse = np.log(np.exp(Z - zmax[:, None]).sum(axis=1)) + zmax
-        return float(lse.sum() - np.einsum("nd,nd->", T, Z))
-    return loss.value(Z, T)
-
-
-def _loss_grad(loss: Loss, Z: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """loss.grad(Z, T), with the same lean softmax path as :func:`_loss_value`."""
-    if loss.name == "softmax":
-        P = np.exp(Z - Z.max(axis=1, keepdims=True))
-        P /= P.sum(axis=1, keepdims=True)
-        return P - T
-    return loss.grad(Z, T)
-
-
-def _smoothness(loss: Loss) -> float:
-    """Lipschitz constant of z_n -> grad L(t_n, z_n): 1 (squared), 1/4 (logistic), and 1/2
-    for softmax (lambda_max(diag(p) - p p^T) <= 1/2, tighter than the Loss's generic bound)."""
-    return 0.5 if loss.name == "softmax" else float(loss.smooth_constant)
-
-
-def _loss_hessian(loss: Loss, Z: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Hessian of X -> sum_n L(t_n, (M X)_n) w.r.t. vec(X), X (m, D) flattened row-major.
-
-    H[(i, a), (j, b)] = sum_n M[n, i] M[n, j] H_n[a, b] with H_n the per-sample Hessian:
-    logistic h_n = s_n (1 - s_n) (D = 1); softmax H_n = diag(p_n) - p_n p_n^T.
-    """
-    if loss.name == "logistic":
-        s = 1.0 / (1.0 + np.exp(-np.abs(Z[:, 0])))
-        return M.T @ ((s * (1.0 - s))[:, None] * M)
-    if loss.name == "squared":
-        return np.kron(M.T @ M, np.eye(Z.shape[1]))
-    P = np.exp(Z - Z.max(axis=1, keepdims=True))
-    P /= P.sum(axis=1, keepdims=True)
-    N, m = M.shape
-    D = Z.shape[1]
-    E = (M[:, :, None] * P[:, None, :]).reshape(N, m * D)
-    H = -(E.T @ E)
-    diag = (E.T @ M).reshape(m, D, m)                  # [i, a, j] = sum_n M_ni P_na M_nj
-    H4 = H.reshape(m, D, m, D)
-    for a in range(D):
-        H4[:, a, :, a] += diag[:, a, :]
-    return H

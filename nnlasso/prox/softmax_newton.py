@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .newton import _model_step, _newton_layout
-from .ops import _compiled_epoch, _loss_value, restricted_gap
+from .ops import _compiled_epoch, restricted_gap
 
 
 def _simplex_basis(D: int) -> np.ndarray:
@@ -81,7 +81,7 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
 
     def evaluate(X: np.ndarray) -> tuple[float, np.ndarray]:
         Z = (M @ X) @ B.T
-        return _loss_value(loss, Z, T) + pen(X), Z
+        return loss.value(Z, T) + pen(X), Z
 
     def certificate(X: np.ndarray) -> tuple[np.ndarray, float]:
         Vf = X[:k] @ B.T
@@ -90,7 +90,7 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
         X = np.vstack([X[:k], cf @ B])
         primal, gap = restricted_gap(loss, T, Phi_W, basis, off + basis @ cf, pen(X),
                                      local_ids, tau)
-        return X, gap / max(abs(primal), 1e-300)
+        return X, relative_gap(primal, primal - gap)
 
     def support_grad(X: np.ndarray, G: np.ndarray, S_rows: np.ndarray) -> np.ndarray:
         """Gradient of the objective restricted to the support rows (and the affine rows)."""

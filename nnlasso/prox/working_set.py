@@ -7,13 +7,24 @@ from typing import Callable
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms, project_out
+from ..duality import dual_point, fit_affine, group_norms, relative_gap
+from ..losses import Loss, require
 from .bcd import GramProblem, bcd_gram
 from .data import LassoData, PathCorrelations
 from .fista import fista
 from .newton import PROX_NEWTON_MAX_VARS, prox_newton
 from .ops import _default_threads, _single_thread
 from .softmax_newton import softmax_newton
+
+#: what the native solver needs of a loss (:func:`nnlasso.losses.require`): FISTA's step and the
+#: gap-safe screening radius use the smoothness constant, proximal Newton the Hessian
+NEEDS = ("smooth_constant", "hessian")
+
+
+def supports(loss: Loss) -> bool:
+    """Whether the native solver can solve (MTL) with ``loss`` (it has every part of NEEDS)."""
+    return all(getattr(loss, a, None) is not None for a in NEEDS)
+
 
 #: signature of a restricted solver: (cols, local_ids, tau, V_W, c, tol) -> (V_W, c, iterations,
 #: rel_gap), rel_gap the restricted problem's relative gap it reached (> tol: it stalled)
@@ -91,7 +102,7 @@ class _Loop:
                 c = fit_affine(d.loss, d.T, off, d.basis, B0=c)
             Z = off + d.basis @ c
             primal = d.loss.value(Z, d.T)
-            Q = d.loss.clip(project_out(-d.loss.grad(Z, d.T), d.basis), d.T)
+            Q = dual_point(d.loss, Z, d.T, d.basis)
         pen = float(self.tau_all @ group_norms(self._scatter(cols, V_W), d.ids, d.n_groups)) \
             if cols.size else 0.0
         primal += pen
@@ -102,7 +113,7 @@ class _Loop:
         dual = d.loss.dual_value(Q / s, d.T)
         gap = primal - dual
         return {"primal": primal, "dual": dual, "gap": gap,
-                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
+                "rel": relative_gap(primal, dual), "rho": rho,
                 "s": s, "c": c}
 
     def _cached_ratios(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray | None:
@@ -174,7 +185,9 @@ class _Loop:
 def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
     """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax).
 
-    ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few)."""
+    ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few).
+    A loss without a smoothness constant or a Hessian is refused (SolverError)."""
+    require(data.loss, NEEDS, "solver='prox'")
     def solve(cols, local_ids, tau, V_W, c, tol):
         if data.squared:
             prob = data.gram_cache().gram(cols, local_ids, tau)
@@ -230,7 +243,13 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
     add the violators (rho_g > 1, the largest first, at most doubling the working set); solve the
     restricted problem warm-started to a relative gap max(tol / 4, rel_gap / 10).
+
+    Raises
+    ------
+    SolverError
+        when the loss lacks a part of :data:`NEEDS` (a nonsmooth loss: use a CVXPY backend).
     """
+    require(data.loss, NEEDS, "solver='prox'")
     t_start = time.perf_counter()
     K, D = data.Phi.shape[1], data.T.shape[1]
     V = np.zeros((K, D)) if V0 is None else np.array(V0, dtype=float)

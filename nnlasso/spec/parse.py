@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import synthetic
+from ..losses import get_loss
 from ..memory import estimate_memory, max_memory_default
 from .schema import (CERTIFICATES, LOSSES, MAX_SAMPLES, SCHEMA, SKLEARN_DATASETS, SOURCES,
                      _ALL_DATA_KEYS, _DATA_KEYS, _MODEL_KEYS, _SOLVER_KEYS, _TOP_KEYS,
@@ -330,15 +331,16 @@ def _check_static(spec: ProblemSpec, max_memory: int | None) -> None:
         return
     labels = spec.data.source == "sklearn" and spec.data.name not in ("diabetes", "linnerud") \
         or spec.data.source == "synthetic" and spec.data.params.get("labels", "none") != "none"
-    if spec.model.loss in ("logistic", "softmax") and not labels:
+    kind = get_loss(spec.model.loss).targets  # "regression", "binary" or "multiclass"
+    if kind != "regression" and not labels:
         raise ProblemFileError(spec.file, "model.loss",
                                f"the {spec.model.loss} loss needs class labels, but this data "
                                "set has regression targets (use loss = \"squared\")")
-    if spec.model.loss == "logistic" and D > 2 and spec.data.source == "sklearn":
+    if kind == "binary" and D > 2 and spec.data.source == "sklearn":
         raise ProblemFileError(spec.file, "model.loss",
-                               f"{spec.data.name!r} has {D} classes; the logistic loss takes two "
-                               "(use loss = \"softmax\")")
-    if spec.model.loss != "softmax" and labels:
+                               f"{spec.data.name!r} has {D} classes; the {spec.model.loss} loss "
+                               "takes two (use loss = \"softmax\")")
+    if kind != "multiclass" and labels:
         D = 1
     N = min(N, spec.data.max_samples or N)
     check_memory(spec, N, d, D, None, max_memory)

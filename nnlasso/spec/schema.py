@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..losses import LOSSES as _LOSS_REGISTRY
+
 from ..errors import InvalidProblemError
 
 SCHEMA = 1
@@ -17,7 +19,7 @@ SKLEARN_DATASETS: dict[str, tuple[int, int, int]] = {
     "wine": (178, 13, 3), "breast_cancer": (569, 30, 2), "digits": (1797, 64, 10),
 }
 DICTIONARY_KINDS = ("data", "sphere", "knots", "patterns", "gated", "adaptive")
-LOSSES = ("squared", "logistic", "softmax")
+LOSSES = tuple(_LOSS_REGISTRY)  # the names of nnlasso.losses.LOSSES
 CERTIFICATES = ("none", "dictionary", "continuous")
 MAX_FILE_BYTES = 1 << 20
 MAX_DICTIONARY = 1_000_000
