@@ -1,4 +1,4 @@
-"""The validated data of (MTL) (:class:`_Problem`: features, targets, skip, groups) with its
+"""The validated data of (MTL) (:class:`LassoProblem`: features, targets, skip, groups) with its
 certificate and finishing step, and the status / solver-name conventions shared by the solvers."""
 from __future__ import annotations
 
@@ -54,8 +54,25 @@ def _groups(groups: Any, weights: Any, K: int) -> GroupStructure:
     return GroupStructure(ids.astype(np.intp), w)
 
 
-class _Problem:
-    """Validated (MTL) data shared by solve_lasso and lasso_path."""
+class LassoProblem:
+    """The validated data of (MTL), with nnlasso's certificate of any point.
+
+    ``LassoProblem(Phi, Y, loss, skip, groups, weights, tol=1e-8)`` checks and encodes the
+    arguments exactly as :func:`solve_lasso` does (same names, same errors) and holds:
+    ``Phi`` (N, K), the encoded targets ``T`` (N, D) (``targets`` with the class labels),
+    ``loss``, the skip ``X_skip`` / ``intercept``, its columns ``A`` = [X 1] and orthonormal
+    ``basis`` (:mod:`nnlasso.affine`), the ``groups`` (ids, weights) and ``tol``.
+
+    Methods used by the solvers and useful on their own:
+
+    * :meth:`certify` ``(V, B, lam)``: refit the free affine part at the fixed V and return
+      ``(B, primal, dual, kkt_ratio)`` by nnlasso's dual point (:mod:`nnlasso.duality`);
+    * :meth:`finish`: the :class:`~nnlasso.solution.Solution` of a point (certificate,
+      optional native polish, status);
+    * :meth:`native_data`: the problem in the form of the native solver
+      (:class:`nnlasso.prox.LassoData`, caches shared);
+    * :meth:`affine_from_basis`: affine coefficients B from basis coordinates c (A B = U c).
+    """
 
     def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
         self.tol = check_positive(tol, "tol", upper=1.0)
@@ -255,3 +272,7 @@ def _as_requested(sol: Solution, solver: Any) -> Solution:
     backend that did the work)."""
     sol.solver = requested_name(solver, sol.inner or sol.solver)
     return sol
+
+
+#: the former private name, kept for code that imports it
+_Problem = LassoProblem
