@@ -91,7 +91,8 @@ def _affine_hessian(loss: Loss, Z: np.ndarray, T: np.ndarray, A: np.ndarray) -> 
     """Hessian of B -> sum_n L(y_n, offset_n + (A B)_n) w.r.t. vec(B) in column-major order
     (outputs outermost): the loss's own Hessian (row-major, :meth:`nnlasso.losses.Loss.hessian`)
     with its rows and columns permuted."""
-    require(loss, ("hessian",), "fit_affine (damped Newton)")
+    require(loss, ("hessian",), "fit_affine (damped Newton)",
+            fix="give the loss a hessian or an affine_fit (nnlasso.losses.Loss)")
     p_, D = A.shape[1], Z.shape[1]
     perm = (np.arange(p_)[None, :] * D + np.arange(D)[:, None]).ravel()  # (a, i) -> i D + a
     H = loss.hessian(Z, T, A)

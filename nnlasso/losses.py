@@ -102,21 +102,23 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
-def require(loss: Loss, needs: tuple[str, ...], solver: str) -> None:
+def require(loss: Loss, needs: tuple[str, ...], solver: str, fix: str | None = None) -> None:
     """Refuse a loss that lacks what ``solver`` needs (``smooth_constant``, ``hessian``, ...).
 
-    ``solver`` names the caller in the message, e.g. "solver='prox'".
+    ``solver`` names the caller in the message, e.g. "solver='prox'"; ``fix`` replaces the
+    default advice (a CVXPY backend).
 
     Raises
     ------
     SolverError
-        naming the loss, the missing parts and the fix (a CVXPY backend).
+        naming the loss, the missing parts and the fix.
     """
     missing = [a for a in needs if getattr(loss, a, None) is None]
     if missing:
+        fix = fix or ("use solver='auto' or a CVXPY backend on the full program, e.g. "
+                      "solver='CLARABEL' (working_set=False)")
         raise SolverError(f"{solver}: the {loss.name} loss has no {' and no '.join(missing)} (it "
-                          "is not smooth), which this solver needs; use solver='auto' or a CVXPY "
-                          "backend such as solver='CLARABEL'")
+                          f"is not smooth), which it needs; {fix}")
 
 
 @dataclass
