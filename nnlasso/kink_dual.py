@@ -120,7 +120,7 @@ def kink_ascent(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z:
         return np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
 
     g = kink[free]
-    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}]
+    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}] if near.size else []
     if affine.shape[1]:
         cons.append({"type": "eq", "fun": lambda x: E_aff @ x + c_aff, "jac": lambda x: E_aff})
     res = minimize(lambda x: -float(g @ x), Q0[free], jac=lambda x: -g, method="SLSQP",
