@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .affine import affine_columns, project_out  # noqa: F401  (re-exported)
-from .kink_dual import kink_ascent, kink_candidates
+from .kink_dual import kink_ascent, kink_candidates, kink_lam_max
 from .losses import Loss, require
 
 
@@ -209,15 +209,18 @@ def lam_max_value(Phi: np.ndarray, T: np.ndarray, loss: Loss, A: np.ndarray,
 
     For a loss with kinks (the hinge) Q0 is not unique where the skip-only fit sits on a kink:
     every Q0 in -dL with A^T Q0 = 0 gives an upper bound of lam_max (V = 0 satisfies the KKT
-    conditions at that lam); the smallest over -grad L and the candidates of
-    :func:`nnlasso.kink_dual.kink_candidates` is returned.
+    conditions at that lam); the smallest over -grad L, the candidates of
+    :func:`nnlasso.kink_dual.kink_candidates` and their refinements by
+    :func:`nnlasso.kink_dual.kink_lam_max` (which minimizes the ratio) is returned.
     """
     B = fit_affine(loss, T, np.zeros_like(T), A)
     Z0 = A @ B
     cands = [-loss.grad(Z0, T)]
     if loss.dual_interval(Z0, T, 0.0) is not None:
-        cands += [Q for Q, _ in kink_candidates(Phi, T, Z0, loss, 1.0, A, group_ids, weights,
-                                                 None)]
+        kinks = kink_candidates(Phi, T, Z0, loss, 1.0, A, group_ids, weights, None)
+        cands += [Q for Q, _ in kinks]
+        cands += [Q for Q in (kink_lam_max(Q, slack, Phi, T, Z0, loss, A, group_ids, weights)
+                              for Q, slack in kinks) if Q is not None]
         tol = 1e-9 * max(float(np.abs(A).max(initial=0.0)), 1.0) * T.shape[0]
         cands = [Q for Q in cands if float(np.abs(A.T @ Q).max(initial=0.0)) <= tol] or cands[:1]
     return min(float(np.max(group_norms(Phi.T @ Q0, group_ids, weights.size) / weights))

@@ -129,3 +129,52 @@ def kink_ascent(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z:
     if not np.all(np.isfinite(res.x)):
         return None
     return Q_of(np.clip(res.x, lo[free], hi[free]))
+
+
+def kink_lam_max(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z: np.ndarray,
+                 loss, affine: np.ndarray, group_ids: np.ndarray, weights: np.ndarray,
+                 max_free: int = 1000, max_groups: int = 2000) -> np.ndarray | None:
+    """The point of -dL(Z) with A^T Q = 0 that minimizes max_g |Phi_g^T Q|_F / omega_g (the
+    smallest lam at which V = 0 satisfies the KKT conditions), by SLSQP over (Q on the kinks,
+    t) from Q0: min t  s.t.  t^2 omega_g^2 >= |Phi_g^T Q|_F^2, A^T Q = 0. None when there is
+    nothing to do."""
+    from scipy.optimize import minimize
+
+    lo, hi, _ = loss.dual_interval(Z, T, slack)
+    free = lo < hi
+    n_free = int(free.sum())
+    if n_free == 0 or n_free > max_free or weights.size > max_groups:
+        return None
+    rows, outs = np.nonzero(free)
+    base = np.where(free, 0.0, Q0)
+    E_aff, c_aff = _free_map(affine, free), (affine.T @ base).ravel()
+    cols = [np.flatnonzero(group_ids == g) for g in range(weights.size)]
+    w2 = weights ** 2
+
+    def Q_of(x):
+        Q = base.copy()
+        Q[free] = x[:-1]
+        return Q
+
+    def ineq(x):
+        Q = Q_of(x)
+        return x[-1] ** 2 * w2 - np.array([float(np.sum((Phi[:, c].T @ Q) ** 2)) for c in cols])
+
+    def ineq_jac(x):
+        Q = Q_of(x)
+        J = np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
+        return np.hstack([J, (2.0 * x[-1] * w2)[:, None]])
+
+    t0 = float(np.max(np.sqrt([np.sum((Phi[:, c].T @ Q0) ** 2) for c in cols]) / weights))
+    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}]
+    if affine.shape[1]:
+        E = np.hstack([E_aff, np.zeros((E_aff.shape[0], 1))])
+        cons.append({"type": "eq", "fun": lambda x: E @ x + c_aff, "jac": lambda x: E})
+    grad = np.zeros(n_free + 1)
+    grad[-1] = 1.0
+    res = minimize(lambda x: float(x[-1]), np.append(Q0[free], t0), jac=lambda x: grad,
+                   method="SLSQP", bounds=list(zip(lo[free], hi[free])) + [(0.0, None)],
+                   constraints=cons, options={"ftol": 1e-15, "maxiter": 300})
+    if not np.all(np.isfinite(res.x)):
+        return None
+    return Q_of(np.append(np.clip(res.x[:-1], lo[free], hi[free]), 0.0))

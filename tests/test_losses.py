@@ -203,7 +203,16 @@ def test_hinge_lam_max_and_labels():
     X, y, Phi = _hinge_data(seed=1)
     lm = nl.lam_max(Phi, y, loss="hinge", skip="intercept")
     assert nl.solve_lasso(Phi, y, 1.001 * lm, loss="hinge", skip="intercept").active.size == 0
-    assert nl.solve_lasso(Phi, y, 0.5 * lm, loss="hinge", skip="intercept").active.size > 0
+    assert nl.solve_lasso(Phi, y, 0.99 * lm, loss="hinge", skip="intercept").active.size > 0
+    # imbalanced labels: the intercept-only fit puts every positive sample on the margin, where
+    # -dL is an interval; lam_max minimizes over it (a least-squares point of it gave 5x lam_max)
+    r = np.random.default_rng(1)
+    Xb = r.standard_normal((40, 2))
+    yb = np.where(r.random(40) < 0.7, 1, -1)
+    Pb = np.maximum(Xb @ r.standard_normal((2, 15)), 0.0)
+    lm = nl.lam_max(Pb, yb, loss="hinge", skip="intercept")
+    assert nl.solve_lasso(Pb, yb, 1.001 * lm, loss="hinge", skip="intercept").active.size == 0
+    assert nl.solve_lasso(Pb, yb, 0.99 * lm, loss="hinge", skip="intercept").active.size > 0
     # labels {0, 1} are mapped to {-1, +1}: the same program
     a = nl.solve_lasso(Phi, y, 0.3 * lm, loss="hinge", skip="intercept")
     b = nl.solve_lasso(Phi, (y + 1) // 2, 0.3 * lm, loss="hinge", skip="intercept")
