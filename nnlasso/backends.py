@@ -185,7 +185,7 @@ def tolerance_options(solver: str, tol: float) -> dict[str, Any]:
     nnlasso's gap is evaluated at a dual point built from the primal fit, so it is first order in
     the primal error while the solvers' own gaps are measured on their internal (exact) dual
     iterates: the interior-point solvers get a tighter tolerance than ``tol``, and when nnlasso's
-    gap still exceeds ``tol``, :meth:`nnlasso.lasso._Problem.finish` polishes the point natively.
+    gap still exceeds ``tol``, :meth:`nnlasso.lasso.LassoProblem.finish` polishes the point natively.
     """
     if solver == "CLARABEL":
         # kept tight: relaxing to tol (the polish does the last digits when nnlasso's gap misses

@@ -13,12 +13,21 @@ the orthogonal complement of col(A), clips it into the domain of L*, scales it b
 1 / max(1, max_g |Phi_g^T Q|_F / (lam omega_g)) and evaluates D itself. Then
 gap = P - D >= 0 certifies the primal to within ``gap`` (:func:`gaps`: a computed P - D < 0 is
 rounding and is reported as 0).
+
+The certificate path, one definition each, used by every program (lasso, min-norm, activation
+patterns, the native solver's inner loops, compression and the representer certificates):
+
+* :func:`dual_point`: Q = clip(P (-grad L(Z))), P the projector off the affine columns;
+* :func:`scaled_dual_value`: D(Q / max(1, ratio)), ratio = the largest constraint ratio of Q;
+* :func:`relative_gap` / :func:`gaps`: gap = max(P - D, 0), rel_gap = gap / max(|P|, |D|, tiny);
+* :func:`certified_status`: "optimal" iff rel_gap <= max(tol, 1e-6).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .affine import affine_columns, project_out  # noqa: F401  (re-exported)
+from .kink_dual import kink_ascent, kink_candidates, kink_lam_max
 from .losses import Loss, require
 
 
@@ -82,7 +91,8 @@ def _affine_hessian(loss: Loss, Z: np.ndarray, T: np.ndarray, A: np.ndarray) -> 
     """Hessian of B -> sum_n L(y_n, offset_n + (A B)_n) w.r.t. vec(B) in column-major order
     (outputs outermost): the loss's own Hessian (row-major, :meth:`nnlasso.losses.Loss.hessian`)
     with its rows and columns permuted."""
-    require(loss, ("hessian",), "fit_affine (damped Newton)")
+    require(loss, ("hessian",), "fit_affine (damped Newton)",
+            fix="give the loss a hessian or an affine_fit (nnlasso.losses.Loss)")
     p_, D = A.shape[1], Z.shape[1]
     perm = (np.arange(p_)[None, :] * D + np.arange(D)[:, None]).ravel()  # (a, i) -> i D + a
     H = loss.hessian(Z, T, A)
@@ -99,79 +109,64 @@ def lasso_dual(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: f
     the KKT condition).
 
     A loss with kinks (:meth:`nnlasso.losses.Loss.dual_interval`, e.g. the hinge) has no unique
-    -grad L at the samples on a kink; there the candidates of :func:`_kink_duals` (which need the
-    primal point ``V`` for the KKT conditions of its active groups) are evaluated too and the
-    largest dual value is kept (every candidate is made feasible, so each value is a lower
+    -grad L at the samples on a kink; there the candidates of :mod:`nnlasso.kink_dual` (which use
+    the primal point ``V`` for the KKT conditions of its active groups) are evaluated too and
+    the largest dual value is kept (every candidate is made feasible, so each value is a lower
     bound of the optimum).
     """
-    candidates = [-loss.grad(Z, T)]
-    if loss.dual_interval(Z, T, 0.0) is not None:
-        candidates += _kink_duals(Phi, T, Z, loss, lam, basis, group_ids, weights, V)
-    best: tuple[float, np.ndarray, float] | None = None
-    for Q in candidates:
-        Q = loss.clip(project_out(Q, basis), T)
+    def feasible(Q: np.ndarray) -> tuple[float, np.ndarray, float]:
+        Q = dual_point(loss, Z, T, basis, neg_grad=Q)
         norms = group_norms(Phi.T @ Q, group_ids, weights.size)
         ratio = float(np.max(norms / (lam * weights))) if norms.size else 0.0
         Q = Q / max(1.0, ratio)
-        dual = loss.dual_value(Q, T)
-        if best is None or dual > best[0]:
-            best = (dual, Q, ratio)
+        return loss.dual_value(Q, T), Q, ratio
+
+    best = feasible(-loss.grad(Z, T))
+    if loss.dual_interval(Z, T, 0.0) is None:
+        return best
+    scored = [(feasible(Q), Q, slack) for Q, slack in
+              kink_candidates(Phi, T, Z, loss, lam, basis, group_ids, weights, V)]
+    if scored:
+        top, Q0, slack = max(scored, key=lambda c: c[0][0])
+        best = max(best, top, key=lambda c: c[0])
+        Qa = kink_ascent(Q0, slack, Phi, T, Z, loss, lam, basis, group_ids, weights)
+        if Qa is not None:
+            best = max(best, feasible(Qa), key=lambda c: c[0])
     return best
 
 
-#: kink widths tried by :func:`_kink_duals` (a solver's point is on a kink to its accuracy)
-KINK_SLACKS = (1e-10, 1e-8, 1e-6, 1e-4)
+def dual_point(loss: Loss, Z: np.ndarray, T: np.ndarray, basis: np.ndarray | None, *,
+               neg_grad: np.ndarray | None = None) -> np.ndarray:
+    """nnlasso's (unscaled) dual point at the fit Z:  Q = clip(P (-grad L(Z))).
 
-
-def _kink_duals(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: float,
-                affine: np.ndarray, group_ids: np.ndarray, weights: np.ndarray,
-                V: np.ndarray | None, max_free: int = 4000) -> list[np.ndarray]:
-    """Dual candidates of a loss with kinks, chosen to satisfy the KKT conditions.
-
-    Where L(y_n, .) has a kink at z_n, -dL/dz_n is an interval [lo, hi] (from
-    ``loss.dual_interval(Z, T, slack)``: the samples within ``slack`` of a kink count as on it,
-    for each width of :data:`KINK_SLACKS`). The optimal dual point Q* is -grad L off the kinks
-    and satisfies, with M = [affine columns, Phi_S] (S the columns of the groups active in V),
-
-        M^T Q = [0; lam omega_g V_g / |V_g|_F  (g active)],
-
-    so its entries on the kinks solve a bounded least-squares problem (scipy's BVLS), which
-    is solved per width. Without ``V`` only the affine rows are used.
+    P = I - U U^T projects off the free affine columns (``basis`` = U, orthonormal, or None),
+    which makes the dual constraint A^T Q = 0 hold; ``clip`` moves Q (by rounding-size amounts
+    at an optimum) into the domain of the conjugate L*. ``neg_grad`` passes -grad L(Z) when the
+    caller already has it.
     """
-    from scipy.optimize import lsq_linear
+    Q = -loss.grad(Z, T) if neg_grad is None else neg_grad
+    if basis is not None:
+        Q = project_out(Q, basis)
+    return loss.clip(Q, T)
 
-    N, D = T.shape
-    cols = [affine]
-    rhs = [np.zeros((affine.shape[1], D))]
-    if V is not None:
-        norms = group_norms(V, group_ids, weights.size)
-        act = np.flatnonzero(norms[group_ids] > 0)
-        if act.size:
-            cols.append(Phi[:, act])
-            g = group_ids[act]
-            rhs.append(lam * (weights[g] / norms[g])[:, None] * V[act])
-    M, R = np.hstack(cols), np.vstack(rhs)
-    out = []
-    seen: set[bytes] = set()
-    for slack in KINK_SLACKS:
-        lo, hi = loss.dual_interval(Z, T, slack)
-        free = lo < hi
-        key = np.packbits(free).tobytes()
-        n_free = int(free.sum())
-        if n_free == 0 or n_free > max_free or key in seen or M.shape[1] * D * n_free > 5e7:
-            continue
-        seen.add(key)
-        Q = np.where(free, 0.0, lo)
-        rows, outs = np.nonzero(free)
-        # equation (j, a): sum_n M[n, j] Q[n, a] = R[j, a]; the free entry (n, a) enters the
-        # equations of output a with coefficients M[n, :]
-        E = np.zeros((M.shape[1], D, n_free))
-        E[:, outs, np.arange(n_free)] = M[rows].T
-        b = (R - M.T @ Q).ravel()
-        res = lsq_linear(E.reshape(-1, n_free), b, bounds=(lo[free], hi[free]), method="bvls")
-        Q[free] = np.clip(res.x, lo[free], hi[free])
-        out.append(Q)
-    return out
+
+def scaled_dual_value(loss: Loss, Q: np.ndarray, T: np.ndarray, ratio: float) -> float:
+    """D(Q / s) = -sum_n L*(-q_n / s) with s = max(1, ratio), ratio = the largest ratio
+    |constraint(Q)| / bound of the dual point (the KKT ratio); -inf when ratio is not finite."""
+    if not np.isfinite(ratio):
+        return -np.inf
+    return float(loss.dual_value(Q / max(1.0, ratio), T))
+
+
+def relative_gap(primal: float, dual: float) -> float:
+    """The relative duality gap of nnlasso, one definition for every program:
+
+        rel_gap = max(P - D, 0) / max(|P|, |D|, tiny)
+
+    (|D| left out of the denominator when D is not finite: rel_gap = inf for D = -inf, a dual
+    point outside the domain). See :func:`gaps`.
+    """
+    return gaps(primal, dual)[1]
 
 
 def gaps(primal: float, dual: float) -> tuple[float, float]:
@@ -183,11 +178,29 @@ def gaps(primal: float, dual: float) -> tuple[float, float]:
     computed P - D is floating-point rounding in the evaluation of P and D. It happens when
     both are near zero while the terms they are summed from are not (the skip alone fits the
     data exactly: constant targets, two points) and means the point is optimal to rounding
-    level, so the certificate is reported as 0, never negative.
+    level, so the certificate is reported as 0, never negative. A dual value of -inf (no
+    feasible dual point was found) gives gap = rel_gap = inf.
     """
     gap = max(float(primal - dual), 0.0)
-    scale = max(abs(primal), abs(dual), np.finfo(float).tiny)
-    return gap, gap / scale
+    scale = max(abs(primal), abs(dual) if np.isfinite(dual) else 0.0, np.finfo(float).tiny)
+    return gap, float(gap / scale)
+
+
+#: the loosest relative gap that is reported "optimal" whatever ``tol`` asks (solvers' own
+#: accuracy on badly conditioned programs)
+STATUS_REL_GAP = 1e-6
+
+
+def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
+    """nnlasso's status from its own certificate.
+
+    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
+    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
+    point whose certified gap is larger; "infeasible" / "error" are kept.
+    """
+    if solver_status not in ("optimal", "optimal_inaccurate"):
+        return solver_status
+    return "optimal" if rel_gap <= max(tol, STATUS_REL_GAP) else "optimal_inaccurate"
 
 
 def lam_max_value(Phi: np.ndarray, T: np.ndarray, loss: Loss, A: np.ndarray,
@@ -196,14 +209,18 @@ def lam_max_value(Phi: np.ndarray, T: np.ndarray, loss: Loss, A: np.ndarray,
 
     For a loss with kinks (the hinge) Q0 is not unique where the skip-only fit sits on a kink:
     every Q0 in -dL with A^T Q0 = 0 gives an upper bound of lam_max (V = 0 satisfies the KKT
-    conditions at that lam); the smallest over -grad L and the candidates of
-    :func:`_kink_duals` is returned.
+    conditions at that lam); the smallest over -grad L, the candidates of
+    :func:`nnlasso.kink_dual.kink_candidates` and their refinements by
+    :func:`nnlasso.kink_dual.kink_lam_max` (which minimizes the ratio) is returned.
     """
     B = fit_affine(loss, T, np.zeros_like(T), A)
     Z0 = A @ B
     cands = [-loss.grad(Z0, T)]
     if loss.dual_interval(Z0, T, 0.0) is not None:
-        cands += _kink_duals(Phi, T, Z0, loss, 1.0, A, group_ids, weights, None)
+        kinks = kink_candidates(Phi, T, Z0, loss, 1.0, A, group_ids, weights, None)
+        cands += [Q for Q, _ in kinks]
+        cands += [Q for Q in (kink_lam_max(Q, slack, Phi, T, Z0, loss, A, group_ids, weights)
+                              for Q, slack in kinks) if Q is not None]
         tol = 1e-9 * max(float(np.abs(A).max(initial=0.0)), 1.0) * T.shape[0]
         cands = [Q for Q in cands if float(np.abs(A.T @ Q).max(initial=0.0)) <= tol] or cands[:1]
     return min(float(np.max(group_norms(Phi.T @ Q0, group_ids, weights.size) / weights))

@@ -81,7 +81,7 @@ def _inaccurate(sol: Any, Y: np.ndarray, loss: str, tol: float) -> bool:
     """A solve that did not end "optimal" and whose certified gap is also large against the
     loss of the constant prediction (when the skip alone fits the data, the objective is ~0 and
     its relative gap is meaningless rounding: that fit is not flagged)."""
-    if str(getattr(sol, "status", "optimal")) == "optimal":
+    if sol.status == "optimal":
         return False
     scale = max(abs(float(sol.objective)), _null_loss(Y, loss))
     return not float(sol.gap) <= max(tol, 1e-6) * scale
@@ -140,7 +140,7 @@ class _ConvexReLUBase(BaseEstimator):
         self.objective_ = fit.objective
         self.gap_ = fit.gap
         self.rel_gap_ = fit.rel_gap
-        self.status_ = str(getattr(fit.solution, "status", "optimal"))
+        self.status_ = str(fit.solution.status)
         self.n_active_ = fit.net.n_neurons
         self.coef_ = np.asarray(fit.net.V)
         self.hidden_weights_ = np.asarray(fit.net.W)

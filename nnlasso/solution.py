@@ -1,4 +1,5 @@
-"""The :class:`Solution` returned by every nnlasso program."""
+"""The results of nnlasso's programs: the certified fields every result carries
+(:class:`CertifiedResult`) and the :class:`Solution` of (MTL), the group lasso and (MIN)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -23,8 +24,52 @@ def active_set(V: np.ndarray, active_tol: float = 1e-6) -> np.ndarray:
     return np.flatnonzero(norms > active_tol * top)
 
 
+@dataclass(kw_only=True)
+class CertifiedResult:
+    """What every nnlasso result carries: the point's objective and nnlasso's own certificate.
+
+    :class:`Solution` (lasso, group lasso, min-norm) and
+    :class:`~nnlasso.patterns.PatternSolution` derive from it, so code that reads results
+    (``nnlasso batch``, the estimators) reads these fields the same way for all of them.
+
+    Attributes
+    ----------
+    objective : primal objective recomputed in NumPy from the returned variables.
+    dual_objective : value of nnlasso's dual point (:func:`nnlasso.duality.dual_point`).
+    gap, rel_gap : :func:`nnlasso.duality.gaps`: max(objective - dual_objective, 0) and that
+        over max(|objective|, |dual_objective|).
+    status : :func:`nnlasso.duality.certified_status`: "optimal" | "optimal_inaccurate" |
+        "infeasible" | "error".
+    solver : the solver asked for ("auto", or the canonical name of the one named).
+    inner : the backend that did the work (defaults to ``solver``).
+    fallback : None, or the backend that took over when ``inner`` failed or stalled.
+    times : seconds (build, compile, solve, total, ...).
+    info : extra diagnostics.
+    """
+
+    objective: float
+    dual_objective: float
+    gap: float
+    rel_gap: float
+    status: str
+    solver: str
+    times: dict[str, float]
+    info: dict[str, Any] = field(default_factory=dict)
+    inner: str | None = None
+    fallback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.inner is None:
+            self.inner = self.solver
+
+    @property
+    def certified(self) -> bool:
+        """True when nnlasso's certificate proves the point optimal (``status == "optimal"``)."""
+        return self.status == "optimal"
+
+
 @dataclass
-class Solution:
+class Solution(CertifiedResult):
     """Solution of (MTL), the group lasso or (MIN), with nnlasso's own certificate.
 
     Attributes
@@ -52,26 +97,12 @@ class Solution:
     V: np.ndarray
     skip_coef: np.ndarray | None
     intercept: np.ndarray | None
-    objective: float
-    dual_objective: float
-    gap: float
-    rel_gap: float
     active: np.ndarray
-    status: str
-    solver: str
-    times: dict[str, float]
     lam: float | None = None
     loss: str = "squared"
     problem: str = "lasso"
     eps: float = 0.0
     active_tol: float = 1e-6
-    info: dict[str, Any] = field(default_factory=dict)
-    inner: str | None = None
-    fallback: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.inner is None:
-            self.inner = self.solver
 
     @property
     def n_active(self) -> int:

@@ -53,7 +53,7 @@ from typing import Any, Callable
 import numpy as np
 
 import nnlasso as nl
-from nnlasso.lasso import _Problem
+from nnlasso.lasso import LassoProblem
 
 HERE = Path(__file__).resolve().parent
 
@@ -98,7 +98,7 @@ class Certifier:
     """nnlasso's objective and relative gap for any (V, intercept) of problem A."""
 
     def __init__(self, Phi: np.ndarray, Y: np.ndarray, lam: float, skip: Any = "intercept"):
-        self.prob = _Problem(Phi, Y, "squared", skip, None, None, 1e-8)
+        self.prob = LassoProblem(Phi, Y, "squared", skip, None, None, 1e-8)
         self.lam = lam
 
     def __call__(self, V: np.ndarray) -> tuple[float, float]:

@@ -3,23 +3,28 @@
 Usage::
 
     python scripts/directional_smoothness.py [--quick] [--seed 0] [--dims 2 5]
+        [--Ns 100 200 400 800] [--target ridge|multi] [--rounds 50] [--bound-time 2]
         [--figure docs/figures/directional_smoothness.png]
 
 Claim: weight-decay networks adapt to functions that vary along few directions; linear methods
 (kernels, thin-plate splines) do not. For the network class the minimax rate of the squared
 error is ~ N^(-(d+3)/(2d+3)), for any linear method N^(-3/(d+3)).
 
-Target: the ridge function f(x) = sin(2 u.x) + 0.5 |u.x|, u = (1, ..., 1)/sqrt(d), x ~ N(0, I_d),
-y = f(x) + 0.1 noise; test error = mean (f_hat - f)^2 on 2000 fresh points.
+Target (``--target ridge``): the ridge function f(x) = sin(2 u.x) + 0.5 |u.x|,
+u = (1, ..., 1)/sqrt(d); (``--target multi``) the two-direction function
+f(x) = sin(2 u1.x) + 0.5 |u2.x|, u1 = (e1 + e2)/sqrt(2), u2 = (e1 - e2)/sqrt(2);
+x ~ N(0, I_d), y = f(x) + 0.1 noise; test error = mean (f_hat - f)^2 on 2000 fresh points.
 
 Methods (hyperparameters by cross-validation / validation on the training set only):
 
 * nnlasso, sampled dictionary: ``fit_shallow(dictionary=NeuronDictionary)`` with 20 N sampled
   data neurons (at most 4000); lam from {0.03, 0.1, 0.3, 1} * sqrt(N) * 0.1 chosen on an 80/20
   split, refit on all data.
-* nnlasso, adaptive: :func:`nnlasso.representer.column_generation` at the same lam (d = 2:
-  exact oracle, certified; d >= 3: the sampling oracle with warm starts, capped at
-  ``--rounds`` rounds (all d); reported as certified or with its lower bound on sup |eta| / lam).
+* nnlasso, adaptive: :func:`nnlasso.representer.column_generation` at the same lam, 200
+  initial neurons (d = 2: exact oracle, stops when certified; d >= 3: the ascent oracle, stops
+  when the relative gap estimated from its lower bound is <= 1e-2, then a branch-and-bound
+  certificate of at most ``--bound-time`` seconds), at most ``--rounds`` rounds; reported with
+  the lower bound L <= sup |eta| / lam, the certified upper bound U and the certified gap.
 * thin-plate spline: ``scipy.interpolate.RBFInterpolator(kernel="thin_plate_spline")``,
   smoothing from a grid by 3-fold CV.
 * kernel ridge: ``sklearn.kernel_ridge.KernelRidge(kernel="rbf")`` with ``GridSearchCV``
@@ -44,14 +49,18 @@ from nnlasso.dictionary import sample_neurons  # noqa: E402
 NOISE = 0.1
 
 
-def target(X: np.ndarray) -> np.ndarray:
+def target(X: np.ndarray, kind: str = "ridge") -> np.ndarray:
+    if kind == "multi":
+        z1 = (X[:, 0] + X[:, 1]) / np.sqrt(2)
+        z2 = (X[:, 0] - X[:, 1]) / np.sqrt(2)
+        return np.sin(2 * z1) + 0.5 * np.abs(z2)
     z = X @ (np.ones(X.shape[1]) / np.sqrt(X.shape[1]))
     return np.sin(2 * z) + 0.5 * np.abs(z)
 
 
-def make(N: int, d: int, rng: np.random.Generator):
+def make(N: int, d: int, rng: np.random.Generator, kind: str = "ridge"):
     X = rng.normal(size=(N, d))
-    return X, target(X) + NOISE * rng.normal(size=N)
+    return X, target(X, kind) + NOISE * rng.normal(size=N)
 
 
 def nn_sampled(X, y, seed):
@@ -100,14 +109,26 @@ def krr(X, y):
     return g.best_estimator_, g.best_params_
 
 
-def run(dims, Ns, seed, rounds) -> list[dict]:
+def certificate_text(r: dict) -> str:
+    """The adaptive fit's certificate: exact ratio, or lower bound / certified upper bound / gap."""
+    if r["certified"]:
+        return f"certified, ratio {r['ratio']:.4g} ({r['rounds']} rounds)"
+    if r["ratio_exact"]:
+        return f"ratio {r['ratio']:.4g} ({r['rounds']} rounds)"
+    up = "none" if not np.isfinite(r["upper"]) else format(r["upper"], ".3g")
+    gap = "none" if r["cert_rel_gap"] is None else format(r["cert_rel_gap"], ".2g")
+    return (f"{r['ratio']:.4g} <= ratio <= {up}; est. gap {r['est_rel_gap']:.1e}, certified "
+            f"gap {gap} ({r['rounds']} rounds)")
+
+
+def run(dims, Ns, seed, rounds, kind="ridge", bound_time=2.0) -> list[dict]:
     rows = []
     for d in dims:
         for N in Ns[d]:
             rng = np.random.default_rng(seed + 1000 * d + N)
-            X, y = make(N, d, rng)
+            X, y = make(N, d, rng, kind)
             Xt = rng.normal(size=(2000, d))
-            ft = target(Xt)
+            ft = target(Xt, kind)
             r = {"d": d, "N": N}
             t0 = time.perf_counter()
             pred, lam, info = nn_sampled(X, y, seed)
@@ -117,8 +138,8 @@ def run(dims, Ns, seed, rounds) -> list[dict]:
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                dic, sol, cg = R.column_generation(X, y, lam, n_init=200, n_add=20,
-                                                   n_samples=1000, max_rounds=rounds,
+                dic, sol, cg = R.column_generation(X, y, lam, n_init=200, max_rounds=rounds,
+                                                   solver_tol=1e-6, bound_time=bound_time,
                                                    seed=seed)
             Phi_t = dic.features(Xt)
             pa = Phi_t @ sol.V[:, 0] + (Xt @ sol.skip_coef[:, 0] if sol.skip_coef is not None
@@ -129,6 +150,9 @@ def run(dims, Ns, seed, rounds) -> list[dict]:
             r["ratio"] = float(cg.max_ratio)
             r["ratio_exact"] = bool(cg.exact)
             r["rounds"] = int(cg.rounds)
+            r["upper"] = float(cg.upper_ratio)
+            r["cert_rel_gap"] = cg.certificate.rel_gap
+            r["est_rel_gap"] = float(cg.history[-1].get("est_rel_gap", float("nan")))
             t0 = time.perf_counter()
             m, s = tps(X, y, seed)
             r["tps"] = float(np.mean((m(Xt) - ft) ** 2))
@@ -139,9 +163,8 @@ def run(dims, Ns, seed, rounds) -> list[dict]:
             r["t_krr"] = time.perf_counter() - t0
             rows.append(r)
             print(f"| {d} | {N} | {r['sampled']:.4f} | {r['adaptive']:.4f} | {r['tps']:.4f} "
-                  f"| {r['krr']:.4f} | {r['t_adaptive']:.1f} | "
-                  f"{'certified' if r['certified'] else ('ratio ' if r['ratio_exact'] else 'ratio >= ') + format(r['ratio'], '.3g')} "
-                  f"({r['rounds']} rounds) |", flush=True)
+                  f"| {r['krr']:.4f} | {r['t_adaptive']:.1f} | {certificate_text(r)} |",
+                  flush=True)
     return rows
 
 
@@ -159,7 +182,7 @@ def slopes(rows) -> dict:
     return out
 
 
-def figure(rows, path: Path) -> bool:
+def figure(rows, path: Path, title: str = "ridge function") -> bool:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -182,7 +205,7 @@ def figure(rows, path: Path) -> bool:
             if d in sl:
                 ax.loglog(N, e0 * (N / N[0]) ** sl[d][key], "k" + ls, lw=0.8,
                           label=f"N^{sl[d][key]:.2f} ({key[5:]} rate)")
-        ax.set_title(f"ridge function, d = {d}")
+        ax.set_title(f"{title}, d = {d}")
         ax.set_xlabel("N")
         ax.set_ylabel("test MSE")
         ax.legend(fontsize=7)
@@ -198,19 +221,22 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 5])
+    ap.add_argument("--Ns", type=int, nargs="+", default=None,
+                    help="sample sizes (default 100 200 400 800; --quick: 100 150)")
+    ap.add_argument("--target", choices=("ridge", "multi"), default="ridge")
     ap.add_argument("--rounds", type=int, default=None,
-                    help="cap on column-generation rounds (default 12; --quick: 3)")
+                    help="cap on column-generation rounds (default 50; --quick: 10)")
+    ap.add_argument("--bound-time", type=float, default=2.0,
+                    help="seconds for the branch-and-bound certificate (d >= 3)")
     ap.add_argument("--figure", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.quick:
-        Ns = {d: (100, 150) for d in args.dims}
-    else:
-        Ns = {d: (100, 200, 400, 800) for d in args.dims}
-    rounds = args.rounds or (3 if args.quick else 12)
+    Ns_list = args.Ns or ((100, 150) if args.quick else (100, 200, 400, 800))
+    Ns = {d: tuple(Ns_list) for d in args.dims}
+    rounds = args.rounds or (10 if args.quick else 50)
     print("| d | N | nnlasso sampled | nnlasso adaptive | thin-plate spline | kernel ridge "
           "| adaptive time (s) | adaptive certificate |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
-    rows = run(args.dims, Ns, args.seed, rounds)
+    rows = run(args.dims, Ns, args.seed, rounds, args.target, args.bound_time)
     sl = slopes(rows)
     print("\n| d | slope sampled | slope adaptive | slope TPS | slope KRR | network rate "
           "| linear rate |")
@@ -219,7 +245,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"| {d} | {s['sampled']:.2f} | {s['adaptive']:.2f} | {s['tps']:.2f} "
               f"| {s['krr']:.2f} | {s['rate_network']:.2f} | {s['rate_linear']:.2f} |")
     if args.figure is not None:
-        figure(rows, args.figure)
+        figure(rows, args.figure, "ridge function" if args.target == "ridge"
+               else "two-direction function")
     return {"rows": rows, "slopes": sl}
 
 

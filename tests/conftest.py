@@ -1,4 +1,12 @@
-"""Fixtures shared by the test files of the problem-file layer (spec, batch, CLI, hostile).
+"""Helpers and fixtures shared by the test files.
+
+Data (plain functions, ``from conftest import relu_features``, and fixtures):
+
+* ``relu_features(X, K, seed)``: ReLU features of K neurons with unit directions and hyperplanes
+  through random data points, written here independently of nnlasso's samplers (the
+  ``relu_features`` fixture returns this function);
+
+Problem-file layer (spec, batch, CLI, hostile):
 
 * ``nnlasso_cmd``: the command that runs the installed ``nnlasso`` (the console script beside
   this Python, else the one on PATH, else ``python -m nnlasso.cli``);
@@ -16,7 +24,24 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pytest
+
+
+def relu_features(X: np.ndarray, K: int, seed: int) -> np.ndarray:
+    """Independent copy of the 'data' sampler: Phi[n, k] = relu(w_k . x_n - b_k) with unit w_k
+    drawn from a standard normal and b_k = w_k . x_m for a random data point m."""
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((K, X.shape[1]))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
+    return np.maximum(X @ W.T - b, 0.0)
+
+
+@pytest.fixture(name="relu_features", scope="session")
+def relu_features_fixture() -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """The :func:`relu_features` helper as a fixture."""
+    return relu_features
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ def test_one_rank_rule_everywhere():
     """A skip whose smallest singular value lies between the two rules the code used to have
     (machine eps and 1e-15, times s_1 max(N, p)): the lasso's basis, the representer's r_aff
     and the min-norm certificate all count it the same way (rank 4 here)."""
-    from nnlasso.lasso import _Problem
+    from nnlasso.lasso import LassoProblem
     X = _near_collinear()
     N = X.shape[0]
     s = np.linalg.svd(affine_columns(X, True, N), compute_uv=False)
@@ -74,6 +74,6 @@ def test_one_rank_rule_everywhere():
     assert r == 4
     Phi = np.maximum(X @ np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.0]]), 0.0)
     y = Phi[:, 0] + X[:, 0]
-    prob = _Problem(Phi, y, "squared", X, None, None)
+    prob = LassoProblem(Phi, y, "squared", X, None, None)
     assert prob.basis.shape[1] == r
     assert nl.representer.affine_rank(X, N) == r

@@ -67,7 +67,7 @@ def test_no_reference_to_files_outside_the_repository(page):
 
 def test_docs_exist_and_are_linked_from_the_readme():
     readme = (ROOT / "README.md").read_text()
-    for name in ("math.md", "problem-files.md", "records.md"):
+    for name in ("math.md", "problem-files.md", "records.md", "layout.md"):
         assert (ROOT / "docs" / name).is_file()
         assert f"(docs/{name})" in readme
 
@@ -131,3 +131,17 @@ def test_code_names_no_file_outside_the_repository():
     files = sorted((ROOT / "nnlasso").glob("*.py")) + sorted((ROOT / "scripts").glob("*.py"))
     bad = [f.relative_to(ROOT).as_posix() for f in files if "DESIGN" in f.read_text()]
     assert bad == []
+
+
+def test_layout_doc_names_existing_files_and_every_math_section():
+    """docs/layout.md: every file it names exists, and every section of docs/math.md (but the
+    references) has a row saying which file computes its formulas."""
+    text = (ROOT / "docs" / "layout.md").read_text()
+    named = set(re.findall(r"`(nnlasso/[\w/]+\.py)`", text))
+    assert named and all((ROOT / p).is_file() for p in named), \
+        sorted(p for p in named if not (ROOT / p).is_file())
+    rows = re.findall(r"^\| ([^|]*?) \|", text, re.M)
+    sections = re.findall(r"^## (.*)$", (ROOT / "docs" / "math.md").read_text(), re.M)
+    missing = [s for s in sections if s != "References" and s not in rows]
+    assert missing == [], missing
+

@@ -9,16 +9,8 @@ from sklearn.linear_model import Lasso, MultiTaskLasso
 
 import nnlasso as nl
 from nnlasso import backends
-from nnlasso.lasso import _Problem
-
-
-def relu_features(X, K, seed):
-    """Independent copy of the 'data' sampler: unit w, hyperplanes through data points."""
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((K, X.shape[1]))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
-    return np.maximum(X @ W.T - b, 0.0)
+from conftest import relu_features
+from nnlasso.lasso import LassoProblem
 
 
 def problem(seed=0, N=50, d=3, K=40, D=3):
@@ -276,7 +268,7 @@ def test_lasso_path_native_checks_match_single_solves(case):
     path = nl.lasso_path(Phi, Y, lams, tol=1e-9, **kw)
     single = {k: v for k, v in kw.items() if k != "working_set"}
     single["solver"] = "CLARABEL"
-    prob = _Problem(Phi, Y, "squared", kw.get("skip"), kw.get("groups"), kw.get("weights"))
+    prob = LassoProblem(Phi, Y, "squared", kw.get("skip"), kw.get("groups"), kw.get("weights"))
     for lam, s in zip(lams, path):
         assert s.status == "optimal" and s.gap <= 1e-9 * s.objective
         # the reported KKT ratio against the direct product Phi^T q of lasso_dual
@@ -358,7 +350,7 @@ def test_errors_bad_data():
 def test_errors_loss_and_labels():
     X, Phi, Y = problem(12)
     with pytest.raises(nl.InvalidProblemError, match="unknown loss"):
-        nl.solve_lasso(Phi, Y, 1.0, loss="hinge")
+        nl.solve_lasso(Phi, Y, 1.0, loss="huber")
     with pytest.raises(nl.InvalidProblemError, match="0, 1"):
         nl.solve_lasso(Phi, np.arange(50) % 3, 1.0, loss="logistic")
     with pytest.raises(nl.InvalidProblemError, match="integer"):
@@ -481,7 +473,7 @@ def test_fallback_field_mirrors_the_fallback_record():
     stalled and was finished by CLARABEL), and is None when nothing took over."""
     X, Phi, Y = problem(22, N=60, K=150, D=2)
     lam = 0.02 * nl.lam_max(Phi, Y, skip=X)
-    prob = _Problem(Phi, Y, "squared", X, None, None)
+    prob = LassoProblem(Phi, Y, "squared", X, None, None)
     sol = nl.solve_lasso(Phi, Y, lam, skip=X, solver="prox")
     assert sol.fallback == (sol.info["fallback"]["inner"] if "fallback" in sol.info else None)
     B = np.zeros((X.shape[1] + 1, 2))

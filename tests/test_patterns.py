@@ -342,7 +342,7 @@ def test_working_set_stopped_early_is_not_certified():
 def test_certificate_catches_a_wrong_solution():
     """nnlasso's certificate over all blocks rejects an optimal point with one block removed."""
     from nnlasso.losses import get_loss
-    from nnlasso.patterns import _Program
+    from nnlasso.patterns import PatternProgram
     X, y, P = _ws_case("squared", N=30, n_pat=30, seed=2)
     lam = 0.05
     sol = solve_patterns(X, y, lam, P, bias="penalized", skip=None, working_set=False)
@@ -353,7 +353,7 @@ def test_certificate_catches_a_wrong_solution():
     bsign = np.repeat([1.0, -1.0], Pm.shape[0])
     lossobj = get_loss("squared")
     T = lossobj.encode(y).T
-    prog = _Program(X, T, lam, lossobj, Pm, bpat, bsign, cone=True, bias="penalized",
+    prog = PatternProgram(X, T, lam, lossobj, Pm, bpat, bsign, cone=True, bias="penalized",
                     X_skip=None, intercept=False, lin_block=False, solver="CLARABEL", tol=1e-8,
                     options={})
     th = np.hstack([sol.U, sol.beta[:, None]])
@@ -394,7 +394,7 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     """``nnls_mask`` leaves the NNLS re-solve out on masked blocks: no NNLS call there, and the
     dual value is still a lower bound (below the exact certificate's, below the optimum)."""
     from nnlasso.losses import get_loss
-    from nnlasso.patterns import _Program
+    from nnlasso.patterns import PatternProgram
     X, y, P = _ws_case("squared", N=30, n_pat=30, seed=2)
     lam = 0.05
     sol = solve_patterns(X, y, lam, P, bias="penalized", skip=None, working_set=False)
@@ -402,15 +402,15 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     bpat = np.tile(np.arange(Pm.shape[0]), 2)
     bsign = np.repeat([1.0, -1.0], Pm.shape[0])
     lossobj = get_loss("squared")
-    prog = _Program(X, lossobj.encode(y).T, lam, lossobj, Pm, bpat, bsign, cone=True,
+    prog = PatternProgram(X, lossobj.encode(y).T, lam, lossobj, Pm, bpat, bsign, cone=True,
                     bias="penalized", X_skip=None, intercept=False, lin_block=False,
                     solver="CLARABEL", tol=1e-8, options={})
     th = np.hstack([sol.U, sol.beta[:, None]])
     ev = prog.evaluate({"th": th, "C": None, "c0": None, "ulin": None})
     mu0 = np.zeros((th.shape[0], X.shape[0]))
     calls = []
-    orig = prog._nnls
-    prog._nnls = lambda k, a: calls.append(k) or orig(k, a)
+    orig = prog.nnls_multipliers
+    prog.nnls_multipliers = lambda k, a: calls.append(k) or orig(k, a)
     exact = prog.certify(ev["zfit"], mu0)
     n_exact = len(calls)
     assert n_exact > 0

@@ -6,16 +6,8 @@ import pytest
 
 import nnlasso as nl
 from nnlasso import backends, prox
-from nnlasso.lasso import _Problem
-
-
-def relu_features(X, K, seed):
-    """Unit directions, hyperplanes through random data points (independent of nnlasso)."""
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((K, X.shape[1]))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
-    return np.maximum(X @ W.T - b, 0.0)
+from conftest import relu_features
+from nnlasso.lasso import LassoProblem
 
 
 def make(loss, seed=0, N=60, K=40, D=3):
@@ -101,7 +93,7 @@ def test_group_soft_threshold_formula():
 def test_gap_safe_screening_discards_only_inactive_groups():
     X, Phi, Y = make("squared", seed=3, N=80, K=300, D=2)
     lam = 0.2 * nl.lam_max(Phi, Y, skip="intercept")
-    prob = _Problem(Phi, Y, "squared", "intercept", None, None, 1e-10)
+    prob = LassoProblem(Phi, Y, "squared", "intercept", None, None, 1e-10)
     res = prox.working_set_solve(prob.native_data(), lam, tol=1e-10)
     assert res.converged and res.n_screened > 0
     ref = nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="CLARABEL", tol=1e-10)
@@ -123,7 +115,7 @@ def test_working_set_with_a_cvxpy_backend():
 def test_polish_refines_a_rough_point():
     X, Phi, Y = make("squared", seed=5, D=2)
     lam = 0.2 * nl.lam_max(Phi, Y, skip="intercept")
-    prob = _Problem(Phi, Y, "squared", "intercept", None, None, 1e-9)
+    prob = LassoProblem(Phi, Y, "squared", "intercept", None, None, 1e-9)
     exact = nl.solve_lasso(Phi, Y, lam, skip="intercept", solver="prox", tol=1e-12)
     rough = exact.V + 1e-4 * np.random.default_rng(0).standard_normal(exact.V.shape)
     sol = prob.finish(rough, None, lam, "optimal_inaccurate", "TEST", {"total": 0.0}, 1e-6)
@@ -211,7 +203,7 @@ def test_path_correlations_are_exact_up_to_their_bound():
     """PathCorrelations: a0 - M_W V_W against Phi^T Q in extended precision, the rounding bound
     holds and is negligible; uncached columns are added with prefetched ones in one read."""
     X, Phi, Y = make("squared", seed=12, N=150, K=400, D=4)
-    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    prob = LassoProblem(Phi, Y, "squared", "intercept", None, None)
     data = prob.native_data()
     pc = prox.PathCorrelations(data, batch=8)
     assert pc.take_reads() == 1 and pc.take_reads() == 0
@@ -238,7 +230,7 @@ def test_path_correlations_fall_back_to_products_when_full():
     """A cache too small for the working set: the checks use products with Phi and the
     result is the same certified solution."""
     X, Phi, Y = make("squared", seed=13, N=80, K=150, D=2)
-    prob = _Problem(Phi, Y, "squared", "intercept", None, None)
+    prob = LassoProblem(Phi, Y, "squared", "intercept", None, None)
     data = prob.native_data()
     lam = 0.05 * nl.lam_max(Phi, Y, skip="intercept")
     ref = prox.working_set_solve(data, lam, tol=1e-10)
@@ -316,7 +308,7 @@ def _softmax_restricted(seed, lam_frac, separable=False):
     if separable:
         Y = np.argmax(X @ np.random.default_rng(seed).standard_normal((3, 4)), axis=1)
     lam = lam_frac * nl.lam_max(Phi, Y, loss="softmax", skip="intercept")
-    prob = _Problem(Phi, Y, "softmax", "intercept", None, None, 1e-10)
+    prob = LassoProblem(Phi, Y, "softmax", "intercept", None, None, 1e-10)
     return Phi, Y, lam, prob
 
 
@@ -398,7 +390,7 @@ def test_stalled_native_solve_is_finished_by_the_interior_point_inner(stalled):
 
 def test_gram_bcd_declares_a_stall_after_bounded_work(stalled, monkeypatch):
     X, Phi, y = stalled
-    prob = _Problem(Phi, y, "squared", X, None, None, 1e-8)
+    prob = LassoProblem(Phi, y, "squared", X, None, None, 1e-8)
     K = Phi.shape[1]
     gp = prob.native_data().gram_cache().gram(np.arange(K), np.arange(K), 0.01 * np.ones(K))
     kernels = [(None, prox.STALL_EPOCHS)]
@@ -411,7 +403,7 @@ def test_gram_bcd_declares_a_stall_after_bounded_work(stalled, monkeypatch):
         assert 4 * window <= epochs <= 4 * window + 3 * window   # and said so within bounds
     # a well-posed problem is not declared stalled: it converges
     Xw, Phiw, Yw = make("squared", seed=4, N=80, K=30, D=1)
-    pw = _Problem(Phiw, Yw, "squared", None, None, None, 1e-8)
+    pw = LassoProblem(Phiw, Yw, "squared", None, None, None, 1e-8)
     lam = 0.1 * nl.lam_max(Phiw, Yw)
     gw = pw.native_data().gram_cache().gram(np.arange(30), np.arange(30), lam * np.ones(30))
     monkeypatch.setattr(prox.ops, "_KERNEL", [None])
@@ -422,7 +414,7 @@ def test_working_set_loop_switches_to_the_fallback_inner(stalled):
     """With a fallback, the loop re-solves the stalled working set with it; without one it stops
     unconverged (bounded) instead of running minutes."""
     X, Phi, y = stalled
-    prob = _Problem(Phi, y, "squared", X, None, None, 1e-8)
+    prob = LassoProblem(Phi, y, "squared", X, None, None, 1e-8)
     data = prob.native_data()
     calls = []
     native = prox.native_inner(data)
@@ -470,3 +462,22 @@ def test_model_step_scalar_epochs_equal_the_block_epochs(monkeypatch):
     for _ in range(20):
         prox._epoch_groups(H, xn, corr, invL, tau * invL, blocks, np.arange(12))
     assert np.allclose(fast, xn[:, 0] - x, atol=1e-10)
+
+
+def test_softmax_gap_safe_screening_with_its_tight_constant_is_safe():
+    """Screening uses r = sqrt(2 L_s gap) with the softmax's exact L_s = 1/2 (it used the loose
+    1): every screened neuron is inactive at a high-accuracy optimum, with KKT ratio < 1."""
+    from nnlasso.duality import lasso_dual
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 3))
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.3 * rng.standard_normal(200), [-0.5, 0.5])
+    Phi = relu_features(X, 600, 3)
+    lam = 0.05 * nl.lam_max(Phi, y, loss="softmax", skip="intercept")
+    prob = LassoProblem(Phi, y, "softmax", "intercept", None, None, 1e-10)
+    assert prob.loss.smooth_constant == 0.5
+    res = prox.working_set_solve(prob.native_data(), lam, tol=1e-10)
+    assert res.converged and res.n_screened > 0
+    Z = Phi @ res.V + prob.basis @ res.c
+    _, Q, _ = lasso_dual(Phi, prob.T, Z, prob.loss, lam, prob.basis, np.arange(600), np.ones(600))
+    ratio = np.linalg.norm(Phi[:, res.screened].T @ Q, axis=1) / lam
+    assert np.all(res.V[res.screened] == 0) and ratio.max() < 1.0 - 1e-6

@@ -9,12 +9,12 @@ import numpy as np
 from .. import backends
 from .._validation import as_matrix, check_rows
 from ..affine import affine_columns, orthonormal_basis, skip_parts
-from ..duality import gaps, min_norm_dual
+from ..duality import certified_status, gaps, min_norm_dual
 from ..errors import InvalidProblemError, SolverError
 from ..memory import check_memory
 from ..programs import build_min_norm
 from ..solution import Solution, active_set
-from .problem import certified_status, requested_name
+from .problem import requested_name
 
 
 #: ``solve_min_norm(..., solver="auto")``: SCS first, CLARABEL when SCS fails or its point is

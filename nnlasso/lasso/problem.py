@@ -1,4 +1,4 @@
-"""The validated data of (MTL) (:class:`_Problem`: features, targets, skip, groups) with its
+"""The validated data of (MTL) (:class:`LassoProblem`: features, targets, skip, groups) with its
 certificate and finishing step, and the status / solver-name conventions shared by the solvers."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from .. import backends, prox
 from .._validation import as_matrix, check_positive
 from ..affine import affine_columns, orthonormal_basis, skip_parts
-from ..duality import fit_affine, gaps, lasso_dual, penalty
+from ..duality import certified_status, fit_affine, gaps, lasso_dual, penalty  # noqa: F401
 from ..errors import InvalidProblemError
 from ..losses import Loss, Targets, get_loss
 from ..memory import CVXPY_EXP_CONE_FACTOR, check_memory
@@ -54,8 +54,25 @@ def _groups(groups: Any, weights: Any, K: int) -> GroupStructure:
     return GroupStructure(ids.astype(np.intp), w)
 
 
-class _Problem:
-    """Validated (MTL) data shared by solve_lasso and lasso_path."""
+class LassoProblem:
+    """The validated data of (MTL), with nnlasso's certificate of any point.
+
+    ``LassoProblem(Phi, Y, loss, skip, groups, weights, tol=1e-8)`` checks and encodes the
+    arguments exactly as :func:`solve_lasso` does (same names, same errors) and holds:
+    ``Phi`` (N, K), the encoded targets ``T`` (N, D) (``targets`` with the class labels),
+    ``loss``, the skip ``X_skip`` / ``intercept``, its columns ``A`` = [X 1] and orthonormal
+    ``basis`` (:mod:`nnlasso.affine`), the ``groups`` (ids, weights) and ``tol``.
+
+    Methods used by the solvers and useful on their own:
+
+    * :meth:`certify` ``(V, B, lam)``: refit the free affine part at the fixed V and return
+      ``(B, primal, dual, kkt_ratio)`` by nnlasso's dual point (:mod:`nnlasso.duality`);
+    * :meth:`finish`: the :class:`~nnlasso.solution.Solution` of a point (certificate,
+      optional native polish, status);
+    * :meth:`native_data`: the problem in the form of the native solver
+      (:class:`nnlasso.prox.LassoData`, caches shared);
+    * :meth:`affine_from_basis`: affine coefficients B from basis coordinates c (A B = U c).
+    """
 
     def __init__(self, Phi, Y, loss, skip, groups, weights, tol=1e-8):
         self.tol = check_positive(tol, "tol", upper=1.0)
@@ -257,13 +274,5 @@ def _as_requested(sol: Solution, solver: Any) -> Solution:
     return sol
 
 
-def certified_status(solver_status: str, rel_gap: float, tol: float) -> str:
-    """nnlasso's status from its own certificate.
-
-    "optimal" when nnlasso's relative duality gap is within ``max(tol, 1e-6)`` (whatever the
-    solver said about its internal accuracy), "optimal_inaccurate" when the solver returned a
-    point whose certified gap is larger; "infeasible" / "error" are kept.
-    """
-    if solver_status not in ("optimal", "optimal_inaccurate"):
-        return solver_status
-    return "optimal" if rel_gap <= max(tol, 1e-6) else "optimal_inaccurate"
+#: the former private name, kept for code that imports it
+_Problem = LassoProblem

@@ -15,7 +15,7 @@ from ..errors import InvalidProblemError, SolverError
 from ..losses import Loss
 from ..programs import GroupStructure, LassoProgram, build_lasso
 from ..solution import Solution
-from .problem import _as_requested, _Problem
+from .problem import LassoProblem, _as_requested
 
 
 def _values(prog: LassoProgram) -> tuple[np.ndarray, np.ndarray | None]:
@@ -56,7 +56,7 @@ def _native_options(name: str, options: dict | None) -> tuple[dict, dict | None]
     return loop, opts
 
 
-def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None,
+def _cvxpy_inner(prob: LassoProblem, name: str, lam: float, options: dict | None,
                  refine_epochs: int = 20_000) -> prox.InnerSolver:
     """A restricted solver for the working-set loop that uses a CVXPY backend.
 
@@ -81,7 +81,7 @@ def _cvxpy_inner(prob: _Problem, name: str, lam: float, options: dict | None,
     return solve
 
 
-def _solve_working_set(prob: _Problem, lam: float, name: str, options: dict | None,
+def _solve_working_set(prob: LassoProblem, lam: float, name: str, options: dict | None,
                        active_tol: float, t_start: float, V0: np.ndarray | None = None,
                        c0: np.ndarray | None = None, ws0: np.ndarray | None = None,
                        correlations: prox.PathCorrelations | None = None
@@ -206,7 +206,7 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
                           tol=tol, active_tol=active_tol, options=options,
                           working_set=working_set)
         return _unscale(sol, a, b, lam)
-    prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
+    prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
@@ -225,7 +225,7 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     return _as_requested(sol, solver)
 
 
-def _native_rescue(prob: _Problem, lam: float, name: str, exc: SolverError, active_tol: float,
+def _native_rescue(prob: LassoProblem, lam: float, name: str, exc: SolverError, active_tol: float,
                    t_start: float) -> Solution:
     """The penalized lasso after a CVXPY backend failed on it, solved by the native solver.
 
@@ -278,7 +278,7 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
                           groups=groups, weights=weights, solver=solver, tol=tol,
                           active_tol=active_tol, options=options, working_set=working_set)
         return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
-    prob = _Problem(Phi, Y, loss, skip, groups, weights, tol)
+    prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
     name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
     if name == backends.NATIVE or working_set:
@@ -319,7 +319,7 @@ def strong_rule(rho: np.ndarray, lam_prev: float, lam: float, n_keep: int | None
     return strong
 
 
-def _path_working_set(prob: _Problem, lam_list: list[float], name: str,
+def _path_working_set(prob: LassoProblem, lam_list: list[float], name: str,
                       options: dict | None, active_tol: float) -> list[Solution]:
     """lasso_path by warm-started working sets seeded by the sequential strong rule.
 
@@ -360,7 +360,7 @@ def lam_max(Phi: np.ndarray, Y: np.ndarray, *, loss: str | Loss = "squared", ski
     squared loss: the residual of the affine least-squares fit).
     """
     a, b = _scales(Phi, Y, loss)
-    prob = _Problem(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), loss, skip, groups,
+    prob = LassoProblem(as_matrix(Phi, "Phi") * a, _scaled_targets(Y, b), loss, skip, groups,
                     weights)
     return lam_max_value(prob.Phi, prob.T, prob.loss, prob.A, prob.groups.ids,
                          prob.groups.weights) / (a * b)

@@ -43,11 +43,11 @@ and working-set loop), :mod:`.solve` (solve_patterns, fit_patterns).
 """
 from __future__ import annotations
 
-from .program import _Program, _repair_equality
+from .program import PatternProgram, _Program, _repair_equality
 from .sampling import (_cells, _reduce_rank, _unique_rows, enumerate_patterns,
                        pattern_count_bound, sample_patterns)
 from .solution import PatternSolution
 from .solve import _WS_AUTO_SIZE, _check_patterns, fit_patterns, solve_patterns
 
-__all__ = ["PatternSolution", "pattern_count_bound", "enumerate_patterns", "sample_patterns",
-           "solve_patterns", "fit_patterns"]
+__all__ = ["PatternSolution", "PatternProgram", "pattern_count_bound", "enumerate_patterns",
+           "sample_patterns", "solve_patterns", "fit_patterns"]

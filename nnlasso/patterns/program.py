@@ -1,4 +1,4 @@
-"""The pattern program on fixed data (:class:`_Program`): restricted solves, the evaluation of a
+"""The pattern program on fixed data (:class:`PatternProgram`): restricted solves, the evaluation of a
 point, nnlasso's certificate and the working-set loop (the rule is in
 :func:`nnlasso.patterns.solve_patterns`, Notes)."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from scipy.optimize import nnls
 
 from .. import backends
 from ..affine import orthonormal_basis
+from ..duality import dual_point, relative_gap, scaled_dual_value
 from ..errors import SolverError
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
@@ -46,12 +47,27 @@ def _repair_equality(w: np.ndarray, mu: np.ndarray, s: np.ndarray,
     return None
 
 
-class _Program:
-    """The pattern program of :func:`solve_patterns` on fixed data: restricted solves, the
-    evaluation of a point, nnlasso's certificate, and the working-set loop.
+class PatternProgram:
+    """The pattern program of :func:`~nnlasso.patterns.solve_patterns` on fixed data:
+    restricted solves, the evaluation of a point, nnlasso's certificate, and the working-set
+    loop.
 
-    Blocks k = 0..B-1 have pattern ``bpat[k]`` and sign ``bsign[k]``; ``Mk`` (N, B) holds
-    sigma_k D_k[n], ``Sg`` (N, B) the signs (2 D_k - 1)[n] of the cone rows.
+    ``PatternProgram(X, T, lam, loss, M, bpat, bsign, *, cone, bias, X_skip, intercept,
+    lin_block, solver, tol, options)``: inputs X (N, d), encoded targets T (N, 1)
+    (``loss.encode(y).T``), a :class:`~nnlasso.losses.Loss`, the patterns M (P, N), and
+    blocks k = 0..B-1 with pattern ``bpat[k]`` and sign ``bsign[k]`` (+1, or -1 for the primed
+    blocks); ``lin_block`` adds the unconstrained linear block of the all-one pattern.
+    ``Mk`` (N, B) holds sigma_k D_k[n], ``Sg`` (N, B) the signs (2 D_k - 1)[n] of the cone rows.
+
+    To certify any point theta (B, d+1) (for instance a :class:`PatternSolution`'s
+    ``np.hstack([U, beta[:, None]])``)::
+
+        ev = prog.evaluate({"th": theta, "C": None, "c0": None, "ulin": None})
+        cert = prog.certify(ev["zfit"], mu0)          # mu0 (B, N): multipliers to start from
+        prog.rel_gap(ev["objective"], cert["dual"])   # nnlasso.duality.relative_gap
+
+    ``certify`` re-solves a block's multipliers by :meth:`nnls_multipliers` where the given
+    ones do not make its ratio <= 1 (``nnls_mask`` restricts that to some blocks).
     """
 
     # working-set rule (see solve_patterns, Notes)
@@ -197,14 +213,9 @@ class _Program:
     # ---- certificate ----------------------------------------------------------------------
     def dual_point(self, zfit: np.ndarray) -> np.ndarray:
         """q = -grad L(z), projected onto the orthogonal complement of the free columns."""
-        q = -self.loss.grad(zfit[:, None], self.T)[:, 0]
-        if self.Qf is not None:
-            q = q - self.Qf @ (self.Qf.T @ q)
-        if self.loss.dual_value(q[:, None], self.T) == -np.inf:
-            q = self.loss.clip(q[:, None], self.T)[:, 0]
-        return q
+        return dual_point(self.loss, zfit[:, None], self.T, self.Qf)[:, 0]
 
-    def _nnls(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
+    def nnls_multipliers(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
         """Best multipliers of block k for w = a + s mu: min_{mu >= 0} |Xl^T w| (penalized) or
         |X^T w|^2 + rho^2 (1^T w)^2 then the exact repair of 1^T w = 0 (unpenalized)."""
         s = self.Sg[:, k]
@@ -221,13 +232,16 @@ class _Program:
             w, mu = rep
         return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
 
+    _nnls = nnls_multipliers   # the former private name
+
     def block_ratios(self, q: np.ndarray, mu0: np.ndarray | None, need_below: float = 1.0,
                      nnls_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """r_k = min over the candidates of |Xc^T w_k| / lam, w_k = sigma_k D_k q + S_k mu_k.
 
         Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
         the bias equality when unpenalized), and, when its ratio exceeds ``need_below`` (and
-        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of :meth:`_nnls`; returns the
+        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of
+        :meth:`nnls_multipliers`; returns the
         ratios and the multipliers used.
         """
         base = self.Mk * q[:, None]                            # (N, B): sigma D q
@@ -250,7 +264,7 @@ class _Program:
         if nnls_mask is not None:
             need &= nnls_mask
         for k in np.flatnonzero(need):
-            mu2, r2 = self._nnls(k, base[:, k])
+            mu2, r2 = self.nnls_multipliers(k, base[:, k])
             if mu2 is not None and r2 < r[k]:
                 r[k], mu[k] = r2, mu2
         return r, mu
@@ -265,18 +279,13 @@ class _Program:
         dual_ratio = float(np.max(ratios)) if self.B else 0.0
         if self.lin_block:
             dual_ratio = max(dual_ratio, float(np.linalg.norm(self.X.T @ q)) / self.lam)
-        if np.isfinite(dual_ratio):
-            tscale = 1.0 / max(1.0, dual_ratio)
-            dual = float(self.loss.dual_value(tscale * q[:, None], self.T))
-        else:
-            dual = -np.inf
+        dual = scaled_dual_value(self.loss, q[:, None], self.T, dual_ratio)
         return {"q": q, "ratios": ratios, "mu": mu, "dual_ratio": dual_ratio, "dual": dual}
 
     @staticmethod
     def rel_gap(objective: float, dual: float) -> float:
-        denom = max(abs(objective), abs(dual) if np.isfinite(dual) else 0.0,
-                    np.finfo(float).tiny)
-        return float((objective - dual) / denom)
+        """nnlasso's relative gap (:func:`nnlasso.duality.relative_gap`)."""
+        return relative_gap(objective, dual)
 
     # ---- working set ----------------------------------------------------------------------
     def _entry_rows(self, ks: np.ndarray, q: np.ndarray, mu: np.ndarray) -> list:
@@ -322,20 +331,7 @@ class _Program:
             t_solve += res["solve"]
             t_compile += res["compile"]
             ev = self.evaluate(res)
-            # -- cone rows: add violated rows (and the near-active rows of the same block)
-            n_new_rows = 0
-            if self.cone:
-                th = res["th"][blocks]
-                nrm = np.linalg.norm(th, axis=1)
-                top = float(np.max(nrm)) if nrm.size else 0.0
-                slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
-                bad = slack < -self.viol_tol * top
-                for j in np.flatnonzero(bad.any(axis=0)):
-                    k = int(blocks[j])
-                    near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
-                    new = np.setdiff1d(near, rows[k], assume_unique=True)
-                    n_new_rows += new.size
-                    rows[k] = np.union1d(rows[k], new)
+            n_new_rows = self._add_violated_rows(blocks, res, ev, rows) if self.cone else 0
             # -- blocks: certificate over all blocks and rows
             # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
             # it is done when the round may be the last, i.e. no cone row was added)
@@ -372,20 +368,9 @@ class _Program:
         retry = None
         if (rg > self.tol and res["status"] != "optimal" and self.solver == "CLARABEL"
                 and "static_regularization_constant" not in self.options):
-            # Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
-            # patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller
-            # static regularization reached 1.0e-7 in one more solve (~8 s there)
-            saved = self.options
-            self.options = {**saved, "static_regularization_constant": 1e-10}
-            try:
-                blocks = np.flatnonzero(inW)
-                res2 = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
-            finally:
-                self.options = saved
+            res2, ev2, cert2, rg2 = self._regularized_retry(inW, rows, mu_cache)
             t_solve += res2["solve"]
             t_compile += res2["compile"]
-            ev2 = self.evaluate(res2)
-            cert2, rg2 = self._certify_round(res2, ev2, inW, mu_cache)
             retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
             if rg2 < rg:
                 res, ev, cert = res2, ev2, cert2
@@ -394,6 +379,44 @@ class _Program:
                 "history": hist, "compile": t_compile, "solve": t_solve,
                 "total": time.perf_counter() - t0, "regularization_retry": retry}
         return res, ev, cert, info
+
+    def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,
+                           rows: dict[int, np.ndarray]) -> int:
+        """Rule 4 of the working set: for every working block with a violated cone row, add its
+        rows of slack < near_tol |theta_k| (the violated ones included); returns their count."""
+        th = res["th"][blocks]
+        nrm = np.linalg.norm(th, axis=1)
+        top = float(np.max(nrm)) if nrm.size else 0.0
+        slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
+        bad = slack < -self.viol_tol * top
+        n_new_rows = 0
+        for j in np.flatnonzero(bad.any(axis=0)):
+            k = int(blocks[j])
+            near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
+            new = np.setdiff1d(near, rows[k], assume_unique=True)
+            n_new_rows += new.size
+            rows[k] = np.union1d(rows[k], new)
+        return n_new_rows
+
+    def _regularized_retry(self, inW: np.ndarray, rows: dict[int, np.ndarray],
+                           mu_cache: np.ndarray | None) -> tuple[dict, dict, dict, float]:
+        """Rule 7: the final restricted program once more with CLARABEL's static
+        regularization at 1e-10; returns (res, ev, cert, rel_gap) of that solve.
+
+        Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
+        patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller static
+        regularization reached 1.0e-7 in one more solve (~8 s there).
+        """
+        saved = self.options
+        self.options = {**saved, "static_regularization_constant": 1e-10}
+        try:
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+        finally:
+            self.options = saved
+        ev = self.evaluate(res)
+        cert, rg = self._certify_round(res, ev, inW, mu_cache)
+        return res, ev, cert, rg
 
     def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
                        exact_inside: bool = True) -> tuple[dict, float]:
@@ -410,3 +433,7 @@ class _Program:
 
     def n_add_blocks(self) -> int:
         return max(10, self.N // 2)
+
+
+#: the former private names, kept for code that uses them
+_Program = PatternProgram

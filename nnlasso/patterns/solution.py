@@ -1,16 +1,17 @@
 """The result of the activation-pattern program (:class:`PatternSolution`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._validation import as_matrix
+from ..solution import CertifiedResult
 
 
 @dataclass
-class PatternSolution:
+class PatternSolution(CertifiedResult):
     """Solution of the activation-pattern program (:func:`solve_patterns`).
 
     Attributes
@@ -53,13 +54,6 @@ class PatternSolution:
     V: np.ndarray
     skip_coef: np.ndarray | None
     intercept: np.ndarray | None
-    objective: float
-    dual_objective: float
-    gap: float
-    rel_gap: float
-    status: str
-    solver: str
-    times: dict
     n_patterns: int
     cone: bool
     bias: str
@@ -76,13 +70,6 @@ class PatternSolution:
     max_violation: float
     dual_ratio: float
     gates: tuple | None = None
-    info: dict = field(default_factory=dict)
-    inner: str | None = None
-    fallback: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.inner is None:
-            self.inner = self.solver
 
     @property
     def n_active(self) -> int:

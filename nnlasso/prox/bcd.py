@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..duality import group_norms
+from ..duality import group_norms, relative_gap
 from .ops import _DEAD, _compiled_epoch, _epoch_groups, _epoch_singletons
 
 #: Gram BCD stall window (epochs) without / with the numba kernel: a restricted solve whose
@@ -166,7 +166,7 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
     if stall_epochs is None:
         stall_epochs = STALL_EPOCHS_COMPILED if kernel is not None else STALL_EPOCHS
     primal, gap = prob.gap(V)
-    rel = gap / max(primal, 1e-300)
+    rel = relative_gap(primal, primal - gap)
     if rel <= tol:  # a warm start that is already good enough (e.g. an interior-point answer)
         return V, 0, rel
     ref_epoch, ref_rel = 0, rel
@@ -194,7 +194,7 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
             hist = [V.ravel().copy()]
         if epoch % check_every == 0:
             primal, gap = prob.gap(V)
-            rel = gap / max(primal, 1e-300)
+            rel = relative_gap(primal, primal - gap)
             if rel <= tol:
                 break
             if epoch - ref_epoch >= stall_epochs:
@@ -213,7 +213,7 @@ def bcd_gram(prob: GramProblem, V: np.ndarray, blocks: list[np.ndarray] | None, 
                     V = Vn
                     corr = prob.C - prob.G @ V
                     primal, gap = prob.gap(V)
-                    rel = gap / max(primal, 1e-300)
+                    rel = relative_gap(primal, primal - gap)
                     if rel <= tol:
                         break
                     failed_support = support

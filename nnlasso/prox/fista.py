@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .newton import _newton_smooth
 from .ops import group_soft_threshold, restricted_gap
@@ -62,7 +62,7 @@ def fista(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
     def certificate(Vx: np.ndarray, cx: np.ndarray) -> tuple[np.ndarray, float, float]:
         cx, Zr = refit(Vx, cx)
         primal, gap = restricted_gap(loss, T, Phi_W, basis, Zr, pen(Vx), local_ids, tau)
-        return cx, primal, gap / max(abs(primal), 1e-300)
+        return cx, primal, relative_gap(primal, primal - gap)
 
     V = np.array(V, dtype=float)
     c, primal, rel = certificate(V, np.array(c, dtype=float))

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .ops import _DEAD, _compiled_epoch, _epoch_groups, _epoch_singletons, restricted_gap
 
@@ -155,7 +155,7 @@ def prox_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
         X = np.vstack([X[:k], cx])
         primal, gap = restricted_gap(loss, T, Phi_W, basis, M @ X, float(
             tau @ group_norms(X[:k], local_ids, m)), local_ids, tau)
-        return X, gap / max(abs(primal), 1e-300)
+        return X, relative_gap(primal, primal - gap)
 
     X, rel = certificate(np.vstack([np.asarray(V, float), np.asarray(c, float)]))
     it = 0

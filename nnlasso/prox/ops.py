@@ -9,7 +9,7 @@ import numpy as np
 
 from threadpoolctl import ThreadpoolController
 
-from ..duality import group_norms, project_out
+from ..duality import dual_point, group_norms
 from ..losses import Loss
 
 #: relative threshold below which a projected column is treated as lying in the affine span
@@ -168,7 +168,7 @@ def restricted_gap(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
                    Z: np.ndarray, pen: float, local_ids: np.ndarray, tau: np.ndarray
                    ) -> tuple[float, float]:
     """(primal, gap) of the restricted problem at the fit Z (dual point of lasso_dual)."""
-    Q = loss.clip(project_out(-loss.grad(Z, T), basis), T)
+    Q = dual_point(loss, Z, T, basis)
     ratio = group_norms(Phi_W.T @ Q, local_ids, tau.size) / tau
     s = max(1.0, float(ratio.max())) if ratio.size else 1.0
     primal = loss.value(Z, T) + pen

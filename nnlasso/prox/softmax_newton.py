@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms
+from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
 from .newton import _model_step, _newton_layout
 from .ops import _compiled_epoch, restricted_gap
@@ -90,7 +90,7 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
         X = np.vstack([X[:k], cf @ B])
         primal, gap = restricted_gap(loss, T, Phi_W, basis, off + basis @ cf, pen(X),
                                      local_ids, tau)
-        return X, gap / max(abs(primal), 1e-300)
+        return X, relative_gap(primal, primal - gap)
 
     def support_grad(X: np.ndarray, G: np.ndarray, S_rows: np.ndarray) -> np.ndarray:
         """Gradient of the objective restricted to the support rows (and the affine rows)."""

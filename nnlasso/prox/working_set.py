@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..duality import fit_affine, group_norms, project_out
+from ..duality import dual_point, fit_affine, group_norms, relative_gap
 from ..losses import Loss, require
 from .bcd import GramProblem, bcd_gram
 from .data import LassoData, PathCorrelations
@@ -19,6 +19,10 @@ from .softmax_newton import softmax_newton
 #: what the native solver needs of a loss (:func:`nnlasso.losses.require`): FISTA's step and the
 #: gap-safe screening radius use the smoothness constant, proximal Newton the Hessian
 NEEDS = ("smooth_constant", "hessian")
+
+
+#: how the native loop is named in a refusal (it runs for solver="prox" and working_set=True)
+_WHO = "the native working-set loop (solver='prox', or working_set=True)"
 
 
 def supports(loss: Loss) -> bool:
@@ -102,7 +106,7 @@ class _Loop:
                 c = fit_affine(d.loss, d.T, off, d.basis, B0=c)
             Z = off + d.basis @ c
             primal = d.loss.value(Z, d.T)
-            Q = d.loss.clip(project_out(-d.loss.grad(Z, d.T), d.basis), d.T)
+            Q = dual_point(d.loss, Z, d.T, d.basis)
         pen = float(self.tau_all @ group_norms(self._scatter(cols, V_W), d.ids, d.n_groups)) \
             if cols.size else 0.0
         primal += pen
@@ -113,7 +117,7 @@ class _Loop:
         dual = d.loss.dual_value(Q / s, d.T)
         gap = primal - dual
         return {"primal": primal, "dual": dual, "gap": gap,
-                "rel": gap / max(abs(primal), abs(dual), np.finfo(float).tiny), "rho": rho,
+                "rel": relative_gap(primal, dual), "rho": rho,
                 "s": s, "c": c}
 
     def _cached_ratios(self, cols: np.ndarray, V_W: np.ndarray) -> np.ndarray | None:
@@ -187,7 +191,7 @@ def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
 
     ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few).
     A loss without a smoothness constant or a Hessian is refused (SolverError)."""
-    require(data.loss, NEEDS, "solver='prox'")
+    require(data.loss, NEEDS, _WHO)
     def solve(cols, local_ids, tau, V_W, c, tol):
         if data.squared:
             prob = data.gram_cache().gram(cols, local_ids, tau)
@@ -249,7 +253,7 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     SolverError
         when the loss lacks a part of :data:`NEEDS` (a nonsmooth loss: use a CVXPY backend).
     """
-    require(data.loss, NEEDS, "solver='prox'")
+    require(data.loss, NEEDS, _WHO)
     t_start = time.perf_counter()
     K, D = data.Phi.shape[1], data.T.shape[1]
     V = np.zeros((K, D)) if V0 is None else np.array(V0, dtype=float)

@@ -11,7 +11,7 @@ import numpy as np
 from .._validation import as_matrix, check_lam
 from ..affine import skip_argument
 from ..dictionary import NeuronDictionary
-from ..duality import gaps
+from ..duality import gaps, scaled_dual_value
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from ..solution import Solution
@@ -150,7 +150,7 @@ def certify_residual(X: Any, Q: Any, lam: float, *, T: Any = None, loss: str = "
     gap = rel = dual = None
     if T is not None and objective is not None and np.isfinite(sup.upper):
         Ts = np.asarray(T, dtype=float).reshape(N, -1)
-        dual = float(lossobj.dual_value(Qc / max(1.0, sup.upper / lam), Ts))
+        dual = scaled_dual_value(lossobj, Qc, Ts, sup.upper / lam)
         if np.isfinite(dual):          # -inf: the centred q left the loss's dual domain
             gap, rel = gaps(float(objective), dual)
         else:

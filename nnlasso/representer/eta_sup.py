@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from .._validation import as_matrix
-from ..duality import project_out
+from ..duality import dual_point
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from .width import _skip_parts, _small_blas, rank_from_singular_values
@@ -36,7 +36,7 @@ def dual_residual(Z: Any, Y: Any, *, loss: str = "squared", skip: Any = None
     Q0 = -lossobj.grad(Z, T)
     den = float(np.linalg.norm(A)) * float(np.linalg.norm(Q0))
     res = float(np.linalg.norm(A.T @ Q0)) / den if A.shape[1] and den > 0 else 0.0
-    Q = lossobj.clip(project_out(Q0, basis), T)
+    Q = dual_point(lossobj, Z, T, basis, neg_grad=Q0)
     return Q, T, res
 
 

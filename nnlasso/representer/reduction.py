@@ -16,7 +16,7 @@ from scipy.optimize import linprog
 
 from .._validation import as_matrix
 from ..affine import project_out, skip_of
-from ..duality import gaps
+from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from ..solution import Solution, active_set
@@ -368,7 +368,6 @@ def _lasso_solution(sol: Solution, Phi: np.ndarray, T: np.ndarray, basis: np.nda
     sum_n L(y_n, z_n) + lam sum_k |V_k|, dual from q = -grad L(Z) projected and scaled.
     """
     from ..duality import lasso_dual
-    from ..lasso import certified_status
     lossobj = get_loss(sol.loss)
     lam = float(sol.lam)
     K = V.shape[0]

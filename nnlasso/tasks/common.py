@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..solution import CertifiedResult, Solution
 from ..spec.schema import ProblemSpec
 
 #: relative tolerance of the dictionary certificate: certified iff max_ratio <= 1 + CERT_TOL
@@ -62,12 +63,18 @@ def solver_name(spec: ProblemSpec) -> str:
     return "auto" if spec.solver.name.upper() == "AUTO" else spec.solver.name
 
 
-def fill_solution(rec: dict, sol: Any) -> None:
-    rec.update(status=sol.status, D=int(sol.V.shape[1]), K_dictionary=int(sol.V.shape[0]),
-               K_active=int(sol.n_active), objective=sol.objective,
-               dual_objective=sol.dual_objective, gap=sol.gap, rel_gap=sol.rel_gap,
-               solver=sol.solver, inner=getattr(sol, "inner", None),
-               fallback=getattr(sol, "fallback", None))
+def fill_certificate(rec: dict, res: CertifiedResult) -> None:
+    """The record's certified fields (status, objective, dual_objective, gap, rel_gap, solver,
+    inner, fallback) from any nnlasso result."""
+    rec.update(status=res.status, objective=res.objective, dual_objective=res.dual_objective,
+               gap=res.gap, rel_gap=res.rel_gap, solver=res.solver, inner=res.inner,
+               fallback=res.fallback)
+
+
+def fill_solution(rec: dict, sol: Solution) -> None:
+    fill_certificate(rec, sol)
+    rec.update(D=int(sol.V.shape[1]), K_dictionary=int(sol.V.shape[0]),
+               K_active=int(sol.n_active))
     for key in ("compile", "solve"):
         rec["times"][key] = float(sol.times.get(key, 0.0))
 

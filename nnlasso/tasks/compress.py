@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..duality import relative_gap
 from ..spec.schema import NetworkSpec, ProblemData, ProblemFileError, ProblemSpec, _NET_KEYS
 from ..spec.tables import _Table, _check_relpath
 from .base import Task, register
@@ -114,8 +115,7 @@ def _run_compress(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, 
                lam=steps[0].lam if len(steps) == 1 else None)
     if objective is not None and gap is not None:
         rec["dual_objective"] = objective - gap
-        rec["rel_gap"] = gap / max(abs(objective), abs(objective - gap),
-                                   np.finfo(float).tiny)
+        rec["rel_gap"] = relative_gap(objective, objective - gap)
     times = report.times or {}
     rec["times"]["build"] = float(times.get("rebalance", 0.0) + times.get("features", 0.0))
     rec["times"]["solve"] = float(times.get("solve", 0.0))

@@ -10,8 +10,8 @@ import numpy as np
 from ..affine import skip_argument
 from ..spec.schema import CERTIFICATES, DICTIONARY_KINDS, ProblemData, ProblemSpec
 from .base import Task, register
-from .common import (CERT_TOL, api, continuous_certificate, fill_solution, solution_arrays,
-                     solver_name, verify)
+from .common import (CERT_TOL, api, continuous_certificate, fill_certificate, fill_solution,
+                     solution_arrays, verify)
 
 
 @register
@@ -60,16 +60,10 @@ def _finish_pattern_fit(spec: ProblemSpec, data: ProblemData, fit: Any, rec: dic
     """Record of an activation-pattern fit: verified on the recovered network's neurons."""
     from .. import representer
     psol, net = fit.solution, fit.net
-    times = dict(getattr(psol, "times", {}) or {})
-    n_pat = getattr(psol, "n_patterns", None)
-    rec.update(status=getattr(psol, "status", "optimal"), D=int(net.V.shape[1]),
-               K_dictionary=int(2 * n_pat) if n_pat is not None else None,
-               K_active=int(net.W.shape[0]), objective=getattr(psol, "objective", fit.objective),
-               dual_objective=getattr(psol, "dual_objective", None),
-               gap=getattr(psol, "gap", None), rel_gap=getattr(psol, "rel_gap", None),
-               solver=getattr(psol, "solver", solver_name(spec)),
-               inner=getattr(psol, "inner", None), fallback=getattr(psol, "fallback", None),
-               loss=fit.loss, lam=float(fit.lam))
+    times = dict(psol.times)
+    fill_certificate(rec, psol)
+    rec.update(D=int(net.V.shape[1]), K_dictionary=int(2 * psol.n_patterns),
+               K_active=int(net.W.shape[0]), loss=fit.loss, lam=float(fit.lam))
     rec["times"]["compile"] = float(times.get("compile", 0.0))
     rec["times"]["solve"] = float(times.get("solve", 0.0))
     rec["times"]["build"] = max(wall - rec["times"]["compile"] - rec["times"]["solve"], 0.0)
