@@ -80,6 +80,32 @@ def kink_candidates(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss, lam: fl
     return out
 
 
+class _KinkEntries:
+    """Q as a function of its kink entries x (the others fixed at Q0), the squared group norms
+    |Phi_g^T Q|_F^2 of ``groups`` and their Jacobian in x, and A^T Q = E x + c (affine)."""
+
+    def __init__(self, Q0: np.ndarray, free: np.ndarray, Phi: np.ndarray,
+                 group_ids: np.ndarray, groups: np.ndarray, affine: np.ndarray):
+        self.base, self.free, self.Phi = np.where(free, 0.0, Q0), free, Phi
+        self.rows, self.outs = np.nonzero(free)
+        self.cols = [np.flatnonzero(group_ids == g) for g in groups]
+        self.E, self.c = _free_map(affine, free), (affine.T @ self.base).ravel()
+
+    def Q(self, x: np.ndarray) -> np.ndarray:
+        Q = self.base.copy()
+        Q[self.free] = x
+        return Q
+
+    def sq_norms(self, x: np.ndarray) -> np.ndarray:
+        Q = self.Q(x)
+        return np.array([float(np.sum((self.Phi[:, c].T @ Q) ** 2)) for c in self.cols])
+
+    def sq_norms_jac(self, x: np.ndarray) -> np.ndarray:
+        Q = self.Q(x)
+        return np.array([2.0 * (self.Phi[:, c] @ (self.Phi[:, c].T @ Q))[self.rows, self.outs]
+                         for c in self.cols]).reshape(len(self.cols), -1)
+
+
 def kink_ascent(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z: np.ndarray,
                 loss, lam: float, affine: np.ndarray, group_ids: np.ndarray,
                 weights: np.ndarray, max_free: int = 1000, max_groups: int = 2000
@@ -93,42 +119,25 @@ def kink_ascent(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z:
     lo, hi, kink = loss.dual_interval(Z, T, slack)
     free = lo < hi
     n_free = int(free.sum())
-    ratio = np.sqrt(np.bincount(group_ids, weights=np.einsum("kd,kd->k", Phi.T @ Q0,
-                                                             Phi.T @ Q0),
+    C0 = Phi.T @ Q0
+    ratio = np.sqrt(np.bincount(group_ids, weights=np.einsum("kd,kd->k", C0, C0),
                                 minlength=weights.size)) / (lam * weights)
     near = np.flatnonzero(ratio > 0.5)
     if n_free == 0 or n_free > max_free or near.size > max_groups:
         return None
-    E_aff = _free_map(affine, free)
-    base = np.where(free, 0.0, Q0)
-    c_aff = (affine.T @ base).ravel()
-    cols = [np.flatnonzero(group_ids == g) for g in near]
+    F = _KinkEntries(Q0, free, Phi, group_ids, near, affine)
     bound = (lam * weights[near]) ** 2
-    rows, outs = np.nonzero(free)
-
-    def Q_of(x):
-        Q = base.copy()
-        Q[free] = x
-        return Q
-
-    def ineq(x):
-        Q = Q_of(x)
-        return bound - np.array([float(np.sum((Phi[:, c].T @ Q) ** 2)) for c in cols])
-
-    def ineq_jac(x):
-        Q = Q_of(x)
-        return np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
-
-    g = kink[free]
-    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}] if near.size else []
+    cons = [{"type": "ineq", "fun": lambda x: bound - F.sq_norms(x),
+             "jac": lambda x: -F.sq_norms_jac(x)}] if near.size else []
     if affine.shape[1]:
-        cons.append({"type": "eq", "fun": lambda x: E_aff @ x + c_aff, "jac": lambda x: E_aff})
+        cons.append({"type": "eq", "fun": lambda x: F.E @ x + F.c, "jac": lambda x: F.E})
+    g = kink[free]
     res = minimize(lambda x: -float(g @ x), Q0[free], jac=lambda x: -g, method="SLSQP",
                    bounds=list(zip(lo[free], hi[free])), constraints=cons,
                    options={"ftol": 1e-15, "maxiter": 200})
     if not np.all(np.isfinite(res.x)):
         return None
-    return Q_of(np.clip(res.x, lo[free], hi[free]))
+    return F.Q(np.clip(res.x, lo[free], hi[free]))
 
 
 def kink_lam_max(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z: np.ndarray,
@@ -145,36 +154,19 @@ def kink_lam_max(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z
     n_free = int(free.sum())
     if n_free == 0 or n_free > max_free or weights.size > max_groups:
         return None
-    rows, outs = np.nonzero(free)
-    base = np.where(free, 0.0, Q0)
-    E_aff, c_aff = _free_map(affine, free), (affine.T @ base).ravel()
-    cols = [np.flatnonzero(group_ids == g) for g in range(weights.size)]
+    F = _KinkEntries(Q0, free, Phi, group_ids, np.arange(weights.size), affine)
     w2 = weights ** 2
-
-    def Q_of(x):
-        Q = base.copy()
-        Q[free] = x[:-1]
-        return Q
-
-    def ineq(x):
-        Q = Q_of(x)
-        return x[-1] ** 2 * w2 - np.array([float(np.sum((Phi[:, c].T @ Q) ** 2)) for c in cols])
-
-    def ineq_jac(x):
-        Q = Q_of(x)
-        J = np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
-        return np.hstack([J, (2.0 * x[-1] * w2)[:, None]])
-
-    t0 = float(np.max(np.sqrt([np.sum((Phi[:, c].T @ Q0) ** 2) for c in cols]) / weights))
-    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}]
+    cons = [{"type": "ineq", "fun": lambda x: x[-1] ** 2 * w2 - F.sq_norms(x[:-1]),
+             "jac": lambda x: np.hstack([-F.sq_norms_jac(x[:-1]), (2.0 * x[-1] * w2)[:, None]])}]
     if affine.shape[1]:
-        E = np.hstack([E_aff, np.zeros((E_aff.shape[0], 1))])
-        cons.append({"type": "eq", "fun": lambda x: E @ x + c_aff, "jac": lambda x: E})
+        E = np.hstack([F.E, np.zeros((F.E.shape[0], 1))])
+        cons.append({"type": "eq", "fun": lambda x: E @ x + F.c, "jac": lambda x: E})
     grad = np.zeros(n_free + 1)
     grad[-1] = 1.0
+    t0 = float(np.sqrt(F.sq_norms(Q0[free]) / w2).max())
     res = minimize(lambda x: float(x[-1]), np.append(Q0[free], t0), jac=lambda x: grad,
                    method="SLSQP", bounds=list(zip(lo[free], hi[free])) + [(0.0, None)],
                    constraints=cons, options={"ftol": 1e-15, "maxiter": 300})
     if not np.all(np.isfinite(res.x)):
         return None
-    return Q_of(np.append(np.clip(res.x[:-1], lo[free], hi[free]), 0.0))
+    return F.Q(np.clip(res.x[:-1], lo[free], hi[free]))
