@@ -347,6 +347,32 @@ def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
     return name
 
 
+def option_error(solver: str, key: str, val: Any) -> str | None:
+    """Why ``solver`` refuses the option ``key = val``, or None when it takes it.
+
+    The option is tried alone on a two-variable quadratic program (a few milliseconds), so
+    unknown names, wrong types and out-of-range values are reported by the solver itself.
+    """
+    import contextlib
+    import io
+
+    import cvxpy as cp
+    if key == "verbose":               # logging only: nnlasso keeps stdout clean itself
+        return None if isinstance(val, bool) else f"expected true or false, got {val!r}"
+    x = cp.Variable(2)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - 1.0)))
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            prob.solve(solver=solver, **{key: val})
+    except Exception as exc:  # noqa: BLE001 - any refusal of the option by the solver
+        text = " ".join(str(exc).split())
+        if not text or text.isdigit():           # e.g. OSQP's bare status code
+            text = f"invalid value {val!r}"
+        return text[:200]
+    return None
+
+
 def tolerance_options(solver: str, tol: float) -> dict[str, Any]:
     """Map nnlasso's tolerance ``tol`` (a target relative duality gap) onto solver options
     (:meth:`Adapter.options`; ``{}`` for a name without an adapter).
