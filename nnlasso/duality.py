@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .affine import affine_columns, project_out  # noqa: F401  (re-exported)
+from .kink_dual import kink_ascent, kink_candidates, kink_lam_max
 from .losses import Loss, require
 
 
@@ -90,7 +91,8 @@ def _affine_hessian(loss: Loss, Z: np.ndarray, T: np.ndarray, A: np.ndarray) -> 
     """Hessian of B -> sum_n L(y_n, offset_n + (A B)_n) w.r.t. vec(B) in column-major order
     (outputs outermost): the loss's own Hessian (row-major, :meth:`nnlasso.losses.Loss.hessian`)
     with its rows and columns permuted."""
-    require(loss, ("hessian",), "fit_affine (damped Newton)")
+    require(loss, ("hessian",), "fit_affine (damped Newton)",
+            fix="give the loss a hessian or an affine_fit (nnlasso.losses.Loss)")
     p_, D = A.shape[1], Z.shape[1]
     perm = (np.arange(p_)[None, :] * D + np.arange(D)[:, None]).ravel()  # (a, i) -> i D + a
     H = loss.hessian(Z, T, A)
@@ -107,79 +109,30 @@ def lasso_dual(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: f
     the KKT condition).
 
     A loss with kinks (:meth:`nnlasso.losses.Loss.dual_interval`, e.g. the hinge) has no unique
-    -grad L at the samples on a kink; there the candidates of :func:`_kink_duals` (which need the
-    primal point ``V`` for the KKT conditions of its active groups) are evaluated too and the
-    largest dual value is kept (every candidate is made feasible, so each value is a lower
+    -grad L at the samples on a kink; there the candidates of :mod:`nnlasso.kink_dual` (which use
+    the primal point ``V`` for the KKT conditions of its active groups) are evaluated too and
+    the largest dual value is kept (every candidate is made feasible, so each value is a lower
     bound of the optimum).
     """
-    candidates = [-loss.grad(Z, T)]
-    if loss.dual_interval(Z, T, 0.0) is not None:
-        candidates += _kink_duals(Phi, T, Z, loss, lam, basis, group_ids, weights, V)
-    best: tuple[float, np.ndarray, float] | None = None
-    for Q in candidates:
+    def feasible(Q: np.ndarray) -> tuple[float, np.ndarray, float]:
         Q = dual_point(loss, Z, T, basis, neg_grad=Q)
         norms = group_norms(Phi.T @ Q, group_ids, weights.size)
         ratio = float(np.max(norms / (lam * weights))) if norms.size else 0.0
         Q = Q / max(1.0, ratio)
-        dual = loss.dual_value(Q, T)
-        if best is None or dual > best[0]:
-            best = (dual, Q, ratio)
+        return loss.dual_value(Q, T), Q, ratio
+
+    best = feasible(-loss.grad(Z, T))
+    if loss.dual_interval(Z, T, 0.0) is None:
+        return best
+    scored = [(feasible(Q), Q, slack) for Q, slack in
+              kink_candidates(Phi, T, Z, loss, lam, basis, group_ids, weights, V)]
+    if scored:
+        top, Q0, slack = max(scored, key=lambda c: c[0][0])
+        best = max(best, top, key=lambda c: c[0])
+        Qa = kink_ascent(Q0, slack, Phi, T, Z, loss, lam, basis, group_ids, weights)
+        if Qa is not None:
+            best = max(best, feasible(Qa), key=lambda c: c[0])
     return best
-
-
-#: kink widths tried by :func:`_kink_duals` (a solver's point is on a kink to its accuracy)
-KINK_SLACKS = (1e-10, 1e-8, 1e-6, 1e-4)
-
-
-def _kink_duals(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss: Loss, lam: float,
-                affine: np.ndarray, group_ids: np.ndarray, weights: np.ndarray,
-                V: np.ndarray | None, max_free: int = 4000) -> list[np.ndarray]:
-    """Dual candidates of a loss with kinks, chosen to satisfy the KKT conditions.
-
-    Where L(y_n, .) has a kink at z_n, -dL/dz_n is an interval [lo, hi] (from
-    ``loss.dual_interval(Z, T, slack)``: the samples within ``slack`` of a kink count as on it,
-    for each width of :data:`KINK_SLACKS`). The optimal dual point Q* is -grad L off the kinks
-    and satisfies, with M = [affine columns, Phi_S] (S the columns of the groups active in V),
-
-        M^T Q = [0; lam omega_g V_g / |V_g|_F  (g active)],
-
-    so its entries on the kinks solve a bounded least-squares problem (scipy's BVLS), which
-    is solved per width. Without ``V`` only the affine rows are used.
-    """
-    from scipy.optimize import lsq_linear
-
-    N, D = T.shape
-    cols = [affine]
-    rhs = [np.zeros((affine.shape[1], D))]
-    if V is not None:
-        norms = group_norms(V, group_ids, weights.size)
-        act = np.flatnonzero(norms[group_ids] > 0)
-        if act.size:
-            cols.append(Phi[:, act])
-            g = group_ids[act]
-            rhs.append(lam * (weights[g] / norms[g])[:, None] * V[act])
-    M, R = np.hstack(cols), np.vstack(rhs)
-    out = []
-    seen: set[bytes] = set()
-    for slack in KINK_SLACKS:
-        lo, hi = loss.dual_interval(Z, T, slack)
-        free = lo < hi
-        key = np.packbits(free).tobytes()
-        n_free = int(free.sum())
-        if n_free == 0 or n_free > max_free or key in seen or M.shape[1] * D * n_free > 5e7:
-            continue
-        seen.add(key)
-        Q = np.where(free, 0.0, lo)
-        rows, outs = np.nonzero(free)
-        # equation (j, a): sum_n M[n, j] Q[n, a] = R[j, a]; the free entry (n, a) enters the
-        # equations of output a with coefficients M[n, :]
-        E = np.zeros((M.shape[1], D, n_free))
-        E[:, outs, np.arange(n_free)] = M[rows].T
-        b = (R - M.T @ Q).ravel()
-        res = lsq_linear(E.reshape(-1, n_free), b, bounds=(lo[free], hi[free]), method="bvls")
-        Q[free] = np.clip(res.x, lo[free], hi[free])
-        out.append(Q)
-    return out
 
 
 def dual_point(loss: Loss, Z: np.ndarray, T: np.ndarray, basis: np.ndarray | None, *,
@@ -256,14 +209,18 @@ def lam_max_value(Phi: np.ndarray, T: np.ndarray, loss: Loss, A: np.ndarray,
 
     For a loss with kinks (the hinge) Q0 is not unique where the skip-only fit sits on a kink:
     every Q0 in -dL with A^T Q0 = 0 gives an upper bound of lam_max (V = 0 satisfies the KKT
-    conditions at that lam); the smallest over -grad L and the candidates of
-    :func:`_kink_duals` is returned.
+    conditions at that lam); the smallest over -grad L, the candidates of
+    :func:`nnlasso.kink_dual.kink_candidates` and their refinements by
+    :func:`nnlasso.kink_dual.kink_lam_max` (which minimizes the ratio) is returned.
     """
     B = fit_affine(loss, T, np.zeros_like(T), A)
     Z0 = A @ B
     cands = [-loss.grad(Z0, T)]
     if loss.dual_interval(Z0, T, 0.0) is not None:
-        cands += _kink_duals(Phi, T, Z0, loss, 1.0, A, group_ids, weights, None)
+        kinks = kink_candidates(Phi, T, Z0, loss, 1.0, A, group_ids, weights, None)
+        cands += [Q for Q, _ in kinks]
+        cands += [Q for Q in (kink_lam_max(Q, slack, Phi, T, Z0, loss, A, group_ids, weights)
+                              for Q, slack in kinks) if Q is not None]
         tol = 1e-9 * max(float(np.abs(A).max(initial=0.0)), 1.0) * T.shape[0]
         cands = [Q for Q in cands if float(np.abs(A.T @ Q).max(initial=0.0)) <= tol] or cands[:1]
     return min(float(np.max(group_norms(Phi.T @ Q0, group_ids, weights.size) / weights))

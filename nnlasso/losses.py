@@ -18,7 +18,8 @@ A loss owns its calculus. For encoded targets ``T`` (N, D) and predictions ``Z``
 * ``affine_fit(...)``  a direct minimizer over the unpenalized affine coefficients, or None
   (then :func:`nnlasso.duality.fit_affine` takes damped Newton steps with ``hessian``)
 * ``dual_interval(Z, T, slack)`` the interval of -dL/dz, entry by entry, where L is not
-  differentiable (None for a differentiable loss; see :func:`nnlasso.duality.lasso_dual`)
+  differentiable, and the kink's location (None for a differentiable loss; see
+  :mod:`nnlasso.kink_dual`)
 
 Solvers declare what they need of a loss (:func:`require`): the native solver needs
 ``smooth_constant`` and ``hessian`` and refuses a loss without them; the CVXPY backends need
@@ -31,6 +32,8 @@ logistic  L = log(1 + exp(-y z)), y in {-1,+1}, L*(y, u) = s log s + (1 - s) log
           s = -u y in [0, 1],                                                   L_s = 1/4
 softmax   L = logsumexp(z) - z_y,              L*(y, u) = sum_c p_c log p_c for p = e_y + u in
           the simplex,                                                          L_s = 1/2
+hinge     L = max(0, 1 - y z), y in {-1,+1},    L*(y, u) = u y for u y in [-1, 0]; not smooth
+          (no Hessian, no L_s): CVXPY backends only
 """
 from __future__ import annotations
 
@@ -89,30 +92,33 @@ class Loss:
         return None
 
     def dual_interval(self, Z: np.ndarray, T: np.ndarray, slack: float
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Bounds (lo, hi) of -dL/dz at Z, widened to the kinks within ``slack``; None when L is
-        differentiable (then -grad is the dual point)."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(lo, hi, kink): the bounds of -dL/dz at Z, an interval at the samples within ``slack``
+        of a kink, and the location z of that kink (N, D each); None when L is differentiable
+        (then -grad L is the dual point). See :mod:`nnlasso.kink_dual`."""
         return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
-def require(loss: Loss, needs: tuple[str, ...], solver: str) -> None:
+def require(loss: Loss, needs: tuple[str, ...], solver: str, fix: str | None = None) -> None:
     """Refuse a loss that lacks what ``solver`` needs (``smooth_constant``, ``hessian``, ...).
 
-    ``solver`` names the caller in the message, e.g. "solver='prox'".
+    ``solver`` names the caller in the message, e.g. "solver='prox'"; ``fix`` replaces the
+    default advice (a CVXPY backend).
 
     Raises
     ------
     SolverError
-        naming the loss, the missing parts and the fix (a CVXPY backend).
+        naming the loss, the missing parts and the fix.
     """
     missing = [a for a in needs if getattr(loss, a, None) is None]
     if missing:
+        fix = fix or ("use solver='auto' or a CVXPY backend on the full program, e.g. "
+                      "solver='CLARABEL' (working_set=False)")
         raise SolverError(f"{solver}: the {loss.name} loss has no {' and no '.join(missing)} (it "
-                          "is not smooth), which this solver needs; use solver='auto' or a CVXPY "
-                          "backend such as solver='CLARABEL'")
+                          f"is not smooth), which it needs; {fix}")
 
 
 @dataclass
@@ -316,8 +322,69 @@ class SoftmaxLoss(Loss):
         return float(np.sum(xlogy(P, P)))
 
 
+class HingeLoss(Loss):
+    """L(y, z) = max(0, 1 - y z) with y in {-1, +1} (labels {0, 1} are mapped to {-1, +1}).
+
+    The support-vector loss: convex, not differentiable at y z = 1, so it has no Hessian and no
+    smoothness constant and the native solver refuses it (CVXPY backends solve it; the program
+    is a second-order cone program). A subgradient is -y [y z < 1]; -dL/dz = y s with s = 1
+    (y z < 1), s in [0, 1] (y z = 1), s = 0 (y z > 1) (:meth:`dual_interval`).
+
+    Conjugate: L*(y, u) = sup_z u z - max(0, 1 - y z) = u y for u y in [-1, 0], +inf otherwise,
+    so the dual objective of a dual point Q = y s is -sum_n L*(y_n, -q_n) = sum_n s_n with
+    s = q y in [0, 1]. The affine part is refitted exactly by a linear program (HiGHS).
+    """
+
+    name = "hinge"
+    targets = "binary"
+
+    def encode(self, Y):
+        return _binary_targets(Y, self.name)
+
+    def expr(self, Z, T):
+        import cvxpy as cp
+        return cp.sum(cp.pos(1 - cp.multiply(T, Z)))
+
+    def value(self, Z, T):
+        return float(np.sum(np.maximum(0.0, 1.0 - T * Z)))
+
+    def grad(self, Z, T):
+        return -T * (T * Z < 1.0)
+
+    def clip(self, Q, T):
+        return np.clip(Q * T, 0.0, 1.0) * T
+
+    def conjugate(self, U, T):
+        s = -U * T
+        if np.any(s < -1e-12) or np.any(s > 1 + 1e-12):
+            return np.inf
+        return -float(np.sum(np.clip(s, 0.0, 1.0)))
+
+    def dual_interval(self, Z, T, slack):
+        m = T * Z
+        s_lo, s_hi = (m < 1.0 - slack).astype(float), (m <= 1.0 + slack).astype(float)
+        return np.minimum(T * s_lo, T * s_hi), np.maximum(T * s_lo, T * s_hi), T.copy()
+
+    def affine_fit(self, T, offset, A, B0):
+        """min_B sum_n max(0, 1 - y_n (o_n + a_n^T B)) as the linear program
+        min sum_n t_n  s.t.  t_n >= 1 - y_n (o_n + a_n^T B),  t >= 0 (HiGHS); ``B0`` is kept
+        when it is at least as good."""
+        from scipy.optimize import linprog
+
+        N, p = A.shape
+        y, o = T[:, 0], offset[:, 0]
+        c = np.concatenate([np.zeros(p), np.ones(N)])
+        A_ub = np.hstack([-y[:, None] * A, -np.eye(N)])
+        bounds = [(None, None)] * p + [(0, None)] * N
+        res = linprog(c, A_ub=A_ub, b_ub=y * o - 1.0, bounds=bounds, method="highs")
+        B = res.x[:p, None] if res.status == 0 else np.zeros((p, 1))
+        if B0 is not None and self.value(offset + A @ B0, T) <= self.value(offset + A @ B, T):
+            return np.array(B0, dtype=float)
+        return B
+
+
 LOSSES: dict[str, type[Loss]] = {"squared": SquaredLoss, "logistic": LogisticLoss,
-                                 "softmax": SoftmaxLoss}
+                                 "softmax": SoftmaxLoss, "hinge": HingeLoss}
 
 
 def get_loss(loss: str | Loss) -> Loss:

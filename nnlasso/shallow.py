@@ -225,9 +225,15 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
             verbose=verbose)
         info["column_generation"] = cg
         if not cg.certified:
+            what = (f"sup |eta| / lam = {cg.max_ratio:.6g}" if cg.exact else
+                    f"{cg.max_ratio:.6g} <= sup |eta| / lam <= {cg.upper_ratio:.6g}, "
+                    "ascent oracle")
+            gap = cg.certificate.rel_gap if cg.certificate is not None else None
             warnings.warn(f"dictionary='adaptive': not certified after {cg.rounds} round(s) "
-                          f"(sup |eta| / lam = {cg.max_ratio:.6g} > 1 + {cert_tol:g}); the fit "
-                          "is optimal over its dictionary only: raise max_rounds",
+                          f"({what}; 1 + {cert_tol:g} needed; certified relative gap "
+                          f"{'unknown' if gap is None else format(gap, '.3g')}); the fit is "
+                          "optimal over its dictionary only: raise max_rounds (or, in d >= 3, "
+                          "use representer.column_generation with a longer bound_time)",
                           RuntimeWarning, stacklevel=2)
         Phi = dic.features(X)
     else:

@@ -121,7 +121,36 @@ def certificate_text(r: dict) -> str:
             f"gap {gap} ({r['rounds']} rounds)")
 
 
-def run(dims, Ns, seed, rounds, kind="ridge", bound_time=2.0) -> list[dict]:
+def adaptive_fit(X, y, lam, rounds, bound_time, seed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dic, sol, cg = R.column_generation(X, y, lam, n_init=200, max_rounds=rounds,
+                                           solver_tol=1e-6, bound_time=bound_time, seed=seed)
+
+    def predict(Z):
+        out = dic.features(Z) @ sol.V[:, 0] + np.ravel(sol.intercept)[0]
+        return out + (Z @ sol.skip_coef[:, 0] if sol.skip_coef is not None else 0.0)
+    return predict, cg
+
+
+def adaptive_lam(X, y, rounds, seed):
+    """Lam for the adaptive fit chosen like the sampled fit's (same grid and 80/20 split), by
+    validating adaptive fits (no branch and bound)."""
+    N = X.shape[0]
+    perm = np.random.default_rng(seed).permutation(N)
+    tr, va = perm[: int(0.8 * N)], perm[int(0.8 * N):]
+    best = None
+    for c in (0.03, 0.1, 0.3, 1.0):
+        lam = c * NOISE * np.sqrt(N)
+        pred, _ = adaptive_fit(X[tr], y[tr], lam * np.sqrt(0.8), rounds, 0.0, seed)
+        err = float(np.mean((pred(X[va]) - y[va]) ** 2))
+        if best is None or err < best[0]:
+            best = (err, lam)
+    return best[1]
+
+
+def run(dims, Ns, seed, rounds, kind="ridge", bound_time=2.0,
+        methods=("sampled", "adaptive", "tps", "krr")) -> list[dict]:
     rows = []
     for d in dims:
         for N in Ns[d]:
@@ -129,22 +158,18 @@ def run(dims, Ns, seed, rounds, kind="ridge", bound_time=2.0) -> list[dict]:
             X, y = make(N, d, rng, kind)
             Xt = rng.normal(size=(2000, d))
             ft = target(Xt, kind)
-            r = {"d": d, "N": N}
-            t0 = time.perf_counter()
-            pred, lam, info = nn_sampled(X, y, seed)
-            r["sampled"] = float(np.mean((pred(Xt) - ft) ** 2))
-            r["t_sampled"] = time.perf_counter() - t0
+            r = {"d": d, "N": N, "sampled": float("nan")}
+            if "sampled" in methods:
+                t0 = time.perf_counter()
+                pred, lam, info = nn_sampled(X, y, seed)
+                r["sampled"] = float(np.mean((pred(Xt) - ft) ** 2))
+                r["t_sampled"] = time.perf_counter() - t0
+            else:                      # lam validated on adaptive fits instead
+                lam = adaptive_lam(X, y, rounds, seed)
             r["lam"] = lam
             t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                dic, sol, cg = R.column_generation(X, y, lam, n_init=200, max_rounds=rounds,
-                                                   solver_tol=1e-6, bound_time=bound_time,
-                                                   seed=seed)
-            Phi_t = dic.features(Xt)
-            pa = Phi_t @ sol.V[:, 0] + (Xt @ sol.skip_coef[:, 0] if sol.skip_coef is not None
-                                        else 0.0) + np.ravel(sol.intercept)[0]
-            r["adaptive"] = float(np.mean((pa - ft) ** 2))
+            pred, cg = adaptive_fit(X, y, lam, rounds, bound_time, seed)
+            r["adaptive"] = float(np.mean((pred(Xt) - ft) ** 2))
             r["t_adaptive"] = time.perf_counter() - t0
             r["certified"] = bool(cg.certified)
             r["ratio"] = float(cg.max_ratio)
@@ -175,7 +200,8 @@ def slopes(rows) -> dict:
         if len(rs) < 2:
             continue
         lN = np.log([r["N"] for r in rs])
-        out[d] = {m: float(np.polyfit(lN, np.log([r[m] for r in rs]), 1)[0])
+        out[d] = {m: (float(np.polyfit(lN, np.log([r[m] for r in rs]), 1)[0])
+                      if all(np.isfinite(r[m]) for r in rs) else float("nan"))
                   for m in ("sampled", "adaptive", "tps", "krr")}
         out[d]["rate_network"] = -(d + 3) / (2 * d + 3)
         out[d]["rate_linear"] = -3 / (d + 3)
@@ -199,6 +225,8 @@ def figure(rows, path: Path, title: str = "ridge function") -> bool:
         for m, lab in (("adaptive", "nnlasso adaptive"), ("sampled", "nnlasso sampled"),
                        ("tps", "thin-plate spline (CV)"), ("krr", "kernel ridge (CV)")):
             s = sl.get(d, {}).get(m, float("nan"))
+            if not all(np.isfinite(r[m]) for r in rs):
+                continue
             ax.loglog(N, [r[m] for r in rs], "o-", label=f"{lab}, slope {s:.2f}")
         e0 = rs[0]["tps"]
         for key, ls in (("rate_network", ":"), ("rate_linear", "--")):
@@ -228,7 +256,11 @@ def main(argv: list[str] | None = None) -> dict:
                     help="cap on column-generation rounds (default 50; --quick: 10)")
     ap.add_argument("--bound-time", type=float, default=2.0,
                     help="seconds for the branch-and-bound certificate (d >= 3)")
+    ap.add_argument("--methods", nargs="+", default=["sampled", "adaptive", "tps", "krr"],
+                    help="without 'sampled', the adaptive fit's lam is validated on adaptive "
+                         "fits (same grid and split)")
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write the rows and slopes here")
     args = ap.parse_args(argv)
     Ns_list = args.Ns or ((100, 150) if args.quick else (100, 200, 400, 800))
     Ns = {d: tuple(Ns_list) for d in args.dims}
@@ -236,7 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("| d | N | nnlasso sampled | nnlasso adaptive | thin-plate spline | kernel ridge "
           "| adaptive time (s) | adaptive certificate |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|")
-    rows = run(args.dims, Ns, args.seed, rounds, args.target, args.bound_time)
+    rows = run(args.dims, Ns, args.seed, rounds, args.target, args.bound_time, args.methods)
     sl = slopes(rows)
     print("\n| d | slope sampled | slope adaptive | slope TPS | slope KRR | network rate "
           "| linear rate |")
@@ -244,6 +276,9 @@ def main(argv: list[str] | None = None) -> dict:
     for d, s in sl.items():
         print(f"| {d} | {s['sampled']:.2f} | {s['adaptive']:.2f} | {s['tps']:.2f} "
               f"| {s['krr']:.2f} | {s['rate_network']:.2f} | {s['rate_linear']:.2f} |")
+    if args.json is not None:
+        import json
+        args.json.write_text(json.dumps({"rows": rows, "slopes": sl}, indent=1, default=float))
     if args.figure is not None:
         figure(rows, args.figure, "ridge function" if args.target == "ridge"
                else "two-direction function")

@@ -1,26 +1,42 @@
-"""Proximal training vs weight decay on scikit-learn's digits and a ReLU teacher (issue 15).
+"""Proximal training vs weight decay, lasso and group lasso on digits and a ReLU teacher (issue 15).
 
-    python scripts/prox_vs_weight_decay.py [--quick] [--seed 0] [--noise 0 0.2]
-                                           [--datasets digits teacher]
+    python scripts/prox_vs_weight_decay.py [--quick] [--seeds 0 1 2] [--noise 0 0.2]
+                                           [--datasets digits teacher] [--trainers ...]
                                            [--out docs/prox_vs_weight_decay.md]
                                            [--figure docs/figures/prox_vs_weight_decay.png]
 
-Trains the same MLP (inputs scaled to [0, 1], 70/30 stratified split) with
-:func:`nnlasso.train_prox` and :func:`nnlasso.train_weight_decay` for several ``lam`` (same
-architecture, epochs, batch size, step size and seed; ``lam = N * alpha`` for the summed
-loss), and reports test accuracy and the number of nonzero hidden neurons (a neuron counts as
-nonzero when its output weights are not exactly zero; for weight decay also the count above
-1e-3 of the largest output norm). ``--noise p`` replaces a fraction p of the training labels
-by uniformly random ones (the test labels stay clean); one table row group per value. For the
-first noise value and each alpha in ``--compress-alphas``, both trained nets are then
-compressed by :func:`nnlasso.compress.compress_layer` (exact, eps = 0.05): how much of the
-remaining width do the convex programs still remove? (digits only). The second data set,
+Trains the same MLP (inputs scaled to [0, 1], 70/30 stratified split) with four penalties, each
+by proximal gradient after mini-batch Adam steps (same architecture, epochs, batch size, step
+size and seed; ``lam = N * alpha`` for the summed loss):
+
+* ``prox``: :func:`nnlasso.train_prox`, ``lam/2 * C(theta)`` (the deep path form);
+* ``weight decay``: :func:`nnlasso.train_weight_decay`, ``lam/2 * |theta|^2``;
+* ``lasso``: :func:`nnlasso.train_lasso`, ``lam * sum |W_l|_1``;
+* ``group lasso``: :func:`nnlasso.train_group_lasso`, ``lam * sum`` of the norms of each unit's
+  outgoing weights;
+* on request (``--trainers 'deep prox' 'deep weight decay'``): ``train_prox`` and
+  ``train_weight_decay`` on a :class:`nnlasso.DeepReLUNet` (``DeepReLUNet.random`` with ReLU
+  widths ``--deep-hidden``, linear bottlenecks ``--deep-bottlenecks`` and an unpenalized linear
+  skip in every block); accuracy from the argmax of its logits.
+
+Each penalty has its own alpha grid (the penalties have different scales). For every seed in
+``--seeds`` the split, the teacher, the label noise and the initialization change; the tables
+give mean ± sd over the seeds of the train / test accuracy and of the number of nonzero hidden
+neurons (a neuron counts as nonzero when its path magnitude ``|w_k| |v_k|`` is not exactly zero;
+also the count above 1e-3 of the largest). ``--noise p`` replaces a fraction p of the training
+labels by uniformly random ones (the test labels stay clean); one row group per value. A summary
+table gives, per data set, noise and penalty, the best mean test accuracy and the sparsest net
+whose mean test accuracy is within 1 point of the best weight-decay accuracy. For the first data
+set, the first noise value, the first seed and each alpha in ``--compress-alphas`` that is on a
+penalty's grid, the trained net is then certified and compressed by
+:func:`nnlasso.compress.compress_layer` (exact, and eps = 0.05): how much of the remaining
+width do the convex programs and the width bound still remove? The second data set,
 ``teacher``, is :func:`nnlasso.synthetic.relu_teacher` (n = 1500, d = 20, 10 teacher neurons,
 4 classes = argmax of its 4 outputs + Gaussian noise 0.1), split and trained the same way.
-``--quick`` uses fewer epochs and lam values. Writes a Markdown table to ``--out`` (nothing
+``--quick`` uses one seed, fewer epochs and alphas. Writes Markdown to ``--out`` (nothing
 written without it) and prints it; ``--figure`` draws test accuracy vs the fraction of nonzero
-hidden neurons, one panel per (data set, label noise), with matplotlib's Agg backend (without
-matplotlib the script says so and writes the table only).
+hidden neurons (means, error bars = sd), one panel per (data set, label noise), with
+matplotlib's Agg backend (without matplotlib the script says so and writes the tables only).
 """
 from __future__ import annotations
 
@@ -37,13 +53,38 @@ if str(ROOT) not in sys.path:
 
 import nnlasso as nl  # noqa: E402
 
+#: penalty name -> (trainer, alpha grid, quick alpha grid)
+TRAINERS = {
+    "prox": (nl.train_prox, [0.0, 0.2, 0.5, 1.0, 2.0, 5.0], [0.0, 0.5, 2.0]),
+    "weight decay": (nl.train_weight_decay, [0.0, 0.2, 0.5, 1.0, 2.0, 5.0], [0.0, 0.5, 2.0]),
+    "lasso": (nl.train_lasso, [0.02, 0.05, 0.1, 0.2, 0.5], [0.1, 0.5]),
+    "group lasso": (nl.train_group_lasso, [0.1, 0.2, 0.5, 1.0], [0.2, 1.0]),
+    # a DeepReLUNet (skips in every block, linear bottlenecks; --deep-hidden, --deep-bottlenecks)
+    "deep prox": (nl.train_prox, [0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0], [0.0, 2.0]),
+    "deep weight decay": (nl.train_weight_decay, [0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0],
+                          [0.0, 2.0]),
+}
+#: trained by default (the deep ones on request: --trainers)
+MLP_TRAINERS = ["prox", "weight decay", "lasso", "group lasso"]
+STYLE = {"prox": ("tab:blue", "o"), "weight decay": ("tab:orange", "s"),
+         "lasso": ("tab:green", "^"), "group lasso": ("tab:red", "D"),
+         "deep prox": ("tab:purple", "v"), "deep weight decay": ("tab:brown", "P")}
 
-def _alive(mlp: nl.MLP, rel: float = 0.0) -> list[int]:
-    out = []
-    for l in range(1, mlp.n_layers):
-        v = mlp.out_norms(l) * mlp.in_norms(l)
-        out.append(int(np.sum(v > rel * (v.max() if v.size else 0.0))))
-    return out
+
+def _alive(mlp: nl.MLP | nl.DeepReLUNet, rel: float = 0.0) -> list[int]:
+    """Per hidden (ReLU) layer, the neurons with path magnitude ``|w_k| |v_k| > rel * max``."""
+    if isinstance(mlp, nl.DeepReLUNet):
+        mags = [np.linalg.norm(b.W, axis=1) * np.linalg.norm(b.V, axis=1) for b in mlp.blocks]
+    else:
+        mags = [mlp.out_norms(l) * mlp.in_norms(l) for l in range(1, mlp.n_layers)]
+    return [int(np.sum(v > rel * (v.max() if v.size else 0.0))) for v in mags]
+
+
+def _accuracy(net: nl.MLP | nl.DeepReLUNet, X: np.ndarray, y: np.ndarray,
+              classes: np.ndarray) -> float:
+    if isinstance(net, nl.DeepReLUNet):                 # logits; classes = np.unique(y_train)
+        return float(np.mean(classes[np.argmax(net.predict(X), axis=1)] == y))
+    return net.score(X, y)
 
 
 def _rel(figure: Path, out: Path | None) -> str:
@@ -52,6 +93,13 @@ def _rel(figure: Path, out: Path | None) -> str:
 
     base = out.resolve().parent if out is not None else Path.cwd()
     return Path(os.path.relpath(figure.resolve(), base)).as_posix()
+
+
+def _ms(values: list[float], fmt: str = ".2f") -> str:
+    """``mean ± sd`` (sample sd) of ``values``; the plain value for one."""
+    if len(values) == 1:
+        return f"{values[0]:{fmt}}"
+    return f"{np.mean(values):{fmt}} ± {np.std(values, ddof=1):{fmt}}"
 
 
 def load_data(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -73,54 +121,107 @@ def load_data(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return tuple(train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed))
 
 
-def run(datasets: list[str], noises: list[float], alphas: list[float], hidden: list[int],
-        epochs: int, seed: int, compress_alphas: list[float]) -> tuple[list, list]:
-    """Train both nets for every (data set, noise, alpha); rows of the two tables.
+def run(datasets: list[str], noises: list[float], grids: dict[str, list[float]],
+        hidden: list[int], epochs: int, seeds: list[int], compress_alphas: list[float],
+        deep_hidden: list[int] | None = None, deep_bottlenecks: list[int] | None = None
+        ) -> tuple[list, list]:
+    """Train every (data set, noise, seed, penalty, alpha); raw rows and compression rows.
 
-    Row: ``(dataset, noise, alpha, trainer, train acc %, test acc %, nonzero per layer,
-    above 1e-3 per layer, seconds)``; compression rows for the first data set and noise.
+    Raw row: ``(dataset, noise, seed, trainer, alpha, train acc %, test acc %, nonzero,
+    above 1e-3, seconds)`` (nonzero counts summed over the hidden layers). Compression row:
+    ``(trainer, alpha, eps, neurons before, after, bound, effective bound, test acc % before,
+    after, max output change, rel gap, seconds)``.
     """
-    kw = dict(loss="softmax", epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
     from nnlasso.compress import compress_layer
 
     rows, crows = [], []
     for data in datasets:
-        Xtr, Xte, ytr, yte = load_data(data, seed)
-        N, n_classes = Xtr.shape[0], int(ytr.max()) + 1
-        for noise in noises:
-            rng = np.random.default_rng(seed)
-            ynoisy = ytr.copy()
-            flip = rng.random(N) < noise
-            ynoisy[flip] = rng.integers(0, n_classes, int(flip.sum()))
-            for alpha in alphas:
-                for name, fn in (("prox", nl.train_prox),
-                                 ("weight decay", nl.train_weight_decay)):
-                    t0 = time.perf_counter()
-                    net = fn(Xtr, ynoisy, hidden, alpha * N, **kw)
-                    secs = time.perf_counter() - t0
-                    rows.append((data, noise, alpha, name, 100 * net.score(Xtr, ynoisy),
-                                 100 * net.score(Xte, yte), _alive(net), _alive(net, 1e-3),
-                                 secs))
-                    print(f"{data} noise {noise:g} alpha {alpha:g} {name}: test "
-                          f"{rows[-1][5]:.2f}%, nonzero {rows[-1][6]}, {secs:.1f} s",
-                          file=sys.stderr)
-                    if (data != datasets[0] or noise != noises[0]
-                            or alpha not in compress_alphas):
-                        continue
-                    for eps in (0.0, 0.05):
+        for seed in seeds:
+            Xtr, Xte, ytr, yte = load_data(data, seed)
+            N, n_classes = Xtr.shape[0], int(ytr.max()) + 1
+            kw = dict(loss="softmax", epochs=epochs, batch_size=32, lr=3e-3, seed=seed)
+            for noise in noises:
+                rng = np.random.default_rng(seed)
+                ynoisy = ytr.copy()
+                flip = rng.random(N) < noise
+                ynoisy[flip] = rng.integers(0, n_classes, int(flip.sum()))
+                classes = np.unique(ynoisy)
+                for name, alphas in grids.items():
+                    fn = TRAINERS[name][0]
+                    arch: object = hidden
+                    if name.startswith("deep"):
+                        arch = nl.DeepReLUNet.random(Xtr.shape[1], deep_hidden, classes.size,
+                                                     bottlenecks=deep_bottlenecks, skips=True,
+                                                     seed=seed)
+                    for alpha in alphas:
                         t0 = time.perf_counter()
-                        small, rep = compress_layer(net, 1, Xtr, ynoisy, eps=eps)
-                        crows.append((alpha, name, eps, rep.neurons_before, rep.neurons_after,
-                                      100 * net.score(Xte, yte), 100 * small.score(Xte, yte),
-                                      rep.max_output_change, time.perf_counter() - t0))
+                        net = fn(Xtr, ynoisy, arch, alpha * N, **kw)
+                        secs = time.perf_counter() - t0
+                        rows.append((data, noise, seed, name, alpha,
+                                     100 * _accuracy(net, Xtr, ynoisy, classes),
+                                     100 * _accuracy(net, Xte, yte, classes),
+                                     sum(_alive(net)), sum(_alive(net, 1e-3)), secs))
+                        print(f"{data} seed {seed} noise {noise:g} {name} alpha {alpha:g}: "
+                              f"test {rows[-1][6]:.2f}%, nonzero {rows[-1][7]}, {secs:.1f} s",
+                              file=sys.stderr)
+                        if (data != datasets[0] or noise != noises[0] or seed != seeds[0]
+                                or alpha not in compress_alphas or alpha == 0
+                                or name.startswith("deep")):
+                            continue
+                        for eps in (0.0, 0.05):
+                            t0 = time.perf_counter()
+                            small, rep = compress_layer(net, 1, Xtr, ynoisy, eps=eps)
+                            crows.append((name, alpha, eps, rep.neurons_before,
+                                          rep.neurons_after, rep.bound, rep.effective_bound,
+                                          100 * net.score(Xte, yte), 100 * small.score(Xte, yte),
+                                          rep.max_output_change, rep.rel_gap,
+                                          time.perf_counter() - t0))
     return rows, crows
 
 
-def plot(rows: list, width: int, path: Path) -> bool:
-    """Test accuracy vs fraction of nonzero hidden neurons, one panel per (data set, noise).
+def aggregate(rows: list) -> list:
+    """Mean over seeds: ``(dataset, noise, trainer, alpha, [train accs], [test accs],
+    [nonzero], [above 1e-3], [seconds])`` in the order first seen."""
+    groups: dict[tuple, list] = {}
+    for data, noise, _seed, name, alpha, tr, te, nz, nz3, secs in rows:
+        g = groups.setdefault((data, noise, name, alpha), [[], [], [], [], []])
+        for lst, v in zip(g, (tr, te, nz, nz3, secs)):
+            lst.append(v)
+    return [key + tuple(vals) for key, vals in groups.items()]
 
-    Returns False (and says so on stderr) when matplotlib is not installed.
-    """
+
+def summary(agg: list, widths: dict[str, int]) -> list[str]:
+    """Per (data set, noise, trainer): best mean test accuracy, and the sparsest alpha whose
+    mean test accuracy is within 1 point of the best weight-decay one (for the deep trainers,
+    of the best deep weight-decay one)."""
+    lines = ["| data | label noise | trainer | best test acc % (alpha) | sparsest within 1 point "
+             "of weight decay's best: nonzero neurons (fraction), test acc % (alpha) |",
+             "|---|---:|---|---|---|"]
+    keys = list(dict.fromkeys((r[0], r[1]) for r in agg))
+    for data, noise in keys:
+        sel = [r for r in agg if r[0] == data and r[1] == noise]
+        for name in dict.fromkeys(r[2] for r in sel):
+            base = "deep weight decay" if name.startswith("deep") else "weight decay"
+            wd = [np.mean(r[5]) for r in sel if r[2] == base]
+            ref = max(wd) if wd else None
+            mine = [r for r in sel if r[2] == name]
+            best = max(mine, key=lambda r: np.mean(r[5]))
+            cell = "-"
+            if ref is not None:
+                ok = [r for r in mine if np.mean(r[5]) >= ref - 1.0]
+                if ok:
+                    sp = min(ok, key=lambda r: (np.mean(r[6]), -np.mean(r[5])))
+                    cell = (f"{np.mean(sp[6]):.1f} ({np.mean(sp[6]) / widths[name]:.2f}), "
+                            f"{np.mean(sp[5]):.2f} ({sp[3]:g})")
+            lines.append(f"| {data} | {noise:g} | {name} | {np.mean(best[5]):.2f} "
+                         f"({best[3]:g}) | {cell} |")
+    return lines
+
+
+def plot(agg: list, widths: dict[str, int], path: Path) -> bool:
+    """Mean test accuracy vs mean fraction of nonzero hidden neurons (error bars: sd over the
+    seeds), one panel per (data set, noise). Returns False (and says so on stderr) when
+    matplotlib is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -129,32 +230,39 @@ def plot(rows: list, width: int, path: Path) -> bool:
         print("matplotlib is not installed (pip install 'nnlasso[plot]'): no figure written, "
               "table only", file=sys.stderr)
         return False
-    datasets = list(dict.fromkeys(r[0] for r in rows))
-    noises = list(dict.fromkeys(r[1] for r in rows))
+    datasets = list(dict.fromkeys(r[0] for r in agg))
+    noises = list(dict.fromkeys(r[1] for r in agg))
     fig, axes = plt.subplots(len(datasets), len(noises), squeeze=False,
-                             figsize=(4.6 * len(noises), 3.6 * len(datasets)))
-    style = {"prox": ("tab:blue", "o"), "weight decay": ("tab:orange", "s")}
+                             figsize=(5.0 * len(noises), 3.9 * len(datasets)))
     for i, data in enumerate(datasets):
         for j, noise in enumerate(noises):
             ax = axes[i][j]
-            for name, (color, marker) in style.items():
-                sel = [r for r in rows if r[0] == data and r[1] == noise and r[3] == name]
-                frac = [sum(r[6]) / width for r in sel]
-                acc = [r[5] for r in sel]
-                # weight decay keeps every neuron: its points share x = 1, so no line
-                ax.plot(frac, acc, marker=marker, color=color, label=name, alpha=0.85,
-                        linestyle="-" if name == "prox" else "none")
+            for name, (color, marker) in STYLE.items():
+                sel = [r for r in agg if r[0] == data and r[1] == noise and r[2] == name]
+                if not sel:
+                    continue
+                width = widths[name]
+                frac = np.array([np.mean(r[6]) / width for r in sel])
+                acc = np.array([np.mean(r[5]) for r in sel])
+                xerr = [np.std(r[6], ddof=1) / width if len(r[6]) > 1 else 0.0 for r in sel]
+                yerr = [np.std(r[5], ddof=1) if len(r[5]) > 1 else 0.0 for r in sel]
+                order = np.argsort(frac)
+                ax.errorbar(frac[order], acc[order], xerr=np.array(xerr)[order],
+                            yerr=np.array(yerr)[order], marker=marker, color=color, label=name,
+                            alpha=0.85, capsize=2, markersize=5,
+                            linestyle="none" if "weight decay" in name else "-")
                 for r, x, a in zip(sel, frac, acc):
-                    ax.annotate(f"{r[2]:g}", (x, a), textcoords="offset points",
-                                xytext=(4, -10) if name == "prox" else (-6, -3),
-                                ha="left" if name == "prox" else "right", fontsize=7,
+                    ax.annotate(f"{r[3]:g}", (x, a), textcoords="offset points",
+                                xytext=(-6, -3) if "weight decay" in name else (4, -10),
+                                ha="right" if "weight decay" in name else "left", fontsize=6,
                                 color=color)
             ax.set_title(f"{data}, label noise {100 * noise:g}%", fontsize=10)
             ax.set_xlabel("fraction of nonzero hidden neurons")
             ax.set_ylabel("test accuracy %")
             ax.set_xlim(-0.05, 1.1)
+            ax.set_ylim(max(0.0, ax.get_ylim()[0]), 100)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8, loc="lower right", title="point labels: alpha",
+            ax.legend(fontsize=7, loc="lower right", title="point labels: alpha",
                       title_fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,70 +274,116 @@ def plot(rows: list, width: int, path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="seeds (split, teacher, label noise, init); default 0 1 2, --quick 0")
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0])
     ap.add_argument("--datasets", nargs="+", default=["digits"],
                     choices=["digits", "teacher"])
-    ap.add_argument("--compress-alphas", type=float, nargs="*", default=[0.5, 1.0])
+    ap.add_argument("--trainers", nargs="+", default=MLP_TRAINERS, choices=list(TRAINERS))
+    ap.add_argument("--deep-hidden", type=int, nargs="+", default=[128, 64],
+                    help="ReLU widths of the DeepReLUNet of the 'deep ...' trainers")
+    ap.add_argument("--deep-bottlenecks", type=int, nargs="+", default=[16])
+    ap.add_argument("--compress-alphas", type=float, nargs="*", default=[0.2, 0.5, 1.0])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--figure", type=Path, default=None)
     args = ap.parse_args(argv)
+    seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
     epochs = 30 if args.quick else 100
-    alphas = [0.0, 0.5, 2.0] if args.quick else [0.0, 0.2, 0.5, 1.0, 2.0, 5.0]
-    rows, crows = run(args.datasets, args.noise, alphas, args.hidden, epochs, args.seed,
-                      args.compress_alphas)
-    N = {d: load_data(d, args.seed)[0].shape[0] for d in args.datasets}
+    grids = {name: TRAINERS[name][2 if args.quick else 1] for name in args.trainers}
+    t_start = time.perf_counter()
+    rows, crows = run(args.datasets, args.noise, grids, args.hidden, epochs, seeds,
+                      args.compress_alphas, args.deep_hidden, args.deep_bottlenecks)
+    total = time.perf_counter() - t_start
+    agg = aggregate(rows)
+    N = {d: load_data(d, seeds[0])[0].shape[0] for d in args.datasets}
     width = sum(args.hidden)
+    widths = {name: sum(args.deep_hidden) if name.startswith("deep") else width
+              for name in TRAINERS}
+    deep_on = any(t.startswith("deep") for t in args.trainers)
+    cmd = ("python scripts/prox_vs_weight_decay.py" + (" --quick" if args.quick else "")
+           + f" --seeds {' '.join(map(str, seeds))}"
+           + f" --hidden {' '.join(map(str, args.hidden))}"
+           + f" --noise {' '.join(f'{p:g}' for p in args.noise)}"
+           + f" --datasets {' '.join(args.datasets)}"
+           + ("" if not deep_on else
+              f" --deep-hidden {' '.join(map(str, args.deep_hidden))}"
+              f" --deep-bottlenecks {' '.join(map(str, args.deep_bottlenecks))}")
+           + ("" if args.trainers == MLP_TRAINERS else
+              " --trainers " + " ".join(f"'{t}'" if " " in t else t for t in args.trainers))
+           + (f" --out {args.out.as_posix()}" if args.out else "")
+           + (f" --figure {args.figure.as_posix()}" if args.figure else ""))
     lines = [
-        "# Proximal training vs weight decay on digits and a ReLU teacher",
+        "# Proximal training vs weight decay, lasso and group lasso on digits and a ReLU teacher",
         "",
-        f"Command: `python scripts/prox_vs_weight_decay.py{' --quick' if args.quick else ''}"
-        f" --seed {args.seed} --hidden {' '.join(map(str, args.hidden))}"
-        f" --noise {' '.join(f'{p:g}' for p in args.noise)}"
-        f" --datasets {' '.join(args.datasets)}"
-        f"{' --out ' + args.out.as_posix() if args.out else ''}"
-        f"{' --figure ' + args.figure.as_posix() if args.figure else ''}`"
-        f" (run {time.strftime('%Y-%m-%d', time.gmtime())}). "
+        f"Command: `{cmd}` (run {time.strftime('%Y-%m-%d', time.gmtime())}, {total:.0f} s on 2 "
+        "shared cores, compression included). "
         "Data: " + ", ".join(f"{d} (N = {N[d]} training rows)" for d in args.datasets) + "; "
         "digits inputs / 16; teacher = `nnlasso.synthetic.relu_teacher(n=1500, d=20, width=10, "
         "noise=0.1, outputs=4, labels='classes')` (4 classes, inputs in [-1, 1]); 70/30 "
-        f"stratified split, MLP with hidden "
-        f"sizes {args.hidden} ({width} neurons), softmax loss, Adam, {epochs} epochs, batch 32, "
-        f"lr 3e-3, seed {args.seed}, lam = N * alpha. Nonzero: hidden neurons with a nonzero "
-        "path magnitude |w_k| |v_k| (exactly, then above 1e-3 of the largest). Label noise: "
-        "that fraction of the training labels replaced by uniformly random classes (train "
-        "accuracy is on the noisy labels, test accuracy on clean ones).",
+        f"stratified split, MLP with hidden sizes {args.hidden} ({width} neurons), softmax "
+        f"loss, Adam, {epochs} epochs, batch 32, lr 3e-3, lam = N * alpha. Penalties, each by "
+        "its exact proximal map after every Adam step: prox = `train_prox`, lam/2 C(theta) "
+        "(the deep path form; neurons rebalanced, path magnitudes soft-thresholded); weight "
+        "decay = `train_weight_decay`, lam/2 |theta|^2; lasso = `train_lasso`, lam sum |W|_1; "
+        "group lasso = `train_group_lasso`, lam sum over units of the norm of their outgoing "
+        "weights. Each penalty has its own alpha grid (their scales differ). "
+        + ("deep prox / deep weight decay: the same two trainers on a `DeepReLUNet` "
+           f"(`DeepReLUNet.random(d, {args.deep_hidden}, classes, bottlenecks="
+           f"{args.deep_bottlenecks}, skips=True)`: ReLU layers of widths {args.deep_hidden} "
+           f"({sum(args.deep_hidden)} neurons), linear bottlenecks {args.deep_bottlenecks}, an "
+           "unpenalized linear skip in every block; nonzero counts its ReLU neurons). "
+           if deep_on else "") +
+        f"Seeds {seeds}: each seed changes the split, the teacher, the label noise and the "
+        "initialization; cells are mean ± sd over the seeds. Nonzero: hidden neurons with a "
+        "nonzero path magnitude |w_k| |v_k| (exactly, then above 1e-3 of the largest). Label "
+        "noise: that fraction of the training labels replaced by uniformly random classes "
+        "(train accuracy is on the noisy labels, test accuracy on clean ones).",
+        "",
+        "## Summary",
+        "",
+    ] + summary(agg, widths) + [
+        "",
+        "## All runs",
         "",
         "| data | label noise | alpha | trainer | train acc % | test acc % | nonzero neurons | "
         "above 1e-3 | time s |",
-        "|---|---:|---:|---|---:|---:|---|---|---:|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for data, noise, alpha, name, tr, te, nz, nz3, secs in rows:
-        lines.append(f"| {data} | {noise:g} | {alpha:g} | {name} | {tr:.2f} | {te:.2f} | {nz} | "
-                     f"{nz3} | {secs:.1f} |")
+    for data, noise, name, alpha, tr, te, nz, nz3, secs in agg:
+        lines.append(f"| {data} | {noise:g} | {alpha:g} | {name} | {_ms(tr)} | {_ms(te)} | "
+                     f"{_ms(nz, '.1f')} | {_ms(nz3, '.1f')} | {np.mean(secs):.1f} |")
     if crows:
         lines += [
             "",
-            f"Compression of hidden layer 1 of the trained nets ({args.datasets[0]}, label noise "
-            f"{args.noise[0]:g}) "
-            "by `nnlasso.compress.compress_layer(net, 1, X_train, y_train, eps=...)`: eps = 0 "
-            "is the exact program (same layer output on the training inputs), eps = 0.05 "
-            "allows a 5% relative change of the next layer's pre-activation.",
+            "## Certified compression of the trained nets",
             "",
-            "| alpha | trainer | eps | neurons before | after | test acc % before | after | "
-            "max output change | time s |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+            f"Hidden layer 1 of the nets trained on {args.datasets[0]} (label noise "
+            f"{args.noise[0]:g}, seed {seeds[0]}) compressed by "
+            "`nnlasso.compress.compress_layer(net, 1, X_train, y_train, eps=...)`: eps = 0 is "
+            "the exact program (same layer output on the training inputs), eps = 0.05 allows a "
+            "5% relative change of the next layer's pre-activation. Bound: the width bound "
+            "rank(P Phi) rank(P F) of the representer theorem (a solution with at most that "
+            "many neurons exists); effective: the same with singular values below 1% of the "
+            "largest treated as zero (a heuristic). Rel gap: nnlasso's own duality gap of the "
+            "program, relative.",
+            "",
+            "| trainer | alpha | eps | neurons before | after | bound | effective bound | "
+            "test acc % before | after | max output change | rel gap | time s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for alpha, name, eps, nb, na, te0, te1, chg, secs in crows:
-            lines.append(f"| {alpha:g} | {name} | {eps:g} | {nb} | {na} | {te0:.2f} | "
-                         f"{te1:.2f} | {chg:.3g} | {secs:.1f} |")
-    if args.figure is not None and plot(rows, sum(args.hidden), args.figure):
+        for (name, alpha, eps, nb, na, bound, eff, te0, te1, chg, gap,
+             secs) in crows:
+            lines.append(f"| {name} | {alpha:g} | {eps:g} | {nb} | {na} | {bound} | {eff} | "
+                         f"{te0:.2f} | {te1:.2f} | {chg:.3g} | "
+                         f"{'-' if gap is None else f'{gap:.1e}'} | {secs:.1f} |")
+    if args.figure is not None and plot(agg, widths, args.figure):
         lines += ["", f"![test accuracy vs fraction of nonzero neurons]"
                   f"({_rel(args.figure, args.out)})", "",
-                  "Figure: test accuracy vs the fraction of nonzero hidden neurons (exactly "
-                  "nonzero path magnitude), point labels = alpha, one panel per data set and "
-                  "label noise; made by the command above."]
+                  "Figure: mean test accuracy vs the mean fraction of nonzero hidden neurons "
+                  "(exactly nonzero path magnitude; error bars: sd over the seeds), point "
+                  "labels = alpha, one panel per data set and label noise; made by the command "
+                  "above."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

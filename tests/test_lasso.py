@@ -350,7 +350,7 @@ def test_errors_bad_data():
 def test_errors_loss_and_labels():
     X, Phi, Y = problem(12)
     with pytest.raises(nl.InvalidProblemError, match="unknown loss"):
-        nl.solve_lasso(Phi, Y, 1.0, loss="hinge")
+        nl.solve_lasso(Phi, Y, 1.0, loss="huber")
     with pytest.raises(nl.InvalidProblemError, match="0, 1"):
         nl.solve_lasso(Phi, np.arange(50) % 3, 1.0, loss="logistic")
     with pytest.raises(nl.InvalidProblemError, match="integer"):

@@ -15,7 +15,7 @@ N = 7
 
 #: (loss name, labels) -> T (N, D) through the loss's own encoding
 LABELS = {"squared": rng.standard_normal((N, 3)), "logistic": rng.integers(0, 2, N),
-          "softmax": np.arange(N) % 3}
+          "softmax": np.arange(N) % 3, "hinge": rng.integers(0, 2, N)}
 SMOOTH = [name for name in LOSSES if get_loss(name).hessian is not None]
 
 
@@ -150,3 +150,117 @@ def test_auto_never_picks_the_native_solver_for_a_loss_it_refuses(monkeypatch):
     assert backends.choose(big) == backends.NATIVE
     monkeypatch.setitem(LOSSES, "logistic", _NoHessian)
     assert backends.choose(big) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# the hinge loss: CVXPY backends, nnlasso's own gap, the native solver refuses it
+# ---------------------------------------------------------------------------------------------
+
+def _hinge_data(seed=0, N=60, K=40):
+    r = np.random.default_rng(seed)
+    X = r.standard_normal((N, 2))
+    y = np.where(X[:, 0] * X[:, 1] + 0.2 * r.standard_normal(N) > 0, 1, -1)
+    W = r.standard_normal((2, K))
+    W /= np.linalg.norm(W, axis=0)
+    Phi = np.maximum(X @ W - 0.5 * r.standard_normal(K), 0.0)
+    return X, y, Phi
+
+
+def _hinge_reference(Phi, y, lam, skip, groups):
+    """The hinge program written independently: sum_n pos(1 - y_n z_n) + lam sum_g |V_g|."""
+    K = Phi.shape[1]
+    V = cp.Variable(K)
+    z = Phi @ V
+    if skip is not None:
+        c0 = cp.Variable()
+        z = z + c0
+        if not isinstance(skip, str):
+            C = cp.Variable(skip.shape[1])
+            z = z + skip @ C
+    labels = np.arange(K) if groups is None else groups
+    pen = sum(cp.norm(V[np.flatnonzero(labels == g)], 2) for g in np.unique(labels))
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.pos(1 - cp.multiply(y, z))) + lam * pen))
+    prob.solve(solver="CLARABEL")
+    return prob.value
+
+
+@pytest.mark.parametrize("skip", ["intercept", "X", None])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_hinge_solve_lasso_matches_an_independent_cvxpy_program(skip, grouped):
+    X, y, Phi = _hinge_data()
+    skip_arg = X if skip == "X" else skip
+    groups = np.repeat(np.arange(20), 2) if grouped else None
+    lam = 0.05 * nl.lam_max(Phi, y, loss="hinge", skip=skip_arg, groups=groups)
+    sol = nl.solve_lasso(Phi, y, lam, loss="hinge", skip=skip_arg, groups=groups, tol=1e-8)
+    assert sol.inner == "CLARABEL" and sol.loss == "hinge"  # "auto": a CVXPY backend
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-8
+    assert sol.objective - sol.dual_objective == pytest.approx(sol.gap, abs=1e-12)
+    ref = _hinge_reference(Phi, y, lam, skip_arg, groups)
+    assert sol.objective == pytest.approx(ref, rel=1e-6)
+
+
+def test_hinge_lam_max_and_labels():
+    X, y, Phi = _hinge_data(seed=1)
+    lm = nl.lam_max(Phi, y, loss="hinge", skip="intercept")
+    assert nl.solve_lasso(Phi, y, 1.001 * lm, loss="hinge", skip="intercept").active.size == 0
+    assert nl.solve_lasso(Phi, y, 0.99 * lm, loss="hinge", skip="intercept").active.size > 0
+    # imbalanced labels: the intercept-only fit puts every positive sample on the margin, where
+    # -dL is an interval; lam_max minimizes over it (a least-squares point of it gave 5x lam_max)
+    r = np.random.default_rng(1)
+    Xb = r.standard_normal((40, 2))
+    yb = np.where(r.random(40) < 0.7, 1, -1)
+    Pb = np.maximum(Xb @ r.standard_normal((2, 15)), 0.0)
+    lm = nl.lam_max(Pb, yb, loss="hinge", skip="intercept")
+    assert nl.solve_lasso(Pb, yb, 1.001 * lm, loss="hinge", skip="intercept").active.size == 0
+    assert nl.solve_lasso(Pb, yb, 0.99 * lm, loss="hinge", skip="intercept").active.size > 0
+    # labels {0, 1} are mapped to {-1, +1}: the same program
+    a = nl.solve_lasso(Phi, y, 0.3 * lm, loss="hinge", skip="intercept")
+    b = nl.solve_lasso(Phi, (y + 1) // 2, 0.3 * lm, loss="hinge", skip="intercept")
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
+    with pytest.raises(nl.InvalidProblemError, match="hinge loss needs labels"):
+        nl.solve_lasso(Phi, np.arange(60) % 3, 1.0, loss="hinge")
+
+
+def test_hinge_is_refused_by_the_native_solver():
+    X, y, Phi = _hinge_data()
+    with pytest.raises(SolverError, match="hinge loss has no smooth_constant.*CLARABEL"):
+        nl.solve_lasso(Phi, y, 1.0, loss="hinge", solver="prox")
+    assert not prox.supports(get_loss("hinge"))
+    assert backends.choose(backends.ProblemSize(10_000, 10_000, 1, "hinge")) is None
+
+
+def test_hinge_subgradient_and_kinks():
+    loss = get_loss("hinge")
+    T = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    Z = np.array([[0.3], [0.3], [1.0], [-2.0]])     # margins 0.3, -0.3, 1 (kink), 2
+    assert np.array_equal(loss.grad(Z, T), [[-1.0], [1.0], [0.0], [0.0]])
+    lo, hi, kink = loss.dual_interval(Z, T, 1e-9)   # -dL/dz = y s, s in [0, 1] at the kink
+    assert np.array_equal(lo, [[1.0], [-1.0], [0.0], [0.0]])
+    assert np.array_equal(hi, [[1.0], [-1.0], [1.0], [0.0]]) and kink[2, 0] == T[2, 0]
+    h = 1e-7                                         # off the kink: the derivative
+    for n in (0, 1, 3):
+        E = np.zeros_like(Z)
+        E[n] = h
+        fd = (loss.value(Z + E, T) - loss.value(Z - E, T)) / (2 * h)
+        assert fd == pytest.approx(loss.grad(Z, T)[n, 0], abs=1e-6)
+
+
+def test_hinge_fit_shallow(tmp_path):
+    X, y, _ = _hinge_data(seed=2)
+    fit = nl.fit_shallow(X, y, 2.0, loss="hinge", n_neurons=30, seed=0)
+    assert fit.solution.status == "optimal" and fit.solution.rel_gap <= 1e-8
+    ref = _hinge_reference(fit.Phi, y, 2.0, X, None)
+    assert fit.objective == pytest.approx(ref, rel=1e-6)
+    assert np.mean(np.sign(fit.predict(X)) == y) > 0.8
+
+
+def test_hinge_problem_file_runs_through_the_batch_runner(tmp_path):
+    from nnlasso.batch import run_problem
+    p = tmp_path / "hinge.toml"
+    p.write_text('schema = 1\ntask = "fit"\n[data]\nsource = "sklearn"\nname = "breast_cancer"\n'
+                 'standardize = true\nmax_samples = 80\nseed = 0\n[dictionary]\nkind = "data"\n'
+                 'size = 40\nseed = 3\n[model]\nloss = "hinge"\nlam_ratio = 0.1\n'
+                 'skip = "intercept"\n')
+    rec = run_problem(p)
+    assert rec["error"] is None and rec["status"] == "optimal" and rec["loss"] == "hinge"
+    assert rec["inner"] == "CLARABEL" and rec["rel_gap"] <= 1e-8

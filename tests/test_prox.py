@@ -462,3 +462,22 @@ def test_model_step_scalar_epochs_equal_the_block_epochs(monkeypatch):
     for _ in range(20):
         prox._epoch_groups(H, xn, corr, invL, tau * invL, blocks, np.arange(12))
     assert np.allclose(fast, xn[:, 0] - x, atol=1e-10)
+
+
+def test_softmax_gap_safe_screening_with_its_tight_constant_is_safe():
+    """Screening uses r = sqrt(2 L_s gap) with the softmax's exact L_s = 1/2 (it used the loose
+    1): every screened neuron is inactive at a high-accuracy optimum, with KKT ratio < 1."""
+    from nnlasso.duality import lasso_dual
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 3))
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.3 * rng.standard_normal(200), [-0.5, 0.5])
+    Phi = relu_features(X, 600, 3)
+    lam = 0.05 * nl.lam_max(Phi, y, loss="softmax", skip="intercept")
+    prob = LassoProblem(Phi, y, "softmax", "intercept", None, None, 1e-10)
+    assert prob.loss.smooth_constant == 0.5
+    res = prox.working_set_solve(prob.native_data(), lam, tol=1e-10)
+    assert res.converged and res.n_screened > 0
+    Z = Phi @ res.V + prob.basis @ res.c
+    _, Q, _ = lasso_dual(Phi, prob.T, Z, prob.loss, lam, prob.basis, np.arange(600), np.ones(600))
+    ratio = np.linalg.norm(Phi[:, res.screened].T @ Q, axis=1) / lam
+    assert np.all(res.V[res.screened] == 0) and ratio.max() < 1.0 - 1e-6

@@ -172,7 +172,7 @@ class PatternProgram:
                 constraints.append(con)
         prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
                           constraints)
-        info = backends.solve(prob, self.solver, self.tol, self.options)
+        info = backends.solve_cvxpy(prob, self.solver, self.tol, self.options)
         if theta.value is None:
             raise SolverError(f"{self.solver} returned no solution (status "
                               f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
@@ -331,20 +331,7 @@ class PatternProgram:
             t_solve += res["solve"]
             t_compile += res["compile"]
             ev = self.evaluate(res)
-            # -- cone rows: add violated rows (and the near-active rows of the same block)
-            n_new_rows = 0
-            if self.cone:
-                th = res["th"][blocks]
-                nrm = np.linalg.norm(th, axis=1)
-                top = float(np.max(nrm)) if nrm.size else 0.0
-                slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
-                bad = slack < -self.viol_tol * top
-                for j in np.flatnonzero(bad.any(axis=0)):
-                    k = int(blocks[j])
-                    near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
-                    new = np.setdiff1d(near, rows[k], assume_unique=True)
-                    n_new_rows += new.size
-                    rows[k] = np.union1d(rows[k], new)
+            n_new_rows = self._add_violated_rows(blocks, res, ev, rows) if self.cone else 0
             # -- blocks: certificate over all blocks and rows
             # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
             # it is done when the round may be the last, i.e. no cone row was added)
@@ -379,22 +366,12 @@ class PatternProgram:
                 if self.cone:
                     rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
         retry = None
-        if (rg > self.tol and res["status"] != "optimal" and self.solver == "CLARABEL"
-                and "static_regularization_constant" not in self.options):
-            # Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
-            # patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller
-            # static regularization reached 1.0e-7 in one more solve (~8 s there)
-            saved = self.options
-            self.options = {**saved, "static_regularization_constant": 1e-10}
-            try:
-                blocks = np.flatnonzero(inW)
-                res2 = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
-            finally:
-                self.options = saved
+        backend = backends.ADAPTERS.get(self.solver)
+        retry_options = None if backend is None else backend.retry_options(self.options)
+        if rg > self.tol and res["status"] != "optimal" and retry_options is not None:
+            res2, ev2, cert2, rg2 = self._regularized_retry(inW, rows, mu_cache, retry_options)
             t_solve += res2["solve"]
             t_compile += res2["compile"]
-            ev2 = self.evaluate(res2)
-            cert2, rg2 = self._certify_round(res2, ev2, inW, mu_cache)
             retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
             if rg2 < rg:
                 res, ev, cert = res2, ev2, cert2
@@ -403,6 +380,46 @@ class PatternProgram:
                 "history": hist, "compile": t_compile, "solve": t_solve,
                 "total": time.perf_counter() - t0, "regularization_retry": retry}
         return res, ev, cert, info
+
+    def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,
+                           rows: dict[int, np.ndarray]) -> int:
+        """Rule 4 of the working set: for every working block with a violated cone row, add its
+        rows of slack < near_tol |theta_k| (the violated ones included); returns their count."""
+        th = res["th"][blocks]
+        nrm = np.linalg.norm(th, axis=1)
+        top = float(np.max(nrm)) if nrm.size else 0.0
+        slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
+        bad = slack < -self.viol_tol * top
+        n_new_rows = 0
+        for j in np.flatnonzero(bad.any(axis=0)):
+            k = int(blocks[j])
+            near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
+            new = np.setdiff1d(near, rows[k], assume_unique=True)
+            n_new_rows += new.size
+            rows[k] = np.union1d(rows[k], new)
+        return n_new_rows
+
+    def _regularized_retry(self, inW: np.ndarray, rows: dict[int, np.ndarray],
+                           mu_cache: np.ndarray | None, options: dict
+                           ) -> tuple[dict, dict, dict, float]:
+        """Rule 7: the final restricted program once more with the backend's retry ``options``
+        (:meth:`nnlasso.backends.Adapter.retry_options`: CLARABEL's static regularization at
+        1e-10); returns (res, ev, cert, rel_gap) of that solve.
+
+        Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
+        patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller static
+        regularization reached 1.0e-7 in one more solve (~8 s there).
+        """
+        saved = self.options
+        self.options = options
+        try:
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+        finally:
+            self.options = saved
+        ev = self.evaluate(res)
+        cert, rg = self._certify_round(res, ev, inW, mu_cache)
+        return res, ev, cert, rg
 
     def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
                        exact_inside: bool = True) -> tuple[dict, float]:

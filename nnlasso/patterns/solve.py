@@ -191,6 +191,75 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     unpenalized-bias convention allows).
     """
     t_start = time.perf_counter()
+    pb = _prepare(X, Y, lam, patterns, loss, skip, cone, bias)
+    X, T, lossobj, lam, bias, M = pb["X"], pb["T"], pb["loss"], pb["lam"], pb["bias"], pb["M"]
+    N, d = X.shape
+    P = M.shape[0]
+    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
+    opts = dict(options or {})
+    e = d + 1
+    nb = 2 if cone else 1
+    B = nb * P
+    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
+    from ..memory import check_memory
+    check_memory(N, d, T.shape[1], B * e, what="patterns",
+                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
+    bpat = np.tile(np.arange(P), nb)
+    bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
+    prog = PatternProgram(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
+                          X_skip=pb["X_skip"], intercept=pb["intercept"],
+                          lin_block=pb["lin_block"], solver=solver_name, tol=tol, options=opts)
+    use_ws = _use_working_set(working_set, B * (N if cone else e))
+    # the backend's factorization for repeated restricted solves or one program (measured:
+    # nnlasso.backends.ADAPTERS)
+    prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
+    t_build = time.perf_counter() - t_start
+    if use_ws:
+        with progress(logger, verbose) as level:
+            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
+        t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
+        res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
+    else:
+        res = prog.solve(np.arange(B), None)
+        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0}
+        t_dual0 = time.perf_counter()
+        ev = prog.evaluate(res)
+        cert = prog.certify(ev["zfit"], res["mu"])
+        t_dual = time.perf_counter() - t_dual0
+    th = res["th"]
+    gap, rel_gap = gaps(ev["objective"], cert["dual"])
+    net = _recover_network(X, res, ev, bsign, active_tol, pb["lin_block"], pb["const_neuron"])
+    net_obj = _network_objective(X, T, lam, lossobj, net, bias, pb["X_skip"])
+    status = certified_status(res["status"], rel_gap, tol)
+    # the gap certifies a point only if it is feasible: a cone row violated by more than
+    # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
+    scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
+    if cone and status == "optimal" and scale > 0 and B:
+        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
+        if rel_viol > 1e-6:
+            status = "optimal_inaccurate"
+    from ..lasso import requested_name
+    times = {"build": t_build, "compile": res["compile"], "solve": res["solve"],
+             "dual": t_dual, "total": time.perf_counter() - t_start}
+    return PatternSolution(
+        W=net["W"], b=net["b"], V=net["V"], skip_coef=net["skip_coef"],
+        intercept=net["intercept"], objective=ev["objective"], dual_objective=cert["dual"],
+        gap=float(gap), rel_gap=rel_gap, status=status,
+        solver=requested_name(solver, solver_name), inner=solver_name, times=times,
+        n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name, patterns=M,
+        U=th[:, :d].copy(), beta=th[:, d].copy(), block_pattern=bpat,
+        block_sign=bsign.astype(int), active=net["active"], fitted=ev["zfit"],
+        network_objective=net_obj, max_violation=ev["max_violation"],
+        dual_ratio=cert["dual_ratio"], gates=gates,
+        info={"cvxpy_status": res["cvxpy_status"], "classes": pb["classes"],
+              "data_loss": float(ev["data_loss"]), "working_set": ws_info})
+
+
+def _prepare(X: Any, Y: Any, lam: float, patterns: Any, loss: str, skip: Any, cone: bool,
+             bias: str | None) -> dict:
+    """Checked inputs of :func:`solve_patterns`: X, encoded targets T (N, 1), the loss, lam,
+    the bias convention, the skip (X_skip, intercept), the patterns M (P, N) and the all-one
+    pattern's replacement (lin_block, const_neuron; see solve_patterns, Notes)."""
     lossobj = get_loss(loss)
     if lossobj.name == "softmax":
         raise InvalidProblemError("loss='softmax': the activation-pattern program is exact only "
@@ -198,7 +267,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                                   "is not a group lasso: use a neuron dictionary (fit_shallow with "
                                   "dictionary='data' or 'adaptive')")
     X = as_matrix(X, "X", allow_1d=True)
-    N, d = X.shape
+    N = X.shape[0]
     Yarr = np.asarray(Y)
     if Yarr.ndim == 2 and Yarr.shape[1] != 1:
         raise InvalidProblemError(f"Y: has {Yarr.shape[1]} outputs; the activation-pattern program "
@@ -212,8 +281,6 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     if lossobj.name == "squared":
         as_matrix(Yarr, "Y", allow_1d=True)
     targets = lossobj.encode(Yarr)
-    T = targets.T
-    y = T[:, 0]
     lam = check_lam(lam)
     if bias is None:
         bias = "unpenalized" if cone else "penalized"
@@ -230,66 +297,38 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         lin_block = X_skip is None
         const_neuron = not intercept
         intercept = True
-    M_used = M
-    P = M.shape[0]
-    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
-    opts = dict(options or {})
-    user_method = "direct_solve_method" in opts
-
-    if P == 0:
+    if M.shape[0] == 0:
         raise InvalidProblemError("patterns: only the all-one pattern was given; with an "
                                   "unpenalized bias it is an affine model (use the skip); pass "
                                   "more patterns")
-    e = d + 1
-    nb = 2 if cone else 1
-    B = nb * P
-    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
-    from ..memory import check_memory
-    check_memory(N, d, T.shape[1], B * e, what="patterns",
-                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
-    bpat = np.tile(np.arange(P), nb)
-    bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
-    prog = PatternProgram(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
-                    X_skip=X_skip, intercept=intercept, lin_block=lin_block,
-                    solver=solver_name, tol=tol, options=opts)
-    if working_set == "auto":
-        use_ws = B * (N if cone else e) > _WS_AUTO_SIZE
-    elif isinstance(working_set, (bool, np.bool_)):
-        use_ws = bool(working_set)
-    else:
-        raise InvalidProblemError(f"working_set: expected True, False or 'auto', got "
-                                  f"{working_set!r}")
-    if solver_name == "CLARABEL" and not user_method:
-        # measured (diabetes, 326 blocks, 26k cone rows): QDLDL 4.2 s, faer 8.6 s for the same
-        # 39 iterations; faer is kept for the one-shot program, where it was measured faster
-        prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
-    t_build = time.perf_counter() - t_start
-    if use_ws:
-        with progress(logger, verbose) as level:
-            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
-        t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
-        res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
-    else:
-        res = prog.solve(np.arange(B), None)
-        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0}
-        t_dual0 = time.perf_counter()
-        ev = prog.evaluate(res)
-        cert = prog.certify(ev["zfit"], res["mu"])
-        t_dual = time.perf_counter() - t_dual0
+    return {"X": X, "T": targets.T, "classes": targets.classes, "loss": lossobj, "lam": lam,
+            "bias": bias, "X_skip": X_skip, "intercept": intercept, "M": M,
+            "lin_block": lin_block, "const_neuron": const_neuron}
+
+
+def _use_working_set(working_set: Any, size: int) -> bool:
+    """The ``working_set`` argument: True, False, or "auto" (the loop when ``size``, the
+    number of cone rows B N or gated entries B (d+1), exceeds _WS_AUTO_SIZE)."""
+    if isinstance(working_set, str) and working_set == "auto":
+        return size > _WS_AUTO_SIZE
+    if isinstance(working_set, (bool, np.bool_)):
+        return bool(working_set)
+    raise InvalidProblemError(f"working_set: expected True, False or 'auto', got "
+                              f"{working_set!r}")
+
+
+def _recover_network(X: np.ndarray, res: dict, ev: dict, bsign: np.ndarray, active_tol: float,
+                     lin_block: bool, const_neuron: bool) -> dict:
+    """The balanced ReLU network of a program point (see solve_patterns, Notes: Recovery):
+    W, b, V, skip_coef, intercept and the indices of the active blocks."""
+    d = X.shape[1]
     th, Cval, c0val, ulv = res["th"], res["C"], res["c0"], res["ulin"]
-    U, beta = th[:, :d].copy(), th[:, d].copy()
-    zfit, bnorm, lin_norm = ev["zfit"], ev["bnorm"], ev["lin_norm"]
-    data_loss, objective, max_violation = ev["data_loss"], ev["objective"], ev["max_violation"]
-    dual, dual_ratio = cert["dual"], cert["dual_ratio"]
-    gap, rel_gap = gaps(objective, dual)
-    info = {"status": res["status"], "cvxpy_status": res["cvxpy_status"],
-            "compile": res["compile"], "solve": res["solve"]}
-    # ---- recovery -----------------------------------------------------------------------
-    top = max(float(np.max(bnorm)) if B else 0.0, lin_norm)
+    bnorm, lin_norm = ev["bnorm"], ev["lin_norm"]
+    top = max(float(np.max(bnorm)) if th.shape[0] else 0.0, lin_norm)
     act = np.flatnonzero(bnorm > active_tol * top) if top > 0 else np.zeros(0, dtype=np.intp)
     sq = np.sqrt(bnorm[act])
-    W_net = U[act] / sq[:, None]
-    b_net = beta[act] / sq
+    W_net = th[act, :d] / sq[:, None]
+    b_net = th[act, d] / sq
     V_net = (bsign[act] * sq)[:, None]
     skip_coef = None if Cval is None else Cval.reshape(-1, 1).copy()
     icpt = None if c0val is None else np.array([c0val])
@@ -315,38 +354,24 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         W_net = np.vstack([W_net, np.array(extra_W)])
         b_net = np.concatenate([b_net, np.array(extra_b)])
         V_net = np.vstack([V_net, np.array(extra_V)[:, None]])
-    net_out = np.maximum(X @ W_net.T - b_net[None, :], 0.0) @ V_net[:, 0]
-    if skip_coef is not None:
-        net_out = net_out + X_skip @ skip_coef[:, 0]
-    if icpt is not None:
-        net_out = net_out + icpt[0]
-    if bias == "penalized":
-        wn = np.sqrt(np.sum(W_net ** 2, axis=1) + b_net ** 2)
-    else:
-        wn = np.linalg.norm(W_net, axis=1)
-    net_obj = float(lossobj.value(net_out[:, None], T) + lam * np.sum(wn * np.abs(V_net[:, 0])))
+    return {"W": W_net, "b": b_net, "V": V_net, "skip_coef": skip_coef, "intercept": icpt,
+            "active": act}
 
-    from ..lasso import requested_name
-    status = certified_status(info["status"], rel_gap, tol)
-    # the gap certifies a point only if it is feasible: a cone row violated by more than
-    # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
-    scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
-    if cone and status == "optimal" and scale > 0 and B:
-        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
-        if rel_viol > 1e-6:
-            status = "optimal_inaccurate"
-    t_total = time.perf_counter() - t_start
-    times = {"build": t_build, "compile": info["compile"], "solve": info["solve"],
-             "dual": t_dual, "total": t_total}
-    return PatternSolution(
-        W=W_net, b=b_net, V=V_net, skip_coef=skip_coef, intercept=icpt, objective=objective,
-        dual_objective=dual, gap=float(gap), rel_gap=rel_gap, status=status,
-        solver=requested_name(solver, solver_name), inner=solver_name, times=times, n_patterns=P, cone=bool(cone), bias=bias, lam=lam, loss=lossobj.name,
-        patterns=M_used, U=U, beta=beta, block_pattern=bpat, block_sign=bsign.astype(int),
-        active=act, fitted=zfit, network_objective=net_obj, max_violation=max_violation,
-        dual_ratio=dual_ratio, gates=gates,
-        info={"cvxpy_status": info["cvxpy_status"], "classes": targets.classes,
-              "data_loss": float(data_loss), "working_set": ws_info})
+
+def _network_objective(X: np.ndarray, T: np.ndarray, lam: float, lossobj: Any, net: dict,
+                       bias: str, X_skip: np.ndarray | None) -> float:
+    """Data loss of the recovered network (plain NumPy relu) + lam * its path norm."""
+    W, b, V = net["W"], net["b"], net["V"]
+    out = np.maximum(X @ W.T - b[None, :], 0.0) @ V[:, 0]
+    if net["skip_coef"] is not None:
+        out = out + X_skip @ net["skip_coef"][:, 0]
+    if net["intercept"] is not None:
+        out = out + net["intercept"][0]
+    if bias == "penalized":
+        wn = np.sqrt(np.sum(W ** 2, axis=1) + b ** 2)
+    else:
+        wn = np.linalg.norm(W, axis=1)
+    return float(lossobj.value(out[:, None], T) + lam * np.sum(wn * np.abs(V[:, 0])))
 
 
 def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, seed: Any = None,

@@ -21,6 +21,10 @@ from .softmax_newton import softmax_newton
 NEEDS = ("smooth_constant", "hessian")
 
 
+#: how the native loop is named in a refusal (it runs for solver="prox" and working_set=True)
+_WHO = "the native working-set loop (solver='prox', or working_set=True)"
+
+
 def supports(loss: Loss) -> bool:
     """Whether the native solver can solve (MTL) with ``loss`` (it has every part of NEEDS)."""
     return all(getattr(loss, a, None) is not None for a in NEEDS)
@@ -187,7 +191,7 @@ def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
 
     ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few).
     A loss without a smoothness constant or a Hessian is refused (SolverError)."""
-    require(data.loss, NEEDS, "solver='prox'")
+    require(data.loss, NEEDS, _WHO)
     def solve(cols, local_ids, tau, V_W, c, tol):
         if data.squared:
             prob = data.gram_cache().gram(cols, local_ids, tau)
@@ -249,7 +253,7 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
     SolverError
         when the loss lacks a part of :data:`NEEDS` (a nonsmooth loss: use a CVXPY backend).
     """
-    require(data.loss, NEEDS, "solver='prox'")
+    require(data.loss, NEEDS, _WHO)
     t_start = time.perf_counter()
     K, D = data.Phi.shape[1], data.T.shape[1]
     V = np.zeros((K, D)) if V0 is None else np.array(V0, dtype=float)
