@@ -271,6 +271,18 @@ def plot(agg: list, widths: dict[str, int], path: Path) -> bool:
     return True
 
 
+def title(trainers: list[str], datasets: list[str]) -> str:
+    """The page title: the trainers compared and the data sets."""
+    names = {"prox": "Proximal training", "deep prox": "Deep proximal training"}
+    first, rest = names.get(trainers[0], trainers[0]), trainers[1:]
+    rest = [t for t in rest if not (trainers[0] == "deep prox" and t == "deep weight decay")]
+    if trainers[0] == "deep prox" and "deep weight decay" in trainers[1:]:
+        rest = ["weight decay"] + rest
+    vs = ", ".join(rest[:-1]) + (" and " if len(rest) > 1 else "") + (rest[-1] if rest else "")
+    data = " and ".join({"digits": "digits", "teacher": "a ReLU teacher"}[d] for d in datasets)
+    return f"{first}{' vs ' + vs if vs else ''} on {data}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -314,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
            + (f" --out {args.out.as_posix()}" if args.out else "")
            + (f" --figure {args.figure.as_posix()}" if args.figure else ""))
     lines = [
-        "# Proximal training vs weight decay, lasso and group lasso on digits and a ReLU teacher",
+        f"# {title(args.trainers, args.datasets)}",
         "",
         f"Command: `{cmd}` (run {time.strftime('%Y-%m-%d', time.gmtime())}, {total:.0f} s on 2 "
         "shared cores, compression included). "
