@@ -9,7 +9,8 @@ width of :data:`KINK_SLACKS`.
 
 :func:`kink_candidates` solves those conditions by bounded least squares (BVLS);
 :func:`kink_ascent` then maximizes the dual objective over the kink entries subject to
-A^T Q = 0 and |Phi_g^T Q|_F <= lam omega_g (SLSQP). Its gradient there is the kink location
+A^T Q = 0 and |Phi_g^T Q|_F <= lam omega_g (a linear program with one output and one column
+per group, else SLSQP on working sets of the constraints). Its gradient there is the kink location
 (Fenchel-Young: -q in dL(z) iff z in d(L*)(-q)), the third output of ``dual_interval``. Every
 candidate is only a candidate: :func:`nnlasso.duality.lasso_dual` projects, clips and scales it
 into the dual feasible set and evaluates the dual objective itself.
@@ -80,101 +81,187 @@ def kink_candidates(Phi: np.ndarray, T: np.ndarray, Z: np.ndarray, loss, lam: fl
     return out
 
 
+class _KinkEntries:
+    """Q as a function of its kink entries x (the others fixed at Q0), the squared group norms
+    |Phi_g^T Q|_F^2 of ``groups`` (sorted) and their Jacobian in x, and A^T Q = E x + c."""
+
+    def __init__(self, Q0: np.ndarray, free: np.ndarray, Phi: np.ndarray,
+                 group_ids: np.ndarray, groups: np.ndarray, affine: np.ndarray):
+        from scipy.sparse import csr_matrix
+
+        self.base, self.free = np.where(free, 0.0, Q0), free
+        self.rows, self.outs = np.nonzero(free)
+        cols = np.flatnonzero(np.isin(group_ids, groups))
+        self.Phi = Phi[:, cols]
+        local = np.searchsorted(groups, group_ids[cols])
+        self.S = csr_matrix((np.ones(cols.size), (local, np.arange(cols.size))),
+                            shape=(groups.size, cols.size))  # sums the columns of a group
+        self.E, self.c = _free_map(affine, free), (affine.T @ self.base).ravel()
+
+    def Q(self, x: np.ndarray) -> np.ndarray:
+        Q = self.base.copy()
+        Q[self.free] = x
+        return Q
+
+    def sq_norms(self, x: np.ndarray) -> np.ndarray:
+        C = self.Phi.T @ self.Q(x)
+        return self.S @ np.einsum("kd,kd->k", C, C)
+
+    def sq_norms_jac(self, x: np.ndarray) -> np.ndarray:
+        """d |Phi_g^T Q|^2 / d Q[n, a] = 2 sum_{k in g} Phi[n, k] (Phi^T Q)[k, a]."""
+        C = self.Phi.T @ self.Q(x)
+        return 2.0 * np.asarray(self.S @ (self.Phi[self.rows].T * C[:, self.outs]))
+
+
+def _ratios(Phi: np.ndarray, Q: np.ndarray, group_ids: np.ndarray, scale: np.ndarray
+            ) -> np.ndarray:
+    """|Phi_g^T Q|_F / scale_g for every group."""
+    C = Phi.T @ Q
+    return np.sqrt(np.bincount(group_ids, weights=np.einsum("kd,kd->k", C, C),
+                               minlength=scale.size)) / scale
+
+
+def _slsqp_on_working_sets(solve, ratios, start: np.ndarray, level, max_rounds: int = 8,
+                           add: int = 50):
+    """Run ``solve(groups, x0) -> (x, Q)`` with the norm constraints of a working set of groups,
+    adding the (at most ``add``) groups whose ratio at the answer exceeds ``level(x)`` until
+    there are none (SLSQP's cost grows with the constraint count; most groups never bind)."""
+    groups, x = start, None
+    for _ in range(max_rounds):
+        x, Q = solve(groups, x)
+        if x is None:
+            return None
+        r = ratios(Q)
+        r[groups] = -np.inf
+        viol = np.flatnonzero(r > level(x))
+        if viol.size == 0:
+            return Q
+        groups = np.union1d(groups, viol[np.argsort(-r[viol])[:add]])
+    return Q
+
+
+def _linear_program(Q0: np.ndarray, free: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                    Phi: np.ndarray, affine: np.ndarray, weights: np.ndarray, lam: float | None,
+                    g: np.ndarray | None) -> np.ndarray | None:
+    """One output and one column per group: the norm constraints are linear, |phi_k^T Q| <=
+    bound_k, and both problems are linear programs (HiGHS). With ``lam``: max g^T x s.t.
+    |phi_k^T Q| <= lam omega_k (kink_ascent); without: min t s.t. |phi_k^T Q| <= t omega_k
+    (kink_lam_max). A^T Q = 0 and lo <= x <= hi in both; x = Q on the kinks."""
+    from scipy.optimize import linprog
+
+    rows = np.flatnonzero(free[:, 0])
+    base = np.where(free, 0.0, Q0)[:, 0]
+    a, B = Phi.T @ base, Phi[rows].T                         # Phi^T Q = a + B x
+    nf = rows.size
+    if lam is None:                                          # variables (x, t)
+        c = np.append(np.zeros(nf), 1.0)
+        col_t = -weights[:, None]
+        A_ub = np.vstack([np.hstack([B, col_t]), np.hstack([-B, col_t])])
+        b_ub = np.concatenate([-a, a])
+        bounds = list(zip(lo[rows, 0], hi[rows, 0])) + [(0.0, None)]
+    else:
+        c = -g
+        A_ub = np.vstack([B, -B])
+        b_ub = np.concatenate([lam * weights - a, lam * weights + a])
+        bounds = list(zip(lo[rows, 0], hi[rows, 0]))
+    A_eq = b_eq = None
+    if affine.shape[1]:
+        A_eq = affine[rows].T
+        A_eq = np.hstack([A_eq, np.zeros((A_eq.shape[0], 1))]) if lam is None else A_eq
+        b_eq = -(affine.T @ base)
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    Q = np.where(free, 0.0, Q0)
+    Q[rows, 0] = np.clip(res.x[:nf], lo[rows, 0], hi[rows, 0])
+    return Q
+
+
+def _linear(T: np.ndarray, group_ids: np.ndarray, weights: np.ndarray) -> bool:
+    """One output and one column per group (the neuron penalty of a binary loss)."""
+    return T.shape[1] == 1 and bool(np.all(np.bincount(group_ids, minlength=weights.size) == 1))
+
+
 def kink_ascent(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z: np.ndarray,
                 loss, lam: float, affine: np.ndarray, group_ids: np.ndarray,
-                weights: np.ndarray, max_free: int = 1000, max_groups: int = 2000
-                ) -> np.ndarray | None:
+                weights: np.ndarray, max_free: int = 1000) -> np.ndarray | None:
     """Maximize the dual objective over the kink entries of Q0 (the others fixed), s.t.
-    A^T Q = 0 and |Phi_g^T Q|_F^2 <= (lam omega_g)^2 for the groups near the boundary (ratio >
-    1/2 at Q0; the others are checked by the caller's scaling), by SLSQP from Q0. The objective
-    is linear there, with gradient the kink location. None when there is nothing to do."""
+    A^T Q = 0 and |Phi_g^T Q|_F <= lam omega_g (a working set of these constraints: the groups
+    with ratio > 0.9 at Q0, then the violators), by SLSQP from Q0. The objective is linear
+    there, with gradient the kink location. None when there is nothing to do."""
     from scipy.optimize import minimize
 
     lo, hi, kink = loss.dual_interval(Z, T, slack)
     free = lo < hi
-    n_free = int(free.sum())
-    ratio = np.sqrt(np.bincount(group_ids, weights=np.einsum("kd,kd->k", Phi.T @ Q0,
-                                                             Phi.T @ Q0),
-                                minlength=weights.size)) / (lam * weights)
-    near = np.flatnonzero(ratio > 0.5)
-    if n_free == 0 or n_free > max_free or near.size > max_groups:
+    if not 0 < int(free.sum()) <= max_free:
         return None
-    E_aff = _free_map(affine, free)
-    base = np.where(free, 0.0, Q0)
-    c_aff = (affine.T @ base).ravel()
-    cols = [np.flatnonzero(group_ids == g) for g in near]
-    bound = (lam * weights[near]) ** 2
-    rows, outs = np.nonzero(free)
-
-    def Q_of(x):
-        Q = base.copy()
-        Q[free] = x
-        return Q
-
-    def ineq(x):
-        Q = Q_of(x)
-        return bound - np.array([float(np.sum((Phi[:, c].T @ Q) ** 2)) for c in cols])
-
-    def ineq_jac(x):
-        Q = Q_of(x)
-        return np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
-
     g = kink[free]
-    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}] if near.size else []
-    if affine.shape[1]:
-        cons.append({"type": "eq", "fun": lambda x: E_aff @ x + c_aff, "jac": lambda x: E_aff})
-    res = minimize(lambda x: -float(g @ x), Q0[free], jac=lambda x: -g, method="SLSQP",
-                   bounds=list(zip(lo[free], hi[free])), constraints=cons,
-                   options={"ftol": 1e-15, "maxiter": 200})
-    if not np.all(np.isfinite(res.x)):
-        return None
-    return Q_of(np.clip(res.x, lo[free], hi[free]))
+    if _linear(T, group_ids, weights):
+        order = np.argsort(group_ids)
+        return _linear_program(Q0, free, lo, hi, Phi[:, order], affine, weights, lam, g)
+    bounds = list(zip(lo[free], hi[free]))
+
+    def solve(groups, x0):
+        F = _KinkEntries(Q0, free, Phi, group_ids, groups, affine)
+        bound = (lam * weights[groups]) ** 2
+        cons = [{"type": "ineq", "fun": lambda x: bound - F.sq_norms(x),
+                 "jac": lambda x: -F.sq_norms_jac(x)}] if groups.size else []
+        if affine.shape[1]:
+            cons.append({"type": "eq", "fun": lambda x: F.E @ x + F.c, "jac": lambda x: F.E})
+        res = minimize(lambda x: -float(g @ x), Q0[free] if x0 is None else x0,
+                       jac=lambda x: -g, method="SLSQP", bounds=bounds, constraints=cons,
+                       options={"ftol": 1e-15, "maxiter": 200})
+        if not np.all(np.isfinite(res.x)):
+            return None, None
+        x = np.clip(res.x, lo[free], hi[free])
+        return x, F.Q(x)
+
+    scale = lam * weights
+    start = np.flatnonzero(_ratios(Phi, Q0, group_ids, scale) > 0.9)
+    return _slsqp_on_working_sets(solve, lambda Q: _ratios(Phi, Q, group_ids, scale), start,
+                                  lambda x: 1.0 + 1e-9)
 
 
 def kink_lam_max(Q0: np.ndarray, slack: float, Phi: np.ndarray, T: np.ndarray, Z: np.ndarray,
                  loss, affine: np.ndarray, group_ids: np.ndarray, weights: np.ndarray,
-                 max_free: int = 1000, max_groups: int = 2000) -> np.ndarray | None:
+                 max_free: int = 1000) -> np.ndarray | None:
     """The point of -dL(Z) with A^T Q = 0 that minimizes max_g |Phi_g^T Q|_F / omega_g (the
     smallest lam at which V = 0 satisfies the KKT conditions), by SLSQP over (Q on the kinks,
-    t) from Q0: min t  s.t.  t^2 omega_g^2 >= |Phi_g^T Q|_F^2, A^T Q = 0. None when there is
-    nothing to do."""
+    t) from Q0: min t  s.t.  t^2 omega_g^2 >= |Phi_g^T Q|_F^2 (a working set of groups: the
+    top 50 at Q0, then the violators), A^T Q = 0. None when there is nothing to do."""
     from scipy.optimize import minimize
 
     lo, hi, _ = loss.dual_interval(Z, T, slack)
     free = lo < hi
     n_free = int(free.sum())
-    if n_free == 0 or n_free > max_free or weights.size > max_groups:
+    if not 0 < n_free <= max_free:
         return None
-    rows, outs = np.nonzero(free)
-    base = np.where(free, 0.0, Q0)
-    E_aff, c_aff = _free_map(affine, free), (affine.T @ base).ravel()
-    cols = [np.flatnonzero(group_ids == g) for g in range(weights.size)]
-    w2 = weights ** 2
-
-    def Q_of(x):
-        Q = base.copy()
-        Q[free] = x[:-1]
-        return Q
-
-    def ineq(x):
-        Q = Q_of(x)
-        return x[-1] ** 2 * w2 - np.array([float(np.sum((Phi[:, c].T @ Q) ** 2)) for c in cols])
-
-    def ineq_jac(x):
-        Q = Q_of(x)
-        J = np.array([-2.0 * (Phi[:, c] @ (Phi[:, c].T @ Q))[rows, outs] for c in cols])
-        return np.hstack([J, (2.0 * x[-1] * w2)[:, None]])
-
-    t0 = float(np.max(np.sqrt([np.sum((Phi[:, c].T @ Q0) ** 2) for c in cols]) / weights))
-    cons = [{"type": "ineq", "fun": ineq, "jac": ineq_jac}]
-    if affine.shape[1]:
-        E = np.hstack([E_aff, np.zeros((E_aff.shape[0], 1))])
-        cons.append({"type": "eq", "fun": lambda x: E @ x + c_aff, "jac": lambda x: E})
+    if _linear(T, group_ids, weights):
+        order = np.argsort(group_ids)
+        return _linear_program(Q0, free, lo, hi, Phi[:, order], affine, weights, None, None)
+    bounds = list(zip(lo[free], hi[free])) + [(0.0, None)]
     grad = np.zeros(n_free + 1)
     grad[-1] = 1.0
-    res = minimize(lambda x: float(x[-1]), np.append(Q0[free], t0), jac=lambda x: grad,
-                   method="SLSQP", bounds=list(zip(lo[free], hi[free])) + [(0.0, None)],
-                   constraints=cons, options={"ftol": 1e-15, "maxiter": 300})
-    if not np.all(np.isfinite(res.x)):
-        return None
-    return Q_of(np.append(np.clip(res.x[:-1], lo[free], hi[free]), 0.0))
+
+    def solve(groups, x0):
+        F = _KinkEntries(Q0, free, Phi, group_ids, groups, affine)
+        w2 = weights[groups] ** 2
+        cons = [{"type": "ineq", "fun": lambda x: x[-1] ** 2 * w2 - F.sq_norms(x[:-1]),
+                 "jac": lambda x: np.hstack([-F.sq_norms_jac(x[:-1]),
+                                             (2.0 * x[-1] * w2)[:, None]])}]
+        if affine.shape[1]:
+            E = np.hstack([F.E, np.zeros((F.E.shape[0], 1))])
+            cons.append({"type": "eq", "fun": lambda x: E @ x + F.c, "jac": lambda x: E})
+        if x0 is None:
+            x0 = np.append(Q0[free], float(np.sqrt(F.sq_norms(Q0[free]) / w2).max()))
+        res = minimize(lambda x: float(x[-1]), x0, jac=lambda x: grad, method="SLSQP",
+                       bounds=bounds, constraints=cons, options={"ftol": 1e-15, "maxiter": 300})
+        if not np.all(np.isfinite(res.x)):
+            return None, None
+        x = np.append(np.clip(res.x[:-1], lo[free], hi[free]), res.x[-1])
+        return x, F.Q(x[:-1])
+
+    r0 = _ratios(Phi, Q0, group_ids, weights)
+    start = np.sort(np.argsort(-r0)[:50])
+    return _slsqp_on_working_sets(solve, lambda Q: _ratios(Phi, Q, group_ids, weights), start,
+                                  lambda x: x[-1] * (1.0 + 1e-9))

@@ -63,6 +63,12 @@ class Loss:
     #: hessian(Z, T, M) -> (m D, m D); None for a loss that is not twice differentiable
     hessian = None
 
+    @property
+    def cones(self) -> tuple[str, ...]:
+        """The cones (of :data:`nnlasso.backends.CONES`) its CVXPY expression needs besides a
+        QP's second-order cones: ``("exp",)`` when :attr:`exp_cone`."""
+        return ("exp",) if self.exp_cone else ()
+
     def encode(self, Y: np.ndarray) -> "Targets":  # pragma: no cover - abstract
         raise TypeError("abstract")
 

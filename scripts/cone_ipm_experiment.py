@@ -14,12 +14,14 @@ second-order cones, Mehrotra predictor-corrector, one step length 0.99 x the lar
 CVXOPT starting point). Eliminating the cone variables leaves (H + Phi^T Phi) dx = r with H
 block diagonal (one 12 x 12 block per (t_k, theta_k)) and Phi the N x 11 B fit operator; it is
 solved by Woodbury through the dense N x N matrix I + Phi H^-1 Phi^T (one BLAS ``syrk`` and one
-Cholesky per iteration), with iterative refinement on the full KKT system.
+Cholesky per iteration), refined by preconditioned CG on the reduced system (``pcg`` steps; 0:
+iterative refinement on the full KKT system instead).
 
-What was measured (docs/benchmarks.md): cheap iterations, but with all N rows per block 40-80+
-iterations (the far, redundant rows of each cone bend the central path), and a loss of accuracy
-of the Woodbury solve near the end (H spans ~2e-8 .. ~6e9), so it stalls 1e-7..3e-6 above the
-optimum: not accurate enough to certify 1e-6.
+What was measured (docs/benchmarks.md): cheap iterations, but with all N rows per block the
+iteration count grows with the problem (100+ at 355 blocks: the far, redundant rows of each cone
+bend the central path), and it stalls 1e-7..3e-6 above the optimum, with the reduced system
+solved to 1e-12 (``pcg``) or not: the second-order-cone steps go to 0 near the boundary (the
+scaling is recomputed from the iterates): not accurate enough to certify 1e-6.
 
 Run::
 
@@ -49,11 +51,11 @@ class ConeIPM:
 
     def __init__(self, Xl: np.ndarray, y: np.ndarray, lam: float, M: np.ndarray,
                  sg: np.ndarray, rows: list | None = None, delta: float = 1e-8,
-                 refine: int = 2) -> None:
+                 refine: int = 2, pcg: int = 20) -> None:
         self.Xl, self.y, self.lam = Xl, y, lam
         self.N, self.e = Xl.shape
         self.nq = self.e + 1
-        self.delta, self.refine = delta, refine
+        self.delta, self.refine, self.pcg = delta, refine, pcg
         self.M = np.ascontiguousarray(M, dtype=float)
         self.Ms = self.M * np.asarray(sg, dtype=float)[None, :]
         self.m = m = self.M.shape[1]
@@ -165,16 +167,50 @@ class ConeIPM:
         gl, gq = self.G(dx)
         return dx, dl * (gl - bzl), _mv(Wq2, gq - bzq)
 
+    def _reduced(self, dl, Wq2, dx):
+        """(P + G^T W^-2 G) dx."""
+        gl, gq = self.G(dx)
+        out = self.GT(dl * gl, _mv(Wq2, gq))
+        out[:, 1:] += self.PhiT(self.fit(dx[:, 1:]))
+        return out
+
+    def _woodbury(self, fac, r):
+        Hinv, cf = fac
+        w = cho_solve(cf, self.fit(_mv(Hinv, r)[:, 1:]), check_finite=False)
+        corr = np.zeros_like(r)
+        corr[:, 1:] = self.PhiT(w)
+        return _mv(Hinv, r - corr)
+
     def solve_kkt(self, fac, dl, Wq2, Wqsq, bx, bzl, bzq):
-        """[P G^T; G -W^2] [dx; dz] = [bx; bz], refined ``self.refine`` times."""
-        dx, dzl, dzq = self._solve0(fac, dl, Wq2, bx, bzl, bzq)
-        for _ in range(self.refine):
-            r1 = bx - self.GT(dzl, dzq)
-            r1[:, 1:] -= self.PhiT(self.fit(dx[:, 1:]))
-            gl, gq = self.G(dx)
-            c = self._solve0(fac, dl, Wq2, r1, bzl - gl + dzl / dl, bzq - gq + _mv(Wqsq, dzq))
-            dx, dzl, dzq = dx + c[0], dzl + c[1], dzq + c[2]
-        return dx, dzl, dzq
+        """[P G^T; G -W^2] [dx; dz] = [bx; bz]: the reduced system by Woodbury, then ``pcg``
+        preconditioned CG steps on it (or, pcg = 0, ``refine`` refinement steps on the full
+        system)."""
+        if self.pcg == 0:
+            dx, dzl, dzq = self._solve0(fac, dl, Wq2, bx, bzl, bzq)
+            for _ in range(self.refine):
+                r1 = bx - self.GT(dzl, dzq)
+                r1[:, 1:] -= self.PhiT(self.fit(dx[:, 1:]))
+                gl, gq = self.G(dx)
+                c = self._solve0(fac, dl, Wq2, r1, bzl - gl + dzl / dl,
+                                 bzq - gq + _mv(Wqsq, dzq))
+                dx, dzl, dzq = dx + c[0], dzl + c[1], dzq + c[2]
+            return dx, dzl, dzq
+        r = bx + self.GT(dl * bzl, _mv(Wq2, bzq))
+        dx = self._woodbury(fac, r)
+        res = r - self._reduced(dl, Wq2, dx)
+        z = self._woodbury(fac, res)
+        p, rz, r0 = z.copy(), float(np.sum(res * z)), float(np.linalg.norm(r))
+        for _ in range(self.pcg):
+            if np.linalg.norm(res) <= 1e-14 * r0 or rz <= 0:
+                break
+            Ap = self._reduced(dl, Wq2, p)
+            a = rz / float(np.sum(p * Ap))
+            dx, res = dx + a * p, res - a * Ap
+            z = self._woodbury(fac, res)
+            rz_new = float(np.sum(res * z))
+            p, rz = z + (rz_new / rz) * p, rz_new
+        gl, gq = self.G(dx)
+        return dx, dl * (gl - bzl), _mv(Wq2, gq - bzq)
 
     def start(self) -> tuple:
         """CVXOPT's starting point: the W = I Newton system, then shifts into the cones."""

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import backends
 from ..affine import affine_basis, skip_parts
-from ..errors import InvalidProblemError, SolverError
+from ..errors import InvalidProblemError
 from ..lasso import lam_max, solve_lasso, solve_min_norm
 from ..networks import MLP
 from ..solution import Solution, active_set
@@ -96,11 +96,9 @@ def _min_norm_exact(Phi: np.ndarray, Psi: np.ndarray, V_feas: np.ndarray, solver
         expr = V0[moving] + Z[moving] @ B
         obj = cp.sum(cp.norm(expr, 2, axis=1)) if D > 1 else cp.norm1(expr)
         prob = cp.Problem(cp.Minimize(obj))
-        run = backends.solve(prob, name, tol, None)
+        run = backends.solve_cvxpy(prob, name, tol, None, require=[B],
+                                   unusable="on the exact min-norm program; try another solver")
         t_solve = run["solve"]
-        if B.value is None or run["status"] in ("error", "infeasible"):
-            raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the exact "
-                              "min-norm program; try another solver")
         status = run["status"]
         VL = V0 + Z @ np.asarray(B.value).reshape(Z.shape[1], D)
     V[live] = VL
@@ -147,7 +145,7 @@ def _label_targets(net: MLP, y: np.ndarray) -> tuple[np.ndarray, str]:
 
 def _lasso_solver(solver: str) -> str:
     if solver.upper() == "AUTO":
-        return "prox" if _native_available() else "CLARABEL"
+        return "prox" if _native_available() else backends.resolve("auto")
     return solver
 
 
@@ -162,7 +160,7 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
         return (_min_norm_exact(Phi, Psi, prep.V_out, solver, tol or 1e-9), Psi, "squared",
                 None)
     if program == "eps":
-        # "auto": SCS, CLARABEL when SCS is not certified (measured: lasso.MIN_NORM_EPS_AUTO)
+        # "auto": SCS, CLARABEL when SCS is not certified (backends.MIN_NORM_AUTO_ORDER)
         return solve_min_norm(Phi, Psi, eps=eps, skip=skip, solver=solver, **kw), Psi, "squared", None
     if program == "lam":
         T, loss = Psi, "squared"

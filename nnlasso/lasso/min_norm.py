@@ -17,26 +17,16 @@ from ..solution import Solution, active_set
 from .problem import requested_name
 
 
-#: ``solve_min_norm(..., solver="auto")``: SCS first, CLARABEL when SCS fails or its point is
-#: not certified. Equality form (eps = 0), diabetes features 442 x K with Psi = Phi V of a few
-#: neurons (2-core machine under load, wall seconds, both certified): K = 500, D = 3: SCS 2.2 s
-#: vs CLARABEL 6.4 s; K = 1000, D = 5: SCS 17.6 s (rel gap 7e-10) vs CLARABEL 124.6 s
-#: ("optimal_inaccurate", rel gap 1.3e-6); K <= 200: both 0.2-0.5 s. Tolerance form: measured (2-core machine under load; wall / CPU seconds; same
-#: certified objective): digits layer N = 1257, K = 256, D = 10, eps = 0.05: SCS 16.6 s,
-#: CLARABEL 35.0 and 59.9 s; eps = 0.01: SCS 11.5 s, CLARABEL 42.7 s; a (128, 64) digits
-#: network, eps = 0.05 per layer: layer 1 SCS 27.0 s vs CLARABEL 155.7 s (131.3 s rerun),
-#: layer 2 9.0 s vs 18.0 s; 120 x 40 teacher layer: both 0.1-0.3 s. CLARABEL's certified gaps
-#: were also larger (1e-7..9e-7 against SCS's 1e-9..1e-8).
-MIN_NORM_EPS_AUTO = ("SCS", "CLARABEL")
+#: ``solve_min_norm(..., solver="auto")``: the backends tried in order (measured there)
+MIN_NORM_EPS_AUTO = backends.MIN_NORM_AUTO_ORDER
 
 
 def _min_norm_auto(solver: Any, eps: float) -> list[str]:
-    """The backends to try, in order, for (MIN) with ``solver`` (see MIN_NORM_EPS_AUTO)."""
+    """The backends to try, in order, for (MIN) with ``solver``
+    (:func:`nnlasso.backends.auto_order`)."""
     name = backends.resolve(solver, is_qp=False)
     if isinstance(solver, str) and solver.upper() == "AUTO":
-        have = backends.installed()
-        order = [s for s in MIN_NORM_EPS_AUTO if s in have]
-        return order or [name]
+        return backends.auto_order("min_norm") or [name]
     return [name]
 
 
@@ -46,10 +36,8 @@ def _min_norm_point(Phi: np.ndarray, Psi: np.ndarray, X_skip: np.ndarray | None,
     """Solve (MIN) with backend ``name``: (V, B, L, status, run, build_time), L the point the
     dual is built from (the equality multiplier, or the residual for eps > 0)."""
     prog = build_min_norm(Phi, Psi, X_skip, intercept, eps)
-    run = backends.solve(prog.problem, name, tol, options)
-    if run["status"] in ("error", "infeasible") or prog.V.value is None:
-        raise SolverError(f"{name} returned status {run['cvxpy_status']!r} on the min-norm "
-                          "program; try solver='SCS' or eps > 0")
+    run = backends.solve_cvxpy(prog.problem, name, tol, options, require=[prog.V],
+                               unusable="on the min-norm program; try solver='SCS' or eps > 0")
     V = np.asarray(prog.V.value).reshape(Phi.shape[1], -1)
     parts = [v.value for v in (prog.C, prog.c0) if v is not None]
     A = affine_columns(X_skip, intercept, Phi.shape[0])
@@ -98,7 +86,7 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
 
     ``solver``: "auto" (default; the native solver does not solve (MIN)) is SCS, with
     CLARABEL taking over (``fallback``) when SCS fails or its point is not certified within
-    ``max(tol, 1e-6)`` (measured: :data:`MIN_NORM_EPS_AUTO`);
+    ``max(tol, 1e-6)`` (measured: :data:`nnlasso.backends.MIN_NORM_AUTO_ORDER`);
     or any installed CVXPY solver name, which then solves the program alone.
     """
     t_start = time.perf_counter()

@@ -30,15 +30,14 @@ def _solve_program(prog: LassoProgram, solver: str, tol: float, options: dict | 
                    warm: bool) -> dict:
     cache_before = getattr(prog.problem, "_cache", None)
     param_prog = getattr(cache_before, "param_prog", None)
-    run = backends.solve(prog.problem, solver, tol, options, warm_start=warm)
+    run = backends.solve_cvxpy(
+        prog.problem, solver, tol, options, warm_start=warm,
+        require=[B for B, _ in prog.blocks.values()],
+        unusable="without a usable solution; use solver='auto' or 'prox' (nnlasso's native "
+                 "solver, which handles badly scaled data and huge lam), or rescale the data "
+                 "(features and targets of order 1)")
     new_prog = getattr(getattr(prog.problem, "_cache", None), "param_prog", None)
     run["compiled"] = new_prog is not param_prog
-    if run["status"] in ("error", "infeasible") or any(
-            B.value is None for B, _ in prog.blocks.values()):
-        raise SolverError(f"{solver} returned status {run['cvxpy_status']!r} without a usable "
-                          "solution; use solver='auto' or 'prox' (nnlasso's native solver, which "
-                          "handles badly scaled data and huge lam), or rescale the data "
-                          "(features and targets of order 1)")
     return run
 
 
@@ -91,21 +90,22 @@ def _solve_working_set(prob: LassoProblem, lam: float, name: str, options: dict 
     The native inner solver can stall on nearly collinear columns (a 100 x 68 column-generation
     dictionary at small lam: coordinate descent at rel gap 1e-3 after 5000 epochs). The loop
     detects the stall in bounded work (:func:`nnlasso.prox.bcd_gram`: the restricted gap must
-    halve every few dozen epochs) and hands the working set at once to CLARABEL on the same
-    columns (``fallback``), which finishes the solve; ``info["fallback"]`` then records it.
+    halve every few dozen epochs) and hands the working set at once to the CVXPY backend
+    :data:`nnlasso.backends.STALL_FALLBACK` on the same columns (``fallback``), which finishes
+    the solve; ``info["fallback"]`` then records it.
     """
     loop_opts, backend_opts = _native_options(name, options)
     native = name == backends.NATIVE
     inner = None if native else _cvxpy_inner(prob, name, lam, backend_opts)
-    fallback = _cvxpy_inner(prob, "CLARABEL", lam, None, prox.STALL_EPOCHS) if (
-        native and "CLARABEL" in backends.installed()) else None
+    stall = backends.stall_fallback() if native else None
+    fallback = None if stall is None else _cvxpy_inner(prob, stall, lam, None, prox.STALL_EPOCHS)
     res = prox.working_set_solve(prob.native_data(), lam, tol=prob.tol, V0=V0, c0=c0, ws0=ws0,
                                  inner=inner, correlations=correlations, fallback=fallback,
                                  **loop_opts)
     extra: dict = {}
     t_loop = res.times["total"]
     if res.switched_at is not None:
-        extra["fallback"] = {"inner": "CLARABEL", "switched_at": res.switched_at,
+        extra["fallback"] = {"inner": stall, "switched_at": res.switched_at,
                              "reason": "the native restricted solve stalled"}
     B = prob.affine_from_basis(res.c)
     status = "optimal" if res.converged else "optimal_inaccurate"
@@ -172,9 +172,13 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     Parameters
     ----------
     Phi : (N, K) features (for neurons: Phi[n, k] = relu(w_k . x_n - b_k)).
-    Y : (N, D) or (N,) targets; labels in {0,1}/{-1,+1} for "logistic", integers for "softmax".
+    Y : (N, D) or (N,) targets; labels in {0,1}/{-1,+1} for "logistic" and "hinge", integers
+        for "softmax".
     lam : regularization > 0 (scikit-learn's alpha is lam / N).
-    loss : "squared" (1/2|y - z|^2), "logistic" or "softmax"; summed over samples.
+    loss : a name of the registry :data:`nnlasso.losses.LOSSES` ("squared" 1/2|y - z|^2,
+        "logistic", "softmax", "hinge" max(0, 1 - y z)) or a :class:`nnlasso.losses.Loss`;
+        summed over samples (formulas: docs/math.md, "Losses and their scaling"). A loss that
+        is not smooth (the hinge) is solved by a CVXPY backend; "prox" refuses it.
     skip : the (N, d) inputs X for C x + c0, "intercept" for c0 only, or None.
     groups : None (each row of V its own group: the neuron penalty), one label per row, or a
         list of disjoint index arrays covering all rows.
@@ -208,7 +212,8 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
         return _unscale(sol, a, b, lam)
     prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size,
+                            cones=prob.loss.cones)
     if name == backends.NATIVE or working_set:
         sol = _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
         return _as_requested(sol, solver)
@@ -280,7 +285,8 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
         return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
     prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size,
+                            cones=prob.loss.cones)
     if name == backends.NATIVE or working_set:
         return [_as_requested(s, solver)
                 for s in _path_working_set(prob, lam_list, name, options, active_tol)]

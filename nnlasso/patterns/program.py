@@ -172,7 +172,7 @@ class PatternProgram:
                 constraints.append(con)
         prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
                           constraints)
-        info = backends.solve(prob, self.solver, self.tol, self.options)
+        info = backends.solve_cvxpy(prob, self.solver, self.tol, self.options)
         if theta.value is None:
             raise SolverError(f"{self.solver} returned no solution (status "
                               f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
@@ -366,9 +366,10 @@ class PatternProgram:
                 if self.cone:
                     rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
         retry = None
-        if (rg > self.tol and res["status"] != "optimal" and self.solver == "CLARABEL"
-                and "static_regularization_constant" not in self.options):
-            res2, ev2, cert2, rg2 = self._regularized_retry(inW, rows, mu_cache)
+        backend = backends.ADAPTERS.get(self.solver)
+        retry_options = None if backend is None else backend.retry_options(self.options)
+        if rg > self.tol and res["status"] != "optimal" and retry_options is not None:
+            res2, ev2, cert2, rg2 = self._regularized_retry(inW, rows, mu_cache, retry_options)
             t_solve += res2["solve"]
             t_compile += res2["compile"]
             retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
@@ -399,16 +400,18 @@ class PatternProgram:
         return n_new_rows
 
     def _regularized_retry(self, inW: np.ndarray, rows: dict[int, np.ndarray],
-                           mu_cache: np.ndarray | None) -> tuple[dict, dict, dict, float]:
-        """Rule 7: the final restricted program once more with CLARABEL's static
-        regularization at 1e-10; returns (res, ev, cert, rel_gap) of that solve.
+                           mu_cache: np.ndarray | None, options: dict
+                           ) -> tuple[dict, dict, dict, float]:
+        """Rule 7: the final restricted program once more with the backend's retry ``options``
+        (:meth:`nnlasso.backends.Adapter.retry_options`: CLARABEL's static regularization at
+        1e-10); returns (res, ev, cert, rel_gap) of that solve.
 
         Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
         patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller static
         regularization reached 1.0e-7 in one more solve (~8 s there).
         """
         saved = self.options
-        self.options = {**saved, "static_regularization_constant": 1e-10}
+        self.options = options
         try:
             blocks = np.flatnonzero(inW)
             res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)

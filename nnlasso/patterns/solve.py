@@ -210,10 +210,9 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
                           X_skip=pb["X_skip"], intercept=pb["intercept"],
                           lin_block=pb["lin_block"], solver=solver_name, tol=tol, options=opts)
     use_ws = _use_working_set(working_set, B * (N if cone else e))
-    if solver_name == "CLARABEL" and "direct_solve_method" not in opts:
-        # measured (diabetes, 326 blocks, 26k cone rows): QDLDL 4.2 s, faer 8.6 s for the same
-        # 39 iterations; faer is kept for the one-shot program, where it was measured faster
-        prog.options = {**opts, "direct_solve_method": "qdldl" if use_ws else "faer"}
+    # the backend's factorization for repeated restricted solves or one program (measured:
+    # nnlasso.backends.ADAPTERS)
+    prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
     t_build = time.perf_counter() - t_start
     if use_ws:
         with progress(logger, verbose) as level:

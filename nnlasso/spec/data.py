@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import synthetic
+from .. import backends, synthetic
 from ..errors import InvalidProblemError
 from ..memory import max_memory_default
 from .schema import MAX_CSV_BYTES, ProblemData, ProblemFileError, ProblemSpec
@@ -247,10 +247,12 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
     K = Phi.shape[1] if Phi is not None else None
     extra = task.load_extra(spec, d, max_memory)
     D, K = extra.pop("D", D), extra.pop("K", K)
-    if spec.solver.name == "OSQP" and D > 1 and task.penalized:
-        raise ProblemFileError(file, "solver.name", f"OSQP solves only quadratic programs, and "
-                                                    f"these {D} outputs make the penalty a sum "
-                                                    "of norms (use CLARABEL or SCS)")
+    backend = backends.ADAPTERS.get(spec.solver.name)
+    if backend is not None and not backend.takes("soc") and D > 1 and task.penalized:
+        raise ProblemFileError(file, "solver.name", f"{backend.name} solves only quadratic "
+                                                    f"programs, and these {D} outputs make the "
+                                                    "penalty a sum of norms (use "
+                                                    f"{backends.alternatives('soc')})")
     memory = check_memory(spec, N, d, D, K, max_memory)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
                        memory=memory, **extra)

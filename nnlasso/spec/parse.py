@@ -1,12 +1,11 @@
 """Pure validation of a parsed problem file (:func:`parse_problem`) and the memory check."""
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import synthetic
+from .. import backends, synthetic
 from ..losses import get_loss
 from ..memory import estimate_memory, max_memory_default
 from .schema import (CERTIFICATES, LOSSES, MAX_SAMPLES, SCHEMA, SKLEARN_DATASETS, SOURCES,
@@ -203,7 +202,8 @@ def _parse_solver(file: str, top: _Table, task: Task, model: ModelSpec,
         pattern_fit = dictionary is not None and dictionary.kind in ("patterns", "gated")
         concrete = resolve(sname, is_qp=model.loss == "squared" and task.penalized
                            and not pattern_fit,
-                           native=task.penalized and not pattern_fit)
+                           native=task.penalized and not pattern_fit,
+                           cones=get_loss(model.loss).cones)
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
@@ -284,33 +284,11 @@ def _check_solver_options(file: str, solver: str, options: dict[str, Any]) -> No
                                                   f"{_type_name(val)} {val!r} (e.g. {key} = 10)")
         return
     for key, val in options.items():
-        message = _try_cvxpy_option(solver, key, val)
+        message = backends.option_error(solver, key, val)
         if message is not None:
             raise ProblemFileError(file, f"solver.options.{key}",
                                    f"refused by {solver}: {message} (see the {solver} "
                                    f"documentation for its settings, or remove {key})")
-
-
-def _try_cvxpy_option(solver: str, key: str, val: Any) -> str | None:
-    """Solve a tiny QP with ``solver`` and the one option ``key = val``; the error or None."""
-    import contextlib
-    import warnings
-
-    import cvxpy as cp
-    if key == "verbose":               # logging only: nnlasso keeps stdout clean itself
-        return None if isinstance(val, bool) else f"expected true or false, got {val!r}"
-    x = cp.Variable(2)
-    prob = cp.Problem(cp.Minimize(cp.sum_squares(x - 1.0)))
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            prob.solve(solver=solver, **{key: val})
-    except Exception as exc:  # noqa: BLE001 - any refusal of the option by the solver
-        text = " ".join(str(exc).split())
-        if not text or text.isdigit():           # e.g. OSQP's bare status code
-            text = f"invalid value {val!r}"
-        return text[:200]
-    return None
 
 
 def _check_static(spec: ProblemSpec, max_memory: int | None) -> None:
