@@ -302,7 +302,7 @@ def stall_fallback() -> str | None:
 
 
 def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
-            size: ProblemSize | None = None) -> str:
+            size: ProblemSize | None = None, cones: Iterable[str] = ()) -> str:
     """Return the canonical name of ``solver`` or raise with the list of installed ones.
 
     Parameters
@@ -317,6 +317,10 @@ def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
     size : ProblemSize, optional
         With ``native``, lets ``"auto"`` choose the native solver for large programs
         (:func:`choose`).
+    cones : iterable of str
+        The cones of :data:`CONES` the program needs besides those that ``is_qp`` implies,
+        e.g. ``loss.cones`` (``("exp",)`` for the logistic and softmax losses): a solver that
+        lacks one is refused, and ``"auto"`` skips it.
     """
     if not isinstance(solver, str):
         raise SolverError(f"solver: expected a name, got {solver!r}; installed: {installed()}")
@@ -329,10 +333,15 @@ def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
         return NATIVE
     if name == "AUTO" and native and size is not None and choose(size):
         return NATIVE
+    cones = tuple(cones)
     if name == "AUTO":
         for cand in AUTO_ORDER:
-            if cand in have:
+            if cand in have and all(ADAPTERS[cand].takes(c) for c in cones):
                 return cand
+        if cones and any(c in have for c in AUTO_ORDER):
+            raise SolverError(f"solver='auto': none of the installed {AUTO_ORDER} takes the "
+                              f"{_cone_phrase(cones)} this program needs; install "
+                              f"{alternatives(cones[0])}")
         raise SolverError(f"solver='auto': none of {AUTO_ORDER} is installed; "
                           f"{ADAPTERS[AUTO_ORDER[0]].install}")
     if name not in SUPPORTED:
@@ -344,7 +353,20 @@ def resolve(solver: str, *, is_qp: bool = True, native: bool = False,
     if not is_qp and not ADAPTERS[name].takes("soc"):
         raise SolverError(f"solver: {name} solves only quadratic programs (squared loss, one "
                           f"output, no groups); use {alternatives('soc')} for this program")
+    for cone in cones:
+        if not ADAPTERS[name].takes(cone):
+            raise SolverError(f"solver: {name} does not take the {_cone_phrase((cone,))} this "
+                              f"program needs; use {alternatives(cone)} (or solver='auto')")
     return name
+
+
+#: what each cone of :data:`CONES` is, for messages
+_CONE_USES = {"soc": "second-order cone (group norms, cone constraints)",
+              "exp": "exponential cone (the logistic and softmax losses)"}
+
+
+def _cone_phrase(cones: tuple[str, ...]) -> str:
+    return " and the ".join(_CONE_USES.get(c, c) for c in cones)
 
 
 def option_error(solver: str, key: str, val: Any) -> str | None:

@@ -297,13 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse problems whose memory estimate exceeds MB (default: "
                             "$NNLASSO_MAX_MEMORY_MB or 4096)")
 
+    def solving(p: argparse.ArgumentParser, timeout_help: str, save_help: str) -> None:
+        """The options of the commands that solve: --timeout, --save-solutions, --max-memory."""
+        p.add_argument("--timeout", type=_timeout, metavar="S", help=timeout_help)
+        p.add_argument("--save-solutions", metavar="DIR", help=save_help)
+        common(p)
+
     p = sub.add_parser("solve", help="solve one problem file and print a report")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print the JSON record instead")
-    p.add_argument("--timeout", type=_timeout, metavar="S",
-                   help="time limit in seconds (run in a worker process)")
-    p.add_argument("--save-solutions", metavar="DIR", help="write the solution arrays (npz)")
-    common(p)
+    solving(p, "time limit in seconds (run in a worker process)",
+            "write the solution arrays (npz)")
     p.set_defaults(func=_cmd_solve)
 
     p = sub.add_parser("batch", help="run problem files / folders, one JSON record each")
@@ -322,10 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: run again the problems whose record is an error or "
                         "a timeout")
-    p.add_argument("--timeout", type=_timeout, metavar="S",
-                   help="per-problem time limit in seconds")
-    p.add_argument("--save-solutions", metavar="DIR", help="write solution arrays (npz) here")
-    common(p)
+    solving(p, "per-problem time limit in seconds", "write solution arrays (npz) here")
     p.set_defaults(func=_cmd_batch)
 
     p = sub.add_parser("validate", help="check problem files and their data without solving")

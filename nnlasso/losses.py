@@ -63,6 +63,12 @@ class Loss:
     #: hessian(Z, T, M) -> (m D, m D); None for a loss that is not twice differentiable
     hessian = None
 
+    @property
+    def cones(self) -> tuple[str, ...]:
+        """The cones (of :data:`nnlasso.backends.CONES`) its CVXPY expression needs besides a
+        QP's second-order cones: ``("exp",)`` when :attr:`exp_cone`."""
+        return ("exp",) if self.exp_cone else ()
+
     def encode(self, Y: np.ndarray) -> "Targets":  # pragma: no cover - abstract
         raise TypeError("abstract")
 
@@ -381,6 +387,20 @@ class HingeLoss(Loss):
         if B0 is not None and self.value(offset + A @ B0, T) <= self.value(offset + A @ B, T):
             return np.array(B0, dtype=float)
         return B
+
+
+def mean_class_loss(Z: np.ndarray, codes: np.ndarray) -> float:
+    """The mean classification loss L(T, Z) / N at raw outputs (logits) Z of class codes.
+
+    One column (N, 1): the logistic loss of codes {0, 1} (T = 2 codes - 1); C columns: the
+    softmax loss of codes 0..C-1 (T their one-hot rows over the C columns). The scores of
+    compression (``loss_train``) and of the classifier CV estimator (``neg_log_loss``).
+    """
+    Z = np.asarray(Z, dtype=float)
+    codes = np.asarray(codes).astype(int)
+    if Z.shape[1] == 1:
+        return LogisticLoss().value(Z, (2.0 * codes - 1.0)[:, None]) / Z.shape[0]
+    return SoftmaxLoss().value(Z, np.eye(Z.shape[1])[codes]) / Z.shape[0]
 
 
 LOSSES: dict[str, type[Loss]] = {"squared": SquaredLoss, "logistic": LogisticLoss,

@@ -167,7 +167,7 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
 
     Parameters
     ----------
-    X : (N, d) inputs.   Y : (N, D) or (N,) targets (labels for logistic / softmax).
+    X : (N, d) inputs.   Y : (N, D) or (N,) targets (labels for logistic / softmax / hinge).
     lam : regularization > 0; or ``lam_ratio`` in (0, 1]: lam = lam_ratio * lam_max.
     dictionary : "data" (hyperplanes through data points), "sphere", "knots" (1-D, exact),
         "patterns" (exact activation-pattern program, one output), "gated" (its gated-ReLU
@@ -175,7 +175,9 @@ def fit_shallow(X: Any, Y: Any, lam: float | None = None, *, lam_ratio: float | 
         (column generation until certified over all neurons), or a relu
         :class:`NeuronDictionary`.
     n_neurons : dictionary size for "data" / "sphere" (initial size for "adaptive").
-    loss : "squared", "logistic" or "softmax".   skip : True (C x + c0), "intercept" or False.
+    loss : a name of :data:`nnlasso.losses.LOSSES` ("squared", "logistic", "softmax",
+        "hinge"; as in :func:`nnlasso.solve_lasso`).   skip : True (C x + c0), "intercept" or
+        False.
     solver, tol, active_tol, options : as in :func:`nnlasso.solve_lasso`.
     verify : apply :func:`nnlasso.representer.check_width` and ``reduce_support``; the network
         is then built from the reduced solution (same fit, objective not larger).

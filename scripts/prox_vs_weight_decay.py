@@ -218,10 +218,39 @@ def summary(agg: list, widths: dict[str, int]) -> list[str]:
     return lines
 
 
-def plot(agg: list, widths: dict[str, int], path: Path) -> bool:
+def points(agg: list) -> list[tuple]:
+    """Figure points from the aggregated rows: ``(dataset, noise, trainer, alpha, test acc
+    mean, sd, nonzero mean, sd)`` (sd 0 for one seed)."""
+    def sd(v: list) -> float:
+        return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+    return [(r[0], r[1], r[2], r[3], float(np.mean(r[5])), sd(r[5]), float(np.mean(r[6])),
+             sd(r[6])) for r in agg]
+
+
+def points_from_markdown(text: str) -> list[tuple]:
+    """The figure points read back from the "All runs" table of a page this script wrote."""
+    def ms(cell: str) -> tuple[float, float]:
+        parts = cell.split("±")
+        return float(parts[0]), (float(parts[1]) if len(parts) > 1 else 0.0)
+
+    out = []
+    for line in text.split("## All runs", 1)[-1].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 9 or cells[3] not in TRAINERS:
+            continue
+        out.append((cells[0], float(cells[1]), cells[3], float(cells[2])) + ms(cells[5])
+                   + ms(cells[6]))
+    if not out:
+        raise SystemExit("--replot: no rows found under '## All runs' in the --out page")
+    return out
+
+
+def plot(pts: list[tuple], widths: dict[str, int], path: Path) -> bool:
     """Mean test accuracy vs mean fraction of nonzero hidden neurons (error bars: sd over the
-    seeds), one panel per (data set, noise). Returns False (and says so on stderr) when
-    matplotlib is not installed."""
+    seeds), one panel per (data set, noise). The accuracy axis spans 20 points below the
+    panel's best; points further down (collapsed nets) are listed in the panel instead. Returns
+    False (and says so on stderr) when matplotlib is not installed."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -230,37 +259,44 @@ def plot(agg: list, widths: dict[str, int], path: Path) -> bool:
         print("matplotlib is not installed (pip install 'nnlasso[plot]'): no figure written, "
               "table only", file=sys.stderr)
         return False
-    datasets = list(dict.fromkeys(r[0] for r in agg))
-    noises = list(dict.fromkeys(r[1] for r in agg))
+    datasets = list(dict.fromkeys(r[0] for r in pts))
+    noises = list(dict.fromkeys(r[1] for r in pts))
     fig, axes = plt.subplots(len(datasets), len(noises), squeeze=False,
                              figsize=(5.0 * len(noises), 3.9 * len(datasets)))
     for i, data in enumerate(datasets):
         for j, noise in enumerate(noises):
             ax = axes[i][j]
+            panel = [r for r in pts if r[0] == data and r[1] == noise]
+            low = max(0.0, max(r[4] for r in panel) - 20.0)
+            hidden = []
             for name, (color, marker) in STYLE.items():
-                sel = [r for r in agg if r[0] == data and r[1] == noise and r[2] == name]
+                sel = [r for r in panel if r[2] == name]
+                hidden += [f"{name} {r[3]:g}: {r[4]:.1f}%" for r in sel if r[4] < low]
+                sel = [r for r in sel if r[4] >= low]
                 if not sel:
                     continue
                 width = widths[name]
-                frac = np.array([np.mean(r[6]) / width for r in sel])
-                acc = np.array([np.mean(r[5]) for r in sel])
-                xerr = [np.std(r[6], ddof=1) / width if len(r[6]) > 1 else 0.0 for r in sel]
-                yerr = [np.std(r[5], ddof=1) if len(r[5]) > 1 else 0.0 for r in sel]
+                frac = np.array([r[6] / width for r in sel])
+                acc = np.array([r[4] for r in sel])
+                xerr = np.array([r[7] / width for r in sel])
+                yerr = np.array([r[5] for r in sel])
                 order = np.argsort(frac)
-                ax.errorbar(frac[order], acc[order], xerr=np.array(xerr)[order],
-                            yerr=np.array(yerr)[order], marker=marker, color=color, label=name,
-                            alpha=0.85, capsize=2, markersize=5,
-                            linestyle="none" if "weight decay" in name else "-")
+                ax.errorbar(frac[order], acc[order], xerr=xerr[order], yerr=yerr[order],
+                            marker=marker, color=color, label=name, alpha=0.85, capsize=2,
+                            markersize=5, linestyle="none" if "weight decay" in name else "-")
                 for r, x, a in zip(sel, frac, acc):
                     ax.annotate(f"{r[3]:g}", (x, a), textcoords="offset points",
                                 xytext=(-6, -3) if "weight decay" in name else (4, -10),
                                 ha="right" if "weight decay" in name else "left", fontsize=6,
                                 color=color)
+            if hidden:
+                ax.text(0.02, 0.03, "below the axis (alpha: test acc):\n" + "\n".join(hidden),
+                        transform=ax.transAxes, fontsize=6, va="bottom", ha="left")
             ax.set_title(f"{data}, label noise {100 * noise:g}%", fontsize=10)
             ax.set_xlabel("fraction of nonzero hidden neurons")
             ax.set_ylabel("test accuracy %")
             ax.set_xlim(-0.05, 1.1)
-            ax.set_ylim(max(0.0, ax.get_ylim()[0]), 100)
+            ax.set_ylim(low, min(100.0, max(r[4] + r[5] for r in panel) + 1.0))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="lower right", title="point labels: alpha",
                       title_fontsize=7)
@@ -299,7 +335,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compress-alphas", type=float, nargs="*", default=[0.2, 0.5, 1.0])
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument("--replot", action="store_true",
+                    help="redraw --figure from the tables of the --out page, no training")
     args = ap.parse_args(argv)
+    widths = {name: sum(args.deep_hidden) if name.startswith("deep") else sum(args.hidden)
+              for name in TRAINERS}
+    if args.replot:
+        if args.out is None or args.figure is None or not args.out.is_file():
+            ap.error("--replot needs --out (an existing page written by this script) and "
+                     "--figure")
+        return 0 if plot(points_from_markdown(args.out.read_text()), widths, args.figure) else 1
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
     epochs = 30 if args.quick else 100
     grids = {name: TRAINERS[name][2 if args.quick else 1] for name in args.trainers}
@@ -310,8 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     agg = aggregate(rows)
     N = {d: load_data(d, seeds[0])[0].shape[0] for d in args.datasets}
     width = sum(args.hidden)
-    widths = {name: sum(args.deep_hidden) if name.startswith("deep") else width
-              for name in TRAINERS}
     deep_on = any(t.startswith("deep") for t in args.trainers)
     cmd = ("python scripts/prox_vs_weight_decay.py" + (" --quick" if args.quick else "")
            + f" --seeds {' '.join(map(str, seeds))}"
@@ -389,13 +432,14 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {name} | {alpha:g} | {eps:g} | {nb} | {na} | {bound} | {eff} | "
                          f"{te0:.2f} | {te1:.2f} | {chg:.3g} | "
                          f"{'-' if gap is None else f'{gap:.1e}'} | {secs:.1f} |")
-    if args.figure is not None and plot(agg, widths, args.figure):
+    if args.figure is not None and plot(points(agg), widths, args.figure):
         lines += ["", f"![test accuracy vs fraction of nonzero neurons]"
                   f"({_rel(args.figure, args.out)})", "",
                   "Figure: mean test accuracy vs the mean fraction of nonzero hidden neurons "
                   "(exactly nonzero path magnitude; error bars: sd over the seeds), point "
-                  "labels = alpha, one panel per data set and label noise; made by the command "
-                  "above."]
+                  "labels = alpha, one panel per data set and label noise, the accuracy axis "
+                  "20 points deep (collapsed nets listed in the panel); made by the command "
+                  "above (the same with `--replot` redraws it from this page's tables)."]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:

@@ -5,6 +5,7 @@ Data (plain functions, ``from conftest import relu_features``, and fixtures):
 * ``relu_features(X, K, seed)``: ReLU features of K neurons with unit directions and hyperplanes
   through random data points, written here independently of nnlasso's samplers (the
   ``relu_features`` fixture returns this function);
+* ``centred_residual(rng, N, D, A)``: a random (N, D) residual orthogonal to the columns of A;
 
 Problem-file layer (spec, batch, CLI, hostile):
 
@@ -36,6 +37,12 @@ def relu_features(X: np.ndarray, K: int, seed: int) -> np.ndarray:
     W /= np.linalg.norm(W, axis=1, keepdims=True)
     b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
     return np.maximum(X @ W.T - b, 0.0)
+
+
+def centred_residual(rng: np.random.Generator, N: int, D: int, A: np.ndarray) -> np.ndarray:
+    """A random (N, D) residual orthogonal to the columns of A (a dual point of the skip A)."""
+    Q = rng.standard_normal((N, D))
+    return Q - A @ np.linalg.lstsq(A, Q, rcond=None)[0]
 
 
 @pytest.fixture(name="relu_features", scope="session")

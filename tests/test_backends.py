@@ -23,6 +23,40 @@ def test_resolve_names():
         backends.resolve("NOPE", native=True)
 
 
+def test_resolve_refuses_a_solver_without_the_loss_cones(monkeypatch):
+    """A backend that lacks the exponential cone (a fake SCS taking only second-order cones) is
+    refused for the logistic / softmax losses with a message naming the cone, and "auto" skips
+    it; the squared loss (no exponential cone) still takes it."""
+    import dataclasses
+
+    import nnlasso as nl
+    from nnlasso.losses import get_loss
+    assert get_loss("logistic").cones == get_loss("softmax").cones == ("exp",)
+    assert get_loss("squared").cones == get_loss("hinge").cones == ()
+    fakes = {n: dataclasses.replace(backends.ADAPTERS[n], cones=frozenset({"soc"}))
+             for n in backends.AUTO_ORDER}
+    # "auto" skips a backend without the cone
+    monkeypatch.setitem(backends.ADAPTERS, "CLARABEL", fakes["CLARABEL"])
+    assert backends.resolve("auto", is_qp=False, cones=("exp",)) == backends.auto_order()[1]
+    assert backends.resolve("auto", is_qp=False) == "CLARABEL"
+    monkeypatch.setitem(backends.ADAPTERS, "SCS", fakes["SCS"])
+    with pytest.raises(SolverError, match="SCS does not take the exponential cone"):
+        backends.resolve("scs", is_qp=False, cones=("exp",))
+    assert backends.resolve("scs", is_qp=False) == "SCS"
+    rng = np.random.default_rng(0)
+    Phi, y = rng.standard_normal((20, 5)), rng.integers(0, 2, 20)
+    for loss, Y in (("logistic", y), ("softmax", np.arange(20) % 3)):
+        with pytest.raises(SolverError, match="exponential cone"):
+            nl.solve_lasso(Phi, Y, 1.0, loss=loss, solver="SCS")
+    assert nl.solve_lasso(Phi, y.astype(float), 1.0, solver="SCS").status == "optimal"
+    # and says so when no installed backend has it
+    for n in backends.AUTO_ORDER:
+        monkeypatch.setitem(backends.ADAPTERS, n, fakes[n])
+    with pytest.raises(SolverError, match="none of the installed .* exponential cone"):
+        backends.resolve("auto", is_qp=False, cones=("exp",))
+    assert backends.resolve("auto", is_qp=False) == backends.auto_order()[0]
+
+
 @pytest.mark.parametrize("size,native", [
     (ProblemSize(50, 30, 3, "squared"), False),
     (ProblemSize(50, 40, 3, "squared"), True),       # K D = 120 > 100

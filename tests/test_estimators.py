@@ -242,7 +242,7 @@ def test_pickle_keeps_what_prediction_needs():
 
 def test_inaccurate_solve_warns(monkeypatch):
     import dataclasses
-    real = est_mod.fit_shallow
+    real = est_mod.base.fit_shallow
 
     def inaccurate(*args, **kw):
         fit = real(*args, **kw)
@@ -251,7 +251,7 @@ def test_inaccurate_solve_warns(monkeypatch):
                                            rel_gap=0.5)
         return fit
 
-    monkeypatch.setattr(est_mod, "fit_shallow", inaccurate)
+    monkeypatch.setattr(est_mod.base, "fit_shallow", inaccurate)  # where _fit calls it
     X, y = load_diabetes(return_X_y=True)
     with pytest.warns(ConvergenceWarning, match="optimal_inaccurate"):
         est = nl.ConvexReLURegressor(n_neurons=20).fit(X[:60], y[:60])

@@ -420,3 +420,26 @@ def test_prox_vs_weight_decay_script_deep_trainers(tmp_path):
     assert rows[0.0][1] == 24 and rows[2.0][1] < 24
     assert rows[0.0][0] > 80                       # measured: 93.2% after 30 epochs
     assert "--deep-hidden 16 8 --deep-bottlenecks 4 --trainers 'deep prox'" in out.read_text()
+
+
+def test_prox_vs_weight_decay_replot_reads_the_published_page(tmp_path):
+    """--replot redraws the figure from docs/prox_vs_weight_decay.md's table (no training)."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("nnlasso_prox_vs_wd_replot",
+                                                  root / "scripts" / "prox_vs_weight_decay.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    pts = mod.points_from_markdown((root / "docs" / "prox_vs_weight_decay.md").read_text())
+    trainers = {p[2] for p in pts}
+    assert trainers == {"prox", "weight decay", "lasso", "group lasso"}
+    assert all(0 <= p[4] <= 100 and p[5] >= 0 and 0 <= p[6] <= 128 for p in pts)
+    wd = [p for p in pts if p[2] == "weight decay" and p[3] > 0]
+    assert wd and all(p[6] == 128 for p in wd)            # weight decay keeps every neuron
+    pytest.importorskip("matplotlib")
+    fig = tmp_path / "f.png"
+    assert mod.main(["--replot", "--out", str(root / "docs" / "prox_vs_weight_decay.md"),
+                     "--figure", str(fig)]) == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

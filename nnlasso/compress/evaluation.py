@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..losses import get_loss, mean_class_loss
 from ..networks import MLP
 from .solvers import _label_targets
 
 
 def _loss(net: MLP, Z: np.ndarray, y: np.ndarray) -> float:
-    """Mean cross-entropy (classifiers) or mean squared error (regressors) at raw outputs Z."""
-    if not net.is_classifier:
-        T = np.asarray(y, dtype=float).reshape(Z.shape)
-        return float(np.mean((Z - T) ** 2))
-    codes, loss = _label_targets(net, y)
-    if loss == "softmax":
-        m = Z.max(axis=1, keepdims=True)
-        lse = (m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))[:, 0]
-        return float(np.mean(lse - Z[np.arange(Z.shape[0]), codes]))
-    z = Z[:, 0]
-    s = 2.0 * codes - 1.0
-    return float(np.mean(np.logaddexp(0.0, -s * z)))
+    """The mean loss at raw outputs Z (N, D): for a classifier, the loss of the label-aware
+    program (logistic / softmax) per sample (:func:`nnlasso.losses.mean_class_loss`); for a
+    regressor the mean squared error |Z - T|^2 / (N D) = 2 L_squared(T, Z) / (N D) (the
+    squared loss of :mod:`nnlasso.losses` is 1/2 |T - Z|^2)."""
+    codes, name = _label_targets(net, y)
+    if name == "squared":
+        return 2.0 * get_loss(name).value(Z, codes.reshape(Z.shape)) / Z.size
+    return mean_class_loss(Z, codes)
 
 
 def _scores(net: MLP, Z: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -172,9 +172,13 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
     Parameters
     ----------
     Phi : (N, K) features (for neurons: Phi[n, k] = relu(w_k . x_n - b_k)).
-    Y : (N, D) or (N,) targets; labels in {0,1}/{-1,+1} for "logistic", integers for "softmax".
+    Y : (N, D) or (N,) targets; labels in {0,1}/{-1,+1} for "logistic" and "hinge", integers
+        for "softmax".
     lam : regularization > 0 (scikit-learn's alpha is lam / N).
-    loss : "squared" (1/2|y - z|^2), "logistic" or "softmax"; summed over samples.
+    loss : a name of the registry :data:`nnlasso.losses.LOSSES` ("squared" 1/2|y - z|^2,
+        "logistic", "softmax", "hinge" max(0, 1 - y z)) or a :class:`nnlasso.losses.Loss`;
+        summed over samples (formulas: docs/math.md, "Losses and their scaling"). A loss that
+        is not smooth (the hinge) is solved by a CVXPY backend; "prox" refuses it.
     skip : the (N, d) inputs X for C x + c0, "intercept" for c0 only, or None.
     groups : None (each row of V its own group: the neuron penalty), one label per row, or a
         list of disjoint index arrays covering all rows.
@@ -208,7 +212,8 @@ def solve_lasso(Phi: np.ndarray, Y: np.ndarray, lam: float, *, loss: str | Loss 
         return _unscale(sol, a, b, lam)
     prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size,
+                            cones=prob.loss.cones)
     if name == backends.NATIVE or working_set:
         sol = _solve_working_set(prob, lam, name, options, active_tol, t_start)[0]
         return _as_requested(sol, solver)
@@ -280,7 +285,8 @@ def lasso_path(Phi: np.ndarray, Y: np.ndarray, lams: Iterable[float], *,
         return [_unscale(s, a, b, lam) for s, lam in zip(sols, lam_list)]
     prob = LassoProblem(Phi, Y, loss, skip, groups, weights, tol)
     is_qp = prob.loss.name == "squared" and prob.T.shape[1] == 1 and prob.groups.singletons
-    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size)
+    name = backends.resolve(solver, is_qp=is_qp, native=True, size=prob.size,
+                            cones=prob.loss.cones)
     if name == backends.NATIVE or working_set:
         return [_as_requested(s, solver)
                 for s in _path_working_set(prob, lam_list, name, options, active_tol)]

@@ -202,7 +202,8 @@ def _parse_solver(file: str, top: _Table, task: Task, model: ModelSpec,
         pattern_fit = dictionary is not None and dictionary.kind in ("patterns", "gated")
         concrete = resolve(sname, is_qp=model.loss == "squared" and task.penalized
                            and not pattern_fit,
-                           native=task.penalized and not pattern_fit)
+                           native=task.penalized and not pattern_fit,
+                           cones=get_loss(model.loss).cones)
     except SolverError as exc:
         raise st.error("name", str(exc).removeprefix("solver: ")) from None
     time_limit = st.number("time_limit", None, lo=0.0, hi=1e7, lo_open=True,
