@@ -40,7 +40,9 @@ from typing import Any
 import numpy as np
 
 from . import backends
+from .affine import affine_columns
 from .compress.inputs import _check_eps, _positive
+from .compress.report import ProgramReport
 from .compress.solvers import _lasso_solver, _reduce, _refit
 from .deep import DeepReLUNet, _block_arrays, _make_block
 from .errors import InvalidProblemError
@@ -54,7 +56,7 @@ RANK_TOL = 1e-10
 
 
 @dataclass
-class BlockReport:
+class BlockReport(ProgramReport):
     """One block of :func:`compress_deep`.
 
     Attributes
@@ -63,17 +65,16 @@ class BlockReport:
     neurons_before, neurons_after : ReLU width of the block.
     rank_before, rank_after : width of the bottleneck after the block (its outputs), None for
         the last block.
-    psi_rel_change : ``|Z'_{l+1} - Z_{l+1}|_F / |Psi|_F`` on X after the hidden-layer step (the
-        program's guarantee: ~0 exact, <= eps in the eps mode).
+    psi_rel_change, objective, gap, rel_gap, status, solver, lam : as in
+        :class:`~nnlasso.compress.report.ProgramReport` (``psi_rel_change`` after the
+        hidden-layer step; the program's guarantee: ~0 exact, <= eps in the eps mode).
+    max_output_change, rel_output_change : of the whole network's outputs on X after this
+        block's steps (cumulative).
+    trained_objective : ``sum_k |V_k|_2`` of the trained (rebalanced, unit-row) block.
     block_rel_change : ``|Z'_{l+1} - Z_{l+1}|_F / |Z_{l+1}|_F`` on X after the hidden-layer step.
     bottleneck_rel_change : relative change of block l+1's output on X caused by truncating the
         bottleneck (None for the last block).
-    max_output_change, rel_output_change : of the whole network's outputs on X after this
-        block's steps (cumulative).
-    objective, gap, rel_gap, status, solver : of the convex program (nnlasso's certificate).
-    trained_objective : ``sum_k |V_k|_2`` of the trained (rebalanced, unit-row) block.
     singular_values : of the bottleneck product G (None for the last block).
-    lam : the absolute lam of the "lam" program.
     """
 
     block: int
@@ -82,19 +83,9 @@ class BlockReport:
     neurons_after: int
     rank_before: int | None = None
     rank_after: int | None = None
-    psi_rel_change: float | None = None
     block_rel_change: float | None = None
     bottleneck_rel_change: float | None = None
-    max_output_change: float | None = None
-    rel_output_change: float | None = None
-    objective: float | None = None
-    gap: float | None = None
-    rel_gap: float | None = None
-    status: str = "optimal"
-    solver: str = ""
-    trained_objective: float | None = None
     singular_values: list[float] | None = None
-    lam: float | None = None
 
 
 @dataclass
@@ -154,7 +145,7 @@ class DeepCompressionReport:
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "blocks"}
-        out["blocks"] = [dict(b.__dict__) for b in self.blocks]
+        out["blocks"] = [dict(b._items()) for b in self.blocks]
         for k in ("hidden_before", "hidden_after", "bottlenecks_before", "bottlenecks_after"):
             out[k] = list(out[k])
         return out
@@ -215,7 +206,7 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
     Cn = sol.skip_coef if C is not None else None
     cn = np.zeros(D) if sol.intercept is None else np.asarray(sol.intercept, dtype=float)
     if refit:                                 # affine columns [Z 1] (or [1]), coefficients [C; c]
-        A = np.hstack(([Z] if Cn is not None else []) + [np.ones((Z.shape[0], 1))])
+        A = affine_columns(Z if Cn is not None else None, True, Z.shape[0])
         B = np.vstack(([Cn] if Cn is not None else []) + [cn[None, :]])
         V_S, B = _refit(Phi[:, S], Psi, V_S, A, B)
         Cn, cn = (B[:-1] if Cn is not None else None), B[-1]

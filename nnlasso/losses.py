@@ -389,6 +389,20 @@ class HingeLoss(Loss):
         return B
 
 
+def mean_class_loss(Z: np.ndarray, codes: np.ndarray) -> float:
+    """The mean classification loss L(T, Z) / N at raw outputs (logits) Z of class codes.
+
+    One column (N, 1): the logistic loss of codes {0, 1} (T = 2 codes - 1); C columns: the
+    softmax loss of codes 0..C-1 (T their one-hot rows over the C columns). The scores of
+    compression (``loss_train``) and of the classifier CV estimator (``neg_log_loss``).
+    """
+    Z = np.asarray(Z, dtype=float)
+    codes = np.asarray(codes).astype(int)
+    if Z.shape[1] == 1:
+        return LogisticLoss().value(Z, (2.0 * codes - 1.0)[:, None]) / Z.shape[0]
+    return SoftmaxLoss().value(Z, np.eye(Z.shape[1])[codes]) / Z.shape[0]
+
+
 LOSSES: dict[str, type[Loss]] = {"squared": SquaredLoss, "logistic": LogisticLoss,
                                  "softmax": SoftmaxLoss, "hinge": HingeLoss}
 

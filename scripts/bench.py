@@ -644,7 +644,7 @@ def machine() -> dict:
         mem_gib = float("nan")
     versions = {}
     for pkg in ("nnlasso", "numpy", "scipy", "cvxpy", "clarabel", "scs", "ecos", "osqp",
-                "scikit-learn", "skglm", "celer", "numba", "pyscnn"):
+                "scikit-learn", "skglm", "celer", "numba", "pyscnn", "adelie"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

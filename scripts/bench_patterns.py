@@ -368,9 +368,9 @@ def adelie_solve(X: np.ndarray, y: np.ndarray, pats: np.ndarray, lam: float, con
     # adelie logs its solver's failure and returns the solutions found before it
     lm = np.asarray(state.lmdas)
     if lm.size == 0 or not np.isclose(lm[-1], lam_a, rtol=1e-12):
-        where = f"lam {lm[-1] * N:.3g}" if lm.size else "no lam"
-        raise RuntimeError(f"adelie stopped at {where} of {lam:g} "
-                           f"({len(lm)}/{lp.size} values): {state.error or 'no message'}")
+        msg = (state.error or "no message").replace("adelie_core solver: ", "").rstrip("!")
+        last = f", last solved lam {lm[-1] * N:.3g}" if lm.size else ""
+        raise RuntimeError(f"{msg} ({len(lm)} of {lp.size} lam values{last})")
     beta = np.asarray(state.betas[-1].toarray()).ravel()
     return beta.reshape(-1, d + 1)
 
@@ -425,7 +425,7 @@ def _adelie_rows(program: str, n_pat: int, n_used: int, lam: float, dual: float,
                 note = ""
             except Exception as exc:  # report, keep benchmarking
                 tm, obj, act, viol, note = (float("nan"), float("nan"), 0, 0.0,
-                                            f"failed: {exc}"[:80])
+                                            f"adelie error: {exc}"[:120])
         else:
             tm, obj, act, viol, note = _adelie_row_limited(program, n_pat, lam, method,
                                                            float(tol_s), repeats, limit)
@@ -455,7 +455,8 @@ def _adelie_row_limited(program: str, n_pat: int, lam: float, method: str, tol: 
             return float("nan"), float("nan"), 0, 0.0, f"failed: {last}"[:80]
         res = json.loads(out.read_text())
         if "error" in res:
-            return res["time_s"], float("nan"), 0, 0.0, f"error after {res['time_s']:.1f} s: {res['error']}"[:90]
+            return (res["time_s"], float("nan"), 0, 0.0,
+                    f"adelie error after {res['time_s']:.1f} s: {res['error']}"[:120])
         return res["time_s"], res["objective"], res["active"], res["violation"], ""
 
 

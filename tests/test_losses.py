@@ -264,3 +264,19 @@ def test_hinge_problem_file_runs_through_the_batch_runner(tmp_path):
     rec = run_problem(p)
     assert rec["error"] is None and rec["status"] == "optimal" and rec["loss"] == "hinge"
     assert rec["inner"] == "CLARABEL" and rec["rel_gap"] <= 1e-8
+
+
+def test_mean_class_loss_is_sklearns_log_loss():
+    """The mean logistic / softmax loss of the scores against scikit-learn's log_loss of the
+    probabilities sigma(z) / softmax(z) (an independent formula)."""
+    from scipy.special import expit, softmax
+    from sklearn.metrics import log_loss
+
+    from nnlasso.losses import mean_class_loss
+    rng = np.random.default_rng(3)
+    z, y = 3 * rng.standard_normal((40, 1)), rng.integers(0, 2, 40)
+    p = expit(z[:, 0])
+    assert mean_class_loss(z, y) == pytest.approx(log_loss(y, np.column_stack([1 - p, p])),
+                                                  rel=1e-12)
+    Z, c = 3 * rng.standard_normal((40, 4)), np.arange(40) % 4
+    assert mean_class_loss(Z, c) == pytest.approx(log_loss(c, softmax(Z, axis=1)), rel=1e-12)

@@ -2,7 +2,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from numbers import Integral
 from typing import Any
 
@@ -11,8 +11,45 @@ import numpy as np
 from ..networks import MLP
 
 
+@dataclass(kw_only=True)
+class ProgramReport:
+    """The fields of a report on one compression program (keyword-only), shared by
+    :class:`CompressionReport` (a layer) and :class:`nnlasso.deep_compress.BlockReport` (a block).
+
+    Attributes
+    ----------
+    psi_rel_change : ``|Z'_{l+1} - Z_{l+1}|_F / |Psi|_F`` on X: the next layer's pre-activation
+        change relative to Psi (<= 1e-6 in the exact mode, <= eps in the eps mode).
+    max_output_change : ``max_{n, j} |f_small(x_n)_j - f(x_n)_j|`` over X of the final raw
+        outputs (logits for classifiers).
+    rel_output_change : ``|f_small(X) - f(X)|_F / |f(X)|_F``.
+    trained_objective : the program's objective at the trained weights (feasible point).
+    objective, gap, rel_gap, status : of the convex program (nnlasso's own certificate).
+    solver : the solver asked for ("auto" or a name).
+    lam : the absolute lam of the penalized programs.
+    """
+
+    psi_rel_change: float | None = None
+    max_output_change: float | None = None
+    rel_output_change: float | None = None
+    trained_objective: float | None = None
+    objective: float | None = None
+    gap: float | None = None
+    rel_gap: float | None = None
+    status: str = "optimal"
+    solver: str = ""
+    lam: float | None = None
+
+    def _items(self) -> list[tuple[str, Any]]:
+        """(name, value) of every field: the subclass's own first (layer or block, program,
+        widths, ...), then these shared ones, in definition order (the order of ``to_dict``)."""
+        shared = [f.name for f in fields(ProgramReport)]
+        names = [f.name for f in fields(self) if f.name not in shared] + shared
+        return [(name, getattr(self, name)) for name in names]
+
+
 @dataclass
-class CompressionReport:
+class CompressionReport(ProgramReport):
     """What :func:`compress_layer` (or :func:`compress`) did, and how the network changed.
 
     Attributes
@@ -32,11 +69,8 @@ class CompressionReport:
         the representer theorem gives for a nearby program whose features and fit are truncated
         to those singular directions. A heuristic estimate of the width a compression can
         reach, not a guarantee (``bound`` is the guarantee); it is often far below ``bound``.
-    max_output_change : ``max_{n, j} |f_small(x_n)_j - f(x_n)_j|`` over X of the final raw
-        outputs (logits for classifiers).
-    rel_output_change : ``|f_small(X) - f(X)|_F / |f(X)|_F``.
-    psi_rel_change : ``|Z'_{l+1} - Z_{l+1}|_F / |Psi|_F`` on X: the next layer's pre-activation
-        change relative to Psi (<= 1e-6 in the exact mode, <= eps in the eps mode).
+    psi_rel_change, max_output_change, rel_output_change, trained_objective, objective, gap,
+    rel_gap, status, lam : as in :class:`ProgramReport`.
     test_max_output_change : the same maximum over ``X_test`` (None without it).
     metric : "accuracy" (classifier) or "R^2" (regressor).
     score_train, score_test : (before, after) of the metric; None without labels.
@@ -47,12 +81,10 @@ class CompressionReport:
     weight_decay_after : of the compressed network (rebalanced when ``rebalance=True``).
     layer_norm_before, layer_norm_after : the layer's balanced weight decay (path norm)
         ``sum_k |V_k|_2`` with unit input rows, before and after (the (MIN) objective).
-    trained_objective : the program's objective at the trained weights (feasible point).
-    objective, gap, rel_gap, status : of the convex program (nnlasso's own certificate).
     solver, inner, fallback : the solver asked for ("auto" or a name), the backend that solved
         the program ("nullspace", "SCS", "CLARABEL", "PROX", ...) and the one that took over
         when it failed (None otherwise); comma-joined over the steps of :func:`compress`.
-    eps, lam : the program's parameters.    intercept : whether the next bias was free.
+    eps : the program's parameter.    intercept : whether the next bias was free.
     reduced : whether support reduction ran (it is skipped when it cannot remove anything).
     verified : the exactness / tolerance check passed (None when nothing is guaranteed).
     times : seconds: rebalance, features, solve, reduce, refit, verify, total.
@@ -66,9 +98,6 @@ class CompressionReport:
     bound: int | None = None
     effective_ranks: tuple[int, int] | None = None
     effective_bound: int | None = None
-    max_output_change: float | None = None
-    rel_output_change: float | None = None
-    psi_rel_change: float | None = None
     test_max_output_change: float | None = None
     metric: str | None = None
     score_train: tuple[float, float] | None = None
@@ -80,16 +109,9 @@ class CompressionReport:
     weight_decay_after: float = float("nan")
     layer_norm_before: float | None = None
     layer_norm_after: float | None = None
-    trained_objective: float | None = None
-    objective: float | None = None
-    gap: float | None = None
-    rel_gap: float | None = None
-    status: str = "optimal"
-    solver: str = ""
     inner: str | None = None
     fallback: str | None = None
     eps: float | None = None
-    lam: float | None = None
     intercept: bool = False
     reduced: bool = False
     verified: bool | None = None
@@ -156,7 +178,7 @@ class CompressionReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python fields (JSON-serializable), steps included."""
         out: dict[str, Any] = {}
-        for k, v in self.__dict__.items():
+        for k, v in self._items():
             if k == "steps":
                 out[k] = [s.to_dict() for s in v]
             elif isinstance(v, tuple):

@@ -75,6 +75,14 @@ def _inaccurate(sol: Any, Y: np.ndarray, loss: str, tol: float) -> bool:
     return not float(sol.gap) <= max(tol, 1e-6) * scale
 
 
+def store_params(estimator: BaseEstimator, params: dict[str, Any]) -> None:
+    """Keep an ``__init__``'s arguments ``params`` (its ``locals()``) as attributes, unchanged
+    (scikit-learn's convention: the checks happen in ``fit``)."""
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
+
+
 class _ConvexReLUBase(BaseEstimator):
     """Shared parameters and fitted attributes (see the estimators)."""
 
@@ -84,16 +92,7 @@ class _ConvexReLUBase(BaseEstimator):
                  dictionary: Any = "data", n_neurons: int = 300, skip: Any = True,
                  solver: str = "auto", tol: float = 1e-8, seed: int | None = 0,
                  warm_start: bool = False, verbose: bool = False):
-        self.lam = lam
-        self.lam_ratio = lam_ratio
-        self.dictionary = dictionary
-        self.n_neurons = n_neurons
-        self.skip = skip
-        self.solver = solver
-        self.tol = tol
-        self.seed = seed
-        self.warm_start = warm_start
-        self.verbose = verbose
+        store_params(self, locals())
 
     @staticmethod
     def _check_samples(X: np.ndarray) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
@@ -20,8 +19,9 @@ from ..affine import skip_mode
 from ..dictionary import NeuronDictionary
 from ..errors import InvalidProblemError
 from ..lasso import lasso_path
+from ..losses import mean_class_loss
 from ..shallow import _dictionary, _lam_from_ratio, fit_shallow
-from .base import DEFAULT_LAM_RATIOS, _ConvexReLUBase, _inaccurate, logger
+from .base import DEFAULT_LAM_RATIOS, _ConvexReLUBase, _inaccurate, logger, store_params
 from .classifier import ConvexReLUClassifier
 from .regressor import ConvexReLURegressor
 
@@ -48,17 +48,7 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
                  n_neurons: int = 300, skip: Any = True, solver: str = "auto",
                  tol: float = 1e-6, seed: int | None = 0, n_jobs: int | None = None,
                  scoring: str | None = None, verbose: bool = False):
-        self.lam_ratios = lam_ratios
-        self.cv = cv
-        self.scoring = scoring
-        self.dictionary = dictionary
-        self.n_neurons = n_neurons
-        self.skip = skip
-        self.solver = solver
-        self.tol = tol
-        self.seed = seed
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+        store_params(self, locals())
 
     def _ratios(self) -> np.ndarray:
         raw = DEFAULT_LAM_RATIOS if self.lam_ratios is None else self.lam_ratios
@@ -242,10 +232,7 @@ class ConvexReLUClassifierCV(ClassifierMixin, _ConvexReLUCVBase):
     @staticmethod
     def _neg_log_loss(Z: np.ndarray, y: np.ndarray) -> float:
         """Minus the mean logistic / softmax loss of the logits Z at the class codes y."""
-        y = np.asarray(y, dtype=int)
-        if Z.shape[1] == 1:
-            return -float(np.mean(np.logaddexp(0.0, -(2.0 * y - 1.0) * Z[:, 0])))
-        return -float(np.mean(logsumexp(Z, axis=1) - Z[np.arange(y.size), y]))
+        return -mean_class_loss(Z, y)
 
     def fit(self, X: Any, y: Any) -> "ConvexReLUClassifierCV":
         X, codes, loss = self._encode(X, y)

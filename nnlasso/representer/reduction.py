@@ -16,9 +16,11 @@ from scipy.optimize import linprog
 
 from .._validation import as_matrix
 from ..affine import project_out, skip_of
+from ..dictionary import NeuronDictionary
 from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
+from ..networks.shallow import ShallowReLUNet
 from ..solution import Solution, active_set
 from .width import (_EPS, _skip_parts, _small_blas, _solution_fit, projected_rank,
                     rank_from_singular_values)
@@ -447,9 +449,10 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     norms = np.linalg.norm(W, axis=1)
     keep = norms > 0
     W, b, V, norms = W[keep], b[keep], V[keep], norms[keep]
-    Wu, bu = W / norms[:, None], b / norms
+    dic = NeuronDictionary(W, b)            # unit rows (w, b) / |w|_2 and their ReLU features
+    Wu, bu = dic.W, dic.b
     Vn = V * norms[:, None]
-    Phi = np.maximum(X @ Wu.T - bu, 0.0)
+    Phi = dic.features(X)
     N, D = X.shape[0], V.shape[1]
     skip = skip_of(X, skip_coef is not None, intercept is not None)
     C = None if skip_coef is None else np.asarray(skip_coef, dtype=float).reshape(X.shape[1], D)
@@ -477,6 +480,6 @@ def reduce_network(W: Any, b: Any, V: Any, X: Any, *, skip_coef: Any = None,
     red = reduce_support(base, Phi, skip=skip, Y=Y if lam is not None else None, method=method,
                          fit_tol=fit_tol)
     act = red.active
-    a = np.sqrt(np.linalg.norm(red.V[act], axis=1))      # |w| = 1 -> balance: scale by sqrt|v|
-    return ReducedNetwork(W=Wu[act] * a[:, None], b=bu[act] * a, V=red.V[act] / a[:, None],
-                          skip_coef=red.skip_coef, intercept=red.intercept, solution=red)
+    net = ShallowReLUNet(Wu[act], bu[act], red.V[act]).rebalance()   # |w_k| = |v_k|
+    return ReducedNetwork(W=net.W, b=net.b, V=net.V, skip_coef=red.skip_coef,
+                          intercept=red.intercept, solution=red)
