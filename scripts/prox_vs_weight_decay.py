@@ -382,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
               f" --deep-bottlenecks {' '.join(map(str, args.deep_bottlenecks))}")
            + ("" if args.trainers == MLP_TRAINERS else
               " --trainers " + " ".join(f"'{t}'" if " " in t else t for t in args.trainers))
+           + ("" if args.compress_alphas == [0.2, 0.5, 1.0] else
+              " --compress-alphas" + "".join(f" {a:g}" for a in args.compress_alphas))
            + (f" --out {args.out.as_posix()}" if args.out else "")
            + (f" --figure {args.figure.as_posix()}" if args.figure else ""))
     lines = [
