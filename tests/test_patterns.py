@@ -423,3 +423,29 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     assert exact["dual"] <= sol.objective * (1 + 1e-9)
     assert prog.rel_gap(ev["objective"], exact["dual"]) <= 1e-6
 
+
+
+def test_pattern_solver_choice_needs_the_loss_cones(monkeypatch):
+    """solve_patterns resolves its backend with the loss's cones: with fake adapters that lack
+    the exponential cone, solver="SCS" is refused for the logistic loss (message naming the
+    cone) and "auto" skips a CLARABEL without it; the squared loss still takes both."""
+    import dataclasses
+
+    from nnlasso import backends
+    from nnlasso.errors import SolverError
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 2))
+    y = (X[:, 0] > 0).astype(float)
+    P, _, _ = sample_patterns(X, 3, seed=0)
+    fakes = {n: dataclasses.replace(backends.ADAPTERS[n], cones=frozenset({"soc"}))
+             for n in ("CLARABEL", "SCS")}
+    monkeypatch.setitem(backends.ADAPTERS, "SCS", fakes["SCS"])
+    with pytest.raises(SolverError, match="SCS does not take the exponential cone"):
+        solve_patterns(X, y, 0.1, P, loss="logistic", solver="SCS", working_set=False)
+    monkeypatch.setitem(backends.ADAPTERS, "CLARABEL", fakes["CLARABEL"])
+    if "ECOS" in backends.installed():
+        assert solve_patterns(X, y, 0.1, P, loss="logistic", working_set=False).inner == "ECOS"
+    else:
+        with pytest.raises(SolverError, match="exponential cone"):
+            solve_patterns(X, y, 0.1, P, loss="logistic", working_set=False)
+    assert solve_patterns(X, y, 0.1, P, working_set=False).inner == "CLARABEL"

@@ -195,7 +195,9 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     X, T, lossobj, lam, bias, M = pb["X"], pb["T"], pb["loss"], pb["lam"], pb["bias"], pb["M"]
     N, d = X.shape
     P = M.shape[0]
-    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
+    # second-order cones (not a QP), plus the loss's own cones (the exponential cone of the
+    # logistic loss): a backend without them is refused, "auto" skips it
+    solver_name = backends.resolve(solver, is_qp=False, cones=lossobj.cones)
     opts = dict(options or {})
     e = d + 1
     nb = 2 if cone else 1
