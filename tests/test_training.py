@@ -410,13 +410,20 @@ def test_prox_vs_weight_decay_script_deep_trainers(tmp_path):
     out = tmp_path / "d.md"
     assert mod.main(["--quick", "--datasets", "digits", "--trainers", "deep prox",
                      "--deep-hidden", "16", "8", "--deep-bottlenecks", "4",
-                     "--compress-alphas", "--out", str(out)]) == 0
-    rows = {}
+                     "--compress-alphas", "0.5", "--out", str(out)]) == 0
+    rows, comp = {}, {}
     for line in out.read_text().splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 9 and cells[0] == "digits":
             rows[float(cells[2])] = (float(cells[5]), float(cells[6]))
-    assert set(rows) == {0.0, 2.0}
+        if len(cells) == 12 and cells[0] == "deep prox":
+            comp[float(cells[2])] = cells
+    assert set(rows) == {0.0, 0.5, 2.0}
+    # compress_deep on the alpha = 0.5 net: exact keeps the outputs, eps = 0.05 removes neurons
+    assert set(comp) == {0.0, 0.05}
+    assert comp[0.0][3] == comp[0.0][4] and float(comp[0.0][9]) < 1e-8
+    assert sum(map(int, comp[0.05][4].strip("[]").split(","))) < 24     # measured: [9, 8]
+    assert float(comp[0.0][10]) < 1e-6                                  # certified: rel gap
     assert rows[0.0][1] == 24 and rows[2.0][1] < 24
     assert rows[0.0][0] > 80                       # measured: 93.2% after 30 epochs
     assert "--deep-hidden 16 8 --deep-bottlenecks 4 --trainers 'deep prox'" in out.read_text()
