@@ -423,3 +423,84 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     assert exact["dual"] <= sol.objective * (1 + 1e-9)
     assert prog.rel_gap(ev["objective"], exact["dual"]) <= 1e-6
 
+
+
+def test_pattern_solver_choice_needs_the_loss_cones(monkeypatch):
+    """solve_patterns resolves its backend with the loss's cones: with fake adapters that lack
+    the exponential cone, solver="SCS" is refused for the logistic loss (message naming the
+    cone) and "auto" skips a CLARABEL without it; the squared loss still takes both."""
+    import dataclasses
+
+    from nnlasso import backends
+    from nnlasso.errors import SolverError
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 2))
+    y = (X[:, 0] > 0).astype(float)
+    P, _, _ = sample_patterns(X, 3, seed=0)
+    fakes = {n: dataclasses.replace(backends.ADAPTERS[n], cones=frozenset({"soc"}))
+             for n in ("CLARABEL", "SCS")}
+    monkeypatch.setitem(backends.ADAPTERS, "SCS", fakes["SCS"])
+    with pytest.raises(SolverError, match="SCS does not take the exponential cone"):
+        solve_patterns(X, y, 0.1, P, loss="logistic", solver="SCS", working_set=False)
+    monkeypatch.setitem(backends.ADAPTERS, "CLARABEL", fakes["CLARABEL"])
+    if "ECOS" in backends.installed():
+        assert solve_patterns(X, y, 0.1, P, loss="logistic", working_set=False).inner == "ECOS"
+    else:
+        with pytest.raises(SolverError, match="exponential cone"):
+            solve_patterns(X, y, 0.1, P, loss="logistic", working_set=False)
+    assert solve_patterns(X, y, 0.1, P, working_set=False).inner == "CLARABEL"
+
+
+def test_restricted_solve_retried_once_after_a_solver_failure(monkeypatch):
+    """A restricted solve on which CLARABEL fails (CVXPY's SolverError, as Clarabel's
+    "InsufficientProgress" surfaces; simulated here for every solve without max_step_fraction)
+    is solved once more with the adapter's failure-retry options; the result matches an
+    unfailed run and is certified. Options the user set are not overridden: then the error
+    is raised."""
+    from nnlasso import backends
+    from nnlasso.errors import SolverError
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X @ [1.0, -1.0, 0.5] + 0.3 * rng.standard_normal(40) > 0).astype(float)
+    P, _, _ = sample_patterns(X, 8, seed=0)
+    kw = dict(loss="logistic", bias="penalized", skip=None, working_set=True)
+    ref = solve_patterns(X, y, 0.1, P, **kw)
+    assert ref.info["working_set"]["failure_retries"] == 0
+    real, seen = backends.solve_cvxpy, []
+
+    def failing(prob, solver, tol, options=None, *a, **k):
+        seen.append(dict(options or {}))
+        if (options or {}).get("max_step_fraction") != 0.9:
+            raise SolverError("CLARABEL failed: Solver 'CLARABEL' failed.")
+        return real(prob, solver, tol, options, *a, **k)
+
+    monkeypatch.setattr(backends, "solve_cvxpy", failing)
+    sol = solve_patterns(X, y, 0.1, P, **kw)
+    rounds = sol.info["working_set"]["rounds"]
+    assert sol.info["working_set"]["failure_retries"] == rounds >= 1
+    assert [o.get("max_step_fraction") for o in seen] == [None, 0.9] * rounds
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-6
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-7)
+    seen.clear()
+    with pytest.raises(SolverError, match="CLARABEL failed"):
+        solve_patterns(X, y, 0.1, P, options={"max_step_fraction": 0.99}, **kw)
+    assert [o.get("max_step_fraction") for o in seen] == [0.99]
+
+
+def test_one_shot_inaccurate_logistic_cone_program_is_retried_and_certified():
+    """Breast cancer (standardized), 5 cone patterns, logistic loss, lam = 0.1, one program:
+    CLARABEL ends "optimal_inaccurate" with a certified gap of 5e-4; the retry with
+    max_step_fraction 0.9 certifies it (measured 1.3e-8), the same optimum that static
+    regularization 1e-10 (user option, no retry then) reaches."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    P, _, _ = sample_patterns(X, 5, seed=0)
+    kw = dict(loss="logistic", cone=True, bias="penalized", skip=None, working_set=False)
+    sol = solve_patterns(X, y, 0.1, P, **kw)
+    retry = sol.info["working_set"]["inaccurate_retry"]
+    assert retry is not None and retry["rel_gap_before"] > 1e-6
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-6
+    ref = solve_patterns(X, y, 0.1, P, options={"static_regularization_constant": 1e-10}, **kw)
+    assert ref.rel_gap <= 1e-6
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-7)

@@ -104,6 +104,7 @@ class PatternProgram:
             free.append(Mf)
         self.Qf = orthonormal_basis(np.hstack(free)) if free else None
         self.solver, self.tol, self.options = solver, tol, options
+        self.failure_retries = 0    # restricted solves re-made after a solver failure
 
     # ---- restricted program ---------------------------------------------------------------
     def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
@@ -172,7 +173,7 @@ class PatternProgram:
                 constraints.append(con)
         prob = cp.Problem(cp.Minimize(self.loss.expr(z, self.y) + self.lam * penalty),
                           constraints)
-        info = backends.solve_cvxpy(prob, self.solver, self.tol, self.options)
+        info = self._solve_cvxpy(prob, theta)
         if theta.value is None:
             raise SolverError(f"{self.solver} returned no solution (status "
                               f"{info['cvxpy_status']}); try solver='SCS', fewer patterns or a "
@@ -188,6 +189,35 @@ class PatternProgram:
                 "c0": None if c0 is None else float(c0.value),
                 "ulin": None if ulin is None else np.asarray(ulin.value, dtype=float).reshape(-1),
                 **info}
+
+    def _solve_cvxpy(self, prob: cp.Problem, theta: cp.Variable) -> dict:
+        """One restricted solve; when the solver fails (CVXPY's SolverError, e.g. Clarabel's
+        "InsufficientProgress") or returns no point, solve once more with the backend's
+        failure-retry options (:meth:`nnlasso.backends.Adapter.failure_retry_options`:
+        CLARABEL's ``max_step_fraction`` 0.9), unless the user's options set them. The
+        returned info has ``failure_retry`` True when that retry was made; its times include
+        the failed attempt."""
+        t0 = time.perf_counter()
+        err = None
+        try:
+            info = backends.solve_cvxpy(prob, self.solver, self.tol, self.options)
+            if theta.value is not None and info["status"] not in backends.UNUSABLE:
+                return {**info, "failure_retry": False}
+        except SolverError as exc:
+            err, info = exc, None
+        backend = backends.ADAPTERS.get(self.solver)
+        opts = None if backend is None else backend.failure_retry_options(self.options)
+        if opts is None:
+            if err is not None:
+                raise err
+            return {**info, "failure_retry": False}
+        logger.debug("pattern program: %s failed (%s); solving once more with %s",
+                     self.solver, err if err is not None else info["cvxpy_status"],
+                     {k: opts[k] for k in backend.failure_retry})
+        spent = time.perf_counter() - t0
+        self.failure_retries += 1
+        info = backends.solve_cvxpy(prob, self.solver, self.tol, opts)
+        return {**info, "solve": info["solve"] + spent, "failure_retry": True}
 
     # ---- evaluation -----------------------------------------------------------------------
     def evaluate(self, res: dict) -> dict:
@@ -378,7 +408,8 @@ class PatternProgram:
         info = {"rounds": rounds, "blocks": int(inW.sum()),
                 "rows": int(sum(r_.size for r_ in rows.values())) if self.cone else 0,
                 "history": hist, "compile": t_compile, "solve": t_solve,
-                "total": time.perf_counter() - t0, "regularization_retry": retry}
+                "total": time.perf_counter() - t0, "regularization_retry": retry,
+                "failure_retries": self.failure_retries}
         return res, ev, cert, info
 
     def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,

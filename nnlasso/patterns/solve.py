@@ -169,6 +169,13 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
        solve inaccurate, that program is solved once more with static regularization 1e-10
        and the point with the smaller certified gap is kept (``regularization_retry``).
 
+    A restricted solve on which the backend fails (Clarabel's "InsufficientProgress", a CVXPY
+    SolverError) is made once more with the adapter's failure-retry options (CLARABEL:
+    ``max_step_fraction`` 0.9; ``failure_retries`` counts them); without the working set, an
+    inaccurate solve whose certified gap exceeds ``tol`` is re-solved with them too and the
+    point with the smaller certified gap is kept (``inaccurate_retry``). Options the user set
+    are never overridden.
+
     A relaxed (row-restricted) program's optimum is only a lower bound and may be infeasible:
     the status is "optimal" only when the certified gap is within max(tol, 1e-6) and no cone
     row of any block is violated by more than 1e-6 |xl_n| max_k |theta_k|. CLARABEL runs the
@@ -195,7 +202,9 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     X, T, lossobj, lam, bias, M = pb["X"], pb["T"], pb["loss"], pb["lam"], pb["bias"], pb["M"]
     N, d = X.shape
     P = M.shape[0]
-    solver_name = backends.resolve(solver, is_qp=False)  # second-order cones: not a QP
+    # second-order cones (not a QP), plus the loss's own cones (the exponential cone of the
+    # logistic loss): a backend without them is refused, "auto" skips it
+    solver_name = backends.resolve(solver, is_qp=False, cones=lossobj.cones)
     opts = dict(options or {})
     e = d + 1
     nb = 2 if cone else 1
@@ -221,11 +230,37 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
     else:
         res = prog.solve(np.arange(B), None)
-        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0}
+        ws_info = {"rounds": 1, "blocks": B, "rows": B * N if cone else 0,
+                   "failure_retries": prog.failure_retries, "inaccurate_retry": None}
         t_dual0 = time.perf_counter()
         ev = prog.evaluate(res)
         cert = prog.certify(ev["zfit"], res["mu"])
+        rg = prog.rel_gap(ev["objective"], cert["dual"])
         t_dual = time.perf_counter() - t_dual0
+        # an inaccurate solve whose certified gap misses tol: once more with the backend's
+        # failure-retry options (CLARABEL: max_step_fraction 0.9; measured on breast cancer,
+        # 5 cone patterns, logistic, lam = 0.1: rel gap 5.4e-4 -> 1.3e-8); the point with the
+        # smaller certified gap is kept
+        retry_opts = backends.adapter(solver_name).failure_retry_options(prog.options)
+        if rg > tol and res["status"] != "optimal" and retry_opts is not None:
+            prog.options, saved = retry_opts, prog.options
+            try:
+                res2 = prog.solve(np.arange(B), None)
+            finally:
+                prog.options = saved
+            t_dual0 = time.perf_counter()
+            ev2 = prog.evaluate(res2)
+            cert2 = prog.certify(ev2["zfit"], res2["mu"])
+            rg2 = prog.rel_gap(ev2["objective"], cert2["dual"])
+            t_dual += time.perf_counter() - t_dual0
+            ws_info["inaccurate_retry"] = {"rel_gap_before": rg, "rel_gap_after": rg2}
+            res2 = {**res2, "compile": res["compile"] + res2["compile"],
+                    "solve": res["solve"] + res2["solve"]}
+            if rg2 < rg:
+                res, ev, cert = res2, ev2, cert2
+            else:
+                res = {**res, "compile": res2["compile"], "solve": res2["solve"]}
+        ws_info["failure_retries"] = prog.failure_retries
     th = res["th"]
     gap, rel_gap = gaps(ev["objective"], cert["dual"])
     net = _recover_network(X, res, ev, bsign, active_tol, pb["lin_block"], pb["const_neuron"])

@@ -219,30 +219,9 @@ def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, los
                                          starts=starts)
             Wc, bc, vc = sup.candidates
         cert.details["skip_residual"] = res
-        order = np.argsort(-vc, kind="stable")[:n_add]
-        Wc, bc, vc = Wc[order], bc[order], vc[order]
-        viol = vc / lam > 1 + tol
-        Wc, bc = Wc[viol], bc[viol]
-        if Wc.shape[0]:
-            wb_old = np.column_stack([dic.W, dic.b])
-            scale = 1.0 + np.abs(dic.b).max(initial=0.0)
-            new = [i for i in range(Wc.shape[0])
-                   if np.min(np.abs(wb_old - np.append(Wc[i], bc[i])).max(axis=1),
-                             initial=np.inf) > 1e-10 * scale]
-            Wc, bc = Wc[new], bc[new]
-        rec = {"round": rounds, "K": dic.K, "active": sol.n_active,
-               "objective": float(sol.objective), "rel_gap": float(sol.rel_gap),
-               "max_ratio": cert.max_ratio, "upper_ratio": cert.upper_ratio,
-               "exact": cert.exact, "added": int(Wc.shape[0]), "solve_time": t_solve,
-               "certificate_time": float(cert.details.get("time", 0.0))}
-        if est_gap is not None:
-            rec["est_rel_gap"] = est_gap
-        history.append(rec)
-        logger.log(level, "column generation round %3d  K=%5d  active=%4d  objective=%.10g  "
-                   "sup|eta|/lam=%.6f%s  added=%d  (%.2fs + %.2fs)", rounds, dic.K,
-                   sol.n_active, sol.objective, cert.max_ratio,
-                   "" if cert.exact else " (lower bound)", Wc.shape[0], rec["solve_time"],
-                   rec["certificate_time"])
+        Wc, bc = _violating_candidates(dic, Wc, bc, vc, lam, tol, n_add)
+        history.append(_round_record(rounds, dic, sol, cert, int(Wc.shape[0]), t_solve,
+                                     est_gap, level))
         if (cert.certified or Wc.shape[0] == 0 or rounds == max_rounds
                 or (est_gap is not None and est_gap <= gap_tol)):
             break                  # (the dictionary returned is the one ``sol`` was solved on)
@@ -261,6 +240,43 @@ def _column_rounds(X: np.ndarray, Y: Any, lam: float, dic: NeuronDictionary, los
         sol = solve_lasso(dic.features(X), Y, lam, loss=loss, skip=skip_arg, solver=solver,
                           tol=solver_tol)
     return dic, sol, cert, rounds
+
+
+def _violating_candidates(dic: NeuronDictionary, Wc: np.ndarray, bc: np.ndarray,
+                          vc: np.ndarray, lam: float, tol: float, n_add: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle's candidates to add: the ``n_add`` largest |eta| that violate
+    |eta| / lam <= 1 + tol and are not already in the dictionary (to 1e-10 (1 + max|b|))."""
+    order = np.argsort(-vc, kind="stable")[:n_add]
+    Wc, bc, vc = Wc[order], bc[order], vc[order]
+    viol = vc / lam > 1 + tol
+    Wc, bc = Wc[viol], bc[viol]
+    if Wc.shape[0]:
+        wb_old = np.column_stack([dic.W, dic.b])
+        scale = 1.0 + np.abs(dic.b).max(initial=0.0)
+        new = [i for i in range(Wc.shape[0])
+               if np.min(np.abs(wb_old - np.append(Wc[i], bc[i])).max(axis=1),
+                         initial=np.inf) > 1e-10 * scale]
+        Wc, bc = Wc[new], bc[new]
+    return Wc, bc
+
+
+def _round_record(rounds: int, dic: NeuronDictionary, sol: Solution, cert: Certificate,
+                  added: int, t_solve: float, est_gap: float | None, level: int) -> dict:
+    """One round's history record, also logged at ``level``."""
+    rec = {"round": rounds, "K": dic.K, "active": sol.n_active,
+           "objective": float(sol.objective), "rel_gap": float(sol.rel_gap),
+           "max_ratio": cert.max_ratio, "upper_ratio": cert.upper_ratio,
+           "exact": cert.exact, "added": added, "solve_time": t_solve,
+           "certificate_time": float(cert.details.get("time", 0.0))}
+    if est_gap is not None:
+        rec["est_rel_gap"] = est_gap
+    logger.log(level, "column generation round %3d  K=%5d  active=%4d  objective=%.10g  "
+               "sup|eta|/lam=%.6f%s  added=%d  (%.2fs + %.2fs)", rounds, dic.K,
+               sol.n_active, sol.objective, cert.max_ratio,
+               "" if cert.exact else " (lower bound)", added, rec["solve_time"],
+               rec["certificate_time"])
+    return rec
 
 
 def _balanced(Q: np.ndarray) -> tuple[np.ndarray, bool]:
