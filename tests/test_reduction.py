@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import nnlasso as nl
@@ -53,6 +53,10 @@ def _instance(seed, N, d, D, mode, degenerate, mult):
        D=st.sampled_from([1, 1, 2, 3]), mode=st.sampled_from(["x", "i", "n"]),
        degenerate=st.sampled_from(["none", "dup", "line"]), mult=st.integers(3, 6),
        method=st.sampled_from(["nullspace", "lp"]))
+# 1-D knots outside the data: projected features at rounding level (|a| ~ 1e-15) once made the
+# Caratheodory basis singular (NaN weights)
+@example(seed=121, N=14, d=1, D=2, mode="x", degenerate="none", mult=5, method="nullspace")
+@example(seed=121, N=14, d=1, D=2, mode="x", degenerate="line", mult=6, method="lp")
 def test_reduce_support_lasso_property(seed, N, d, D, mode, degenerate, mult, method):
     X, Y, Phi, skip = _instance(seed, N, d, D, mode, degenerate, mult)
     lm = nl.lam_max(Phi, Y, skip=skip)

@@ -54,12 +54,17 @@ def _caratheodory(G: np.ndarray, c: np.ndarray, dep_tol: float = 1e-10) -> tuple
     ``G`` (m, K) has full row rank m. Atoms are inserted in decreasing order of c into an
     independent set B; an atom in span(B) gives the null vector alpha = (x, -1) of
     [G_B, a_j] (x from an LU solve when |B| = m, least squares otherwise), oriented so that
-    sum(alpha) >= 0, and one step removes at least one atom. Returns the new weights (at most
-    m nonzero) and the number of steps. Small atoms (an interior-point answer's near-zeros)
+    sum(alpha) >= 0, and one step removes at least one atom. An atom counts as dependent when
+    its residual against span(B) is at most ``dep_tol`` times the largest atom's norm. Returns
+    the new weights (at most m nonzero) and the number of steps. Small atoms (an interior-point answer's near-zeros)
     are absorbed exactly into the others instead of being dropped.
     """
     m, K = G.shape
     c = c.astype(float).copy()
+    # the dependence test is relative to the largest atom, so that a rounding-level atom (a
+    # neuron whose projected features vanish, |a| ~ eps) counts as dependent and is absorbed
+    # instead of entering B (a basis of such atoms is singular: NaN weights)
+    gscale = float(np.linalg.norm(G, axis=0).max(initial=0.0))
     B: list[int] = []
     lu = None
     steps = 0
@@ -73,7 +78,7 @@ def _caratheodory(G: np.ndarray, c: np.ndarray, dep_tol: float = 1e-10) -> tuple
                 continue
             GB = G[:, B]
             x, *_ = np.linalg.lstsq(GB, a, rcond=None)
-            if np.linalg.norm(GB @ x - a) > dep_tol * np.linalg.norm(a):
+            if np.linalg.norm(GB @ x - a) > dep_tol * max(np.linalg.norm(a), gscale):
                 B.append(int(j))
                 lu = None
                 continue
