@@ -17,6 +17,20 @@ def _xor(n, seed):
     return X, (X[:, 0] * X[:, 1] > 0).astype(int)
 
 
+def _check_central_differences(pairs, value, h=1e-6):
+    """Each gradient G of parameter P (first and last entries) against central differences of
+    ``value()``, perturbing P in place."""
+    for P, G in pairs:
+        for idx in [(0,) * P.ndim, tuple(s - 1 for s in P.shape)]:
+            old = P[idx]
+            P[idx] = old + h
+            up = value()
+            P[idx] = old - h
+            down = value()
+            P[idx] = old
+            assert G[idx] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+
+
 @pytest.mark.parametrize("loss", ["softmax", "logistic", "squared"])
 def test_gradients_match_finite_differences(loss):
     rng = np.random.default_rng(0)
@@ -32,16 +46,7 @@ def test_gradients_match_finite_differences(loss):
     def value():
         return tr._loss_and_grad(loss, tr._forward(Ws, bs, X)[1], Y)[0]
 
-    h = 1e-6
-    for P, G in list(zip(Ws, gW)) + list(zip(bs, gb)):
-        for idx in [(0,) * P.ndim, tuple(s - 1 for s in P.shape)]:
-            old = P[idx]
-            P[idx] = old + h
-            up = value()
-            P[idx] = old - h
-            down = value()
-            P[idx] = old
-            assert G[idx] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+    _check_central_differences(list(zip(Ws, gW)) + list(zip(bs, gb)), value)
 
 
 def test_prox_is_group_soft_thresholding_of_normalized_neurons():
@@ -209,17 +214,9 @@ def test_deep_gradients_match_finite_differences(loss):
     def value():
         return tr._loss_and_grad(loss, _as_deep(blocks).predict(X), Y)[0]   # independent forward
 
-    h = 1e-6
     for P, G in zip(params, grads):
         assert G.shape == P.shape
-        for idx in [(0,) * P.ndim, tuple(s - 1 for s in P.shape)]:
-            old = P[idx]
-            P[idx] = old + h
-            up = value()
-            P[idx] = old - h
-            down = value()
-            P[idx] = old
-            assert G[idx] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+    _check_central_differences(list(zip(params, grads)), value)
 
 
 def test_deep_balance_keeps_function_and_balances_bottlenecks():
