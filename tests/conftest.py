@@ -6,6 +6,8 @@ Data (plain functions, ``from conftest import relu_features``, and fixtures):
   through random data points, written here independently of nnlasso's samplers (the
   ``relu_features`` fixture returns this function);
 * ``centred_residual(rng, N, D, A)``: a random (N, D) residual orthogonal to the columns of A;
+* ``load_script(name)``: ``scripts/<name>.py`` imported as a fresh module (the scripts are not a
+  package);
 
 Problem-file layer (spec, batch, CLI, hostile):
 
@@ -18,6 +20,7 @@ Problem-file layer (spec, batch, CLI, hostile):
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -27,6 +30,18 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str) -> Any:
+    """``scripts/<name>.py`` as a new module object (executed afresh on every call)."""
+    spec = importlib.util.spec_from_file_location(f"nnlasso_script_{name}",
+                                                  ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def relu_features(X: np.ndarray, K: int, seed: int) -> np.ndarray:

@@ -2,21 +2,16 @@
 limit) and run()'s row format. Tiny problems; the pyscnn success case is skipped without scnn."""
 import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("sklearn")
 
-PATH = Path(__file__).resolve().parents[1] / "scripts" / "bench_patterns.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("nnlasso_bench_patterns", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("bench_patterns")
 
 
 def _have_scnn() -> bool:

@@ -1,21 +1,15 @@
 """scripts/cone_ipm_experiment.py (issue 14's interior-point experiment, not used by nnlasso):
 its cone algebra and, on a tiny problem, its optimum against solve_patterns."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 pytest.importorskip("sklearn")
 
-PATH = Path(__file__).resolve().parents[1] / "scripts" / "cone_ipm_experiment.py"
-
 
 def _load():
-    spec = importlib.util.spec_from_file_location("nnlasso_cone_ipm_experiment", PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("cone_ipm_experiment")
 
 
 def _interior(rng, m, n):

@@ -327,12 +327,8 @@ def test_classification_path_caps_the_strong_rule_working_set():
 def test_bench_estimators_rows_and_table():
     """scripts/bench_estimators.py: run()'s rows (pipeline with StandardScaler, outer folds) and
     the Markdown table; tiny selection (wine, the default classifier and the MLP, 2 folds)."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_estimators.py"
-    spec = importlib.util.spec_from_file_location("nnlasso_bench_estimators", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from conftest import load_script
+    bench = load_script("bench_estimators")
     rows = bench.run(["wine"], quick=True, log=False, only="Classifier(")
     assert [r["model"] for r in rows] == ["ConvexReLUClassifier()",
                                           "MLPClassifier(random_state=0)"]

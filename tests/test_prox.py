@@ -287,12 +287,8 @@ def test_prox_errors():
 
 def test_bench_quick_smoke(capsys):
     """scripts/bench.py --quick runs end to end (nnlasso rows only) and certifies every row."""
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
-    spec = importlib.util.spec_from_file_location("nnlasso_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from conftest import load_script
+    bench = load_script("bench")
     res = bench.main(["--quick", "--no-peers", "--no-patterns", "--repeats", "1", "--no-grid",
                       "--no-defaults"])
     rows = res["problem_a"]["rows"]

@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 import pytest
+from conftest import load_script
 
 import nnlasso as nl
 from nnlasso import InvalidProblemError
@@ -141,13 +142,7 @@ def test_bad_input_raises_typed_errors(kw, match):
 
 def test_prox_vs_weight_decay_script_quick(tmp_path):
     """scripts/prox_vs_weight_decay.py --quick end to end: its table says prox is sparser."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prox_vs_weight_decay.py"
-    spec = importlib.util.spec_from_file_location("nnlasso_prox_vs_wd", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("prox_vs_weight_decay")
     out, fig = tmp_path / "t.md", tmp_path / "figures" / "f.png"
     try:
         import matplotlib  # noqa: F401
@@ -397,13 +392,7 @@ def test_deep_and_initial_network_errors():
 
 def test_prox_vs_weight_decay_script_deep_trainers(tmp_path):
     """The script's 'deep prox' trainer trains a DeepReLUNet with skips and a bottleneck."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prox_vs_weight_decay.py"
-    spec = importlib.util.spec_from_file_location("nnlasso_prox_vs_wd_deep", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("prox_vs_weight_decay")
     out = tmp_path / "d.md"
     assert mod.main(["--quick", "--datasets", "digits", "--trainers", "deep prox",
                      "--deep-hidden", "16", "8", "--deep-bottlenecks", "4",
@@ -428,14 +417,8 @@ def test_prox_vs_weight_decay_script_deep_trainers(tmp_path):
 
 def test_prox_vs_weight_decay_replot_reads_the_published_page(tmp_path):
     """--replot redraws the figure from docs/prox_vs_weight_decay.md's table (no training)."""
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("nnlasso_prox_vs_wd_replot",
-                                                  root / "scripts" / "prox_vs_weight_decay.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from conftest import ROOT as root
+    mod = load_script("prox_vs_weight_decay")
     pts = mod.points_from_markdown((root / "docs" / "prox_vs_weight_decay.md").read_text())
     trainers = {p[2] for p in pts}
     assert trainers == {"prox", "weight decay", "lasso", "group lasso"}
