@@ -328,6 +328,43 @@ def test_working_set_penalized_bias_cone():
     assert ws.objective == pytest.approx(full.objective, rel=1e-6)
 
 
+@pytest.mark.parametrize("cone", [True, False])
+def test_working_set_warm_start_hook(cone):
+    """``solve_working_set(start=...)`` starts from the given blocks and cone rows: from the
+    final set of a solve at the same lam it needs one restricted solve (the cold loop more),
+    and from that of another lam it reaches the cold optimum there, certified."""
+    from nnlasso.losses import get_loss
+    from nnlasso.patterns import PatternProgram
+    X, y, P = _ws_case("squared", N=40, n_pat=60, seed=5)
+    P = P[P.any(axis=1)]
+    nb = 2 if cone else 1
+    bpat = np.tile(np.arange(P.shape[0]), nb)
+    bsign = np.repeat([1.0, -1.0][:nb], P.shape[0])
+    lossobj = get_loss("squared")
+
+    def program(lam):
+        return PatternProgram(X, lossobj.encode(y).T, lam, lossobj, P, bpat, bsign, cone=cone,
+                              bias="penalized", X_skip=None, intercept=False, lin_block=False,
+                              solver="CLARABEL", tol=1e-8, options={})
+
+    res, ev, cert, info = program(0.02).solve_working_set()
+    assert info["rounds"] > 1 and cert["dual_ratio"] <= 1 + 1e-6
+    start = {"blocks": info["working_blocks"], "rows": info["working_rows"],
+             "q": cert["q"], "mu": cert["mu"]}
+    res2, ev2, cert2, info2 = program(0.02).solve_working_set(start=start)
+    assert info2["rounds"] == 1
+    assert info2["history"][0]["blocks"] == info["working_blocks"].size
+    if cone:
+        assert info2["history"][0]["rows"] == sum(r.size for r in info["working_rows"].values())
+    assert ev2["objective"] == pytest.approx(ev["objective"], rel=1e-8)
+    # warm start at another lam: the cold optimum there, certified over all blocks and rows
+    _, ev3, cert3, _ = program(0.01).solve_working_set(start=start)
+    _, ev4, cert4, _ = program(0.01).solve_working_set()
+    for e_, c_ in ((ev3, cert3), (ev4, cert4)):
+        assert PatternProgram.rel_gap(e_["objective"], c_["dual"]) <= 1e-7
+    assert ev3["objective"] == pytest.approx(ev4["objective"], rel=1e-7)
+
+
 def test_working_set_stopped_early_is_not_certified():
     """One round of the loop (a subset of blocks and rows) must not pass the certificate."""
     X, y, P = _ws_case("squared", N=40, n_pat=60, seed=5)

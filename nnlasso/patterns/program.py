@@ -333,25 +333,47 @@ class PatternProgram:
             out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
         return out
 
-    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG
-                          ) -> tuple[dict, dict, dict, dict]:
+    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG,
+                          start: dict | None = None) -> tuple[dict, dict, dict, dict]:
         """Block working set with cone-row generation (rule in :func:`solve_patterns`);
-        one progress line per round on this module's logger at ``level``."""
+        one progress line per round on this module's logger at ``level``.
+
+        ``start`` (a warm start, e.g. from the solve at a nearby lam) replaces rule 1: a dict
+        with ``"blocks"`` (the initial working blocks, nonempty) and, optionally, ``"rows"``
+        ({block: cone rows}, taken as given), ``"q"`` (N,) and ``"mu"`` (B, N) (a dual point
+        and multipliers: the entry rows of the blocks without given rows, and the first
+        multipliers of the certificate; default: the zero network's q, mu = 0). The returned
+        info's ``"working_blocks"`` and ``"working_rows"`` (cone only) are the final working
+        set, in that form.
+        """
         B, N = self.B, self.N
         t0 = time.perf_counter()
-        # dual point of the zero network (exact residual of the free fit for the squared loss)
-        q = self.dual_point(np.zeros(N))
-        mu_cache = np.zeros((B, N)) if self.cone else None
-        r, mu_cache = self.block_ratios(q, mu_cache)
-        n_init = min(B, max(1, self.n_init_blocks()))
-        order = np.argsort(-r, kind="stable")
-        init = order[:n_init]
-        init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+        if start is None:
+            # dual point of the zero network (exact residual of the free fit for the squared loss)
+            q = self.dual_point(np.zeros(N))
+            mu_cache = np.zeros((B, N)) if self.cone else None
+            r, mu_cache = self.block_ratios(q, mu_cache)
+            n_init = min(B, max(1, self.n_init_blocks()))
+            order = np.argsort(-r, kind="stable")
+            init = order[:n_init]
+            init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+        else:
+            init = np.unique(np.asarray(start["blocks"], dtype=np.intp))
+            q = start.get("q")
+            q = self.dual_point(np.zeros(N)) if q is None else np.asarray(q, dtype=float)
+            mu_cache = None
+            if self.cone:
+                mu_cache = (np.zeros((B, N)) if start.get("mu") is None
+                            else np.array(start["mu"], dtype=float))
         inW = np.zeros(B, dtype=bool)
         inW[init] = True
         rows: dict[int, np.ndarray] = {}
         if self.cone:
-            rows.update(zip(init.tolist(), self._entry_rows(init, q, mu_cache)))
+            given = (start or {}).get("rows") or {}
+            rows.update({int(k): np.asarray(given[k], dtype=np.intp) for k in init if k in given})
+            new = np.array([k for k in init if int(k) not in rows], dtype=np.intp)
+            if new.size:
+                rows.update(zip(new.tolist(), self._entry_rows(new, q, mu_cache)))
         hist, t_solve, t_compile = [], 0.0, 0.0
         rounds = 0
         while True:
@@ -409,7 +431,9 @@ class PatternProgram:
                 "rows": int(sum(r_.size for r_ in rows.values())) if self.cone else 0,
                 "history": hist, "compile": t_compile, "solve": t_solve,
                 "total": time.perf_counter() - t0, "regularization_retry": retry,
-                "failure_retries": self.failure_retries}
+                "failure_retries": self.failure_retries,
+                "working_blocks": np.flatnonzero(inW),
+                "working_rows": dict(rows) if self.cone else None}
         return res, ev, cert, info
 
     def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,

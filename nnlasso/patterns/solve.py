@@ -198,6 +198,18 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     unpenalized-bias convention allows).
     """
     t_start = time.perf_counter()
+    ctx = _build(X, Y, lam, patterns, loss=loss, skip=skip, cone=cone, bias=bias, solver=solver,
+                 tol=tol, options=options, working_set=working_set)
+    return _solve_built(ctx, active_tol=active_tol, gates=gates, max_rounds=max_rounds,
+                        verbose=verbose, t_start=t_start, t_build=time.perf_counter() - t_start
+                        )[0]
+
+
+def _build(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str, skip: Any, cone: bool,
+           bias: str | None, solver: str, tol: float, options: dict | None,
+           working_set: bool | str) -> dict:
+    """The checked problem of :func:`solve_patterns` and its :class:`PatternProgram` (at
+    ``lam``; the program's arrays do not depend on lam, ``prog.lam`` may be changed)."""
     pb = _prepare(X, Y, lam, patterns, loss, skip, cone, bias)
     X, T, lossobj, lam, bias, M = pb["X"], pb["T"], pb["loss"], pb["lam"], pb["bias"], pb["M"]
     N, d = X.shape
@@ -222,10 +234,27 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     # the backend's factorization for repeated restricted solves or one program (measured:
     # nnlasso.backends.ADAPTERS)
     prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
-    t_build = time.perf_counter() - t_start
+    return {"pb": pb, "prog": prog, "use_ws": use_ws, "solver": solver,
+            "solver_name": solver_name, "bpat": bpat, "bsign": bsign, "P": P, "B": B,
+            "cone": cone, "tol": tol}
+
+
+def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_rounds: int,
+                 verbose: bool, t_start: float, t_build: float, start: dict | None = None
+                 ) -> tuple[PatternSolution, dict]:
+    """Solve the built program ``ctx`` (:func:`_build`) at ``ctx["prog"].lam``: the working-set
+    loop (from ``start``, see :meth:`PatternProgram.solve_working_set`) or the one program;
+    returns the :class:`PatternSolution` and the final certificate (q, ratios, mu)."""
+    pb, prog, use_ws, solver = ctx["pb"], ctx["prog"], ctx["use_ws"], ctx["solver"]
+    solver_name, bpat, bsign, P, B = (ctx["solver_name"], ctx["bpat"], ctx["bsign"], ctx["P"],
+                                      ctx["B"])
+    cone, tol, lam, lossobj, bias = ctx["cone"], ctx["tol"], prog.lam, pb["loss"], pb["bias"]
+    X, T, M = pb["X"], pb["T"], pb["M"]
+    N, d = X.shape
     if use_ws:
         with progress(logger, verbose) as level:
-            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds, level=level)
+            res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds,
+                                                            level=level, start=start)
         t_dual = ws_info["total"] - ws_info["solve"] - ws_info["compile"]
         res = {**res, "compile": ws_info["compile"], "solve": ws_info["solve"]}
     else:
@@ -276,7 +305,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     from ..lasso import requested_name
     times = {"build": t_build, "compile": res["compile"], "solve": res["solve"],
              "dual": t_dual, "total": time.perf_counter() - t_start}
-    return PatternSolution(
+    sol = PatternSolution(
         W=net["W"], b=net["b"], V=net["V"], skip_coef=net["skip_coef"],
         intercept=net["intercept"], objective=ev["objective"], dual_objective=cert["dual"],
         gap=float(gap), rel_gap=rel_gap, status=status,
@@ -288,6 +317,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
         dual_ratio=cert["dual_ratio"], gates=gates,
         info={"cvxpy_status": res["cvxpy_status"], "classes": pb["classes"],
               "data_loss": float(ev["data_loss"]), "working_set": ws_info})
+    return sol, cert
 
 
 def _prepare(X: Any, Y: Any, lam: float, patterns: Any, loss: str, skip: Any, cone: bool,
