@@ -129,19 +129,82 @@ def _check_fit_memory(X: np.ndarray, D: int, dictionary: Any, n_neurons: int,
     check_memory(N, d, D, K, what=what, fix=fix)
 
 
-def _lam_from_ratio(ratio: float, Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> float:
-    """lam = ratio * lam_max, refusing a degenerate lam_max (the skip alone fits the data)."""
+class ZeroLamMaxError(InvalidProblemError):
+    """``lam_ratio`` on data whose lam_max is (numerically) zero: the unpenalized skip alone
+    fits them, so lam = lam_ratio * lam_max = 0 for every ratio.
+
+    Attributes
+    ----------
+    lam_max : the (numerically zero) lam_max with the skip.
+    lam_max_no_skip : lam_max of the same features without the skip (the data's own scale).
+    reason : why lam_max is zero, for the message (the field and the fix are the caller's).
+    """
+
+    def __init__(self, message: str, lam_max: float, lam_max_no_skip: float, reason: str):
+        super().__init__(message)
+        self.lam_max = lam_max
+        self.lam_max_no_skip = lam_max_no_skip
+        self.reason = reason
+
+
+#: lam_max <= ZERO_LAM_MAX_RTOL * (lam_max without the skip) counts as lam_max = 0
+ZERO_LAM_MAX_RTOL = 1e-9
+
+
+def checked_lam_max(Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> float:
+    """lam_max of :func:`nnlasso.lam_max`, refusing a numerically zero one.
+
+    lam_max = max_k |Phi_k^T Q0| with Q0 = -grad L at the best skip-only fit. It counts as
+    zero when lam_max <= 1e-9 * lam_max0, lam_max0 = the same with no skip (Q0 = -grad L(0),
+    the data's own scale; also zero for Y = 0 under the squared loss): then the skip alone fits
+    the data (an exact affine fit, or classes it separates) and every lam_ratio gives lam = 0.
+
+    Raises
+    ------
+    ZeroLamMaxError
+        (an :class:`InvalidProblemError`) naming ``lam_ratio``, why, and the fix.
+    """
     lm = lam_max(Phi, Y, loss=loss, skip=skip)
-    scale = float(np.abs(Phi).max() or 1.0) * max(1.0, float(np.sqrt(Phi.shape[0])))
-    if not lm > 1e-9 * scale:
-        if loss == "squared":
-            # an exact affine fit: V = 0 is optimal for every lam > 0; keep lam on the scale of
-            # the data (the no-skip lam_max) so the program stays well posed
-            return float(ratio) * max(lam_max(Phi, Y, loss=loss, skip=None), 1e-12 * scale)
-        raise InvalidProblemError(f"lam_ratio: lam_max = {lm:.3g} is (numerically) zero: the skip "
-                                  "alone fits the data (an exact affine fit, or linearly separable "
-                                  "classes); pass an absolute lam or skip=False")
-    return float(ratio) * lm
+    lm0 = lm if skip is None else lam_max(Phi, Y, loss=loss, skip=None)
+    if lm > ZERO_LAM_MAX_RTOL * lm0:
+        return float(lm)
+    name = get_loss(loss).name
+    if name == "squared":
+        reason = ("the data are fit exactly by the unpenalized part (the skip C x + c0 or "
+                  "the intercept: a constant or affine target)")
+        fix = "give lam directly (any lam > 0 then gives V = 0, the affine fit)"
+    else:
+        reason = ("the unpenalized part (the skip C x + c0 or the intercept) alone fits the "
+                  "labels (linearly separable classes)")
+        fix = "use a smaller skip (skip='intercept' or False), or give lam directly"
+    msg = (f"lam_ratio: lam_max = {lm:.3g} is (numerically) zero ({lm0:.3g} without the skip): "
+           f"{reason}, so every lam_ratio gives lam = 0; {fix}")
+    raise ZeroLamMaxError(msg, float(lm), float(lm0), reason)
+
+
+def _lam_from_ratio(ratio: float, Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any, *,
+                    affine_fallback: bool = False) -> float:
+    """lam = ratio * lam_max, refusing a degenerate lam_max (the skip alone fits the data)
+    with :class:`ZeroLamMaxError`; with ``affine_fallback`` (the scikit-learn estimators,
+    which must fit any regression target) a squared loss whose data the skip fits exactly
+    gets lam = ratio * lam_max0 instead (V = 0 is then optimal for every lam: the affine
+    fit; lam_max0 keeps lam on the scale of the data)."""
+    try:
+        return float(ratio) * checked_lam_max(Phi, Y, loss, skip)
+    except ZeroLamMaxError as exc:
+        if not (affine_fallback and get_loss(loss).name == "squared"):
+            raise
+        scale = float(np.abs(Phi).max(initial=0.0) or 1.0) * max(1.0, np.sqrt(Phi.shape[0]))
+        return float(ratio) * max(exc.lam_max_no_skip, 1e-12 * scale)
+
+
+def ratio_features(X: np.ndarray, dictionary: Any, n_neurons: int, seed: Any) -> np.ndarray:
+    """The features whose lam_max sets lam = lam_ratio * lam_max in :func:`fit_shallow`: the
+    dictionary's ("data", "sphere", "knots", a NeuronDictionary), or a "data" probe of
+    ``n_neurons`` neurons for "patterns", "gated" and "adaptive"."""
+    if isinstance(dictionary, str) and dictionary in ("patterns", "gated", "adaptive"):
+        return sample_neurons(X, n_neurons, method="data", seed=seed).features(X)
+    return _dictionary(dictionary, X, n_neurons, seed).features(X)
 
 
 def _net_objective(net: ShallowReLUNet, X: np.ndarray, T: np.ndarray, loss: Any,

@@ -79,3 +79,50 @@ def test_certificate_is_never_negative_when_the_skip_fits_exactly(case, solver):
     assert sol.status == "optimal"
     if case == "constant":
         assert sol.n_active == 0
+
+
+# ------------------------------------------------- lam_ratio when the skip fits the data
+
+AFFINE = 1.5 * X[:, 0] - 0.5 * X[:, 1] + 2.0
+
+
+@pytest.mark.parametrize("dictionary", ["data", "knots_1d", "patterns", "adaptive"])
+def test_lam_ratio_on_an_exact_affine_target_is_refused(dictionary):
+    """lam_max = 0 (the skip alone fits Y): every lam_ratio gives lam = 0, so fit_shallow
+    refuses with the field, the reason and the fix (it used to solve a lam = 0-scale program,
+    reported optimal_inaccurate)."""
+    Xd, y = (X[:, :1], 3.0 * X[:, 0] - 1.0) if dictionary == "knots_1d" else (X, AFFINE)
+    kind = "knots" if dictionary == "knots_1d" else dictionary
+    with pytest.raises(InvalidProblemError, match=r"^lam_ratio: lam_max = .* is \(numerically\) "
+                       r"zero .*fit exactly by the unpenalized part.*give lam directly"):
+        nl.fit_shallow(Xd, y, lam_ratio=0.1, dictionary=kind, n_neurons=10, seed=0)
+    with pytest.raises(InvalidProblemError, match="lam_ratio: .*constant or affine target"):
+        nl.fit_shallow(X, np.full(20, 2.0), lam_ratio=0.5, skip="intercept", n_neurons=10)
+
+
+def test_lam_ratio_refusal_is_scale_free():
+    """The zero test is relative to lam_max without the skip: tiny targets are not refused,
+    and the same targets plus an affine function are."""
+    y = 1e-9 * Y
+    fit = nl.fit_shallow(X, y, lam_ratio=0.1, n_neurons=10, seed=0, solver="CLARABEL")
+    assert fit.lam == pytest.approx(0.1 * nl.lam_max(fit.Phi, y, skip=X), rel=1e-12)
+    assert fit.lam > 0
+    with pytest.raises(InvalidProblemError, match="lam_ratio"):
+        nl.fit_shallow(X, 1e6 * AFFINE, lam_ratio=0.1, n_neurons=10, seed=0)
+
+
+def test_separable_labels_name_the_skip():
+    labels = (X[:, 0] > 0).astype(int)
+    with pytest.raises(InvalidProblemError, match=r"lam_ratio: .*separable.*skip='intercept'"):
+        nl.fit_shallow(X, labels, lam_ratio=0.1, loss="logistic", n_neurons=10, seed=0)
+
+
+def test_regressor_still_fits_an_exact_affine_target():
+    """scikit-learn's contract: a regressor fits any target. On an exact affine one V = 0 is
+    optimal and the prediction is that affine function (lam on the scale of lam_max without
+    the skip)."""
+    est = nl.ConvexReLURegressor(n_neurons=10, solver="prox").fit(X, AFFINE)
+    assert est.n_active_ == 0
+    np.testing.assert_allclose(est.predict(X), AFFINE, atol=1e-8)
+    lm0 = nl.lam_max(est.fit_.Phi, AFFINE)
+    assert est.lam_ == pytest.approx(est.lam_ratio * lm0, rel=1e-12)

@@ -186,6 +186,8 @@ def test_csv_conventions(tmp_path):
     text = FIT.replace('source = "synthetic"\ngenerator = "relu_teacher"\n'
                        'params = { n = 30, d = 2, seed = 4 }',
                        'source = "csv"\npath = "d.csv"\ntargets = {}')
+    # three collinear rows: the skip fits any target exactly (lam_max = 0), so give lam
+    text = text.replace("lam_ratio = 0.1", "lam = 0.1")
     data = load_data(load_problem(write(tmp_path, "a.toml", text.replace("{}", "2"))))
     assert data.X.tolist() == [[1, 2], [5, 6], [9, 10]] and data.Y.shape == (3, 2)
     data = load_data(load_problem(write(tmp_path, "b.toml", text.replace("{}", '["a"]'))))

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._logging import progress
 from ..errors import InvalidProblemError
-from ..shallow import ShallowFit, fit_shallow
+from ..shallow import ShallowFit, ZeroLamMaxError, fit_shallow
 
 logger = logging.getLogger("nnlasso.estimators")
 
@@ -111,10 +111,18 @@ class _ConvexReLUBase(BaseEstimator):
         # the pattern programs sample n_neurons patterns (enumerating all of them is feasible
         # only for tiny data; use fit_shallow(..., n_patterns=None) for that)
         n_pat = self.n_neurons if dictionary in ("patterns", "gated") else None
-        fit = fit_shallow(X, Y, lam, lam_ratio=ratio, dictionary=dictionary,
-                          n_neurons=self.n_neurons, loss=loss, skip=self.skip,
-                          solver=self.solver, seed=self.seed, tol=self.tol, n_patterns=n_pat,
-                          verbose=bool(self.verbose))
+        kw = dict(dictionary=dictionary, n_neurons=self.n_neurons, loss=loss, skip=self.skip,
+                  solver=self.solver, seed=self.seed, tol=self.tol, n_patterns=n_pat,
+                  verbose=bool(self.verbose))
+        try:
+            fit = fit_shallow(X, Y, lam, lam_ratio=ratio, **kw)
+        except ZeroLamMaxError as exc:
+            if loss != "squared":
+                raise
+            # a regressor fits every target: when the skip fits Y exactly (lam_max = 0, e.g.
+            # y a column of X) V = 0 is optimal for every lam, and lam = ratio * (lam_max
+            # without the skip) keeps lam on the data's scale (fit_shallow itself refuses)
+            fit = fit_shallow(X, Y, ratio * (exc.lam_max_no_skip or 1.0), **kw)
         self._set_fitted(fit)
         return fit
 

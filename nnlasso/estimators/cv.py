@@ -33,7 +33,8 @@ def _fold_path(Phi: np.ndarray, X: np.ndarray, Y: np.ndarray, train: np.ndarray,
     (lam = ratio * lam_max of that fold), and which solves were inaccurate."""
     Xtr = X[train]
     skip = Xtr if mode == "linear" else mode
-    lam0 = _lam_from_ratio(1.0, Phi[train], Y[train], loss, skip)
+    lam0 = _lam_from_ratio(1.0, Phi[train], Y[train], loss, skip,
+                           affine_fallback=True)
     sols = lasso_path(Phi[train], Y[train], [r * lam0 for r in ratios], loss=loss, skip=skip,
                       solver=solver, tol=tol)
     Xte = X[test] if mode == "linear" else None
@@ -121,7 +122,8 @@ class _ConvexReLUCVBase(_ConvexReLUBase):
         ok = np.flatnonzero(mean >= np.nanmax(mean)) if np.isfinite(mean).any() else [0]
         best = int(ok[0])                   # ties: the larger lam
         skip_arg = X if mode == "linear" else mode
-        lam_max_full = _lam_from_ratio(1.0, Phi, Y, loss, skip_arg)
+        lam_max_full = _lam_from_ratio(1.0, Phi, Y, loss, skip_arg,
+                                       affine_fallback=True)
         self.lam_ratios_ = ratios
         self.lams_ = ratios * lam_max_full
         self.cv_scores_ = scores

@@ -299,7 +299,7 @@ def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_round
     # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
     scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
     if cone and status == "optimal" and scale > 0 and B:
-        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
+        rel_viol = ev["max_row_violation"] / scale
         if rel_viol > 1e-6:
             status = "optimal_inaccurate"
     from ..lasso import requested_name

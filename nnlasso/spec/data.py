@@ -170,6 +170,27 @@ def _read_arrays(spec: ProblemSpec, task: Task, fld: str, max_memory: int | None
     return X, Y, Phi
 
 
+def _check_lam_ratio(spec: ProblemSpec, task: Task, X: np.ndarray | None, Y: np.ndarray,
+                     Phi: np.ndarray | None) -> None:
+    """Refuse ``lam_ratio`` when lam_max = 0 on the features the run would use (one feature
+    build and two products Phi^T Q0, as in the solve): lam = lam_ratio * lam_max would be 0."""
+    from ..affine import skip_argument
+    from ..shallow import ZeroLamMaxError, checked_lam_max
+    feats = task.ratio_features(spec, X, Phi)
+    if feats is None:
+        return
+    try:
+        checked_lam_max(feats, Y, spec.model.loss, skip_argument(spec.model.skip, X))
+    except ZeroLamMaxError as exc:
+        fix = ("give lam directly (any lam > 0 then gives V = 0, the affine fit)"
+               if spec.model.loss == "squared" else
+               'set skip = "intercept" or false, or give lam directly')
+        raise ProblemFileError(spec.file, "model.lam_ratio",
+                               f"lam_max = {exc.lam_max:.3g} is (numerically) zero "
+                               f"({exc.lam_max_no_skip:.3g} without the skip): {exc.reason}, "
+                               f"so every lam_ratio gives lam = 0; {fix}") from None
+
+
 def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemData:
     """Read or generate the problem's arrays and check them.
 
@@ -188,7 +209,8 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
     ------
     ProblemFileError
         For unreadable, non-numeric, non-finite or inconsistent data, a data set that does not
-        suit the loss or the dictionary, or a memory estimate over the cap.
+        suit the loss or the dictionary, a memory estimate over the cap, or ``lam_ratio`` on
+        data whose lam_max is (numerically) zero (on the features the run would use).
     """
     from ..tasks import get_task
     task = get_task(spec.task)
@@ -254,5 +276,7 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
                                                     "penalty a sum of norms (use "
                                                     f"{backends.alternatives('soc')})")
     memory = check_memory(spec, N, d, D, K, max_memory)
+    if spec.model.lam_ratio is not None and task.penalized and Y is not None:
+        _check_lam_ratio(spec, task, X, Y, Phi)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
                        memory=memory, **extra)

@@ -84,6 +84,12 @@ class Task(ABC):
                      Phi: np.ndarray | None) -> None:
         """Checks of the loaded arrays that depend on the task (before the network)."""
 
+    def ratio_features(self, spec: ProblemSpec, X: np.ndarray | None,
+                       Phi: np.ndarray | None) -> np.ndarray | None:
+        """The features whose lam_max turns ``lam_ratio`` into lam when the problem runs
+        (validation refuses lam_max = 0 on them); None: the task has no such lam_max."""
+        return None
+
     def load_extra(self, spec: ProblemSpec, d: int, max_memory: int | None) -> dict[str, Any]:
         """Extra inputs read after the data (a network): ProblemData fields, plus D and K."""
         return {}

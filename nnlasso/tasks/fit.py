@@ -23,6 +23,12 @@ class FitTask(Task):
     dictionary_required = True
     certificates = CERTIFICATES
 
+    def ratio_features(self, spec: ProblemSpec, X: np.ndarray | None,
+                       Phi: np.ndarray | None) -> np.ndarray | None:
+        from ..shallow import ratio_features
+        dic = spec.dictionary
+        return ratio_features(X, dic.kind, dic.size, dic.seed)
+
     def run(self, spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
         return _run_fit(spec, data, rec)
 

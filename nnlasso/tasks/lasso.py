@@ -46,8 +46,21 @@ class LassoTask(Task):
             return super().memory_fix(spec)
         return "data.path", "use fewer samples or features (data.max_samples)"
 
+    def ratio_features(self, spec: ProblemSpec, X: np.ndarray | None,
+                       Phi: np.ndarray | None) -> np.ndarray | None:
+        return Phi if Phi is not None else _dictionary(spec, X).features(X)
+
     def run(self, spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
         return _run_lasso(spec, data, rec)
+
+
+def _dictionary(spec: ProblemSpec, X: np.ndarray) -> Any:
+    """The ``[dictionary]`` of a lasso without Phi: knots, or sampled neurons."""
+    import nnlasso as nl
+    dic_spec = spec.dictionary
+    if dic_spec.kind == "knots":
+        return nl.knot_neurons(X)
+    return nl.sample_neurons(X, dic_spec.size, method=dic_spec.kind, seed=dic_spec.seed)
 
 
 def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
@@ -57,12 +70,7 @@ def _run_lasso(spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.
     if data.Phi is not None:
         Phi = data.Phi
     else:
-        dic_spec = spec.dictionary
-        if dic_spec.kind == "knots":
-            dic = nl.knot_neurons(data.X)
-        else:
-            dic = nl.sample_neurons(data.X, dic_spec.size, method=dic_spec.kind,
-                                    seed=dic_spec.seed)
+        dic = _dictionary(spec, data.X)
         Phi = dic.features(data.X)
         arrays.update(W=np.asarray(dic.W), b=np.asarray(dic.b))
     skip: Any = skip_argument(spec.model.skip, data.X)

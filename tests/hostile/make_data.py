@@ -44,6 +44,13 @@ def main() -> None:
     np.savez(HERE / "net_tanh.npz", W1=rng.standard_normal((5, 2)), b1=np.zeros(5),
              W2=rng.standard_normal((1, 5)), b2=np.zeros(1), out_activation=np.array("tanh"))
 
+    # lam_ratio with lam_max = 0: targets the unpenalized part fits exactly (an affine target
+    # under the linear skip, a constant one under the intercept) and classes the skip separates
+    np.savez(HERE / "affine_target.npz", X=X, Y=1.5 * X[:, 0] - 0.5 * X[:, 1] + 2.0)
+    np.savez(HERE / "constant_target.npz", Phi=np.maximum(X @ rng.standard_normal((2, 8)), 0),
+             Y=np.full(20, 3.0))
+    np.savez(HERE / "separable.npz", X=X, Y=(X[:, 0] > 0).astype(int))
+
 
 if __name__ == "__main__":
     main()
