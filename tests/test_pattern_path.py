@@ -72,6 +72,24 @@ def test_path_without_screening_and_one_shot_programs():
         assert sa.objective == pytest.approx(sb.objective, rel=1e-8)
 
 
+@pytest.mark.parametrize("cone", [True, False])
+def test_path_auto_one_program_first_then_warm_working_sets(cone):
+    """working_set="auto" on a small program: the first lam is one program (as solve_patterns
+    "auto"), the later ones warm-started working sets from its nonzero blocks; same values."""
+    X, y, P = _case(N=30, n_pat=30, seed=2)
+    lams = [0.5, 0.05, 0.005]
+    kw = dict(cone=cone, bias="penalized", skip=None)
+    sols = pattern_path(X, y, lams, P, **kw)
+    assert "history" not in sols[0].info["working_set"]              # one program
+    for s, lam in zip(sols, lams):
+        cold = solve_patterns(X, y, lam, P, **kw)
+        assert s.status == "optimal"
+        assert s.objective == pytest.approx(cold.objective, rel=3e-8)
+    for s in sols[1:]:
+        assert s.info["path"]["warm_start"] and "history" in s.info["working_set"]
+        assert s.info["path"]["start_blocks"] < s.U.shape[0]
+
+
 @pytest.mark.parametrize("lams", [[], [0.1, 0.0], [0.1, float("nan")], [-1.0], [np.inf],
                                   "0.1", [[0.1, 0.2], [0.3, 0.4]], [0.1, "a"], None])
 def test_bad_lams_are_refused_naming_the_field(lams):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backends
 from ..errors import InvalidProblemError
 from .solution import PatternSolution
 from .solve import _build, _solve_built
@@ -56,13 +57,14 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
 
     over the same patterns. The checks, the program's data (the block operators D_k [X, -1],
     the cone-row signs) and the backend choice are made once; only lam changes. The values
-    are solved from the largest lam down (the solutions are returned in the order of ``lams``),
-    and, with the working set (``working_set`` True, or "auto" and a large program as in
-    :func:`solve_patterns`), each solve after the first starts
-    (:meth:`PatternProgram.solve_working_set`'s ``start``) from
+    are solved from the largest lam down (the solutions are returned in the order of ``lams``).
+    The first (largest) lam is solved as by :func:`solve_patterns` with the same
+    ``working_set``; with ``working_set`` True or "auto" every later solve runs through the
+    working-set loop, started (:meth:`PatternProgram.solve_working_set`'s ``start``) from
 
-    - the previous solve's final working blocks that are nonzero and, with cones, their cone
-      rows;
+    - the previous solve's nonzero blocks (of its final working set, or of all blocks after one
+      program) and, with cones, their cone rows (after one program: the entry rows of
+      :func:`solve_patterns`' rule 2, which include the support of the multipliers);
     - plus, with ``screen`` (sequential screening), the blocks that nnlasso's certificate
       flags at the new lam from the previous fit: the dual point q and the multipliers mu of
       the previous certificate do not depend on lam, so block k's ratio at the new lam is
@@ -73,9 +75,9 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
       multipliers of the certificate.
 
     Every value is then certified exactly as by one :func:`solve_patterns` call: nnlasso's
-    dual point over ALL blocks and ALL cone rows, the same status rule. Without the working set
-    (small programs) each lam is one program over all blocks (no warm start: the interior-point
-    backend takes none).
+    dual point over ALL blocks and ALL cone rows, the same status rule. With
+    ``working_set=False`` each lam is one program over all blocks (no warm start: the
+    interior-point backend takes none).
 
     Parameters
     ----------
@@ -127,6 +129,13 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
                             "screened": n_screened}
         out[i] = sol
         prev = (sol, cert, lam)
+        if step == 0 and not ctx["use_ws"] and isinstance(working_set, str):
+            # "auto" chose one program for the first lam: the later ones run through the
+            # warm-started loop (its restricted programs with the factorization for repeated
+            # solves), which starts from that program's nonzero blocks
+            ctx = {**ctx, "use_ws": True}
+            prog.options = backends.adapter(ctx["solver_name"]).factorization_options(
+                ctx["opts"], repeated=True)
     return out  # type: ignore[return-value]
 
 
@@ -135,7 +144,7 @@ def _warm_start(prog: Any, sol: PatternSolution, cert: dict, lam_prev: float, la
     """The working-set start at ``lam`` from the solve at ``lam_prev`` (see
     :func:`pattern_path`) and the number of blocks the screening added to it."""
     wsi = sol.info["working_set"]
-    blocks = np.asarray(wsi["working_blocks"], dtype=np.intp)
+    blocks = np.asarray(wsi.get("working_blocks", np.arange(prog.B)), dtype=np.intp)
     # the working blocks that are nonzero (the loop's pruning rule: zero blocks stay only if
     # the screening below flags them; a solve that stops after one round never prunes)
     bnorm = np.linalg.norm(np.hstack([sol.U, sol.beta[:, None]]) if prog.bias == "penalized"
@@ -156,5 +165,5 @@ def _warm_start(prog: Any, sol: PatternSolution, cert: dict, lam_prev: float, la
         blocks = np.union1d(blocks, out)
     if blocks.size == 0:
         return None, 0
-    return {"blocks": blocks, "rows": wsi["working_rows"], "q": cert["q"],
+    return {"blocks": blocks, "rows": wsi.get("working_rows"), "q": cert["q"],
             "mu": cert["mu"]}, n_screened
