@@ -447,7 +447,7 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     mu0 = np.zeros((th.shape[0], X.shape[0]))
     calls = []
     orig = prog.nnls_multipliers
-    prog.nnls_multipliers = lambda k, a: calls.append(k) or orig(k, a)
+    prog.nnls_multipliers = lambda k, a, *args, **kw: calls.append(k) or orig(k, a, *args, **kw)
     exact = prog.certify(ev["zfit"], mu0)
     n_exact = len(calls)
     assert n_exact > 0

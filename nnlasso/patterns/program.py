@@ -47,6 +47,48 @@ def _repair_equality(w: np.ndarray, mu: np.ndarray, s: np.ndarray,
     return None
 
 
+class _BlockColumns:
+    """The (N, B) matrix of the blocks' columns, built from the boolean patterns D (N, P) only
+    where it is indexed: ``signed_mask`` gives sigma_k D_{p(k)}[n] (``PatternProgram.Mk``),
+    otherwise the cone rows' signs 2 D_{p(k)}[n] - 1 (``PatternProgram.Sg``).
+
+    ``A[:, ks]``, ``A[rows, ks]`` (paired when both are arrays, as NumPy's fancy indexing),
+    ``A[:, k]`` return float64 arrays of the indexed entries only; ``np.asarray(A)`` builds
+    the whole (N, B) matrix (16 MB per 1000 x 1000 entries; avoid it at scale).
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, D: np.ndarray, bpat: np.ndarray, bsign: np.ndarray, signed_mask: bool):
+        self.D, self.bpat, self.bsign, self.signed_mask = D, bpat, bsign, signed_mask
+        self.shape = (D.shape[0], bpat.size)
+
+    def __getitem__(self, key):
+        r, c = key if isinstance(key, tuple) else (key, slice(None))
+        cols = self.bpat[c]
+        if isinstance(c, slice) and not isinstance(r, slice):
+            v = self.D[r][..., cols]              # rows r, every column of the slice
+        else:
+            v = self.D[r, cols]
+        if self.signed_mask:
+            return v * self.bsign[c]
+        return 2.0 * v - 1.0
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:, :]
+        return out if dtype is None else out.astype(dtype)
+
+    def __mul__(self, other):
+        return np.asarray(self) * other
+
+    __rmul__ = __mul__
+
+    @property
+    def T(self) -> np.ndarray:
+        return np.asarray(self).T
+
+
 class PatternProgram:
     """The pattern program of :func:`~nnlasso.patterns.solve_patterns` on fixed data:
     restricted solves, the evaluation of a point, nnlasso's certificate, and the working-set
@@ -90,10 +132,13 @@ class PatternProgram:
         self.Xc = X if self.unpen else self.Xl          # |Xc^T w_k| <= lam in the dual
         self.rho = 1e4 * max(1.0, float(np.max(np.abs(X))))
         self.XlR = np.hstack([X, -self.rho * np.ones((N, 1))])
-        Mf = M.T.astype(np.float64)                     # (N, P)
         self.bpat, self.bsign, self.B = bpat, bsign, bpat.size
-        self.Mk = Mf[:, bpat] * bsign[None, :]          # (N, B)
-        self.Sg = (2.0 * Mf - 1.0)[:, bpat] if cone else None
+        # the patterns as one boolean (N, P) array (1 byte an entry); Mk and Sg are views of it
+        # that build only the columns they are asked for (the (N, B) float64 arrays were 16 B
+        # an entry for B = 2P cone blocks: 320 MB at N = 5000, P = 2000)
+        self.D = np.ascontiguousarray(np.asarray(M, dtype=bool).T)     # (N, P)
+        self.Mk = _BlockColumns(self.D, bpat, bsign, signed_mask=True)
+        self.Sg = _BlockColumns(self.D, bpat, bsign, signed_mask=False) if cone else None
         self.X_skip, self.intercept, self.lin_block = X_skip, intercept, lin_block
         free = []
         if X_skip is not None:
@@ -101,10 +146,11 @@ class PatternProgram:
         if intercept:
             free.append(np.ones((N, 1)))
         if self.unpen and not cone:
-            free.append(Mf)
+            free.append(self.D.astype(np.float64))
         self.Qf = orthonormal_basis(np.hstack(free)) if free else None
         self.solver, self.tol, self.options = solver, tol, options
         self.failure_retries = 0    # restricted solves re-made after a solver failure
+        self._first_cache = None    # _first_rows()
 
     # ---- restricted program ---------------------------------------------------------------
     def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
@@ -221,10 +267,27 @@ class PatternProgram:
 
     # ---- evaluation -----------------------------------------------------------------------
     def evaluate(self, res: dict) -> dict:
-        """Fit z, block norms, objective (recomputed in NumPy) and the largest cone violation."""
+        """Fit z, block norms, objective (recomputed in NumPy) and the largest cone violation.
+
+        Only the nonzero blocks are multiplied out, in column chunks of at most
+        :attr:`chunk_entries` entries: ``pre`` (N, B) is Xl theta_k (0 for zero blocks),
+        ``max_violation`` the largest -(2 D_k - 1)[n] xl_n . theta_k and ``max_row_violation``
+        the same divided by |xl_n| (0 without cones)."""
         th = res["th"]
-        pre = self.Xl @ th.T                                  # (N, B)
-        zfit = np.sum(self.Mk * pre, axis=1)
+        N = self.N
+        nz = np.flatnonzero(np.any(th != 0, axis=1))
+        pre = np.zeros((N, self.B))
+        zfit = np.zeros(N)
+        viol = rel_viol = 0.0
+        for sl in self._chunks(nz.size):
+            ks = nz[sl]
+            pk = self.Xl @ th[ks].T                            # (N, m)
+            pre[:, ks] = pk
+            zfit += np.sum(self.Mk[:, ks] * pk, axis=1)
+            if self.cone:
+                sp = self.Sg[:, ks] * pk
+                viol = max(viol, float(-np.min(sp)))
+                rel_viol = max(rel_viol, float(-np.min(sp / self.xln[:, None])))
         if res["C"] is not None:
             zfit = zfit + self.X_skip @ res["C"]
         if res["c0"] is not None:
@@ -235,32 +298,105 @@ class PatternProgram:
         lin_norm = 0.0 if res["ulin"] is None else float(np.linalg.norm(res["ulin"]))
         data_loss = float(self.loss.value(zfit[:, None], self.T))
         objective = float(data_loss + self.lam * (np.sum(bnorm) + lin_norm))
-        max_violation = (float(max(0.0, -np.min(self.Sg * pre))) if self.cone and self.B
-                         else 0.0)
         return {"zfit": zfit, "bnorm": bnorm, "lin_norm": lin_norm, "data_loss": data_loss,
-                "objective": objective, "max_violation": max_violation, "pre": pre}
+                "objective": objective, "max_violation": max(0.0, viol),
+                "max_row_violation": max(0.0, rel_viol), "pre": pre}
+
+    #: entries of one (N, m) float64 work array of :meth:`evaluate` / :meth:`block_ratios`
+    chunk_entries = 1 << 17
+
+    def _chunks(self, m: int):
+        """Slices of range(m) with at most ``chunk_entries / N`` columns each."""
+        step = max(1, self.chunk_entries // max(1, self.N))
+        for i in range(0, m, step):
+            yield slice(i, min(m, i + step))
 
     # ---- certificate ----------------------------------------------------------------------
     def dual_point(self, zfit: np.ndarray) -> np.ndarray:
         """q = -grad L(z), projected onto the orthogonal complement of the free columns."""
         return dual_point(self.loss, zfit[:, None], self.T, self.Qf)[:, 0]
 
-    def nnls_multipliers(self, k: int, a: np.ndarray) -> tuple[np.ndarray | None, float]:
+    #: rows of the first reduced NNLS of :meth:`nnls_multipliers` (and rows added per pass)
+    nnls_rows = 64
+
+    def nnls_multipliers(self, k: int, a: np.ndarray, rows: np.ndarray | None = None,
+                         stop_below: float | None = None) -> tuple[np.ndarray | None, float]:
         """Best multipliers of block k for w = a + s mu: min_{mu >= 0} |Xl^T w| (penalized) or
-        |X^T w|^2 + rho^2 (1^T w)^2 then the exact repair of 1^T w = 0 (unpenalized)."""
+        |X^T w|^2 + rho^2 (1^T w)^2 then the exact repair of 1^T w = 0 (unpenalized); returns
+        them and the ratio |Xc^T w| / lam.
+
+        The NNLS min_{mu >= 0} |c + G mu|, c = Xr^T a, G = Xr^T diag(s) (d+1 by N), is solved
+        over a subset R of the N rows, grown until mu is optimal over all of them: R starts
+        with ``rows`` (e.g. the support of earlier multipliers) and the :attr:`nnls_rows` rows
+        of most negative partial derivative g_n = s_n xr_n . c at mu = 0; after each NNLS on R
+        (scipy's Lawson-Hanson) the KKT condition s_n xr_n . (c + G mu) >= 0 is checked on
+        every row and up to :attr:`nnls_rows` violating rows are added. At most d+1 rows carry
+        an optimal mu (Caratheodory), so R stays small; the minimum is that of the NNLS over all
+        N rows (to the KKT tolerance 1e-10 |xr_n| |c + G mu|), at O(N (d+1)) per pass instead of
+        Lawson-Hanson's O(N (d+1)^2) per added row on the whole matrix.
+
+        ``stop_below``: stop at the first pass whose ratio is <= it (any mu >= 0 gives a valid
+        dual point; the certificate only needs ratio <= 1), so the ratio returned is then an
+        upper bound of the minimum; above it, it is the minimum.
+        """
         s = self.Sg[:, k]
         Xr = self.XlR if self.unpen else self.Xl
-        try:
-            mu = nnls(Xr.T * s[None, :], -(Xr.T @ a), maxiter=50 * self.N)[0]
-        except RuntimeError:  # pragma: no cover - nnls iteration limit
+        cache: dict = {}
+
+        def ratio_of(mu: np.ndarray) -> float:
+            if cache.get("mu") is not mu:
+                w, mu_w = a + s * mu, mu
+                rep = _repair_equality(w, mu, s, self.xnorm) if self.unpen else (w, mu)
+                r = np.inf if rep is None else float(np.linalg.norm(self.Xc.T @ rep[0])) / self.lam
+                cache.update(mu=mu_w, used=None if rep is None else rep[1], r=r)
+            return cache["r"]
+
+        done = None if stop_below is None else (lambda mu: ratio_of(mu) <= stop_below)
+        mu = self._nnls_rows(Xr, s, Xr.T @ a, rows, done)
+        if mu is None or not np.isfinite(ratio_of(mu)):
             return None, np.inf
-        w = a + s * mu
-        if self.unpen:
-            rep = _repair_equality(w, mu, s, self.xnorm)
-            if rep is None:
-                return None, np.inf
-            w, mu = rep
-        return mu, float(np.linalg.norm(self.Xc.T @ w)) / self.lam
+        return cache["used"], cache["r"]
+
+    def _nnls_rows(self, Xr: np.ndarray, s: np.ndarray, c: np.ndarray,
+                   rows: np.ndarray | None, done=None) -> np.ndarray | None:
+        """argmin_{mu >= 0} |c + Xr^T (s * mu)| by row generation (see nnls_multipliers);
+        returns early, with the current mu, when ``done(mu)`` is true after a pass."""
+        N = Xr.shape[0]
+        Gt = Xr * s[:, None]                                  # (N, e): rows s_n xr_n
+        gn = np.linalg.norm(Gt, axis=1)
+        g = Gt @ c
+        c_norm = float(np.linalg.norm(c))
+        m = self.nnls_rows
+        if N <= 2 * m:
+            R = np.arange(N)
+        else:
+            first = np.argpartition(g, m - 1)[:m]
+            R = np.union1d(first[g[first] < 0], [] if rows is None else rows).astype(np.intp)
+        mu = np.zeros(N)
+        for _ in range(N):
+            if R.size:
+                try:
+                    muR = nnls(Gt[R].T, -c, maxiter=50 * R.size + 100)[0]
+                except RuntimeError:  # pragma: no cover - nnls iteration limit
+                    return None
+                mu = np.zeros(N)
+                mu[R] = muR
+                r = c + Gt[R].T @ muR
+            else:
+                r = c
+            rn = float(np.linalg.norm(r))
+            if rn <= 1e-12 * c_norm or (done is not None and done(mu)):
+                return mu                                     # |c + G mu| = 0 to rounding
+            g = Gt @ r
+            bad = g < -1e-10 * gn * rn
+            bad[R] = False
+            if not np.any(bad):
+                return mu
+            cand = np.flatnonzero(bad)
+            if cand.size > m:
+                cand = cand[np.argpartition(g[cand], m - 1)[:m]]
+            R = np.union1d(R, cand)
+        return mu  # pragma: no cover - R grows every pass, at most N passes
 
     _nnls = nnls_multipliers   # the former private name
 
@@ -273,31 +409,94 @@ class PatternProgram:
         ``nnls_mask[k]``, if given, is true), the NNLS multipliers of
         :meth:`nnls_multipliers`; returns the
         ratios and the multipliers used.
+
+        Computed without an (N, B) array: the products of the blocks with mu_k = 0 are one
+        product per pattern, D^T [q * Xl, |q|] (P, d+2), in column chunks; the blocks with
+        mu_k != 0 are formed in chunks of :attr:`chunk_entries` entries; the bias repair
+        (:func:`_repair_equality`) is a rank-one update of Xl^T w_k.
         """
-        base = self.Mk * q[:, None]                            # (N, B): sigma D q
         if not self.cone:
-            return np.linalg.norm(base.T @ self.Xc, axis=1) / self.lam, None
+            A = self._pattern_products(q, self.Xc)[0]
+            return np.linalg.norm(A, axis=1)[self.bpat] / self.lam, None
         mu = np.array(mu0, dtype=float, copy=True)
-        Wm = base + self.Sg * mu.T
+        V, absw = self._cone_products(q, mu)                   # (B, d+1) = Xl^T w_k, |w_k|_1
         if self.unpen:
-            r = np.empty(self.B)
-            for k in range(self.B):
-                rep = _repair_equality(Wm[:, k], mu[k], self.Sg[:, k], self.xnorm)
-                if rep is None:
-                    r[k] = np.inf
-                else:
-                    mu[k] = rep[1]
-                    r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
+            r = self._repaired_ratios(q, mu, V, absw)
         else:
-            r = np.linalg.norm(Wm.T @ self.Xl, axis=1) / self.lam
+            r = np.linalg.norm(V, axis=1) / self.lam
         need = r > need_below
         if nnls_mask is not None:
             need &= nnls_mask
         for k in np.flatnonzero(need):
-            mu2, r2 = self.nnls_multipliers(k, base[:, k])
+            mu2, r2 = self.nnls_multipliers(k, self.Mk[:, k] * q, np.flatnonzero(mu[k] > 0),
+                                            stop_below=need_below)
             if mu2 is not None and r2 < r[k]:
                 r[k], mu[k] = r2, mu2
         return r, mu
+
+    def _pattern_products(self, q: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """D_p^T (q * Y) (P, cols of Y) and D_p^T |q| (P,) for every pattern p, in chunks."""
+        P = self.D.shape[1]
+        QY = np.hstack([q[:, None] * Y, np.abs(q)[:, None]])
+        out = np.empty((P, QY.shape[1]))
+        for sl in self._chunks(P):
+            out[sl] = self.D[:, sl].T.astype(np.float64) @ QY
+        return out[:, :-1], out[:, -1]
+
+    def _cone_products(self, q: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Xl^T w_k (B, d+1) and sum_n |w_k[n]| (B,) for w_k = sigma_k D_k q + S_k mu_k."""
+        A, Aabs = self._pattern_products(q, self.Xl)
+        V = A[self.bpat] * self.bsign[:, None]
+        absw = Aabs[self.bpat].copy()
+        nzm = np.flatnonzero(np.any(mu != 0, axis=1))
+        for sl in self._chunks(nzm.size):
+            ks = nzm[sl]
+            W = self.Mk[:, ks] * q[:, None] + self.Sg[:, ks] * mu[ks].T    # (N, m)
+            V[ks] = W.T @ self.Xl
+            absw[ks] = np.sum(np.abs(W), axis=0)
+        return V, absw
+
+    def _repaired_ratios(self, q: np.ndarray, mu: np.ndarray, V: np.ndarray,
+                         absw: np.ndarray) -> np.ndarray:
+        """|X^T w_k| / lam after :func:`_repair_equality` of every block (mu updated in place):
+        the cheapest move is one row, the smallest-|x_n| row n with (2 D_k - 1)[n] = -sign(e_k),
+        e_k = 1^T w_k = -(Xl^T w_k)[d]; blocks where no such row exists take the general
+        repair on w_k formed explicitly."""
+        d = self.d
+        first_in, first_out = self._first_rows()
+        e = -V[:, d]
+        tol = 64 * np.finfo(float).eps * (absw + np.sum(mu, axis=1))
+        move = np.abs(e) > tol
+        # (2 D_k - 1)[n] = -sign(e): a row inside the pattern when e < 0, outside when e > 0
+        n_k = np.where(e < 0, first_in[self.bpat], first_out[self.bpat])
+        one = np.flatnonzero(move & (n_k >= 0))
+        U = V[:, :d].copy()
+        if one.size:
+            n1 = n_k[one]
+            s1 = -np.sign(e[one])
+            mu[one, n1] += np.abs(e[one])
+            U[one] += (s1 * np.abs(e[one]))[:, None] * self.X[n1]
+        r = np.linalg.norm(U, axis=1) / self.lam
+        for k in np.flatnonzero(move & (n_k < 0)):
+            s = self.Sg[:, k]
+            rep = _repair_equality(self.Mk[:, k] * q + s * mu[k], mu[k], s, self.xnorm)
+            if rep is None:
+                r[k] = np.inf
+            else:
+                mu[k] = rep[1]
+                r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
+        return r
+
+    def _first_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per pattern p, the row of smallest |x_n| (first by index among equal norms) inside
+        D_p and outside it (-1 if none): the rows :func:`_repair_equality` moves first."""
+        if self._first_cache is None:
+            order = np.argsort(self.xnorm, kind="stable")
+            Do = self.D[order]                                  # (N, P) bool
+            fi, fo = np.argmax(Do, axis=0), np.argmax(~Do, axis=0)
+            self._first_cache = (np.where(Do.any(axis=0), order[fi], -1),
+                                 np.where((~Do).any(axis=0), order[fo], -1))
+        return self._first_cache
 
     def certify(self, zfit: np.ndarray, mu0: np.ndarray | None,
                 nnls_mask: np.ndarray | None = None) -> dict:

@@ -236,7 +236,7 @@ def _build(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str, skip: Any, c
     prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
     return {"pb": pb, "prog": prog, "use_ws": use_ws, "solver": solver,
             "solver_name": solver_name, "bpat": bpat, "bsign": bsign, "P": P, "B": B,
-            "cone": cone, "tol": tol}
+            "cone": cone, "tol": tol, "opts": opts}
 
 
 def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_rounds: int,
@@ -299,7 +299,7 @@ def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_round
     # 1e-6 |xl_n| max_k |theta_k| (a row left out of the working set) is not "optimal"
     scale = float(np.max(np.linalg.norm(th, axis=1))) if B else 0.0
     if cone and status == "optimal" and scale > 0 and B:
-        rel_viol = float(max(0.0, -np.min(prog.Sg * ev["pre"] / prog.xln[:, None]))) / scale
+        rel_viol = ev["max_row_violation"] / scale
         if rel_viol > 1e-6:
             status = "optimal_inaccurate"
     from ..lasso import requested_name
@@ -439,21 +439,38 @@ def _network_objective(X: np.ndarray, T: np.ndarray, lam: float, lossobj: Any, n
     return float(lossobj.value(out[:, None], T) + lam * np.sum(wn * np.abs(V[:, 0])))
 
 
-def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, seed: Any = None,
-                 cone: bool = True, max_patterns: int = 100_000, **kw: Any) -> PatternSolution:
-    """Enumerate (``n_patterns=None``) or sample activation patterns, then :func:`solve_patterns`.
+def fit_patterns(X: Any, Y: Any, lam: float | None = None, *, lams: Any = None,
+                 n_patterns: int | None = None, seed: Any = None, cone: bool = True,
+                 max_patterns: int = 100_000, **kw: Any
+                 ) -> PatternSolution | list[PatternSolution]:
+    """Enumerate (``n_patterns=None``) or sample activation patterns, then :func:`solve_patterns`
+    (``lam``) or the lam path :func:`~nnlasso.patterns.pattern_path` (``lams``) on them.
 
     Parameters
     ----------
     X, Y, lam : the training problem (see :func:`solve_patterns`).
+    lams : sequence of float > 0, instead of ``lam``: solve the program for every value on the
+        same patterns (warm-started working sets; :func:`~nnlasso.patterns.pattern_path`) and
+        return a list of solutions in the order of ``lams``.
     n_patterns : None (all patterns, exact; refused above ``max_patterns``) or the number of
         sampled gates (:func:`sample_patterns`, duplicates removed).
     seed : seed of the sampler.
     cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
     **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
-        working_set, max_rounds, verbose).
+        working_set, max_rounds, verbose; with ``lams`` also ``screen``).
+
+    Returns
+    -------
+    PatternSolution (``lam``) or list of PatternSolution (``lams``; the pattern time is on the
+    first solve of the path, the largest lam, as its build time).
     """
+    if (lam is None) == (lams is None):
+        raise InvalidProblemError("lam / lams: pass exactly one of them: lam (one solve) or lams "
+                                  "(the lam path, e.g. lams=np.geomspace(1.0, 1e-3, 20))")
     Xm = as_matrix(X, "X", allow_1d=True)
+    if lams is not None:
+        from .path import _check_lams
+        lams = _check_lams(lams)           # before the patterns are enumerated or sampled
     t0 = time.perf_counter()
     gates = None
     if n_patterns is None:
@@ -462,6 +479,13 @@ def fit_patterns(X: Any, Y: Any, lam: float, *, n_patterns: int | None = None, s
         pats, G, h = sample_patterns(Xm, n_patterns, seed=seed)
         gates = (G, h)
     t_pat = time.perf_counter() - t0
+    if lams is not None:
+        from .path import pattern_path
+        sols = pattern_path(Xm, Y, lams, pats, cone=cone, gates=gates, **kw)
+        first = next(s for s in sols if s.info["path"]["step"] == 0)
+        first.times["patterns"] = t_pat
+        first.times["total"] += t_pat
+        return sols
     sol = solve_patterns(Xm, Y, lam, pats, cone=cone, gates=gates, **kw)
     sol.times["patterns"] = t_pat
     sol.times["total"] += t_pat

@@ -31,6 +31,13 @@ times the penalty:
   ``(w_k, b_k, v_k) *= sqrt(m_k' / m_k)``. Neurons whose magnitude reaches 0 are dead for good
   (their gradient is 0) and are removed from the returned MLP.
 
+**The debias phase** (every trainer, ``debias=0.2`` by default): the last
+``E_d = round(debias * epochs)`` epochs take the loss steps only (no prox), with step sizes
+``lr/2 (1 + cos(pi j / E_d))``, ``j = 0 .. E_d - 1``, and the penalized weights that are exactly
+zero when the phase starts held at zero; the first ``epochs - E_d`` epochs use the constant
+``lr``. The penalty selects the support (the neurons, the lasso's entries), the phase refits it
+without the shrinkage; ``debias=0`` is plain proximal gradient at a constant step.
+
 **Deep networks.** ``train_prox`` and ``train_weight_decay`` also train a
 :class:`~nnlasso.deep.DeepReLUNet` (pass it instead of ``hidden_sizes``: it is the initial
 network and fixes the architecture, :meth:`DeepReLUNet.random` makes one), blocks
@@ -56,7 +63,7 @@ from .api import (Architecture, train_group_lasso, train_lasso, train_prox,
                   train_weight_decay)
 from .deep_ops import (_Block, _deep_balance, _deep_forward, _deep_grads, _deep_prox,
                        _deep_prox_bottleneck, _deep_prox_relu, _magnitude_scale)
-from .loop import _train
+from .loop import _epoch_lrs, _train
 from .mlp_ops import (_check_int, _forward, _grads, _loss_and_grad, _prox_group_columns,
                       _prox_lasso, _prox_path, _rebalance, _targets)
 from .models import _DeepModel, _initial_model, _MLPModel

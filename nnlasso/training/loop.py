@@ -17,9 +17,20 @@ _LOG = logging.getLogger("nnlasso.training")
 _LOSSES = ("softmax", "logistic", "squared")
 
 
+def _epoch_lrs(lr: float, epochs: int, debias: float) -> tuple[np.ndarray, int]:
+    """(step size of each epoch, number of penalized epochs): ``lr`` for the first
+    ``E_p = epochs - round(debias * epochs)`` epochs, then the debias phase's cosine
+    ``lr/2 (1 + cos(pi j / E_d))``, ``j = 0 .. E_d - 1`` (:func:`train_prox`)."""
+    n_debias = min(round(debias * epochs), epochs - 1)
+    n_pen = epochs - n_debias
+    out = np.full(epochs, float(lr))
+    out[n_pen:] = lr * 0.5 * (1.0 + np.cos(np.pi * np.arange(n_debias) / max(n_debias, 1)))
+    return out, n_pen
+
+
 def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
            epochs: Any, batch_size: Any, lr: Any, seed: Any, X_val: Any, y_val: Any,
-           optimizer: str, patience: Any, verbose: bool) -> Any:
+           optimizer: str, patience: Any, verbose: bool, debias: Any = 0.0) -> Any:
     if loss not in _LOSSES:
         raise InvalidProblemError(f"loss: unknown value {loss!r}; use one of "
                                   f"{', '.join(_LOSSES)}")
@@ -40,6 +51,14 @@ def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
     epochs = _check_int(epochs, "epochs", 1)
     batch = min(_check_int(batch_size, "batch_size", 1), N)
     lr = check_positive(lr, "lr", example="1e-3")
+    bad = isinstance(debias, (bool, str, bytes)) or debias is None
+    try:
+        debias = float(debias) if not bad else float("nan")
+    except (TypeError, ValueError):
+        debias = float("nan")
+    if not 0.0 <= debias < 1.0:
+        raise InvalidProblemError(f"debias: must be a fraction of the epochs in [0, 1), got "
+                                  f"{debias!r} (e.g. debias=0.1; 0 turns the phase off)")
     if patience is not None:
         patience = _check_int(patience, "patience", 1)
     if (X_val is None) != (y_val is None):
@@ -64,8 +83,21 @@ def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
     best, best_val, stale = None, np.inf, 0
     out_act = {"softmax": "softmax", "logistic": "logistic", "squared": "identity"}[loss]
 
+    lrs, n_pen = _epoch_lrs(lr, epochs, debias)
+    zero: list[tuple[int, np.ndarray]] = []
+
+    epoch = 0
     with progress(_LOG, verbose) as level:
-        for epoch in range(1, epochs + 1):
+        while epoch < epochs:
+            epoch += 1
+            lr = float(lrs[epoch - 1])
+            if epoch == n_pen + 1 and n_pen < epochs:   # debias: penalty off, support fixed
+                if best is not None:                    # start from the best network seen
+                    model.restore(best)
+                stale = 0
+                if alpha > 0:
+                    zero = [(i, params[i] == 0) for i in model.penalized]
+                    zero = [(i, z) for i, z in zero if np.any(z)]
             order = rng.permutation(N)
             total = 0.0
             for start in range(0, N, batch):
@@ -83,9 +115,14 @@ def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
                     m2[i] += 0.001 * g * g
                     p -= lr * (m1[i] / (1 - 0.9 ** step)) / (
                         np.sqrt(m2[i] / (1 - 0.999 ** step)) + 1e-8)
-                if alpha > 0:
+                if epoch > n_pen:
+                    for i, z in zero:
+                        params[i][z] = 0.0
+                        m1[i][z] = 0.0
+                elif alpha > 0:
                     model.prox(kind, lr * alpha, m1)
-            msg = f"epoch {epoch}: train loss {total / N:.4g}, alive {model.alive()}"
+            msg = (f"epoch {epoch}{' (debias)' if epoch > n_pen else ''}: lr {lr:.3g}, "
+                   f"train loss {total / N:.4g}, alive {model.alive()}")
             if X_val is not None:
                 vloss = _loss_and_grad(loss, model.outputs(X_val), Y_val)[0]
                 msg += f", val loss {vloss:.4g}"
@@ -97,8 +134,13 @@ def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
             _LOG.log(level, msg)
             if not all(np.all(np.isfinite(p)) for p in params):
                 raise InvalidProblemError(f"lr: training diverged at epoch {epoch} (non-finite "
-                                          f"weights); lower lr (now {lr:g})")
+                                          f"weights); lower lr (now {lrs[0]:g})")
             if patience is not None and X_val is not None and stale >= patience:
+                if epoch < n_pen:
+                    _LOG.log(level, f"early stop of the penalized phase at epoch {epoch}, best "
+                                    f"val loss {best_val:.4g}; debias phase next")
+                    epoch = n_pen
+                    continue
                 _LOG.log(level, f"early stop at epoch {epoch}, best val loss {best_val:.4g}")
                 break
     return model.result(best, out_act, classes, one_output)

@@ -25,6 +25,7 @@ class _MLPModel:
     def __init__(self, Ws: list[np.ndarray], bs: list[np.ndarray]) -> None:
         self.Ws, self.bs = Ws, bs
         self.params = Ws + bs
+        self.penalized = list(range(len(Ws)))          # the weights (biases unpenalized)
 
     def grads(self, X: np.ndarray, Y: np.ndarray, loss: str) -> tuple[float, list]:
         val, gW, gb = _grads(self.Ws, self.bs, X, Y, loss)
@@ -60,6 +61,10 @@ class _MLPModel:
     def snapshot(self) -> Any:
         return [W.copy() for W in self.Ws], [b.copy() for b in self.bs]
 
+    def restore(self, state: Any) -> None:
+        for p, q in zip(self.params, state[0] + state[1]):
+            p[...] = q
+
     def result(self, state: Any, out_act: str, classes: np.ndarray | None,
                one_output: bool) -> MLP:
         Ws, bs = state if state is not None else (self.Ws, self.bs)
@@ -77,6 +82,7 @@ class _DeepModel:
         for B in blocks:
             self._index.append(i)
             i += len(B.arrays)
+        self.penalized = [j for i in self._index for j in (i, i + 2)]   # every W and V
 
     def grads(self, X: np.ndarray, Y: np.ndarray, loss: str) -> tuple[float, list]:
         return _deep_grads(self.blocks, X, Y, loss)
@@ -111,6 +117,10 @@ class _DeepModel:
 
     def snapshot(self) -> Any:
         return [B.copy() for B in self.blocks]
+
+    def restore(self, state: Any) -> None:
+        for p, q in zip(self.params, [a for B in state for a in B.arrays]):
+            p[...] = q
 
     def result(self, state: Any, out_act: str, classes: np.ndarray | None,
                one_output: bool) -> "DeepReLUNet":
