@@ -90,6 +90,14 @@ AUTO_ORDER = ("CLARABEL", "ECOS", "SCS")
 #: within 10 ms of each other, 600 x 256 and 2000 x 256 SCS 0.30 / 0.49 s vs CLARABEL 0.53 /
 #: 0.73 s: no size rule (docs/benchmarks.md).
 MIN_NORM_AUTO_ORDER = ("SCS", "CLARABEL")
+#: ... except the tolerance form (eps > 0) of a layer with more neurons than samples (K > N):
+#: there SCS crawls to its 1e-9 tolerance (scripts/bench_min_norm_eps.py, an MLP hidden
+#: layer, eps = 0.05, BLAS on one thread, medians of 3: N x K = 100 x 128: SCS 20.6 s vs
+#: CLARABEL 0.07 s; 200 x 256: 54.3 s vs 0.34 s; single runs: 300 x 512: SCS > 100 s vs 3.2 s,
+#: 600 x 1024: > 390 s vs 26 s, 50 x 64: 10 s vs 0.9 s, 80 x 128: 0.16 s vs 0.08 s), while
+#: with K < N it is as fast or faster (600 x 512: SCS 1.5 s vs CLARABEL 3.1 s). The equality form keeps SCS first
+#: at K > N too (442 x 1000: SCS 17.6 s vs CLARABEL 124.6 s, above).
+MIN_NORM_WIDE_EPS_AUTO_ORDER = ("CLARABEL", "SCS")
 #: the backend that finishes a working set on which the native restricted solver stalled
 #: (nearly collinear columns; see :func:`nnlasso.lasso.solve._solve_working_set`)
 STALL_FALLBACK = "CLARABEL"
@@ -303,6 +311,16 @@ def installed() -> list[str]:
         have = set(mod.installed_solvers())
         return [s for s in SUPPORTED if s in have]
     return [s for s in SUPPORTED if importlib.util.find_spec(_PACKAGES[s]) is not None]
+
+
+def min_norm_order(N: int, K: int, eps: float) -> list[str]:
+    """The installed backends that ``solve_min_norm(..., solver="auto")`` tries, in order, for
+    N samples, K neurons (columns of Phi) and tolerance ``eps``: :data:`MIN_NORM_AUTO_ORDER`
+    (SCS first), or :data:`MIN_NORM_WIDE_EPS_AUTO_ORDER` (CLARABEL first) when eps > 0 and
+    K > N (measured there); the next takes over when one fails or is not certified."""
+    order = MIN_NORM_WIDE_EPS_AUTO_ORDER if eps > 0 and K > N else MIN_NORM_AUTO_ORDER
+    have = installed()
+    return [s for s in order if s in have]
 
 
 def auto_order(program: str = "default") -> list[str]:

@@ -21,12 +21,12 @@ from .problem import requested_name
 MIN_NORM_EPS_AUTO = backends.MIN_NORM_AUTO_ORDER
 
 
-def _min_norm_auto(solver: Any, eps: float) -> list[str]:
-    """The backends to try, in order, for (MIN) with ``solver``
-    (:func:`nnlasso.backends.auto_order`)."""
+def _min_norm_auto(solver: Any, eps: float, N: int, K: int) -> list[str]:
+    """The backends to try, in order, for (MIN) with ``solver`` on N samples and K neurons
+    (:func:`nnlasso.backends.min_norm_order`)."""
     name = backends.resolve(solver, is_qp=False)
     if isinstance(solver, str) and solver.upper() == "AUTO":
-        return backends.auto_order("min_norm") or [name]
+        return backends.min_norm_order(N, K, eps) or [name]
     return [name]
 
 
@@ -86,7 +86,9 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
 
     ``solver``: "auto" (default; the native solver does not solve (MIN)) is SCS, with
     CLARABEL taking over (``fallback``) when SCS fails or its point is not certified within
-    ``max(tol, 1e-6)`` (measured: :data:`nnlasso.backends.MIN_NORM_AUTO_ORDER`);
+    ``max(tol, 1e-6)`` (measured: :data:`nnlasso.backends.MIN_NORM_AUTO_ORDER`), and the other
+    way round for eps > 0 with more neurons than samples, K > N, where SCS crawls
+    (:data:`nnlasso.backends.MIN_NORM_WIDE_EPS_AUTO_ORDER`);
     or any installed CVXPY solver name, which then solves the program alone.
     """
     t_start = time.perf_counter()
@@ -103,7 +105,7 @@ def solve_min_norm(Phi: np.ndarray, Psi: np.ndarray, *, eps: float = 0.0, skip: 
     N = Phi.shape[0]
     X_skip, intercept = skip_parts(skip, N)
     A = affine_columns(X_skip, intercept, N)
-    order = _min_norm_auto(solver, eps)
+    order = _min_norm_auto(solver, eps, N, Phi.shape[1])
     check_memory(N, A.shape[1], Psi_arr.shape[1], Phi.shape[1], what="Phi",
                  fix="the min-norm program through CVXPY is that large; use fewer neurons "
                      "(columns of Phi) or samples")
