@@ -123,7 +123,9 @@ def run_case(case: dict, tracemalloc_on: bool = False) -> dict:
     lam_max = gated_lam_max(X, y, pats, case["loss"])
     t_lam_max = time.perf_counter() - t0
     lam = case["frac"] * lam_max
+    t0 = time.perf_counter()
     first = first_round_size(X, y, pats, case["loss"], lam, case["program"] == "cone")
+    first["first_round_size_s"] = time.perf_counter() - t0
     print(json.dumps({"first_round": first}), file=sys.stderr, flush=True)
     rss_base = _rss_mib()
     if tracemalloc_on:
@@ -152,13 +154,20 @@ def run_case(case: dict, tracemalloc_on: bool = False) -> dict:
             "history": ws.get("history", []), "load": [load0, load1], **first}
 
 
+def _first_round_of(log: list[str]) -> dict:
+    for line in log:
+        if line.startswith('{"first_round"'):
+            return json.loads(line)["first_round"]
+    return {}
+
+
 def run_limited(case: dict, limit: float, tracemalloc_on: bool = False,
-                max_memory_mb: int | None = None) -> dict:
+                max_memory_mb: int | None = None, guard_mb: int | None = None) -> dict:
     """:func:`run_case` in a child process killed after ``limit`` seconds; a killed or failed
     case reports ``status`` "killed after S s" / "failed: ..." and NaN figures.
     ``max_memory_mb``: the child's address-space limit (RLIMIT_AS, so an allocation beyond it
     fails in the child instead of swapping the machine) and nnlasso's memory cap
-    (``NNLASSO_MAX_MEMORY_MB``)."""
+    (``NNLASSO_MAX_MEMORY_MB``), unless ``guard_mb`` sets the latter."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child",
            ":".join(str(case[k]) for k in ("loss", "program", "N", "d", "P", "frac"))]
     if tracemalloc_on:
@@ -171,19 +180,22 @@ def run_limited(case: dict, limit: float, tracemalloc_on: bool = False,
         def limit_memory() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         pre = limit_memory
+    if guard_mb is not None:
+        env["NNLASSO_MAX_MEMORY_MB"] = str(int(guard_mb))
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env,
                              preexec_fn=pre)
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        log = err.strip().splitlines()
         return {**case, "status": f"killed after {limit:g} s", "wall_s": float("nan"),
-                "log": err.strip().splitlines()[-20:]}
+                "log": log[-20:], **_first_round_of(log)}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         log = out.stderr.strip().splitlines() or ["no output"]
         return {**case, "status": f"failed: {log[-1][:200]}", "wall_s": time.perf_counter() - t0,
-                "log": log[-20:]}
+                "log": log[-20:], **_first_round_of(log)}
     return json.loads(lines[-1])
 
 
@@ -213,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--max-memory-mb", type=int, default=8192,
                     help="child's address-space limit and NNLASSO_MAX_MEMORY_MB (MiB; 0: none)")
+    ap.add_argument("--guard-mb", type=int, default=None,
+                    help="NNLASSO_MAX_MEMORY_MB of the child when it differs from --max-memory-mb "
+                         "(the guard's estimate is that of the one-program solve)")
     ap.add_argument("--json", help="write the rows (with per-round histories) to this file")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -222,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for text in args.cases:
         r = run_limited(parse_case(text), args.limit, args.tracemalloc,
-                        args.max_memory_mb or None)
+                        args.max_memory_mb or None, args.guard_mb)
         rows.append(r)
         hist = r.get("history", [])
         per_round = ", ".join(f"{h['blocks']}b/{h['rows']}r {h['solve']:.1f}s" for h in hist)
@@ -230,6 +245,10 @@ def main(argv: list[str] | None = None) -> None:
               + (f", times {r['times']}, rounds [{per_round}]" if hist else ""), flush=True)
         for line in r.get("log", []) if not hist else []:
             print("   ", line, flush=True)
+        if "first_blocks" in r:
+            print("    first restricted program:", {k: v for k, v in r.items()
+                                                    if k.startswith("first_")
+                                                    or k == "violators_at_zero"}, flush=True)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as fh:
