@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     "get_loss": "losses",
     "MLP": "networks", "ShallowReLUNet": "networks",
     "PatternSolution": "patterns", "enumerate_patterns": "patterns", "fit_patterns": "patterns",
-    "sample_patterns": "patterns", "solve_patterns": "patterns",
+    "sample_patterns": "patterns", "solve_patterns": "patterns", "pattern_path": "patterns",
     "ShallowFit": "shallow", "fit_shallow": "shallow",
     "ConvexReLUClassifier": "estimators", "ConvexReLURegressor": "estimators",
     "ConvexReLUClassifierCV": "estimators", "ConvexReLURegressorCV": "estimators",
@@ -51,8 +51,8 @@ if TYPE_CHECKING:  # static type checkers see ordinary imports
     from .lasso import lam_max, lasso_path, solve_lasso, solve_min_norm
     from .losses import get_loss
     from .networks import MLP, ShallowReLUNet
-    from .patterns import (PatternSolution, enumerate_patterns, fit_patterns, sample_patterns,
-                           solve_patterns)
+    from .patterns import (PatternSolution, enumerate_patterns, fit_patterns, pattern_path,
+                           sample_patterns, solve_patterns)
     from .shallow import ShallowFit, fit_shallow
     from .solution import Solution
     from .training import train_group_lasso, train_lasso, train_prox, train_weight_decay

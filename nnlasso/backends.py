@@ -85,7 +85,10 @@ AUTO_ORDER = ("CLARABEL", "ECOS", "SCS")
 #: SCS 11.5 s, CLARABEL 42.7 s; a (128, 64) digits network, eps = 0.05 per layer: layer 1 SCS
 #: 27.0 s vs CLARABEL 155.7 s (131.3 s rerun), layer 2 9.0 s vs 18.0 s; 120 x 40 teacher
 #: layer: both 0.1-0.3 s. CLARABEL's certified gaps were also larger (1e-7..9e-7 against
-#: SCS's 1e-9..1e-8).
+#: SCS's 1e-9..1e-8). Tolerance form by size (scripts/bench_min_norm_eps.py, an MLP's hidden
+#: layer, eps = 0.05, BLAS pinned to one thread, medians of 3): N x width 200 x 16 .. 2000 x 64
+#: within 10 ms of each other, 600 x 256 and 2000 x 256 SCS 0.30 / 0.49 s vs CLARABEL 0.53 /
+#: 0.73 s: no size rule (docs/benchmarks.md).
 MIN_NORM_AUTO_ORDER = ("SCS", "CLARABEL")
 #: the backend that finishes a working set on which the native restricted solver stalled
 #: (nearly collinear columns; see :func:`nnlasso.lasso.solve._solve_working_set`)

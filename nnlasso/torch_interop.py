@@ -245,7 +245,10 @@ def prox_step_torch(model: Any, lam: float, lr: float, *, n_samples: int = 1) ->
     (the function unchanged), then each neuron's path magnitude ``|w_k| |v_k|`` soft-thresholded
     by ``t/2``, so whole neurons reach exactly zero. With the loss a mean over the data and
     ``lam`` in nnlasso's summed scaling, pass ``n_samples = N``; with ``n_samples = 1``, ``lam``
-    is the weight relative to the loss the optimizer minimizes.
+    is the weight relative to the loss the optimizer minimizes. ``train_prox``'s debias phase
+    is up to the caller's loop: for the last epochs stop calling this step, anneal the
+    optimizer's step size, and keep the dead neurons' weights at zero (e.g. multiply them by
+    the mask of the neurons alive when the phase starts after every ``optimizer.step()``).
 
     Parameters
     ----------

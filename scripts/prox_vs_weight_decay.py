@@ -60,7 +60,8 @@ import nnlasso as nl  # noqa: E402
 
 #: penalty name -> (trainer, alpha grid, quick alpha grid)
 TRAINERS = {
-    "prox": (nl.train_prox, [0.0, 0.2, 0.5, 0.7, 1.0, 1.5, 2.0, 5.0], [0.0, 0.5, 2.0]),
+    "prox": (nl.train_prox, [0.0, 0.2, 0.5, 0.6, 0.7, 0.85, 1.0, 1.5, 2.0, 5.0],
+             [0.0, 0.5, 2.0]),
     "weight decay": (nl.train_weight_decay, [0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
                      [0.0, 0.5, 2.0]),
     "lasso": (nl.train_lasso, [0.02, 0.05, 0.1, 0.2, 0.5], [0.1, 0.5]),

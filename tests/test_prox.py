@@ -426,6 +426,70 @@ def test_working_set_loop_switches_to_the_fallback_inner(stalled):
     assert alone.switched_at is None and not alone.converged and alone.n_outer <= 20
 
 
+@pytest.fixture(scope="module")
+def stalled_logistic():
+    """Nearly separable logistic data (a ReLU teacher's labels, N = 100, d = 2), 400 correlated
+    "data" neurons, lam = 1e-3 lam_max, a linear skip: proximal Newton's gap creeps (1 -> 0.2
+    over its 200-iteration cap on the first working set; CLARABEL: 0.6 s for the whole program)."""
+    from sklearn.preprocessing import StandardScaler
+    Xt, yt = nl.synthetic.generate("relu_teacher", {"n": 100, "d": 2, "noise": 0.0, "seed": 1})
+    X = StandardScaler().fit_transform(Xt)
+    yt = np.ravel(yt)
+    y = (yt > np.median(yt)).astype(int)
+    Phi = nl.sample_neurons(X, 400, method="data", seed=0).features(X)
+    return X, Phi, y, 1e-3 * nl.lam_max(Phi, y, loss="logistic", skip=X)
+
+
+def test_newton_stall_rule():
+    W = prox.NEWTON_STALL_ITERS
+    halving = [0.5 ** (i / W) for i in range(4 * W + 1)]        # exactly halves every W
+    assert not prox.newton_stalled(halving[:-1], W)              # too early to judge
+    assert not prox.newton_stalled([0.99 * h for h in halving[:-1]] + [0.49 * halving[-W - 1]],
+                                   W)
+    creeping = [1.0 / (1 + 0.01 * i) for i in range(4 * W + 1)]
+    assert not prox.newton_stalled(creeping[:-1], W) and prox.newton_stalled(creeping, W)
+    assert not prox.newton_stalled(creeping, None) and not prox.newton_stalled(creeping, 0)
+
+
+def test_stalled_logistic_newton_hands_the_working_set_to_clarabel(stalled_logistic):
+    """Proximal Newton stalls on the first working set: it returns after 4 x 25 iterations
+    (it used to run its 200-iteration cap), the loop hands the working set to CLARABEL, and the
+    answer is certified and matches CLARABEL's objective on the whole program."""
+    X, Phi, y, lam = stalled_logistic
+    prob = LassoProblem(Phi, y, "logistic", X, None, None, 1e-8)
+    K = 20
+    V, c, it, rel = prox.prox_newton(prob.loss, prob.T, Phi[:, :K], prob.basis, np.arange(K),
+                                     lam * np.ones(K), np.zeros((K, 1)),
+                                     np.zeros((prob.basis.shape[1], 1)), 1e-3)
+    assert rel > 1e-3 and it == 4 * prox.NEWTON_STALL_ITERS     # stalled, and said so
+    ref = nl.solve_lasso(Phi, y, lam, loss="logistic", skip=X, solver="CLARABEL")
+    sol = nl.solve_lasso(Phi, y, lam, loss="logistic", skip=X, solver="prox")
+    assert sol.status == "optimal" and sol.rel_gap <= 1e-8
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-7)
+    ws = sol.info["working_set"]
+    assert ws["switched_at"] == 1 and sol.fallback == "CLARABEL"
+    assert ws["n_inner"] <= 4 * prox.NEWTON_STALL_ITERS + 10    # was 202
+
+
+def test_a_failing_fallback_leaves_the_native_solver_going(stalled_logistic):
+    """CLARABEL can fail on such programs at tiny lam (N = 300, lam = 1e-5 lam_max: "Solver
+    'CLARABEL' failed"); the loop then keeps the native point and solver instead of raising."""
+    X, Phi, y, lam = stalled_logistic
+    data = LassoProblem(Phi, y, "logistic", X, None, None, 1e-8).native_data()
+    calls = []
+
+    def failing(cols, local_ids, tau, V_W, c, tol):
+        calls.append(cols.size)
+        raise nl.SolverError("CLARABEL failed: (simulated)")
+
+    res = prox.working_set_solve(data, lam, tol=1e-8, fallback=failing, max_outer=2)
+    assert calls == [20] and res.fallback_error == "CLARABEL failed: (simulated)"
+    assert res.n_outer == 2 and not res.converged
+    assert res.switched_at is None and res.info()["fallback_error"] == res.fallback_error
+    assert np.isfinite(res.rel_gap) and res.rel_gap < 1.0
+    assert res.primal >= res.dual
+
+
 def test_auto_solves_the_small_stalled_program_with_clarabel(stalled):
     X, Phi, y = stalled
     assert backends.choose(backends.ProblemSize(*Phi.shape, 1, "squared")) is None

@@ -56,17 +56,18 @@ def _native_options(name: str, options: dict | None) -> tuple[dict, dict | None]
 
 
 def _cvxpy_inner(prob: LassoProblem, name: str, lam: float, options: dict | None,
-                 refine_epochs: int = 20_000) -> prox.InnerSolver:
+                 refine_epochs: int = 20_000, refine_newton: int = 200) -> prox.InnerSolver:
     """A restricted solver for the working-set loop that uses a CVXPY backend.
 
     The reduced program (the working set's columns, its groups) is built and solved by the
     backend; the answer is then refined by the native solver on the same columns, since the
     loop's tolerances are nnlasso's gaps, which interior-point answers may miss by a few digits
-    (at most ``refine_epochs`` coordinate-descent epochs: the stall fallback, whose columns made
-    coordinate descent stall, takes a few dozen).
+    (at most ``refine_epochs`` coordinate-descent epochs, or ``refine_newton`` proximal-Newton
+    iterations for logistic / softmax: the stall fallback, whose columns made the native solver
+    stall, takes a few dozen).
     """
     data = prob.native_data()
-    native = prox.native_inner(data, max_epochs=refine_epochs)
+    native = prox.native_inner(data, max_epochs=refine_epochs, max_newton=refine_newton)
 
     def solve(cols, local_ids, tau, V_W, c, tol):
         sub = GroupStructure(np.asarray(local_ids, dtype=np.intp), tau / lam)
@@ -98,7 +99,8 @@ def _solve_working_set(prob: LassoProblem, lam: float, name: str, options: dict 
     native = name == backends.NATIVE
     inner = None if native else _cvxpy_inner(prob, name, lam, backend_opts)
     stall = backends.stall_fallback() if native else None
-    fallback = None if stall is None else _cvxpy_inner(prob, stall, lam, None, prox.STALL_EPOCHS)
+    fallback = None if stall is None else _cvxpy_inner(prob, stall, lam, None, prox.STALL_EPOCHS,
+                                                       prox.NEWTON_STALL_ITERS)
     res = prox.working_set_solve(prob.native_data(), lam, tol=prob.tol, V0=V0, c0=c0, ws0=ws0,
                                  inner=inner, correlations=correlations, fallback=fallback,
                                  **loop_opts)
@@ -107,6 +109,10 @@ def _solve_working_set(prob: LassoProblem, lam: float, name: str, options: dict 
     if res.switched_at is not None:
         extra["fallback"] = {"inner": stall, "switched_at": res.switched_at,
                              "reason": "the native restricted solve stalled"}
+    elif res.fallback_error is not None:
+        extra["fallback"] = {"inner": stall, "switched_at": None,
+                             "reason": "the native restricted solve stalled",
+                             "failed": res.fallback_error}
     B = prob.affine_from_basis(res.c)
     status = "optimal" if res.converged else "optimal_inaccurate"
     times = {"build": 0.0, "compile": 0.0, "solve": t_loop,

@@ -56,8 +56,8 @@ from .bcd import (STALL_EPOCHS, STALL_EPOCHS_COMPILED, GramProblem, _anderson, _
                   _newton_support, bcd_gram)
 from .data import GramCache, LassoData, PathCorrelations
 from .fista import _spectral_norm, fista
-from .newton import (PROX_NEWTON_MAX_VARS, _model_step, _newton_layout, _newton_smooth,
-                     prox_newton)
+from .newton import (NEWTON_STALL_ITERS, PROX_NEWTON_MAX_VARS, _model_step, _newton_layout,
+                     _newton_smooth, newton_stalled, prox_newton)
 from .ops import (_DEAD, _KERNEL, _compiled_epoch, _default_threads, _epoch_groups,
                   _epoch_kernel_py, _epoch_singletons, _single_thread, group_soft_threshold,
                   restricted_gap)

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..duality import fit_affine, group_norms, relative_gap
 from ..losses import Loss
-from .newton import _model_step, _newton_layout
+from .newton import NEWTON_STALL_ITERS, _model_step, _newton_layout, newton_stalled
 from .ops import _compiled_epoch, restricted_gap
 
 
@@ -35,7 +35,8 @@ def _softmax_hessian_reduced(M: np.ndarray, P: np.ndarray, B: np.ndarray) -> np.
 
 def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,
                    local_ids: np.ndarray, tau: np.ndarray, V: np.ndarray, c: np.ndarray,
-                   tol: float, max_iter: int = 200, epochs: int = 30
+                   tol: float, max_iter: int = 200, epochs: int = 30,
+                   stall_iters: int | None = NEWTON_STALL_ITERS
                    ) -> tuple[np.ndarray, np.ndarray, int, float]:
     """Proximal Newton for the softmax restricted problem, in coordinates off the ones vector.
 
@@ -62,7 +63,8 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
        which are then kept when they reduce the gradient norm on S).
 
     The relative gap of nnlasso's dual point (:func:`restricted_gap`, the affine part refitted
-    by :func:`nnlasso.duality.fit_affine`) is checked after every step. Returns
+    by :func:`nnlasso.duality.fit_affine`) is checked after every step; the solve returns early
+    when it stalls (:func:`nnlasso.prox.newton.newton_stalled`, window ``stall_iters``). Returns
     ``(V, c, iterations, rel_gap)`` in the original coordinates (rows of V orthogonal to 1).
     """
     k, r, D = Phi_W.shape[1], basis.shape[1], T.shape[1]
@@ -104,8 +106,9 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
     X0 = np.vstack([np.asarray(V, float), np.asarray(c, float)]) @ B
     X, rel = certificate(X0)
     f, Z = evaluate(X)
+    rels = [rel]
     it = 0
-    while rel > tol and it < max_iter:
+    while rel > tol and it < max_iter and not newton_stalled(rels, stall_iters):
         it += 1
         Pm = np.exp(Z - Z.max(axis=1, keepdims=True))
         Pm /= Pm.sum(axis=1, keepdims=True)
@@ -141,6 +144,7 @@ def softmax_newton(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarr
                 break
         X, rel = certificate(Xn)
         f, Z = evaluate(X)
+        rels.append(rel)
     return X[:k] @ B.T, X[k:] @ B.T, it, rel
 
 

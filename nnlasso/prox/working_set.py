@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ..duality import dual_point, fit_affine, group_norms, relative_gap
+from ..errors import SolverError
 from ..losses import Loss, require
 from .bcd import GramProblem, bcd_gram
 from .data import LassoData, PathCorrelations
@@ -48,6 +49,8 @@ class WorkingSetResult:
     outer iteration.   n_screened, screened : groups discarded by gap-safe screening (provably
     zero at the optimum).   times : seconds.   switched_at : the outer iteration (1-based) at
     which the loop handed its restricted problems to the ``fallback`` inner solver, or None.
+    fallback_error : the fallback's SolverError when it failed (the loop then went on with the
+    native inner solver), or None.
     """
 
     V: np.ndarray
@@ -66,12 +69,14 @@ class WorkingSetResult:
     times: dict[str, float]
     screened: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     switched_at: int | None = None
+    fallback_error: str | None = None
 
     def info(self) -> dict:
         """Diagnostics for ``Solution.info``."""
         return {"n_outer": self.n_outer, "n_inner": self.n_inner, "n_products": self.n_products,
                 "ws_sizes": list(self.ws_sizes), "n_screened": self.n_screened,
-                "ws_converged": self.converged, "switched_at": self.switched_at}
+                "ws_converged": self.converged, "switched_at": self.switched_at,
+                "fallback_error": self.fallback_error}
 
 
 class _Loop:
@@ -186,10 +191,14 @@ class _Loop:
         return self.cache.gram(cols, local_ids, tau)
 
 
-def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
-    """The native restricted solver: Gram BCD (squared loss) or FISTA (logistic, softmax).
+def native_inner(data: LassoData, max_epochs: int = 20_000, max_newton: int = 200
+                 ) -> InnerSolver:
+    """The native restricted solver: Gram BCD (squared loss), proximal Newton (logistic,
+    softmax; :func:`prox_newton`, :func:`softmax_newton`) or FISTA (above
+    :data:`PROX_NEWTON_MAX_VARS` variables).
 
-    ``max_epochs`` bounds the Gram BCD (a refinement of an interior-point answer needs few).
+    ``max_epochs`` bounds the Gram BCD and ``max_newton`` the (proximal) Newton iterations (a
+    refinement of an interior-point answer needs few).
     A loss without a smoothness constant or a Hessian is refused (SolverError)."""
     require(data.loss, NEEDS, _WHO)
     def solve(cols, local_ids, tau, V_W, c, tol):
@@ -203,8 +212,9 @@ def native_inner(data: LassoData, max_epochs: int = 20_000) -> InnerSolver:
         solver = prox_newton if n_vars <= PROX_NEWTON_MAX_VARS else fista
         if solver is prox_newton and data.loss.name == "softmax":
             solver = softmax_newton
+        kw = {} if solver is fista else {"max_iter": max_newton}
         return solver(data.loss, data.T, data.Phi[:, cols], data.basis, local_ids, tau,
-                      V_W, c, tol)
+                      V_W, c, tol, **kw)
     return solve
 
 
@@ -242,7 +252,11 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
         by the fallback, warm-started from the stalled point, and from then on every violator
         joins the working set at once (instead of at most doubling it: the fallback's cost
         depends little on the working set's size). Without it, the loop stops after
-        three such outer iterations and returns the best point it has (not converged).
+        three such outer iterations and returns the best point it has (not converged). The
+        (proximal) Newton inner solvers of logistic / softmax declare a stall when their gap
+        stops halving over 25 iterations (:func:`nnlasso.prox.newton.newton_stalled`). When the
+        fallback raises :class:`~nnlasso.SolverError` (CLARABEL on nearly separable data at
+        tiny lam), the native solver goes on and ``fallback_error`` keeps the message.
 
     Loop: check the full KKT / gap with one product Phi^T Q; stop when rel_gap <= tol; screen;
     add the violators (rho_g > 1, the largest first, at most doubling the working set); solve the
@@ -272,6 +286,8 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
     K, D = d.Phi.shape[1], d.T.shape[1]
     loop = _Loop(d, lam, tol, screen, correlations)
     inner = native_inner(d) if inner is None else inner
+    native = inner
+    fallback_error: str | None = None
     nz_groups = np.unique(d.ids[np.flatnonzero(np.any(V != 0, axis=1))])
     ws = np.union1d(nz_groups, np.asarray(ws0, dtype=np.intp)) if ws0 is not None else nz_groups
     cols, local = d.columns(ws)
@@ -312,13 +328,27 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
         cols, local = d.columns(ws)
         tau = loop.tau_all[ws]
         t0 = time.perf_counter()
-        V_W, c, n, rel_in = inner(cols, local, tau, V[cols], c, tol_in)
+        try:
+            V_W, c, n, rel_in = inner(cols, local, tau, V[cols], c, tol_in)
+        except SolverError as exc:
+            if inner is not fallback:
+                raise
+            # the fallback failed on a later working set: the native solver goes on
+            inner, fallback, fallback_error = native, None, str(exc)
+            V_W, c, n, rel_in = inner(cols, local, tau, V[cols], c, tol_in)
         if fallback is not None and switched_at is None and not rel_in <= tol_in:
             # the restricted solve stalled: hand this working set (and the later ones) to the
             # fallback at once, warm-started from the stalled point
-            inner, switched_at = fallback, n_outer
-            V_W, c, n2, rel_in = inner(cols, local, tau, V_W, c, tol_in)
-            n += n2
+            try:
+                V_W2, c2, n2, rel2 = fallback(cols, local, tau, V_W, c, tol_in)
+            except SolverError as exc:
+                # e.g. CLARABEL on nearly separable logistic data at tiny lam: keep the native
+                # point and solver (a result that is not certified beats no result)
+                fallback, fallback_error = None, str(exc)
+            else:
+                inner, switched_at = fallback, n_outer
+                V_W, c, rel_in = V_W2, c2, rel2
+                n += n2
         t_inner += time.perf_counter() - t0
         n_inner += n
         V = np.zeros((K, D))
@@ -346,7 +376,7 @@ def _working_set_loop(d: LassoData, lam: float, tol: float, V: np.ndarray, c: np
                             n_screened=int((~loop.alive).sum()),
                             screened=np.flatnonzero(~loop.alive),
                             times={"inner": t_inner, "total": time.perf_counter() - t_start},
-                            switched_at=switched_at)
+                            switched_at=switched_at, fallback_error=fallback_error)
 
 
 def _grow(ws: np.ndarray, rho: np.ndarray, alive: np.ndarray, n_add: int,

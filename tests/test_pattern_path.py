@@ -1,0 +1,127 @@
+"""Tests of nnlasso.pattern_path (the lam path of the pattern programs) against independent cold
+solve_patterns calls at every lam."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnlasso
+from nnlasso.errors import InvalidProblemError
+from nnlasso.patterns import fit_patterns, pattern_path, sample_patterns, solve_patterns
+
+
+def _case(loss="squared", N=60, n_pat=80, seed=5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
+    if loss == "logistic":
+        y = (y > np.median(y)).astype(int)
+    P, _, _ = sample_patterns(X, n_pat, seed=seed)
+    return X, y, P
+
+
+@pytest.mark.parametrize("cone,loss,skip", [(True, "squared", None), (False, "squared", None),
+                                            (True, "squared", True), (False, "logistic", True)])
+def test_path_equals_cold_solves_and_warm_starts_need_fewer_rounds(cone, loss, skip):
+    """Every point of the path is the cold solve_patterns optimum at its lam (objectives to
+    1e-8 relative, both certified over all blocks and rows), returned in the order of ``lams``
+    (given unsorted here, solved from the largest down); the warm-started solves take fewer
+    restricted solves than the cold ones."""
+    X, y, P = _case(loss)
+    lams = [0.05, 1.0, 0.2, 0.003, 0.4, 0.012] if loss == "squared" else [0.5, 2.0, 0.1]
+    kw = dict(loss=loss, cone=cone, skip=skip, bias="penalized", working_set=True)
+    sols = pattern_path(X, y, lams, P, **kw)
+    assert len(sols) == len(lams)
+    warm_rounds = cold_rounds = 0
+    for lam, s in zip(lams, sols):
+        cold = solve_patterns(X, y, lam, P, **kw)
+        assert s.lam == lam
+        for sol in (s, cold):
+            assert sol.status == "optimal" and sol.rel_gap <= 1e-7
+        # both objectives are within their certified gaps above the optimum
+        assert abs(s.objective - cold.objective) <= s.gap + cold.gap + 1e-9 * cold.objective
+        assert s.objective == pytest.approx(cold.objective, rel=3e-8)
+        # a valid lower bound (up to the cold point's tolerated cone violation, <= 1e-6)
+        assert s.dual_objective <= cold.objective + 1e-9 * abs(cold.objective) + 1e-12
+        if cone:
+            assert s.network_objective == pytest.approx(cold.objective, rel=1e-6)
+        # the step in the path: 0 for the largest lam, warm starts after it
+        assert s.info["path"]["step"] == sorted(lams, reverse=True).index(lam)
+        assert s.info["path"]["warm_start"] == (lam != max(lams))
+        if lam != max(lams):
+            warm_rounds += s.info["working_set"]["rounds"]
+            cold_rounds += cold.info["working_set"]["rounds"]
+        else:
+            assert s.info["working_set"]["rounds"] == cold.info["working_set"]["rounds"]
+    assert warm_rounds < cold_rounds
+    # the build (checks, program arrays) is paid once, by the largest lam
+    assert [s.times["build"] > 0 for s in sols] == [lam == max(lams) for lam in lams]
+
+
+def test_path_without_screening_and_one_shot_programs():
+    """screen=False (the previous working set only) and working_set=False (one program per
+    lam, no warm start) give the same certified values."""
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    lams = np.geomspace(0.5, 0.005, 4)
+    a = pattern_path(X, y, lams, P, working_set=True, screen=False)
+    b = pattern_path(X, y, lams, P, working_set=False)
+    assert [s.info["path"]["screened"] for s in a] == [0] * 4
+    assert not any(s.info["path"]["warm_start"] for s in b)
+    for sa, sb in zip(a, b):
+        assert sa.status == sb.status == "optimal"
+        assert sa.objective == pytest.approx(sb.objective, rel=1e-8)
+
+
+@pytest.mark.parametrize("cone", [True, False])
+def test_path_auto_one_program_first_then_warm_working_sets(cone):
+    """working_set="auto" on a small program: the first lam is one program (as solve_patterns
+    "auto"), the later ones warm-started working sets from its nonzero blocks; same values."""
+    X, y, P = _case(N=30, n_pat=30, seed=2)
+    lams = [0.5, 0.05, 0.005]
+    kw = dict(cone=cone, bias="penalized", skip=None)
+    sols = pattern_path(X, y, lams, P, **kw)
+    assert "history" not in sols[0].info["working_set"]              # one program
+    for s, lam in zip(sols, lams):
+        cold = solve_patterns(X, y, lam, P, **kw)
+        assert s.status == "optimal"
+        assert s.objective == pytest.approx(cold.objective, rel=3e-8)
+    for s in sols[1:]:
+        assert s.info["path"]["warm_start"] and "history" in s.info["working_set"]
+        assert s.info["path"]["start_blocks"] < s.U.shape[0]
+
+
+@pytest.mark.parametrize("lams", [[], [0.1, 0.0], [0.1, float("nan")], [-1.0], [np.inf],
+                                  "0.1", [[0.1, 0.2], [0.3, 0.4]], [0.1, "a"], None])
+def test_bad_lams_are_refused_naming_the_field(lams):
+    X, y, P = _case(N=20, n_pat=10)
+    with pytest.raises(InvalidProblemError, match="lams"):
+        pattern_path(X, y, lams, P)
+
+
+def test_fit_patterns_lams_is_the_path_and_lam_unchanged():
+    """fit_patterns(..., lams=...) samples the patterns once and runs pattern_path on them;
+    fit_patterns(..., lam) still returns one PatternSolution; lam and lams together, or
+    neither, are refused."""
+    X, y, _ = _case(N=40)
+    lams = [0.3, 0.03]
+    sols = fit_patterns(X, y, lams=lams, n_patterns=30, seed=1, cone=False, working_set=True)
+    P, _, _ = sample_patterns(X, 30, seed=1)
+    ref = pattern_path(X, y, lams, P, cone=False, working_set=True)
+    assert isinstance(sols, list) and len(sols) == 2
+    for s, r in zip(sols, ref):
+        assert s.objective == pytest.approx(r.objective, rel=1e-8)
+        assert s.gates is not None
+    assert "patterns" in sols[0].times and "patterns" not in sols[1].times
+    one = fit_patterns(X, y, 0.03, n_patterns=30, seed=1, cone=False, working_set=True)
+    assert isinstance(one, nnlasso.PatternSolution)
+    assert one.objective == pytest.approx(sols[1].objective, rel=1e-8)
+    for kw in ({"lam": 0.1, "lams": lams}, {}):
+        with pytest.raises(InvalidProblemError, match="lam / lams"):
+            fit_patterns(X, y, n_patterns=10, **kw)
+    with pytest.raises(InvalidProblemError, match="lams"):
+        fit_patterns(X, y, lams=[0.1, -2], n_patterns=10)
+
+
+def test_exported():
+    assert nnlasso.pattern_path is pattern_path
+    assert "pattern_path" in nnlasso.__all__ and "pattern_path" in nnlasso.patterns.__all__
