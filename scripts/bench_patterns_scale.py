@@ -31,6 +31,9 @@ is limited to that (an allocation beyond it fails the case instead of swapping t
 nnlasso's memory guard gets the same cap (``NNLASSO_MAX_MEMORY_MB``; its default, 4 GiB,
 refuses N = 5000 with 2000 patterns on its dense estimate).
 
+``--certify N:d:P`` times nnlasso's certificate of the cone program alone
+(:func:`time_certificate`; set ``NNLASSO_MAX_MEMORY_MB`` above the guard's estimate).
+
 Run ``OMP_NUM_THREADS=1 python scripts/bench_patterns_scale.py`` for the default cases (the
 N = 5000, d = 20, 2000-pattern ones); ``--cases`` selects others, as
 ``loss:program:N:d:P:frac`` items, e.g. ``squared:gated:5000:20:2000:0.05``.
@@ -161,6 +164,30 @@ def _first_round_of(log: list[str]) -> dict:
     return {}
 
 
+def time_certificate(N: int, d: int, P: int, frac: float = 0.05,
+                     fit_fracs: tuple[float, ...] = (0.5, 0.9)) -> list[dict]:
+    """nnlasso's certificate of the cone program alone (squared loss, lam = frac lam_max), over
+    all blocks and rows with multipliers started from zero, at the fits z = f * (the noiseless
+    teacher's output) for f in ``fit_fracs``: wall and CPU time, blocks with ratio > 1, the
+    largest ratio and the peak RSS so far."""
+    from nnlasso.patterns.solve import _build
+    from nnlasso.synthetic import relu_teacher
+    X, y, pats = make_problem("squared", N, d, P)
+    F = relu_teacher(n=N, d=d, width=5, noise=0.0, seed=0)[1][:, 0]
+    lam = frac * gated_lam_max(X, y, pats, "squared")
+    prog = _build(X, y, lam, pats, loss="squared", skip=True, cone=True, bias=None,
+                  solver="auto", tol=1e-8, options=None, working_set=True)["prog"]
+    out = []
+    for f in fit_fracs:
+        c0, w0 = time.process_time(), time.perf_counter()
+        cert = prog.certify(f * F, np.zeros((prog.B, N)))
+        out.append({"N": N, "d": d, "B": prog.B, "fit_frac": f,
+                    "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+                    "above_1": int(np.sum(cert["ratios"] > 1.0)),
+                    "max_ratio": float(cert["dual_ratio"]), "rss_peak_mib": _rss_mib()})
+    return out
+
+
 def run_limited(case: dict, limit: float, tracemalloc_on: bool = False,
                 max_memory_mb: int | None = None, guard_mb: int | None = None) -> dict:
     """:func:`run_case` in a child process killed after ``limit`` seconds; a killed or failed
@@ -229,8 +256,15 @@ def main(argv: list[str] | None = None) -> None:
                     help="NNLASSO_MAX_MEMORY_MB of the child when it differs from --max-memory-mb "
                          "(the guard's estimate is that of the one-program solve)")
     ap.add_argument("--json", help="write the rows (with per-round histories) to this file")
+    ap.add_argument("--certify", metavar="N:d:P",
+                    help="time only the cone program's certificate (time_certificate) at this size")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.certify:
+        N, d, P = (int(v) for v in args.certify.split(":"))
+        for row in time_certificate(N, d, P):
+            print(json.dumps(row), flush=True)
+        return
     if args.child:
         print(json.dumps(run_case(parse_case(args.child), args.tracemalloc)))
         return
