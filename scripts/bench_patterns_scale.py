@@ -31,6 +31,9 @@ is limited to that (an allocation beyond it fails the case instead of swapping t
 nnlasso's memory guard gets the same cap (``NNLASSO_MAX_MEMORY_MB``; its default, 4 GiB,
 refuses N = 5000 with 2000 patterns on its dense estimate).
 
+``--certify N:d:P`` times nnlasso's certificate of the cone program alone
+(:func:`time_certificate`; set ``NNLASSO_MAX_MEMORY_MB`` above the guard's estimate).
+
 Run ``OMP_NUM_THREADS=1 python scripts/bench_patterns_scale.py`` for the default cases (the
 N = 5000, d = 20, 2000-pattern ones); ``--cases`` selects others, as
 ``loss:program:N:d:P:frac`` items, e.g. ``squared:gated:5000:20:2000:0.05``.
@@ -123,7 +126,9 @@ def run_case(case: dict, tracemalloc_on: bool = False) -> dict:
     lam_max = gated_lam_max(X, y, pats, case["loss"])
     t_lam_max = time.perf_counter() - t0
     lam = case["frac"] * lam_max
+    t0 = time.perf_counter()
     first = first_round_size(X, y, pats, case["loss"], lam, case["program"] == "cone")
+    first["first_round_size_s"] = time.perf_counter() - t0
     print(json.dumps({"first_round": first}), file=sys.stderr, flush=True)
     rss_base = _rss_mib()
     if tracemalloc_on:
@@ -152,13 +157,44 @@ def run_case(case: dict, tracemalloc_on: bool = False) -> dict:
             "history": ws.get("history", []), "load": [load0, load1], **first}
 
 
+def _first_round_of(log: list[str]) -> dict:
+    for line in log:
+        if line.startswith('{"first_round"'):
+            return json.loads(line)["first_round"]
+    return {}
+
+
+def time_certificate(N: int, d: int, P: int, frac: float = 0.05,
+                     fit_fracs: tuple[float, ...] = (0.5, 0.9)) -> list[dict]:
+    """nnlasso's certificate of the cone program alone (squared loss, lam = frac lam_max), over
+    all blocks and rows with multipliers started from zero, at the fits z = f * (the noiseless
+    teacher's output) for f in ``fit_fracs``: wall and CPU time, blocks with ratio > 1, the
+    largest ratio and the peak RSS so far."""
+    from nnlasso.patterns.solve import _build
+    from nnlasso.synthetic import relu_teacher
+    X, y, pats = make_problem("squared", N, d, P)
+    F = relu_teacher(n=N, d=d, width=5, noise=0.0, seed=0)[1][:, 0]
+    lam = frac * gated_lam_max(X, y, pats, "squared")
+    prog = _build(X, y, lam, pats, loss="squared", skip=True, cone=True, bias=None,
+                  solver="auto", tol=1e-8, options=None, working_set=True)["prog"]
+    out = []
+    for f in fit_fracs:
+        c0, w0 = time.process_time(), time.perf_counter()
+        cert = prog.certify(f * F, np.zeros((prog.B, N)))
+        out.append({"N": N, "d": d, "B": prog.B, "fit_frac": f,
+                    "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
+                    "above_1": int(np.sum(cert["ratios"] > 1.0)),
+                    "max_ratio": float(cert["dual_ratio"]), "rss_peak_mib": _rss_mib()})
+    return out
+
+
 def run_limited(case: dict, limit: float, tracemalloc_on: bool = False,
-                max_memory_mb: int | None = None) -> dict:
+                max_memory_mb: int | None = None, guard_mb: int | None = None) -> dict:
     """:func:`run_case` in a child process killed after ``limit`` seconds; a killed or failed
     case reports ``status`` "killed after S s" / "failed: ..." and NaN figures.
     ``max_memory_mb``: the child's address-space limit (RLIMIT_AS, so an allocation beyond it
     fails in the child instead of swapping the machine) and nnlasso's memory cap
-    (``NNLASSO_MAX_MEMORY_MB``)."""
+    (``NNLASSO_MAX_MEMORY_MB``), unless ``guard_mb`` sets the latter."""
     cmd = [sys.executable, os.path.abspath(__file__), "--child",
            ":".join(str(case[k]) for k in ("loss", "program", "N", "d", "P", "frac"))]
     if tracemalloc_on:
@@ -171,19 +207,22 @@ def run_limited(case: dict, limit: float, tracemalloc_on: bool = False,
         def limit_memory() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         pre = limit_memory
+    if guard_mb is not None:
+        env["NNLASSO_MAX_MEMORY_MB"] = str(int(guard_mb))
     t0 = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env,
                              preexec_fn=pre)
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        log = err.strip().splitlines()
         return {**case, "status": f"killed after {limit:g} s", "wall_s": float("nan"),
-                "log": err.strip().splitlines()[-20:]}
+                "log": log[-20:], **_first_round_of(log)}
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         log = out.stderr.strip().splitlines() or ["no output"]
         return {**case, "status": f"failed: {log[-1][:200]}", "wall_s": time.perf_counter() - t0,
-                "log": log[-20:]}
+                "log": log[-20:], **_first_round_of(log)}
     return json.loads(lines[-1])
 
 
@@ -213,16 +252,26 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--max-memory-mb", type=int, default=8192,
                     help="child's address-space limit and NNLASSO_MAX_MEMORY_MB (MiB; 0: none)")
+    ap.add_argument("--guard-mb", type=int, default=None,
+                    help="NNLASSO_MAX_MEMORY_MB of the child when it differs from --max-memory-mb "
+                         "(the guard's estimate is that of the one-program solve)")
     ap.add_argument("--json", help="write the rows (with per-round histories) to this file")
+    ap.add_argument("--certify", metavar="N:d:P",
+                    help="time only the cone program's certificate (time_certificate) at this size")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.certify:
+        N, d, P = (int(v) for v in args.certify.split(":"))
+        for row in time_certificate(N, d, P):
+            print(json.dumps(row), flush=True)
+        return
     if args.child:
         print(json.dumps(run_case(parse_case(args.child), args.tracemalloc)))
         return
     rows = []
     for text in args.cases:
         r = run_limited(parse_case(text), args.limit, args.tracemalloc,
-                        args.max_memory_mb or None)
+                        args.max_memory_mb or None, args.guard_mb)
         rows.append(r)
         hist = r.get("history", [])
         per_round = ", ".join(f"{h['blocks']}b/{h['rows']}r {h['solve']:.1f}s" for h in hist)
@@ -230,6 +279,10 @@ def main(argv: list[str] | None = None) -> None:
               + (f", times {r['times']}, rounds [{per_round}]" if hist else ""), flush=True)
         for line in r.get("log", []) if not hist else []:
             print("   ", line, flush=True)
+        if "first_blocks" in r:
+            print("    first restricted program:", {k: v for k, v in r.items()
+                                                    if k.startswith("first_")
+                                                    or k == "violators_at_zero"}, flush=True)
     print(format_table(rows))
     if args.json:
         with open(args.json, "w") as fh:

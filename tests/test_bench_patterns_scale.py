@@ -35,3 +35,12 @@ def test_a_case_over_the_limit_is_killed():
     bs = load_script("bench_patterns_scale")
     r = bs.run_limited(bs.parse_case("squared:gated:80:3:20:0.1"), 0.01)
     assert r["status"] == "killed after 0.01 s" and np.isnan(r["wall_s"])
+
+
+def test_certificate_timing_rows():
+    bs = load_script("bench_patterns_scale")
+    rows = bs.time_certificate(150, 3, 20, fit_fracs=(0.0, 0.9))
+    assert [r["fit_frac"] for r in rows] == [0.0, 0.9]
+    for r in rows:
+        assert r["B"] == 2 * 20 and r["wall_s"] > 0 and r["rss_peak_mib"] > 0
+        assert r["max_ratio"] >= 0 and 0 <= r["above_1"] <= r["B"]

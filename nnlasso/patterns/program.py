@@ -119,6 +119,8 @@ class PatternProgram:
     complement = True       # fit of blocks with |D_k| > N/2 through the complement pattern
     zero_tol = 1e-6         # a working block is zero when |theta_k| <= zero_tol max|theta|
     prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
+    row_cap = 10            # at most row_cap rows added per block and round (least slack first)
+    row_keep = 1e-2         # rows of a nonzero block with slack > row_keep |theta_k| are dropped
 
     def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
                  lin_block, solver, tol, options):
@@ -575,6 +577,7 @@ class PatternProgram:
                 rows.update(zip(new.tolist(), self._entry_rows(new, q, mu_cache)))
         hist, t_solve, t_compile = [], 0.0, 0.0
         rounds = 0
+        dropped: dict[int, np.ndarray] = {}     # rows once dropped from a block (rule 4)
         while True:
             rounds += 1
             blocks = np.flatnonzero(inW)
@@ -603,6 +606,8 @@ class PatternProgram:
                 break
             if rounds >= max_rounds:
                 break
+            if self.cone:
+                self._drop_far_rows(blocks, res, ev, rows, dropped)
             # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
             drop = blocks[(ev["bnorm"][blocks] <= self.zero_tol * max(float(np.max(ev["bnorm"])),
                                                                       ev["lin_norm"]))
@@ -635,23 +640,53 @@ class PatternProgram:
                 "working_rows": dict(rows) if self.cone else None}
         return res, ev, cert, info
 
+    def _row_slacks(self, blocks: np.ndarray, res: dict, ev: dict
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Block norms |theta_k|, their max, and the slacks S_k Xl theta_k / |xl_n| (N, m)."""
+        nrm = np.linalg.norm(res["th"][blocks], axis=1)
+        top = float(np.max(nrm)) if nrm.size else 0.0
+        slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]
+        return nrm, slack, top
+
     def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,
                            rows: dict[int, np.ndarray]) -> int:
         """Rule 4 of the working set: for every working block with a violated cone row, add its
-        rows of slack < near_tol |theta_k| (the violated ones included); returns their count."""
-        th = res["th"][blocks]
-        nrm = np.linalg.norm(th, axis=1)
-        top = float(np.max(nrm)) if nrm.size else 0.0
-        slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]  # (N, m)
+        rows of slack < near_tol |theta_k| (the violated ones included), at most ``row_cap``
+        of them (least slack first; None: all); returns their count."""
+        nrm, slack, top = self._row_slacks(blocks, res, ev)
         bad = slack < -self.viol_tol * top
         n_new_rows = 0
         for j in np.flatnonzero(bad.any(axis=0)):
             k = int(blocks[j])
             near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
             new = np.setdiff1d(near, rows[k], assume_unique=True)
+            if self.row_cap is not None and new.size > self.row_cap:
+                new = np.sort(new[np.argsort(slack[new, j], kind="stable")[:self.row_cap]])
             n_new_rows += new.size
             rows[k] = np.union1d(rows[k], new)
         return n_new_rows
+
+    def _drop_far_rows(self, blocks: np.ndarray, res: dict, ev: dict,
+                       rows: dict[int, np.ndarray], dropped: dict[int, np.ndarray]) -> int:
+        """Rule 4, second part (before the next round): the rows of a nonzero working block
+        with slack > row_keep |theta_k| leave its program (``row_keep`` None: none), except
+        rows once dropped from that block (``dropped``, updated here): a row leaves a block
+        at most once, so the loop cannot cycle on it. Returns the number of rows dropped."""
+        if self.row_keep is None:
+            return 0
+        nrm, slack, top = self._row_slacks(blocks, res, ev)
+        n = 0
+        for j in np.flatnonzero(nrm > self.zero_tol * top):
+            k = int(blocks[j])
+            r = rows[k]
+            far = slack[r, j] > self.row_keep * nrm[j]
+            if k in dropped:
+                far &= ~np.isin(r, dropped[k])
+            if far.any():
+                dropped[k] = np.union1d(dropped.get(k, r[:0]), r[far])
+                rows[k] = r[~far]
+                n += int(far.sum())
+        return n
 
     def _regularized_retry(self, inW: np.ndarray, rows: dict[int, np.ndarray],
                            mu_cache: np.ndarray | None, options: dict

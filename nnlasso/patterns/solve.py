@@ -155,7 +155,12 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
        a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
        (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
     4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
-       the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included).
+       the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included), at most 10
+       per block and round, least slack first. Before the next round, the rows of a nonzero
+       working block with slack > 1e-2 |theta_k| |xl_n| leave its program, each row at most
+       once per block (a row dropped and re-added stays). Far rows only slow the interior
+       point down (1000 cone patterns, lam = 0.01: 0.76-0.84x the CPU time of adding every
+       near row and dropping none, 11 rounds instead of 9; docs/benchmarks.md).
     5. Blocks: nnlasso's certificate below, over ALL blocks and ALL rows (multipliers of the
        rows outside the program are 0 before the NNLS re-solve; the working blocks keep the
        solver's multipliers, re-solved by NNLS only in a round that added no row, i.e. one
