@@ -8,7 +8,8 @@ layer's N x width ReLU features on X, Psi its N x 1 output):
 
 The networks are scikit-learn ``MLPRegressor`` fits (seed 0) of y = sin(x1) + x2 x3 on
 x ~ N(0, I_5), as in the "Defaults on a plain install" row of scripts/bench.py. For each size
-the three calls (``solver="auto"``: SCS, CLARABEL when SCS is not certified; ``"SCS"``;
+the three calls (``solver="auto"``: the order of ``backends.min_norm_order``, SCS first, or
+CLARABEL first when width > N, the next one when the first is not certified; ``"SCS"``;
 ``"CLARABEL"``), warmed up once on a tiny program, run ``--repeats`` times, interleaved (call order rotated each repeat, so that a
 change of the machine's load hits every call alike), all in one process; the table gives the
 median wall time of the whole call, the median of the backend's own solve time
