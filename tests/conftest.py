@@ -8,6 +8,7 @@ Data (plain functions, ``from conftest import relu_features``, and fixtures):
 * ``centred_residual(rng, N, D, A)``: a random (N, D) residual orthogonal to the columns of A;
 * ``load_script(name)``: ``scripts/<name>.py`` imported as a fresh module (the scripts are not a
   package);
+* ``pattern_case(loss, N, n_pat, seed)``: a small pattern-program problem (X, y, patterns) in d = 2;
 
 Problem-file layer (spec, batch, CLI, hostile):
 
@@ -52,6 +53,20 @@ def relu_features(X: np.ndarray, K: int, seed: int) -> np.ndarray:
     W /= np.linalg.norm(W, axis=1, keepdims=True)
     b = np.einsum("kd,kd->k", W, X[rng.integers(0, X.shape[0], K)])
     return np.maximum(X @ W.T - b, 0.0)
+
+
+def pattern_case(loss: str = "squared", N: int = 36, n_pat: int = 40, seed: int = 11
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small pattern-program problem in d = 2: X (N, 2), y = sin(2 x1) + x2^2 + noise
+    (labels y > median for the logistic loss) and ``sample_patterns(X, n_pat, seed=seed)``."""
+    from nnlasso.patterns import sample_patterns
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((N, 2))
+    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
+    if loss == "logistic":
+        y = (y > np.median(y)).astype(int)
+    P, _, _ = sample_patterns(X, n_pat, seed=seed)
+    return X, y, P
 
 
 def centred_residual(rng: np.random.Generator, N: int, D: int, A: np.ndarray) -> np.ndarray:

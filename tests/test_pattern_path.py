@@ -6,18 +6,13 @@ import numpy as np
 import pytest
 
 import nnlasso
+from conftest import pattern_case
 from nnlasso.errors import InvalidProblemError
 from nnlasso.patterns import fit_patterns, pattern_path, sample_patterns, solve_patterns
 
 
 def _case(loss="squared", N=60, n_pat=80, seed=5):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, 2))
-    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
-    if loss == "logistic":
-        y = (y > np.median(y)).astype(int)
-    P, _, _ = sample_patterns(X, n_pat, seed=seed)
-    return X, y, P
+    return pattern_case(loss, N=N, n_pat=n_pat, seed=seed)
 
 
 @pytest.mark.parametrize("cone,loss,skip", [(True, "squared", None), (False, "squared", None),

@@ -8,6 +8,7 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
+from conftest import pattern_case
 from nnlasso.errors import InvalidProblemError
 from nnlasso.patterns import (enumerate_patterns, fit_patterns, pattern_count_bound,
                               sample_patterns, solve_patterns)
@@ -286,13 +287,7 @@ def test_errors():
 # ------------------------------------------------------------------------------ working set
 
 def _ws_case(loss, N=36, n_pat=40, seed=11):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, 2))
-    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
-    if loss == "logistic":
-        y = (y > np.median(y)).astype(int)
-    P, _, _ = sample_patterns(X, n_pat, seed=seed)
-    return X, y, P
+    return pattern_case(loss, N=N, n_pat=n_pat, seed=seed)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
