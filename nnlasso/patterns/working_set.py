@@ -1,0 +1,227 @@
+"""The working-set loop of the pattern program (:class:`WorkingSetLoop`, a base of
+:class:`~nnlasso.patterns.program.PatternProgram`): blocks and cone rows enter and leave, each
+round one restricted solve and nnlasso's certificate over all blocks and rows (the rule is in
+:func:`nnlasso.patterns.solve_patterns`, Notes; its constants are PatternProgram's class
+attributes)."""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from .. import backends
+
+logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
+
+
+class WorkingSetLoop:
+    """The working-set methods of :class:`~nnlasso.patterns.program.PatternProgram`; they use
+    its data, restricted solve (``solve``) and certificate (``certify``, ``block_ratios``)."""
+
+    def _entry_rows(self, ks: np.ndarray, q: np.ndarray, mu: np.ndarray) -> list:
+        """Initial cone rows of entering blocks: the n_rows_init rows of least slack for the
+        block's steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (for the
+        penalized bias and NNLS multipliers, v_k is the projection of the gradient onto the
+        block's cone), plus the support of mu_k."""
+        Wm = self.Mk[:, ks] * q[:, None] + self.Sg[:, ks] * mu[ks].T      # (N, m)
+        V = Wm.T @ self.Xl                                                # (m, e)
+        slack = self.Sg[:, ks].T * (V @ self.Xl.T) / self.xln[None, :]    # (m, N)
+        n0 = min(self.n_rows_init, self.N)
+        out = []
+        for j, k in enumerate(ks):
+            sel = np.argpartition(slack[j], n0 - 1)[:n0] if n0 < self.N else np.arange(self.N)
+            out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
+        return out
+
+    def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG,
+                          start: dict | None = None) -> tuple[dict, dict, dict, dict]:
+        """Block working set with cone-row generation (rule in :func:`solve_patterns`);
+        one progress line per round on this module's logger at ``level``.
+
+        ``start`` (a warm start, e.g. from the solve at a nearby lam) replaces rule 1: a dict
+        with ``"blocks"`` (the initial working blocks, nonempty) and, optionally, ``"rows"``
+        ({block: cone rows}, taken as given), ``"q"`` (N,) and ``"mu"`` (B, N) (a dual point
+        and multipliers: the entry rows of the blocks without given rows, and the first
+        multipliers of the certificate; default: the zero network's q, mu = 0). The returned
+        info's ``"working_blocks"`` and ``"working_rows"`` (cone only) are the final working
+        set, in that form.
+        """
+        B, N = self.B, self.N
+        t0 = time.perf_counter()
+        if start is None:
+            # dual point of the zero network (exact residual of the free fit for the squared loss)
+            q = self.dual_point(np.zeros(N))
+            mu_cache = np.zeros((B, N)) if self.cone else None
+            r, mu_cache = self.block_ratios(q, mu_cache)
+            n_init = min(B, max(1, self.n_init_blocks()))
+            order = np.argsort(-r, kind="stable")
+            init = order[:n_init]
+            init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+        else:
+            init = np.unique(np.asarray(start["blocks"], dtype=np.intp))
+            q = start.get("q")
+            q = self.dual_point(np.zeros(N)) if q is None else np.asarray(q, dtype=float)
+            mu_cache = None
+            if self.cone:
+                mu_cache = (np.zeros((B, N)) if start.get("mu") is None
+                            else np.array(start["mu"], dtype=float))
+        inW = np.zeros(B, dtype=bool)
+        inW[init] = True
+        rows: dict[int, np.ndarray] = {}
+        if self.cone:
+            given = (start or {}).get("rows") or {}
+            rows.update({int(k): np.asarray(given[k], dtype=np.intp) for k in init if k in given})
+            new = np.array([k for k in init if int(k) not in rows], dtype=np.intp)
+            if new.size:
+                rows.update(zip(new.tolist(), self._entry_rows(new, q, mu_cache)))
+        hist, t_solve, t_compile = [], 0.0, 0.0
+        rounds = 0
+        dropped: dict[int, np.ndarray] = {}     # rows once dropped from a block (rule 4)
+        while True:
+            rounds += 1
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+            t_solve += res["solve"]
+            t_compile += res["compile"]
+            ev = self.evaluate(res)
+            n_new_rows = self._add_violated_rows(blocks, res, ev, rows) if self.cone else 0
+            # -- blocks: certificate over all blocks and rows
+            # (the NNLS re-solve of the working blocks' multipliers only sharpens the bound:
+            # it is done when the round may be the last, i.e. no cone row was added)
+            cert, rg = self._certify_round(res, ev, inW, mu_cache, exact_inside=n_new_rows == 0)
+            if self.cone:
+                mu_cache = cert["mu"]
+            out = np.flatnonzero(~inW & (cert["ratios"] > 1.0))
+            hist.append({"blocks": int(blocks.size),
+                         "rows": int(sum(rows[k].size for k in blocks)) if self.cone else 0,
+                         "objective": ev["objective"], "rel_gap": rg,
+                         "new_rows": int(n_new_rows), "violators": int(out.size),
+                         "solve": res["solve"] + res["compile"]})
+            logger.log(level, "pattern working set round %d: %d blocks, %d cone rows, "
+                       "objective %.10g, rel gap %.2e, %d new rows, %d violating blocks "
+                       "(%.2fs)", rounds, hist[-1]["blocks"], hist[-1]["rows"],
+                       ev["objective"], rg, n_new_rows, out.size, hist[-1]["solve"])
+            if n_new_rows == 0 and (rg <= self.tol or out.size == 0):
+                break
+            if rounds >= max_rounds:
+                break
+            if self.cone:
+                self._drop_far_rows(blocks, res, ev, rows, dropped)
+            # -- drop blocks that are zero and clearly inactive (they re-enter if they violate)
+            drop = blocks[(ev["bnorm"][blocks] <= self.zero_tol * max(float(np.max(ev["bnorm"])),
+                                                                      ev["lin_norm"]))
+                          & (cert["ratios"][blocks] < self.prune_below)]
+            if drop.size < blocks.size:
+                inW[drop] = False
+                for k in drop.tolist():
+                    rows.pop(k, None)
+            if out.size:
+                add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
+                inW[add] = True
+                if self.cone:
+                    rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
+        retry = None
+        backend = backends.ADAPTERS.get(self.solver)
+        retry_options = None if backend is None else backend.retry_options(self.options)
+        if rg > self.tol and res["status"] != "optimal" and retry_options is not None:
+            res2, ev2, cert2, rg2 = self._regularized_retry(inW, rows, mu_cache, retry_options)
+            t_solve += res2["solve"]
+            t_compile += res2["compile"]
+            retry = {"rel_gap_before": rg, "rel_gap_after": rg2}
+            if rg2 < rg:
+                res, ev, cert = res2, ev2, cert2
+        info = {"rounds": rounds, "blocks": int(inW.sum()),
+                "rows": int(sum(r_.size for r_ in rows.values())) if self.cone else 0,
+                "history": hist, "compile": t_compile, "solve": t_solve,
+                "total": time.perf_counter() - t0, "regularization_retry": retry,
+                "failure_retries": self.failure_retries,
+                "working_blocks": np.flatnonzero(inW),
+                "working_rows": dict(rows) if self.cone else None}
+        return res, ev, cert, info
+
+    def _row_slacks(self, blocks: np.ndarray, res: dict, ev: dict
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Block norms |theta_k|, their max, and the slacks S_k Xl theta_k / |xl_n| (N, m)."""
+        nrm = np.linalg.norm(res["th"][blocks], axis=1)
+        top = float(np.max(nrm)) if nrm.size else 0.0
+        slack = self.Sg[:, blocks] * ev["pre"][:, blocks] / self.xln[:, None]
+        return nrm, slack, top
+
+    def _add_violated_rows(self, blocks: np.ndarray, res: dict, ev: dict,
+                           rows: dict[int, np.ndarray]) -> int:
+        """Rule 4 of the working set: for every working block with a violated cone row, add its
+        rows of slack < near_tol |theta_k| (the violated ones included), at most ``row_cap``
+        of them (least slack first; None: all); returns their count."""
+        nrm, slack, top = self._row_slacks(blocks, res, ev)
+        bad = slack < -self.viol_tol * top
+        n_new_rows = 0
+        for j in np.flatnonzero(bad.any(axis=0)):
+            k = int(blocks[j])
+            near = np.flatnonzero(slack[:, j] < self.near_tol * nrm[j])
+            new = np.setdiff1d(near, rows[k], assume_unique=True)
+            if self.row_cap is not None and new.size > self.row_cap:
+                new = np.sort(new[np.argsort(slack[new, j], kind="stable")[:self.row_cap]])
+            n_new_rows += new.size
+            rows[k] = np.union1d(rows[k], new)
+        return n_new_rows
+
+    def _drop_far_rows(self, blocks: np.ndarray, res: dict, ev: dict,
+                       rows: dict[int, np.ndarray], dropped: dict[int, np.ndarray]) -> int:
+        """Rule 4, second part (before the next round): the rows of a nonzero working block
+        with slack > row_keep |theta_k| leave its program (``row_keep`` None: none), except
+        rows once dropped from that block (``dropped``, updated here): a row leaves a block
+        at most once, so the loop cannot cycle on it. Returns the number of rows dropped."""
+        if self.row_keep is None:
+            return 0
+        nrm, slack, top = self._row_slacks(blocks, res, ev)
+        n = 0
+        for j in np.flatnonzero(nrm > self.zero_tol * top):
+            k = int(blocks[j])
+            r = rows[k]
+            far = slack[r, j] > self.row_keep * nrm[j]
+            if k in dropped:
+                far &= ~np.isin(r, dropped[k])
+            if far.any():
+                dropped[k] = np.union1d(dropped.get(k, r[:0]), r[far])
+                rows[k] = r[~far]
+                n += int(far.sum())
+        return n
+
+    def _regularized_retry(self, inW: np.ndarray, rows: dict[int, np.ndarray],
+                           mu_cache: np.ndarray | None, options: dict
+                           ) -> tuple[dict, dict, dict, float]:
+        """Rule 7: the final restricted program once more with the backend's retry ``options``
+        (:meth:`nnlasso.backends.Adapter.retry_options`: CLARABEL's static regularization at
+        1e-10); returns (res, ev, cert, rel_gap) of that solve.
+
+        Clarabel stopped "AlmostSolved" on the final program (seen at small lam: 1000 cone
+        patterns, lam = 0.001, certified gap 1.1e-6): the same program with 100x smaller static
+        regularization reached 1.0e-7 in one more solve (~8 s there).
+        """
+        saved = self.options
+        self.options = options
+        try:
+            blocks = np.flatnonzero(inW)
+            res = self.solve(blocks, [rows[k] for k in blocks] if self.cone else None)
+        finally:
+            self.options = saved
+        ev = self.evaluate(res)
+        cert, rg = self._certify_round(res, ev, inW, mu_cache)
+        return res, ev, cert, rg
+
+    def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
+                       exact_inside: bool = True) -> tuple[dict, float]:
+        """Certificate of a restricted solve over all blocks and rows, and its relative gap
+        (working blocks start from the solver's multipliers, the others from the cache).
+        ``exact_inside=False`` keeps the solver's multipliers of the working blocks (no NNLS
+        re-solve there): still a valid dual point, possibly a weaker bound."""
+        mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
+        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW)
+        return cert, self.rel_gap(ev["objective"], cert["dual"])
+
+    def n_init_blocks(self) -> int:
+        return max(10, self.N // 2)
+
+    def n_add_blocks(self) -> int:
+        return max(10, self.N // 2)
