@@ -173,3 +173,15 @@ def test_bad_input_raises_typed_errors():
         compress_deep(deep, X, eps=0.1, lam_ratio=0.1)
     with pytest.raises(InvalidProblemError, match="rank_tol"):
         compress_deep(deep, X, rank_tol=-1.0)
+
+
+
+def test_lam_ratio_with_zero_lam_max_names_the_field():
+    """A first block holding only the +/- pair of _redundant (u relu(w x - b) - u relu(b - w x)
+    = u (w x - b), linear): its skip fits Psi exactly, lam_max = 0, and lam_ratio is refused by
+    a typed error naming it and the fix (was: lam ~ 1e-17 passed on to solve_lasso)."""
+    deep, X, _ = _redundant(seed=5)
+    b0 = deep.blocks[0]
+    pair = nl.ShallowReLUNet(b0.W[7:9], b0.b[7:9], b0.V[7:9], b0.skip_coef, b0.intercept)
+    with pytest.raises(InvalidProblemError, match="lam_ratio.*give lam directly"):
+        compress_deep(nl.DeepReLUNet([pair, deep.blocks[1]]), X, lam_ratio=1e-3)

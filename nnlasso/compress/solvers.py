@@ -11,11 +11,12 @@ import numpy as np
 from .. import backends
 from ..affine import affine_basis, skip_parts
 from ..errors import InvalidProblemError
-from ..lasso import lam_max, solve_lasso, solve_min_norm
+from ..lasso import solve_lasso, solve_min_norm
 from ..networks import MLP
 from ..solution import Solution, active_set
 from ..representer import (bound_from_ranks, projected_rank, projected_singular_values,
                            rank_from_singular_values, reduce_support)
+from ..shallow import checked_lam_max
 from .inputs import _Layer
 
 
@@ -167,7 +168,7 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
     else:
         T, loss = _label_targets(prep.net, y)
     if lam is None:
-        lam = lam_ratio * lam_max(Phi, T, loss=loss, skip=skip)
+        lam = lam_ratio * checked_lam_max(Phi, T, loss, skip)
     sol = solve_lasso(Phi, T, lam, loss=loss, skip=skip, solver=_lasso_solver(solver), **kw)
     return sol, T, loss, lam
 
