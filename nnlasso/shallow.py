@@ -138,13 +138,23 @@ class ZeroLamMaxError(InvalidProblemError):
     lam_max : the (numerically zero) lam_max with the skip.
     lam_max_no_skip : lam_max of the same features without the skip (the data's own scale).
     reason : why lam_max is zero, for the message (the field and the fix are the caller's).
+    lam_floor : 1e-12 * max|Phi| * sqrt(N), the smallest lam :meth:`affine_lam` returns.
     """
 
-    def __init__(self, message: str, lam_max: float, lam_max_no_skip: float, reason: str):
+    def __init__(self, message: str, lam_max: float, lam_max_no_skip: float, reason: str,
+                 lam_floor: float = 0.0):
         super().__init__(message)
         self.lam_max = lam_max
         self.lam_max_no_skip = lam_max_no_skip
         self.reason = reason
+        self.lam_floor = lam_floor
+
+    def affine_lam(self, ratio: float) -> float:
+        """lam = ratio * max(lam_max0, lam_floor) for a squared loss whose data the skip fits
+        exactly (V = 0 is then optimal for every lam: the affine fit; lam_max0, the lam_max
+        without the skip, keeps lam on the scale of the data): what the scikit-learn
+        estimators, which must fit any regression target, use instead of refusing."""
+        return float(ratio) * max(self.lam_max_no_skip, self.lam_floor)
 
 
 #: lam_max <= ZERO_LAM_MAX_RTOL * (lam_max without the skip) counts as lam_max = 0
@@ -179,23 +189,21 @@ def checked_lam_max(Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> flo
         fix = "use a smaller skip (skip='intercept' or False), or give lam directly"
     msg = (f"lam_ratio: lam_max = {lm:.3g} is (numerically) zero ({lm0:.3g} without the skip): "
            f"{reason}, so every lam_ratio gives lam = 0; {fix}")
-    raise ZeroLamMaxError(msg, float(lm), float(lm0), reason)
+    floor = 1e-12 * float(np.abs(Phi).max(initial=0.0) or 1.0) * max(1.0, np.sqrt(Phi.shape[0]))
+    raise ZeroLamMaxError(msg, float(lm), float(lm0), reason, floor)
 
 
 def _lam_from_ratio(ratio: float, Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any, *,
                     affine_fallback: bool = False) -> float:
     """lam = ratio * lam_max, refusing a degenerate lam_max (the skip alone fits the data)
-    with :class:`ZeroLamMaxError`; with ``affine_fallback`` (the scikit-learn estimators,
-    which must fit any regression target) a squared loss whose data the skip fits exactly
-    gets lam = ratio * lam_max0 instead (V = 0 is then optimal for every lam: the affine
-    fit; lam_max0 keeps lam on the scale of the data)."""
+    with :class:`ZeroLamMaxError`; with ``affine_fallback`` (the scikit-learn estimators) a
+    squared loss whose data the skip fits exactly gets :meth:`ZeroLamMaxError.affine_lam`."""
     try:
         return float(ratio) * checked_lam_max(Phi, Y, loss, skip)
     except ZeroLamMaxError as exc:
         if not (affine_fallback and get_loss(loss).name == "squared"):
             raise
-        scale = float(np.abs(Phi).max(initial=0.0) or 1.0) * max(1.0, np.sqrt(Phi.shape[0]))
-        return float(ratio) * max(exc.lam_max_no_skip, 1e-12 * scale)
+        return exc.affine_lam(ratio)
 
 
 def ratio_features(X: np.ndarray, dictionary: Any, n_neurons: int, seed: Any) -> np.ndarray:

@@ -120,9 +120,8 @@ class _ConvexReLUBase(BaseEstimator):
             if loss != "squared":
                 raise
             # a regressor fits every target: when the skip fits Y exactly (lam_max = 0, e.g.
-            # y a column of X) V = 0 is optimal for every lam, and lam = ratio * (lam_max
-            # without the skip) keeps lam on the data's scale (fit_shallow itself refuses)
-            fit = fit_shallow(X, Y, ratio * (exc.lam_max_no_skip or 1.0), **kw)
+            # y a column of X) V = 0 is optimal for every lam (fit_shallow itself refuses)
+            fit = fit_shallow(X, Y, exc.affine_lam(ratio), **kw)
         self._set_fitted(fit)
         return fit
 
