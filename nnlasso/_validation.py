@@ -80,8 +80,9 @@ def check_positive(value: Any, name: str, *, upper: float | None = None,
     return val
 
 
-def check_fraction(value: Any, name: str) -> float:
-    """Return ``value`` as a finite float in [0, 1) or raise naming the argument."""
+def check_fraction(value: Any, name: str, *, example: str = "1e-6") -> float:
+    """Return ``value`` as a finite float in [0, 1) or raise naming the argument (and an
+    ``example`` value)."""
     bad = isinstance(value, (bool, str, bytes)) or value is None
     try:
         val = float(value) if not bad else float("nan")
@@ -89,7 +90,7 @@ def check_fraction(value: Any, name: str) -> float:
         val = float("nan")
     if not (0.0 <= val < 1.0):
         raise InvalidProblemError(f"{name}: must be a number in [0, 1), got {value!r} "
-                                  f"(e.g. {name}=1e-6)")
+                                  f"(e.g. {name}={example})")
     return val
 
 

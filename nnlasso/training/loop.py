@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._logging import progress
-from .._validation import as_matrix, check_positive, check_seed
+from .._validation import as_matrix, check_fraction, check_positive, check_seed
 from ..errors import InvalidProblemError
 from .mlp_ops import _check_int, _loss_and_grad, _targets
 from .models import _MLPModel, _initial_model
@@ -51,14 +51,7 @@ def _train(kind: str, X: Any, y: Any, hidden_sizes: Any, lam: Any, *, loss: str,
     epochs = _check_int(epochs, "epochs", 1)
     batch = min(_check_int(batch_size, "batch_size", 1), N)
     lr = check_positive(lr, "lr", example="1e-3")
-    bad = isinstance(debias, (bool, str, bytes)) or debias is None
-    try:
-        debias = float(debias) if not bad else float("nan")
-    except (TypeError, ValueError):
-        debias = float("nan")
-    if not 0.0 <= debias < 1.0:
-        raise InvalidProblemError(f"debias: must be a fraction of the epochs in [0, 1), got "
-                                  f"{debias!r} (e.g. debias=0.1; 0 turns the phase off)")
+    debias = check_fraction(debias, "debias", example="0.1; 0 turns the debias phase off")
     if patience is not None:
         patience = _check_int(patience, "patience", 1)
     if (X_val is None) != (y_val is None):
