@@ -16,7 +16,7 @@ from ..networks import MLP
 from ..solution import Solution, active_set
 from ..representer import (bound_from_ranks, projected_rank, projected_singular_values,
                            rank_from_singular_values, reduce_support)
-from ..shallow import checked_lam_max
+from ..shallow import checked_lam_max, product_rounding
 from .inputs import _Layer
 
 
@@ -168,7 +168,9 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
     else:
         T, loss = _label_targets(prep.net, y)
     if lam is None:
-        lam = lam_ratio * checked_lam_max(Phi, T, loss, skip)
+        # Psi = Phi V_out is a computed product: its rounding tells a zero target from a small one
+        rounding = product_rounding(Phi, prep.V_out) if program == "lam" else 0.0
+        lam = lam_ratio * checked_lam_max(Phi, T, loss, skip, rounding=rounding)
     sol = solve_lasso(Phi, T, lam, loss=loss, skip=skip, solver=_lasso_solver(solver), **kw)
     return sol, T, loss, lam
 
