@@ -139,6 +139,8 @@ class ZeroLamMaxError(InvalidProblemError):
     lam_max_no_skip : lam_max of the same features without the skip (the data's own scale).
     reason : why lam_max is zero, for the message (the field and the fix are the caller's).
     lam_floor : 1e-12 * max|Phi| * sqrt(N), the smallest lam :meth:`affine_lam` returns.
+    where : which part of a larger problem it concerns ("hidden layer 2"; "" for the whole),
+        set by callers that check several lam_max.
     """
 
     def __init__(self, message: str, lam_max: float, lam_max_no_skip: float, reason: str,
@@ -148,6 +150,7 @@ class ZeroLamMaxError(InvalidProblemError):
         self.lam_max_no_skip = lam_max_no_skip
         self.reason = reason
         self.lam_floor = lam_floor
+        self.where = ""
 
     def affine_lam(self, ratio: float) -> float:
         """lam = ratio * max(lam_max0, lam_floor) for a squared loss whose data the skip fits
