@@ -82,3 +82,30 @@ def test_large_working_sets_keep_the_full_residual():
     prog = _build(X, y, 0.05, pats, loss="squared", skip=True, cone=False, bias=None,
                   solver="auto", tol=1e-8, options=None, working_set=True)["prog"]
     assert prog.compressed_fit(6) and not prog.compressed_fit(7)   # 4 m + 4 <= 30
+
+
+@pytest.mark.parametrize("cone", [False, True])
+def test_entry_budget_caps_a_rounds_blocks_by_fit_nonzeros(cone, monkeypatch):
+    X, y, pats = _data(N=200, P=30, seed=2)
+    prog = _build(X, y, 0.05, pats, loss="squared", skip=True, cone=cone, bias=None,
+                  solver="auto", tol=1e-9, options=None, working_set=True)["prog"]
+    q = prog.dual_point(np.zeros(prog.N))
+    r = prog.block_ratios(q, np.zeros((prog.B, prog.N)) if cone else None)[0]
+    viol = np.argsort(-r, kind="stable")[:int(np.sum(r > 1))]
+    assert viol.size >= 8
+    nnz = prog.block_fit_nnz(viol)
+    size = prog.D.sum(axis=0)[prog.bpat[viol]]
+    np.testing.assert_array_equal(nnz, np.minimum(size, 200 - size) * 4)
+    budget = int(nnz[:3].sum())
+    prog.entry_nnz = budget
+    np.testing.assert_array_equal(prog.within_entry_budget(viol), viol[:3])
+    prog.entry_nnz = 1                                  # below one block: still one enters
+    np.testing.assert_array_equal(prog.within_entry_budget(viol), viol[:1])
+    ref = solve_patterns(X, y, 0.05, pats, cone=cone, working_set=True, tol=1e-9)
+    monkeypatch.setattr(PatternProgram, "entry_nnz", budget)
+    capped = solve_patterns(X, y, 0.05, pats, cone=cone, working_set=True, tol=1e-9)
+    hist = capped.info["working_set"]["history"]
+    assert hist[0]["blocks"] == 3 and len(hist) > len(ref.info["working_set"]["history"])
+    for s in (ref, capped):
+        assert s.status == "optimal" and s.rel_gap <= 1e-8
+    assert abs(capped.objective - ref.objective) <= 1e-8 * ref.objective

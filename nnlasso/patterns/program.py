@@ -123,6 +123,7 @@ class PatternProgram(WorkingSetLoop):
     prune_below = 0.999     # zero working blocks with ratio < prune_below leave the working set
     row_cap = 10            # at most row_cap rows added per block and round (least slack first)
     row_keep = 1e-2         # rows of a nonzero block with slack > row_keep |theta_k| are dropped
+    entry_nnz = 2_000_000   # fit nonzeros of the blocks entering in one round (None: no cap)
 
     def __init__(self, X, T, lam, lossobj, M, bpat, bsign, *, cone, bias, X_skip, intercept,
                  lin_block, solver, tol, options):
