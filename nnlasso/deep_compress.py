@@ -48,7 +48,7 @@ from .deep import DeepReLUNet, _block_arrays, _make_block
 from .errors import InvalidProblemError
 from .lasso import requested_name, solve_lasso, solve_min_norm
 from .networks import _check_inputs, relu
-from .shallow import checked_lam_max
+from .shallow import checked_lam_max, product_rounding
 
 __all__ = ["BlockReport", "DeepCompressionReport", "compress_deep"]
 
@@ -193,7 +193,8 @@ def _compress_hidden(p: list, Z: np.ndarray, program: str, eps: float, lam: floa
     kw = {} if tol is None else {"tol": tol}
     if program == "lam":
         if lam is None:
-            lam = lam_ratio * checked_lam_max(Phi, Psi, "squared", skip)
+            lam = lam_ratio * checked_lam_max(Phi, Psi, "squared", skip,
+                                              rounding=product_rounding(Phi, V))
         rep.lam = float(lam)
         sol = solve_lasso(Phi, Psi, lam, skip=skip, solver=_lasso_solver(solver), **kw)
     else:

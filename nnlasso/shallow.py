@@ -139,6 +139,8 @@ class ZeroLamMaxError(InvalidProblemError):
     lam_max_no_skip : lam_max of the same features without the skip (the data's own scale).
     reason : why lam_max is zero, for the message (the field and the fix are the caller's).
     lam_floor : 1e-12 * max|Phi| * sqrt(N), the smallest lam :meth:`affine_lam` returns.
+    where : which part of a larger problem it concerns ("hidden layer 2"; "" for the whole),
+        set by callers that check several lam_max.
     """
 
     def __init__(self, message: str, lam_max: float, lam_max_no_skip: float, reason: str,
@@ -148,6 +150,7 @@ class ZeroLamMaxError(InvalidProblemError):
         self.lam_max_no_skip = lam_max_no_skip
         self.reason = reason
         self.lam_floor = lam_floor
+        self.where = ""
 
     def affine_lam(self, ratio: float) -> float:
         """lam = ratio * max(lam_max0, lam_floor) for a squared loss whose data the skip fits
@@ -160,14 +163,60 @@ class ZeroLamMaxError(InvalidProblemError):
 #: lam_max <= ZERO_LAM_MAX_RTOL * (lam_max without the skip) counts as lam_max = 0
 ZERO_LAM_MAX_RTOL = 1e-9
 
+_EPS = float(np.finfo(float).eps)
 
-def checked_lam_max(Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> float:
+
+def product_rounding(A: np.ndarray, B: np.ndarray) -> float:
+    """Bound on the rounding error of a computed product, |fl(A B) - A B|_F.
+
+    |fl(A B) - A B| <= gamma_K |A| |B| entrywise, gamma_K = K eps / (1 - K eps), K = the inner
+    dimension (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. (3.13);
+    it holds for any order of summation, blocked BLAS and fused multiply-adds included), so
+    the bound is gamma_K |(|A| |B|)|_F. Pass it as ``rounding`` to :func:`checked_lam_max` when
+    the target is such a product (a layer's output Psi = Phi V): it is on the scale of the
+    terms summed into the target, not of the target itself, so outputs of neurons that cancel
+    (v and -v on one feature: Psi ~ 1e-17 with O(1) features) are recognized as zero while a
+    target that is genuinely small (data in units of 1e-12, with its terms) is not.
+    """
+    A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    K = A.shape[1]
+    gamma = K * _EPS / max(1.0 - K * _EPS, _EPS)
+    return float(gamma * np.linalg.norm(np.abs(A) @ np.abs(B)))
+
+
+def _skip_residual(Y: np.ndarray, skip: Any, N: int) -> tuple[np.ndarray, int]:
+    """(P Y, r): Y with its least-squares fit by the r free affine columns of ``skip``
+    removed."""
+    from .affine import affine_basis, project_out, skip_parts
+    basis = affine_basis(*skip_parts(skip, N), N)
+    return project_out(np.asarray(Y, dtype=float).reshape(N, -1), basis), basis.shape[1]
+
+
+def checked_lam_max(Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any, *,
+                    rounding: float = 0.0) -> float:
     """lam_max of :func:`nnlasso.lam_max`, refusing a numerically zero one.
 
     lam_max = max_k |Phi_k^T Q0| with Q0 = -grad L at the best skip-only fit. It counts as
-    zero when lam_max <= 1e-9 * lam_max0, lam_max0 = the same with no skip (Q0 = -grad L(0),
-    the data's own scale; also zero for Y = 0 under the squared loss): then the skip alone fits
-    the data (an exact affine fit, or classes it separates) and every lam_ratio gives lam = 0.
+    zero (the skip alone fits the data: an exact affine fit, or classes it separates, and
+    every lam_ratio gives lam = 0) when either test holds:
+
+    * relative: lam_max <= 1e-9 * lam_max0, lam_max0 = the same with no skip (Q0 = -grad L(0),
+      the data's own scale; also zero for Y = 0 under the squared loss);
+    * rounding (squared loss): the skip-fit residual is at the rounding level of its own
+      computation, |P Y|_F <= rounding + (N + r) eps |Y|_F, with P the projection off the
+      r free affine columns and ``rounding`` a bound on the error with which Y itself was
+      computed (:func:`product_rounding` for Y = Phi V). The second term is the projection's
+      own rounding, relative to Y, so the test is scale-free: data in units of 1e-12 are
+      judged as in units of 1. The relative test cannot see a target that is rounding noise
+      throughout (Psi = phi v - phi v evaluated with fused multiply-adds, ~1e-17 entries with
+      O(1) features: lam_max and lam_max0 are both noise, their ratio O(1)); ``rounding``,
+      on the scale of the terms summed into Y, does.
+
+    Parameters
+    ----------
+    Phi : (N, K) features.   Y : targets (labels for the classification losses).
+    loss : loss name.   skip : the solvers' ``skip=`` argument (X, "intercept" or None).
+    rounding : bound on |fl(Y) - Y|_F for a computed target (0: Y is data, exact as given).
 
     Raises
     ------
@@ -176,10 +225,21 @@ def checked_lam_max(Phi: np.ndarray, Y: np.ndarray, loss: str, skip: Any) -> flo
     """
     lm = lam_max(Phi, Y, loss=loss, skip=skip)
     lm0 = lm if skip is None else lam_max(Phi, Y, loss=loss, skip=None)
-    if lm > ZERO_LAM_MAX_RTOL * lm0:
-        return float(lm)
     name = get_loss(loss).name
-    if name == "squared":
+    noise = False
+    if name == "squared" and lm > ZERO_LAM_MAX_RTOL * lm0:
+        R, r = _skip_residual(Y, skip, Phi.shape[0])
+        r_norm = float(np.linalg.norm(R))
+        bound = float(rounding) + (Phi.shape[0] + r) * _EPS * float(np.linalg.norm(Y))
+        noise = r_norm <= bound
+    if lm > ZERO_LAM_MAX_RTOL * lm0 and not noise:
+        return float(lm)
+    if noise:
+        reason = (f"the target is at the rounding level of its own computation (the part the "
+                  f"skip does not fit has norm {r_norm:.3g} <= {bound:.3g}, the bound on "
+                  "rounding; e.g. the outputs of neurons that cancel)")
+        fix = "give lam directly (any lam > 0 then gives V = 0, the affine fit)"
+    elif name == "squared":
         reason = ("the data are fit exactly by the unpenalized part (the skip C x + c0 or "
                   "the intercept: a constant or affine target)")
         fix = "give lam directly (any lam > 0 then gives V = 0, the affine fit)"

@@ -95,7 +95,8 @@ def gated_lam_max(X: np.ndarray, y: np.ndarray, pats: np.ndarray, loss: str) -> 
 def first_round_size(X: np.ndarray, y: np.ndarray, pats: np.ndarray, loss: str, lam: float,
                      cone: bool) -> dict:
     """Size of the working set's first restricted program (rule 1 of solve_patterns, Notes):
-    the blocks with ratio > 1 at the zero network (at most ``n_init_blocks()``), their fit
+    the blocks with ratio > 1 at the zero network (at most ``n_init_blocks()``, within
+    ``within_entry_budget``), their fit
     nonzeros sum_k min(|D_k|, N - |D_k|) (d+1) and, with cones, their entry rows (24 each
     plus the support of the multipliers)."""
     from nnlasso.patterns.solve import _build
@@ -105,6 +106,7 @@ def first_round_size(X: np.ndarray, y: np.ndarray, pats: np.ndarray, loss: str, 
     r, mu = prog.block_ratios(q, np.zeros((prog.B, prog.N)) if cone else None)
     order = np.argsort(-r, kind="stable")[:min(prog.B, max(1, prog.n_init_blocks()))]
     init = order[r[order] > 1.0] if np.any(r[order] > 1.0) else order[:1]
+    init = prog.within_entry_budget(init)
     size = prog.D[:, prog.bpat[init]].sum(axis=0)
     out = {"first_blocks": int(init.size),
            "first_fit_nnz": int(np.minimum(size, prog.N - size).sum() * prog.e),

@@ -240,3 +240,69 @@ def test_verify_reduces_pattern_and_gated_networks(skip):
     reduced = fit_shallow(X, y, 0.01, dictionary="patterns", skip=skip, verify=True)
     assert exact.net.n_neurons > reduced.width.bound          # the reduction had work to do
     assert reduced.net.n_neurons <= (12 - 3 if skip is True else 12 - 1)
+
+
+# ------------------------------------------ lam_ratio on a target at rounding level
+
+def _cancelling_pair(seed: int = 0):
+    """X, two copies of one neuron's features and outgoing weights v, -v: Phi V = 0 exactly,
+    but a computed product (FMA, blocked BLAS) may leave ~1e-17 entries."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, 3))
+    w, v = rng.standard_normal(3), rng.standard_normal(2)
+    phi = np.maximum(X @ w - 0.3, 0.0)
+    return rng, X, np.column_stack([phi, phi]), np.vstack([v, -v])
+
+
+def test_product_rounding_bounds_the_computed_product():
+    """|fl(A B) - A B|_F <= product_rounding(A, B), the exact product taken in extended
+    precision (longdouble) on a product with heavy cancellation."""
+    from nnlasso.shallow import product_rounding
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((60, 300)) * 10.0 ** rng.integers(-3, 4, 300)
+    B = rng.standard_normal((300, 4))
+    B[150:] = -B[:150] * (A[:, :150].mean(0) / A[:, 150:].mean(0))[:, None]
+    err = np.linalg.norm((A @ B).astype(np.longdouble)
+                         - A.astype(np.longdouble) @ B.astype(np.longdouble))
+    assert 0 < float(err) <= product_rounding(A, B)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-12, 1e12])
+def test_a_target_at_rounding_level_is_refused_a_small_one_is_not(scale):
+    """The lam_max zero test is scale-aware: a target that is rounding noise of its own
+    computation (Phi V = 0 exactly, plus errors within the rounding bound of Phi V; both
+    lam_max and lam_max without the skip are noise, so the relative test passed it and
+    lam ~ 1e-18 was solved) is refused at any scale, while a genuinely small nonzero target
+    (data in units of 1e-12) is not."""
+    from nnlasso.shallow import ZeroLamMaxError, checked_lam_max, product_rounding
+    rng, X, Phi, V = _cancelling_pair()
+    Phi, V = Phi * scale, V
+    rounding = product_rounding(Phi, V)
+    E = rng.uniform(-1, 1, (40, 2))
+    noise = 0.5 * rounding * E / np.linalg.norm(E)          # within the rounding bound
+    for skip in (X, "intercept", None):
+        with pytest.raises(ZeroLamMaxError, match="lam_ratio: .*rounding level.*give lam"):
+            checked_lam_max(Phi, Phi @ V + noise, "squared", skip, rounding=rounding)
+    # a genuine third neuron, 1e-6 of the others: not noise, lam_max as computed
+    Phi3 = np.column_stack([Phi, scale * np.maximum(X[:, 1] + 0.2, 0.0)])
+    V3 = np.vstack([V, 1e-6 * rng.standard_normal(2)])
+    Y = Phi3 @ V3
+    lm = checked_lam_max(Phi3, Y, "squared", X, rounding=product_rounding(Phi3, V3))
+    assert lm == nl.lam_max(Phi3, Y, skip=X) > 0
+
+
+def test_compression_refuses_lam_ratio_on_outputs_of_cancelling_neurons():
+    """compress_layer / compress_deep with lam_ratio on a layer whose two neurons cancel
+    (v, -v): Psi is 0 up to rounding; refused naming lam_ratio (was: lam ~ 1e-17 solved, on
+    machines whose BLAS leaves rounding there). A lam given directly still works."""
+    rng, X, _, V = _cancelling_pair()
+    w = np.random.default_rng(0).standard_normal(3)
+    W1, b1 = np.vstack([w, w]), np.array([0.3, 0.3])
+    mlp = nl.MLP([W1, V.T], [b1, np.zeros(2)])
+    with pytest.raises(nl.InvalidProblemError, match="lam_ratio: .*give lam directly"):
+        nl.compress_layer(mlp, 1, X, lam_ratio=0.1)
+    blk = nl.ShallowReLUNet(W1, b1, V, rng.standard_normal((3, 2)), np.zeros(2))
+    with pytest.raises(nl.InvalidProblemError, match="lam_ratio: .*give lam directly"):
+        nl.compress_deep(nl.DeepReLUNet([blk]), X, lam_ratio=0.1)
+    small, rep = nl.compress_layer(mlp, 1, X, lam=0.1)
+    assert rep.neurons_after == 0

@@ -294,3 +294,40 @@ def test_csv_size_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(spec_data, "MAX_CSV_BYTES", 4)
     with pytest.raises(ProblemFileError, match="save large data as .npz"):
         load_data(spec)
+
+
+COMPRESS_RATIO = """schema = 1
+task = "compress"
+[data]
+source = "synthetic"
+generator = "relu_teacher"
+params = { n = 30, d = 2, seed = 4 }
+[network]
+path = "net.npz"
+layer = LAYER
+[model]
+lam_ratio = 0.1
+"""
+
+
+@pytest.mark.parametrize("layer", ["2", '"all"'])
+def test_compress_lam_ratio_with_zero_lam_max_is_refused_naming_the_layer(tmp_path, layer):
+    """task = "compress" with lam_ratio: validation computes each compressed layer's lam_max
+    as compress_layer does and refuses a zero one (was: accepted, then refused by the solve);
+    hidden layer 2's two neurons are copies with outgoing weights v, -v (Psi = 0 up to
+    rounding), hidden layer 1 is fine."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(6)
+    np.savez(tmp_path / "net.npz", W1=rng.standard_normal((6, 2)), b1=np.zeros(6),
+             W2=np.vstack([w, w]), b2=np.zeros(2), W3=np.array([[0.7, -0.7]]), b3=np.zeros(1))
+    p = tmp_path / "c.toml"
+    p.write_text(COMPRESS_RATIO.replace("LAYER", layer))
+    with pytest.raises(ProblemFileError) as info:
+        load_data(load_problem(p))
+    assert info.value.field == "model.lam_ratio"
+    assert str(info.value).startswith(f"{p}: model.lam_ratio: hidden layer 2: lam_max = ")
+    assert "use eps" in str(info.value) and "give lam directly" in str(info.value)
+    p.write_text(COMPRESS_RATIO.replace("LAYER", "1"))          # layer 1's output is not zero
+    assert load_data(load_problem(p)).network is not None
+    p.write_text(COMPRESS_RATIO.replace("LAYER", layer).replace("lam_ratio", "lam"))
+    assert load_data(load_problem(p)).network is not None      # lam given: nothing to check

@@ -16,7 +16,7 @@ from ..networks import MLP
 from ..solution import Solution, active_set
 from ..representer import (bound_from_ranks, projected_rank, projected_singular_values,
                            rank_from_singular_values, reduce_support)
-from ..shallow import checked_lam_max
+from ..shallow import checked_lam_max, product_rounding
 from .inputs import _Layer
 
 
@@ -150,6 +150,15 @@ def _lasso_solver(solver: str) -> str:
     return solver
 
 
+def _lam_max(prep: _Layer, program: str, T: np.ndarray, loss: str, skip: Any) -> float:
+    """lam_max of the penalized program on ``prep`` (``lam_ratio`` is a fraction of it),
+    refused by :func:`nnlasso.shallow.checked_lam_max` when numerically zero; for the "lam"
+    program the target Psi = Phi V_out is a computed product, whose rounding
+    (:func:`nnlasso.shallow.product_rounding`) tells a zero target from a small one."""
+    rounding = product_rounding(prep.Phi, prep.V_out) if program == "lam" else 0.0
+    return checked_lam_max(prep.Phi, T, loss, skip, rounding=rounding)
+
+
 def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio: float | None,
            y: np.ndarray | None, intercept: bool, solver: str, tol: float | None
            ) -> tuple[Solution, np.ndarray, str, float | None]:
@@ -168,7 +177,7 @@ def _solve(prep: _Layer, program: str, eps: float, lam: float | None, lam_ratio:
     else:
         T, loss = _label_targets(prep.net, y)
     if lam is None:
-        lam = lam_ratio * checked_lam_max(Phi, T, loss, skip)
+        lam = lam_ratio * _lam_max(prep, program, T, loss, skip)
     sol = solve_lasso(Phi, T, lam, loss=loss, skip=skip, solver=_lasso_solver(solver), **kw)
     return sol, T, loss, lam
 

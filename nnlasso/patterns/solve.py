@@ -147,13 +147,18 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
        each block's ratio r_k = min_{mu >= 0} |Xc^T (sigma_k D_k q0 + S_k mu)| / lam (Xc = Xl
        penalized, X unpenalized; NNLS), i.e. |Proj_{K_k}(c_k)| / lam with c_k = sigma_k Xl^T
        D_k q0 and K_k = {theta : S_k Xl theta >= 0} for the penalized bias. The working set
-       starts with the max(10, N/2) blocks of largest r_k > 1.
+       starts with the max(10, N/2) blocks of largest r_k > 1, most violated first, as many
+       as bring at most 2e6 fit nonzeros min(|D_k|, N - |D_k|) (d+1) (at least one).
     2. An entering block k gets the 24 cone rows of least slack S_k Xl v_k / |xl_n| along its
        steepest feasible direction v_k = Xl^T (sigma_k D_k q + S_k mu_k) (the projection of
        c_k onto K_k), plus the support of mu_k.
     3. Solve the program restricted to the working blocks (all others 0) and their rows; for
        a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
        (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
+       With the squared loss and c = m (d+1) + (free columns) <= N/2 fit columns F (m working
+       blocks), the loss is written 1/2 |R w - Q^T y|^2 + 1/2 |(I - Q Q^T) y|^2 through the
+       thin QR F = Q R (a residual of c entries instead of N; CLARABEL then factors with faer):
+       measured at N = 5000, d = 20, 50 blocks, 7-8x less time per restricted solve.
     4. Rows: for every working block with a row of slack < -1e-8 |xl_n| max_j |theta_j|, add
        the rows of slack < 1e-3 |theta_k| |xl_n| (the violated ones included), at most 10
        per block and round, least slack first. Before the next round, the rows of a nonzero
@@ -166,7 +171,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
        solver's multipliers, re-solved by NNLS only in a round that added no row, i.e. one
        that may be the last). Working blocks that are zero (|theta_k| <= 1e-6 max) with
        r_k < 0.999 leave the set; the max(10, N/2) outside blocks with the largest r_k > 1
-       enter.
+       enter, within the same budget of fit nonzeros as in 1.
     6. Stop when no row was added and either the certified relative gap is <= ``tol`` or no
        block violates (r_k <= 1 outside the set: the restricted optimum is then optimal for
        the full program, up to the solver's accuracy), or after ``max_rounds`` solves.

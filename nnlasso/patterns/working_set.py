@@ -46,6 +46,15 @@ class WorkingSetLoop:
         multipliers of the certificate; default: the zero network's q, mu = 0). The returned
         info's ``"working_blocks"`` and ``"working_rows"`` (cone only) are the final working
         set, in that form.
+
+        ``start["point"]`` (optional): a candidate point in the form of :meth:`solve`'s result
+        (``th`` (B, d+1) zero outside ``start["blocks"]``, ``mu`` (B, N) with cones, ``C``,
+        ``c0``, ``ulin``, ``status``, ``cvxpy_status``, ``solve``, ``compile``), e.g. from a
+        cheaper solver warm-started at a nearby lam. It is certified first, by the round's
+        rule (nnlasso's certificate over ALL blocks and rows): when its relative gap is <= tol
+        and no cone row of its blocks is violated (slack < -viol_tol |xl_n| max|theta|), it is
+        returned with ``rounds`` 0 and no restricted solve; otherwise the loop runs as without
+        it (its certificate's q and mu seed the entry rows and the first multipliers).
         """
         B, N = self.B, self.N
         t0 = time.perf_counter()
@@ -58,6 +67,7 @@ class WorkingSetLoop:
             order = np.argsort(-r, kind="stable")
             init = order[:n_init]
             init = init[r[init] > 1.0] if np.any(r[init] > 1.0) else order[:1]
+            init = self.within_entry_budget(init)
         else:
             init = np.unique(np.asarray(start["blocks"], dtype=np.intp))
             q = start.get("q")
@@ -68,6 +78,11 @@ class WorkingSetLoop:
                             else np.array(start["mu"], dtype=float))
         inW = np.zeros(B, dtype=bool)
         inW[init] = True
+        point = (start or {}).get("point")
+        if point is not None:
+            accepted, q, mu_cache, info0 = self._try_point(point, inW, q, mu_cache, start, t0)
+            if accepted is not None:
+                return (*accepted, info0)
         rows: dict[int, np.ndarray] = {}
         if self.cone:
             given = (start or {}).get("rows") or {}
@@ -117,7 +132,8 @@ class WorkingSetLoop:
                 for k in drop.tolist():
                     rows.pop(k, None)
             if out.size:
-                add = out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()]
+                add = self.within_entry_budget(
+                    out[np.argsort(-cert["ratios"][out], kind="stable")][:self.n_add_blocks()])
                 inW[add] = True
                 if self.cone:
                     rows.update(zip(add.tolist(), self._entry_rows(add, cert["q"], mu_cache)))
@@ -139,6 +155,36 @@ class WorkingSetLoop:
                 "working_blocks": np.flatnonzero(inW),
                 "working_rows": dict(rows) if self.cone else None}
         return res, ev, cert, info
+
+    def _try_point(self, point: dict, inW: np.ndarray, q: np.ndarray,
+                   mu_cache: np.ndarray | None, start: dict, t0: float):
+        """``start["point"]`` of :meth:`solve_working_set`: certified as a round's restricted
+        solve would be; returns ((res, ev, cert), q, mu, info) when it is accepted, else
+        (None, q, mu, None) with the q and multipliers of its certificate."""
+        ev = self.evaluate(point)
+        cert, rg = self._certify_round(point, ev, inW, mu_cache)
+        top = float(np.max(ev["bnorm"])) if ev["bnorm"].size else 0.0
+        feasible = (not self.cone) or ev["max_row_violation"] <= self.viol_tol * top
+        logger.debug("pattern working set: start point, objective %.10g, rel gap %.2e, "
+                     "largest row violation %.1e", ev["objective"], rg,
+                     ev["max_row_violation"])
+        if not (feasible and rg <= self.tol):
+            return None, cert["q"], cert["mu"], None
+        rows = start.get("rows") or {}
+        blocks = np.flatnonzero(inW)
+        info = {"rounds": 0, "blocks": int(blocks.size),
+                "rows": int(sum(np.asarray(rows[k]).size for k in blocks if k in rows))
+                if self.cone else 0,
+                "history": [{"blocks": int(blocks.size), "rows": 0,
+                             "objective": ev["objective"], "rel_gap": rg, "new_rows": 0,
+                             "violators": int(np.sum(~inW & (cert["ratios"] > 1.0))),
+                             "solve": point["solve"] + point["compile"]}],
+                "compile": point["compile"], "solve": point["solve"],
+                "total": time.perf_counter() - t0, "regularization_retry": None,
+                "failure_retries": self.failure_retries, "working_blocks": blocks,
+                "working_rows": ({int(k): np.asarray(rows[k], dtype=np.intp)
+                                  for k in blocks if k in rows} if self.cone else None)}
+        return (point, ev, cert), cert["q"], cert["mu"], info
 
     def _row_slacks(self, blocks: np.ndarray, res: dict, ev: dict
                     ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -221,7 +267,29 @@ class WorkingSetLoop:
         return cert, self.rel_gap(ev["objective"], cert["dual"])
 
     def n_init_blocks(self) -> int:
+        """Most blocks of the first round (then :meth:`within_entry_budget`)."""
         return max(10, self.N // 2)
 
     def n_add_blocks(self) -> int:
+        """Most blocks entering in a later round (then :meth:`within_entry_budget`)."""
         return max(10, self.N // 2)
+
+    def block_fit_nnz(self, ks: np.ndarray) -> np.ndarray:
+        """Nonzeros of the blocks' fit columns, min(|D_k|, N - |D_k|) (d+1) (the complement
+        form of the restricted program's fit)."""
+        if getattr(self, "_pattern_size", None) is None:
+            self._pattern_size = np.count_nonzero(self.D, axis=0)
+        size = self._pattern_size[self.bpat[np.asarray(ks, dtype=np.intp)]]
+        return np.minimum(size, self.N - size) * self.e
+
+    def within_entry_budget(self, ks: np.ndarray) -> np.ndarray:
+        """The leading blocks of ``ks`` (most violated first) whose fit nonzeros add up to at
+        most ``entry_nnz`` (at least one block; None: all of ``ks``): a round's entering
+        blocks are capped by the size of the fit they bring, not only by their count, so that
+        a large N (N = 5000, d = 20: ~30k nonzeros a block, 1950 violating blocks at the zero
+        network) keeps restricted programs the interior point solves in seconds."""
+        ks = np.asarray(ks, dtype=np.intp)
+        if self.entry_nnz is None or ks.size <= 1:
+            return ks
+        n = int(np.searchsorted(np.cumsum(self.block_fit_nnz(ks)), self.entry_nnz, side="right"))
+        return ks[:max(1, n)]

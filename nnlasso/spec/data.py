@@ -5,7 +5,7 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -170,23 +170,20 @@ def _read_arrays(spec: ProblemSpec, task: Task, fld: str, max_memory: int | None
     return X, Y, Phi
 
 
-def _check_lam_ratio(spec: ProblemSpec, task: Task, X: np.ndarray | None, Y: np.ndarray,
-                     Phi: np.ndarray | None) -> None:
-    """Refuse ``lam_ratio`` when lam_max = 0 on the features the run would use (one feature
-    build and two products Phi^T Q0, as in the solve): lam = lam_ratio * lam_max would be 0."""
-    from ..affine import skip_argument
-    from ..shallow import ZeroLamMaxError, checked_lam_max
-    feats = task.ratio_features(spec, X, Phi)
-    if feats is None:
-        return
+def _check_lam_ratio(spec: ProblemSpec, task: Task, X: np.ndarray | None,
+                     Y: np.ndarray | None, Phi: np.ndarray | None,
+                     extra: dict[str, Any]) -> None:
+    """Refuse ``lam_ratio`` when a lam_max the run would use is (numerically) zero
+    (:meth:`Task.check_lam_ratio`: the features and targets of the solve, one feature build
+    and two products Phi^T Q0): lam = lam_ratio * lam_max would be 0."""
+    from ..shallow import ZeroLamMaxError
     try:
-        checked_lam_max(feats, Y, spec.model.loss, skip_argument(spec.model.skip, X))
+        task.check_lam_ratio(spec, X, Y, Phi, extra)
     except ZeroLamMaxError as exc:
-        fix = ("give lam directly (any lam > 0 then gives V = 0, the affine fit)"
-               if spec.model.loss == "squared" else
-               'set skip = "intercept" or false, or give lam directly')
+        fix = task.zero_lam_max_fix(spec)
+        where = f"{exc.where}: " if exc.where else ""
         raise ProblemFileError(spec.file, "model.lam_ratio",
-                               f"lam_max = {exc.lam_max:.3g} is (numerically) zero "
+                               f"{where}lam_max = {exc.lam_max:.3g} is (numerically) zero "
                                f"({exc.lam_max_no_skip:.3g} without the skip): {exc.reason}, "
                                f"so every lam_ratio gives lam = 0; {fix}") from None
 
@@ -276,7 +273,7 @@ def load_data(spec: ProblemSpec, *, max_memory: int | None = None) -> ProblemDat
                                                     "penalty a sum of norms (use "
                                                     f"{backends.alternatives('soc')})")
     memory = check_memory(spec, N, d, D, K, max_memory)
-    if spec.model.lam_ratio is not None and task.penalized and Y is not None:
-        _check_lam_ratio(spec, task, X, Y, Phi)
+    if spec.model.lam_ratio is not None:
+        _check_lam_ratio(spec, task, X, Y, Phi, extra)
     return ProblemData(X=X, Y=Y, Phi=Phi, N=N, d=d, D=D, K=feature_count(spec, N, d, K),
                        memory=memory, **extra)

@@ -90,6 +90,24 @@ class Task(ABC):
         (validation refuses lam_max = 0 on them); None: the task has no such lam_max."""
         return None
 
+    def check_lam_ratio(self, spec: ProblemSpec, X: np.ndarray | None, Y: np.ndarray | None,
+                        Phi: np.ndarray | None, extra: dict[str, Any]) -> None:
+        """Compute the lam_max(s) that ``lam_ratio`` becomes lam against when the problem runs
+        (:func:`nnlasso.shallow.checked_lam_max`), raising its ``ZeroLamMaxError`` when one is
+        numerically zero (the error then names :meth:`zero_lam_max_fix`). Default: the lam_max
+        of :meth:`ratio_features` with the file's targets, loss and skip."""
+        from ..affine import skip_argument
+        from ..shallow import checked_lam_max
+        feats = self.ratio_features(spec, X, Phi) if self.penalized and Y is not None else None
+        if feats is not None:
+            checked_lam_max(feats, Y, spec.model.loss, skip_argument(spec.model.skip, X))
+
+    def zero_lam_max_fix(self, spec: ProblemSpec) -> str:
+        """The fix named when :meth:`check_lam_ratio` finds lam_max = 0."""
+        if spec.model.loss == "squared":
+            return "give lam directly (any lam > 0 then gives V = 0, the affine fit)"
+        return 'set skip = "intercept" or false, or give lam directly'
+
     def load_extra(self, spec: ProblemSpec, d: int, max_memory: int | None) -> dict[str, Any]:
         """Extra inputs read after the data (a network): ProblemData fields, plus D and K."""
         return {}

@@ -74,6 +74,30 @@ class CompressTask(Task):
         return {"network": network, "weights": weights, "biases": biases,
                 "D": weights[-1].shape[0], "K": max(w.shape[0] for w in weights[:-1])}
 
+    def check_lam_ratio(self, spec: ProblemSpec, X: np.ndarray | None, Y: np.ndarray | None,
+                        Phi: np.ndarray | None, extra: dict[str, Any]) -> None:
+        """lam_max of each layer the run compresses with ``lam_ratio`` (the penalized program
+        on Psi with a free next bias, as :func:`nnlasso.compress.compress_layer` computes it);
+        for ``layer = "all"`` every hidden layer of the network as given (at run time the
+        layers below the last see the compressed layers above them)."""
+        from ..compress.inputs import _prepare
+        from ..compress.solvers import _lam_max
+        from ..shallow import ZeroLamMaxError
+        net = extra["network"]
+        n_hidden = len(extra["weights"]) - 1
+        layers = range(n_hidden, 0, -1) if spec.network.layer == "all" else [spec.network.layer]
+        for layer in layers:
+            prep = _prepare(net, layer, X, True)
+            try:
+                _lam_max(prep, "lam", prep.Psi, "squared", "intercept")
+            except ZeroLamMaxError as exc:
+                exc.where = f"hidden layer {layer}"
+                raise
+
+    def zero_lam_max_fix(self, spec: ProblemSpec) -> str:
+        return ("use eps (the constrained form) or give lam directly (any lam > 0 then "
+                "removes the layer's neurons: V = 0)")
+
     def run(self, spec: ProblemSpec, data: ProblemData, rec: dict) -> dict[str, np.ndarray]:
         return _run_compress(spec, data, rec)
 

@@ -50,6 +50,11 @@ def main() -> None:
     np.savez(HERE / "constant_target.npz", Phi=np.maximum(X @ rng.standard_normal((2, 8)), 0),
              Y=np.full(20, 3.0))
     np.savez(HERE / "separable.npz", X=X, Y=(X[:, 0] > 0).astype(int))
+    # compress with lam_ratio: a hidden layer of two copies of one neuron whose outgoing weights
+    # cancel (v, -v), so the layer's output Psi is zero up to rounding (lam_max = 0)
+    w = np.random.default_rng(1).standard_normal(2)
+    np.savez(HERE / "net_cancelling.npz", W1=np.vstack([w, w]), b1=np.full(2, 0.1),
+             W2=np.array([[0.7, -0.7]]), b2=np.zeros(1))
 
 
 if __name__ == "__main__":
