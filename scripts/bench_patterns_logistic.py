@@ -72,6 +72,7 @@ def run_case(program: str, lam: float, n_patterns: int, kwargs: dict) -> dict:
             "ws_rows": int(ws.get("rows", 0)), "objective": float(sol.objective),
             "rel_gap": float(sol.rel_gap), "status": sol.status,
             "neurons": int(sol.W.shape[0]), "inner": sol.inner,
+            "newton": ws.get("newton"),
             "times": {k: float(v) for k, v in sol.times.items()},
             "history": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
                          for k, v in h.items()} for h in ws.get("history", [])],

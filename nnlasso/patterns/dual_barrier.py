@@ -42,7 +42,9 @@ feasibility test use every block, so each step is a descent direction of the exa
 """
 from __future__ import annotations
 
+import logging
 import time
+from typing import Callable
 
 import numpy as np
 import scipy.linalg as sla
@@ -50,15 +52,44 @@ import scipy.linalg as sla
 from ..duality import dual_point, fit_affine, relative_gap, scaled_dual_value
 from ..errors import SolverError
 
+logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
+
 #: Newton steps per centering (at most) and in all
 MAX_CENTER_STEPS = 50
 MAX_NEWTON_STEPS = 400
+#: the start needs s_n = y_n q_n in (START_MARGIN, 1 - START_MARGIN) for every sample
+START_MARGIN = 1e-10
+
+
+#: a barrier solve whose certified relative gap stays above max(tol, FALLBACK_GAP) is
+#: handed to the CVXPY backend (:func:`solve_program` returns None)
+FALLBACK_GAP = 1e-6
+
+
+class _NoStart(SolverError):
+    """The barrier has no usable strictly feasible start."""
 
 
 def supported(prog) -> bool:
-    """The programs :func:`solve_gated_dual` solves: gated, penalized bias, logistic loss."""
+    """The programs :func:`solve_gated_dual` solves by default: gated, penalized bias, logistic
+    loss, no free affine part (``skip=None``).
+
+    With a free affine part (F != 0) the method is correct but was not robust in tests (breast
+    cancer, 40 patterns, skip="intercept": the entropy h is not a barrier, Newton drove some s_n
+    to 1e-33 and stalled), so those programs keep the CVXPY backend."""
     return (not prog.cone and not prog.unpen and prog.loss.name == "logistic"
-            and not prog.lin_block)
+            and not prog.lin_block and prog.Qf is None)
+
+
+def native_solver(solver: str, working_set, prog) -> "Callable | None":
+    """The hook of :func:`nnlasso.patterns.solve_patterns`: :func:`solve_program` when
+    ``solver`` and ``working_set`` are "auto" (the defaults) and the program is
+    :func:`supported`, else None (the CVXPY backend named by ``solver`` solves it, through
+    the working-set loop or as one program as ``working_set`` says)."""
+    if (isinstance(solver, str) and solver.upper() == "AUTO" and isinstance(working_set, str)
+            and working_set == "auto" and supported(prog)):
+        return solve_program
+    return None
 
 
 def _entropy_parts(s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -79,8 +110,7 @@ class _Barrier:
         self.Dm = prog.D[:, pats].astype(np.float64)     # (N, m)
         self.Xl = prog.Xl
         self.G = self.Xl @ self.Xl.T                      # (N, N)
-        Qf = prog.Qf
-        self.Qf = Qf
+        self.Qf = prog.Qf
 
     def parts(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """W (m, e): w_k = Xl^T D_k q, and sig_k = lam^2 - |w_k|^2."""
@@ -116,7 +146,10 @@ class _Barrier:
             Qf = self.Qf
             g = g - Qf @ (Qf.T @ g)
             PH = H - Qf @ (Qf.T @ H)
-            H = PH - (PH @ Qf) @ Qf.T + Qf @ Qf.T
+            # Pi H Pi + c Qf Qf^T: the solution in null(F^T) does not depend on c; c at the
+            # scale of H keeps the factorization well conditioned
+            c = float(np.mean(np.diag(H)))
+            H = PH - (PH @ Qf) @ Qf.T + c * (Qf @ Qf.T)
         try:
             cf = sla.cho_factor(H, lower=True, check_finite=False)
             dq = -sla.cho_solve(cf, g, check_finite=False)
@@ -155,22 +188,24 @@ def solve_gated_dual(prog, blocks: np.ndarray | None = None, *, tol: float | Non
     tol = prog.tol if tol is None else tol
     blocks = np.arange(prog.B) if blocks is None else np.asarray(blocks, dtype=np.intp)
     bar = _Barrier(prog, blocks)
-    N, e = prog.N, prog.e
+    N = prog.N
     # start: the dual point of the best affine fit (F^T q = 0, s in (0, 1)), scaled inside
     q = prog.dual_point(np.zeros(N) if prog.Qf is None else _affine_offset(prog))
     W, sig = bar.parts(q)
     r0 = float(np.sqrt(np.max(bar.lam2 - sig)) / prog.lam) if sig.size else 0.0
     q = q * (0.5 / max(r0, 0.5))
     s = prog.y * q
-    if np.any(s <= 0) or np.any(s >= 1):
-        raise SolverError("dual barrier: no strictly feasible start (a sample with s_n at 0 or "
-                          "1 after the affine fit); use solver='CLARABEL'")
+    if not np.all(np.isfinite(s)) or np.min(np.minimum(s, 1.0 - s)) <= START_MARGIN:
+        # the free affine part (nearly) separates the classes: no usable interior start
+        raise _NoStart("a sample's s_n = y_n q_n is within 1e-10 of 0 or 1 at the best "
+                       "affine fit")
     m = bar.pats.size
     # t0: the barrier's gap bound m / t about the size of the dual objective's scale
     dual0 = -_entropy_parts(s)[0]
     t = t0 if t0 is not None else m / max(abs(dual0), 1e-3)
     steps = 0
     best = None
+    hist: list[dict] = []
     status = "optimal_inaccurate"
     while steps < max_newton:
         # centering
@@ -193,20 +228,21 @@ def solve_gated_dual(prog, blocks: np.ndarray | None = None, *, tol: float | Non
                 break
         W, sig = bar.parts(q)
         cand = _primal(prog, bar, q, W, sig, t)
-        import os
-        if os.environ.get("DBG"):
-            print("t %.2e steps %d dec %.2e relgap %.2e m/t %.2e minsig %.2e" % (t, steps, dec, cand["rel_gap"], m / t, sig.min()))
+        hist.append({"t": t, "newton": steps, "objective": cand["ev"]["objective"],
+                     "rel_gap": cand["rel_gap"]})
         if best is None or cand["rel_gap"] < best["rel_gap"]:
             best = cand
         if cand["rel_gap"] <= tol:
             status = "optimal"
             break
+        if cand["rel_gap"] > 10.0 * best["rel_gap"]:
+            break               # the point degrades with t: rounding, not the method, bounds it
         t *= mu
     res = {**best["res"], "mu": None, "status": status,
            "cvxpy_status": f"dual barrier ({status})", "compile": 0.0,
            "solve": time.perf_counter() - t_start, "newton": steps, "t": t,
            "rel_gap": best["rel_gap"], "ev": best["ev"], "cert": best["cert"],
-           "failure_retry": False}
+           "history": hist, "failure_retry": False}
     return res
 
 
@@ -226,6 +262,7 @@ def _primal(prog, bar: _Barrier, q: np.ndarray, W: np.ndarray, sig: np.ndarray,
     all the same). Near the optimum theta depends on sig_k = lam^2 - |w_k|^2, which loses
     digits to cancellation, while q does not: the second point keeps the bound accurate."""
     theta_p = (2.0 / t) * W / sig[:, None]                # (m, e), per pattern
+    theta_p = _polish(prog, bar, W, theta_p)
     th = np.zeros((prog.B, prog.e))
     blk = np.searchsorted(prog.bpat, bar.pats)           # gated: block k has pattern k
     th[blk] = theta_p
@@ -241,6 +278,59 @@ def _primal(prog, bar: _Barrier, q: np.ndarray, W: np.ndarray, sig: np.ndarray,
                 "dual": dual_b}
     return {"res": res, "ev": ev, "cert": cert,
             "rel_gap": relative_gap(ev["objective"], cert["dual"])}
+
+
+def _polish(prog, bar: _Barrier, W: np.ndarray, theta: np.ndarray, iters: int = 30
+            ) -> np.ndarray:
+    """The magnitudes of the barrier's primal blocks re-optimized along their directions.
+
+    theta_k = (2 / t) w_k / sig_k has the right direction w_k / |w_k| (q is accurate) but a
+    magnitude that inherits the cancellation in sig_k = lam^2 - |w_k|^2, so its fit z misses
+    -grad L(z) = q by more than the barrier's gap. With the directions u_k of the blocks with
+    |theta_k| > 1e-9 max_j |theta_j| fixed, min_{rho >= 0} L(sum_k rho_k D_k Xl u_k) +
+    lam sum_k rho_k (a logistic regression on |S| columns) is solved by damped Newton (steps
+    kept inside rho > 0, accepted only when they lower the objective); its point replaces
+    theta when it is no worse."""
+    nrm = np.linalg.norm(theta, axis=1)
+    top = float(nrm.max()) if nrm.size else 0.0
+    S = np.flatnonzero(nrm > 1e-9 * top) if top > 0 else np.zeros(0, dtype=np.intp)
+    if S.size == 0:
+        return theta
+    U = W[S] / np.linalg.norm(W[S], axis=1)[:, None]        # (|S|, e) directions
+    A = bar.Dm[:, S] * (prog.Xl @ U.T)                       # (N, |S|) columns D_k Xl u_k
+    loss, T, lam = prog.loss, prog.T, prog.lam
+
+    def f(rho):
+        return loss.value((A @ rho)[:, None], T) + lam * float(np.sum(rho))
+
+    rho = nrm[S].copy()
+    f0 = fr = f(rho)
+    for _ in range(iters):
+        z = (A @ rho)[:, None]
+        g = A.T @ loss.grad(z, T)[:, 0] + lam
+        H = loss.hessian(z, T, A)
+        H += 1e-14 * (np.trace(H) / H.shape[0] + 1e-300) * np.eye(H.shape[0])
+        try:
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        neg = step < 0
+        a = min(1.0, 0.99 * float(np.min(-rho[neg] / step[neg]))) if np.any(neg) else 1.0
+        while a > 1e-12:
+            fn = f(rho + a * step)
+            if fn < fr:
+                break
+            a *= 0.5
+        else:
+            break
+        rho, fr_old, fr = rho + a * step, fr, fn
+        if fr_old - fr <= 1e-16 * abs(fr):
+            break
+    if not fr <= f0:
+        return theta
+    out = np.zeros_like(theta)
+    out[S] = rho[:, None] * U
+    return out
 
 
 def _with_affine(prog, th: np.ndarray) -> dict:
@@ -261,3 +351,39 @@ def _with_affine(prog, th: np.ndarray) -> dict:
     if prog.intercept:
         res["c0"] = float(c[-1])
     return res
+
+
+def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | None = None
+                  ) -> tuple[dict, dict, dict, dict] | None:
+    """:func:`solve_gated_dual` on all blocks of ``prog``, returned as
+    :meth:`PatternProgram.solve_working_set` returns (res, ev, cert, info): the hook of
+    :func:`nnlasso.patterns.solve_patterns` (``start``, a warm start of the working-set loop,
+    is not used: the barrier starts inside the dual's domain; ``max_rounds`` neither).
+    ``info`` has ``method`` "dual_barrier", ``newton`` (Newton steps), ``barrier_t`` and a
+    ``barrier_history`` with one entry per barrier parameter (t, Newton steps so far,
+    objective, certified rel gap; ``history``, the loop's rounds, is empty); ``working_blocks`` are the nonzero blocks. None when the barrier has
+    no strictly feasible start or ends above max(tol, :data:`FALLBACK_GAP`): the caller then
+    solves the program with its CVXPY backend."""
+    t0 = time.perf_counter()
+    try:
+        out = solve_gated_dual(prog)
+    except _NoStart as exc:
+        logger.log(level, "pattern dual barrier: no start (%s); solving with %s", exc,
+                   prog.solver)
+        return None
+    if not out["rel_gap"] <= max(prog.tol, FALLBACK_GAP):
+        logger.log(level, "pattern dual barrier: certified rel gap %.2e after %d Newton steps; "
+                   "solving with %s", out["rel_gap"], out["newton"], prog.solver)
+        return None
+    for h in out["history"]:
+        logger.log(level, "pattern dual barrier: t %.3g, %d Newton steps, objective %.10g, "
+                   "rel gap %.2e", h["t"], h["newton"], h["objective"], h["rel_gap"])
+    ev, cert = out.pop("ev"), out.pop("cert")
+    nz = np.flatnonzero(ev["bnorm"] > 0)
+    info = {"method": "dual_barrier", "rounds": 1, "blocks": int(prog.B), "rows": 0,
+            "newton": int(out["newton"]), "barrier_t": float(out["t"]),
+            "history": [], "barrier_history": out["history"], "compile": 0.0, "solve": out["solve"],
+            "total": time.perf_counter() - t0, "regularization_retry": None,
+            "failure_retries": 0, "inaccurate_retry": None, "working_blocks": nz,
+            "working_rows": None}
+    return out, ev, cert, info
