@@ -293,3 +293,141 @@ def test_progress_bar_on_request(tmp_path, capsys, invalid_problem):
     assert "1/1" in err and "problem" in err
     run_batch([p], tmp_path / "r.jsonl", progress=False)
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------- the results file's lock
+
+class _FakeMsvcrt:
+    """msvcrt.locking emulated: byte-range locks per (file, offset), owned by a descriptor."""
+    LK_NBLCK, LK_UNLCK = 2, 0
+
+    def __init__(self):
+        self.held, self.calls = {}, []
+
+    def locking(self, fd, mode, nbytes):
+        import os
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        key = (os.fstat(fd).st_ino, pos)
+        self.calls.append((mode, nbytes, pos))
+        if mode == self.LK_NBLCK:
+            if self.held.get(key, fd) != fd:
+                raise PermissionError(13, "locked")
+            self.held[key] = fd
+        elif self.held.get(key) == fd:
+            del self.held[key]
+        else:
+            raise PermissionError(13, "not locked")
+
+
+def test_lock_posix_path_is_flock_on_the_open_file(tmp_path, monkeypatch):
+    """POSIX: flock(fd, LOCK_EX | LOCK_NB), per open file (a second open of the same file
+    cannot take it, also within one process), released by unlock or close."""
+    import os
+    from nnlasso.batch import filelock
+    if filelock.fcntl is None:
+        pytest.skip("POSIX only")
+    assert filelock.backend() == "fcntl"
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b"")
+    a, b = os.open(p, os.O_RDWR), os.open(p, os.O_RDWR)
+    try:
+        assert filelock.try_lock(a) and not filelock.try_lock(b)
+        filelock.unlock(a)
+        assert filelock.try_lock(b) and not filelock.try_lock(a)
+    finally:
+        os.close(a)
+        os.close(b)
+    calls = []
+    real = filelock.fcntl
+
+    class Spy:
+        LOCK_EX, LOCK_NB, LOCK_UN = real.LOCK_EX, real.LOCK_NB, real.LOCK_UN
+
+        @staticmethod
+        def flock(fd, op):
+            calls.append(op)
+            return real.flock(fd, op)
+    monkeypatch.setattr(filelock, "fcntl", Spy)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        assert filelock.try_lock(fd)
+        filelock.unlock(fd)
+    finally:
+        os.close(fd)
+    assert calls == [real.LOCK_EX | real.LOCK_NB, real.LOCK_UN]
+
+
+def test_lock_selection_windows_and_none(tmp_path, monkeypatch):
+    """Without fcntl, msvcrt.locking(fd, LK_NBLCK, 1) on the byte at WINDOWS_LOCK_OFFSET (past
+    the end: Windows locks are mandatory, the records stay readable), the position restored;
+    a held lock -> False; neither module -> no lock ("none", always True)."""
+    import os
+    from nnlasso.batch import filelock
+    fake = _FakeMsvcrt()
+    monkeypatch.setattr(filelock, "fcntl", None)
+    monkeypatch.setattr(filelock, "msvcrt", fake)
+    assert filelock.backend() == "msvcrt"
+    p = tmp_path / "r.jsonl"
+    p.write_bytes(b'{"problem": "a", "status": "optimal"}\n')
+    a, b = os.open(p, os.O_RDWR | os.O_APPEND), os.open(p, os.O_RDWR)
+    try:
+        os.lseek(a, 5, os.SEEK_SET)
+        assert filelock.try_lock(a)
+        assert os.lseek(a, 0, os.SEEK_CUR) == 5
+        assert fake.calls == [(fake.LK_NBLCK, 1, filelock.WINDOWS_LOCK_OFFSET)]
+        assert not filelock.try_lock(b)
+        filelock.unlock(a)
+        assert fake.calls[-1] == (fake.LK_UNLCK, 1, filelock.WINDOWS_LOCK_OFFSET)
+        assert filelock.try_lock(b)
+        filelock.unlock(b)
+    finally:
+        os.close(a)
+        os.close(b)
+    monkeypatch.setattr(filelock, "msvcrt", None)
+    assert filelock.backend() == "none"
+    fd = os.open(p, os.O_RDWR)
+    try:
+        assert filelock.try_lock(fd) and filelock.try_lock(fd)
+    finally:
+        os.close(fd)
+
+
+def test_results_file_on_the_windows_branch(tmp_path, monkeypatch):
+    """The results file with the Windows lock and without os.pread / os.statvfs: a second batch
+    on the same file is refused while the first holds it, read_results then does not repair,
+    and after close everything works again (same behaviour as with flock)."""
+    import os
+    from nnlasso.batch import filelock
+    from nnlasso.batch.results import _ResultsFile
+    fake = _FakeMsvcrt()
+    monkeypatch.setattr(filelock, "fcntl", None)
+    monkeypatch.setattr(filelock, "msvcrt", fake)
+    monkeypatch.delattr(os, "pread", raising=False)
+    monkeypatch.delattr(os, "statvfs", raising=False)
+    import shutil
+    from types import SimpleNamespace
+    asked = []
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda folder: asked.append(folder) or SimpleNamespace(free=1 << 40))
+    out = tmp_path / "r.jsonl"
+    rec = {"problem": "a", "status": "optimal"}
+    out.write_bytes((json.dumps(rec) + "\n").encode() + b'{"problem": "b", "sta')
+    first = _ResultsFile(out, [])
+    try:
+        assert first.records == [rec]
+        assert out.read_bytes() == (json.dumps(rec) + "\n").encode()   # cut-off line removed
+        with pytest.raises(BatchUsageError, match="in use by another nnlasso batch"):
+            _ResultsFile(out, [])
+        first.append({"problem": "c", "status": "error"})
+        with open(out, "ab") as fh:
+            fh.write(b'{"cut')                    # as if the batch were writing a line
+        assert [r["problem"] for r in read_results(out)] == ["a", "c"]
+        assert out.read_bytes().endswith(b'{"cut')   # locked: not repaired
+    finally:
+        first.close()
+    assert not fake.held
+    assert [r["problem"] for r in read_results(out)] == ["a", "c"]
+    assert not out.read_bytes().endswith(b'{"cut')   # unlocked: repaired
+    second = _ResultsFile(out, [])
+    second.close()
+    assert asked and all(a == str(tmp_path) for a in asked)   # the free-space check ran

@@ -120,3 +120,28 @@ def test_fit_patterns_lams_is_the_path_and_lam_unchanged():
 def test_exported():
     assert nnlasso.pattern_path is pattern_path
     assert "pattern_path" in nnlasso.__all__ and "pattern_path" in nnlasso.patterns.__all__
+
+
+@pytest.mark.parametrize("cone", [True, False])
+def test_working_set_start_point_is_certified_before_any_restricted_solve(cone):
+    """solve_working_set(start={"point": ...}): a point that nnlasso's certificate (all blocks
+    and rows) accepts is returned with 0 rounds; a worse point (the optimum scaled by 0.9) is
+    not, and the loop then reaches the same optimum as without it."""
+    from nnlasso.patterns.solve import _build
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    ctx = _build(X, y, 0.02, P, loss="squared", skip=None, cone=cone, bias="penalized",
+                 solver="auto", tol=1e-8, options=None, working_set=True)
+    prog = ctx["prog"]
+    res, ev, cert, info = prog.solve_working_set()
+    assert info["rounds"] >= 1
+    start = {"blocks": info["working_blocks"], "rows": info["working_rows"], "q": cert["q"],
+             "mu": cert["mu"]}
+    res1, ev1, cert1, info1 = prog.solve_working_set(start={**start, "point": res})
+    assert info1["rounds"] == 0 and res1 is res
+    assert ev1["objective"] == ev["objective"]
+    assert prog.rel_gap(ev1["objective"], cert1["dual"]) <= 1e-8
+    bad = {**res, "th": 0.9 * res["th"]}
+    res2, ev2, cert2, info2 = prog.solve_working_set(start={**start, "point": bad})
+    assert info2["rounds"] >= 1 and res2 is not bad
+    assert ev2["objective"] == pytest.approx(ev["objective"], rel=1e-8)
+    assert prog.rel_gap(ev2["objective"], cert2["dual"]) <= 1e-8

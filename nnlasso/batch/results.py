@@ -3,16 +3,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any, Sequence
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: results files are not locked
-    fcntl = None
-
+from . import filelock
 from .records import BatchUsageError
+
+#: flags of the results file's descriptor: O_NONBLOCK (POSIX: a FIFO given as --out must not
+#: block the open; it is then refused as not a regular file), O_BINARY (Windows: no newline
+#: translation), O_CLOEXEC where they exist
+_OPEN_FLAGS = (os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+
 
 def _split_records(data: bytes) -> tuple[list[dict[str, Any]], int, bytes]:
     """Parse JSON lines: (records, number of bad complete lines, the unterminated tail)."""
@@ -51,17 +55,46 @@ def read_results(out: str | os.PathLike, *, repair: bool = True) -> list[dict[st
     if not p.is_file():
         raise BatchUsageError(f"{out}: not a regular file (give a results file)")
     with open(p, "r+b" if repair else "rb") as fh:
-        if repair and fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                repair = False                  # a batch is writing it: read only
-        data = fh.read()
-        records, _, tail = _split_records(data)
-        if repair and tail.strip():
-            os.ftruncate(fh.fileno(), len(data) - len(tail))
-            os.fsync(fh.fileno())
+        locked = repair and filelock.try_lock(fh.fileno())
+        try:
+            data = fh.read()
+            records, _, tail = _split_records(data)
+            if locked and tail.strip():         # (not locked: a batch may be writing that line)
+                os.ftruncate(fh.fileno(), len(data) - len(tail))
+                os.fsync(fh.fileno())
+        finally:
+            if locked:
+                filelock.unlock(fh.fileno())
     return records
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The first ``size`` bytes of the open file ``fd`` (os.pread where it exists; else a
+    seek and reads, the position being irrelevant for an O_APPEND descriptor)."""
+    if size <= 0:
+        return b""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks, left = [], size
+    while left > 0:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _free_bytes(folder: str) -> int | None:
+    """Free bytes for an unprivileged user on the file system of ``folder`` (None: unknown)."""
+    try:
+        if hasattr(os, "statvfs"):
+            vfs = os.statvfs(folder)
+            return vfs.f_bavail * vfs.f_frsize
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 class _ResultsFile:
@@ -71,7 +104,8 @@ class _ResultsFile:
     ``/dev/null``, a FIFO), an existing file that is not a results file (its first line is not a
     JSON record: e.g. a problem file), one of the batch's own problem files, a folder that
     cannot be created or written, a full file system, and a file that another batch holds (an
-    exclusive :func:`fcntl.flock`, kept until :meth:`close`). A cut-off last line left by a
+    exclusive lock, :mod:`nnlasso.batch.filelock`: ``flock`` on POSIX, ``msvcrt.locking`` on
+    Windows, kept until :meth:`close`). A cut-off last line left by a
     killed run is removed; nothing else of the file is ever changed.
     """
 
@@ -100,15 +134,15 @@ class _ResultsFile:
                                   f"({exc.strerror or exc}; a part of the path is a file or not "
                                   "writable)") from None
         try:
-            self.fd = os.open(name, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
-                              | getattr(os, "O_CLOEXEC", 0), 0o644)
+            self.fd = os.open(name, _OPEN_FLAGS, 0o644)
         except OSError as exc:
             raise BatchUsageError(f"--out: cannot write {name} ({exc.strerror or exc}; choose "
                                   "a writable place)") from None
+        self.locked = False
         try:
             self._check(problem_files, parent)
         except BaseException:
-            os.close(self.fd)
+            self.close()
             raise
 
     def _check(self, problem_files: Sequence[str], parent: str) -> None:
@@ -124,14 +158,13 @@ class _ResultsFile:
             if (fst.st_dev, fst.st_ino) == (st.st_dev, st.st_ino):
                 raise BatchUsageError(f"--out: {name} is one of the problem files (give "
                                       "another results file name)")
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not filelock.try_lock(fd):
             raise BatchUsageError(f"--out: {name} is in use by another nnlasso batch (wait for "
                                   "it to finish, or give another --out)") from None
-        os.set_blocking(fd, True)
-        data = os.pread(fd, st.st_size, 0) if st.st_size else b""
+        self.locked = True
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        data = _read_all(fd, st.st_size)
         records, bad, tail = _split_records(data)
         first = next((ln for ln in data.split(b"\n")[:-1] if ln.strip()), None)
         if first is not None:
@@ -146,11 +179,7 @@ class _ResultsFile:
         if tail.strip() and not tail.lstrip().startswith(b"{"):
             raise BatchUsageError(f"--out: {name} exists and is not an nnlasso results file; "
                                   "refusing to append to it: give another --out")
-        try:
-            vfs = os.statvfs(parent)
-            free = vfs.f_bavail * vfs.f_frsize
-        except OSError:
-            free = None
+        free = _free_bytes(parent)
         if free is not None and free < self.MIN_FREE:
             raise BatchUsageError(f"--out: the file system of {parent} is full ({free} bytes "
                                   "free); free some space or write elsewhere")
@@ -174,5 +203,8 @@ class _ResultsFile:
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)                   # releases the lock
+            if self.locked:
+                filelock.unlock(self.fd)        # (on POSIX closing alone would release it)
+                self.locked = False
+            os.close(self.fd)
             self.fd = -1

@@ -8,11 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: results files are not locked
-    fcntl = None
-
 from ..errors import InvalidProblemError
 from ..spec import ProblemFileError, read_problem_bytes
 from .records import BatchUsageError, MAX_TIMEOUT, OK_STATUSES, _clean, empty_record, resolved_path
@@ -80,8 +75,9 @@ def run_batch(paths: Sequence[str | os.PathLike], out: str | os.PathLike | None 
     out : path-like, optional
         The results file (JSON lines). Records are always *appended*: an existing results file
         is never truncated; a file that is not a results file (e.g. a problem file) is refused.
-        The file is locked (:func:`fcntl.flock`) for the whole batch: a second batch on the
-        same file is refused with :class:`BatchUsageError`.
+        The file is locked for the whole batch (:mod:`nnlasso.batch.filelock`: ``flock`` on
+        POSIX, ``msvcrt.locking`` on Windows): a second batch on the same file is refused with
+        :class:`BatchUsageError`.
     jobs : int
         Local worker processes run in parallel (ignored when ``executor`` is given).
     executor : concurrent.futures.Executor, optional
