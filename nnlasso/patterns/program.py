@@ -306,7 +306,8 @@ class PatternProgram(WorkingSetLoop):
             j += k
         Fy[:, c] = self.y
         Ry = qr(Fy, mode="r", overwrite_a=True, check_finite=False)[0]
-        return sps.csr_matrix(np.triu(Ry[:c, :c])), Ry[:c, c].copy(), float(abs(Ry[c, c]))
+        return (sps.csr_matrix(np.triu(Ry[:c, :c])), Ry[:c, c].copy(),
+                float(abs(Ry[c, c])) if c < self.N else 0.0)   # c = N: Q is square, rest 0
 
     def _solve_cvxpy(self, prob: cp.Problem, theta: cp.Variable,
                      options: dict | None = None) -> dict:
