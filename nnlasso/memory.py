@@ -102,3 +102,47 @@ def check_memory(N: int, d: int, D: int, K: int, *, what: str, fix: str,
             f"{cap / 2**30:.1f} GiB; {fix}, or raise the cap with the environment variable "
             f"NNLASSO_MAX_MEMORY_MB (now {cap // 2**20} MiB)")
     return need
+
+
+#: bytes per fit nonzero of a restricted pattern program as CVXPY canonicalizes it and Clarabel
+#: holds it, measured (peak RSS growth of one solve, N = 5000, d = 20, gated, CLARABEL): 51
+#: blocks, 1.99M fit nonzeros: 311 MiB (156 B each); the same compressed (R: 0.60M nonzeros,
+#: dense fit 44 MiB): 100 MiB (94 B each); 200 blocks compressed (R: 9.0M): ~195 B each
+PATTERN_BYTES_PER_FIT_NONZERO = 200
+
+
+def estimate_working_set_memory(N: int, P: int, B: int, *, cone: bool, fit_nnz: int,
+                                fit_cols: int) -> int:
+    """Bytes estimate of the pattern programs' working-set solve (no one-program dictionary):
+
+        N P + 8 N B (1 + 4 [cone]) + b fit_nnz + 8 N fit_cols
+
+    the boolean patterns (N, P); the evaluation's per-block products Xl theta_k (N, B) and,
+    with cone rows, four (B, N) float64 multiplier arrays (the solver's, the certificate's,
+    its starting point and the loop's cache); a restricted program of ``fit_nnz`` fit nonzeros
+    at ``b`` = :data:`PATTERN_BYTES_PER_FIT_NONZERO` bytes each (CVXPY's canonicalization and
+    the solver's copy; the entry budget caps a round's nonzeros); and the dense fit columns
+    (N, fit_cols) of a compressed squared loss (its thin QR). The certificate's own work arrays
+    are chunked (:attr:`nnlasso.patterns.PatternProgram.chunk_entries`) and not counted.
+    """
+    N, P, B = int(N), int(P), int(B)
+    return (N * P + 8 * N * B * (1 + 4 * bool(cone))
+            + PATTERN_BYTES_PER_FIT_NONZERO * int(fit_nnz) + 8 * N * int(fit_cols))
+
+
+def check_working_set_memory(N: int, P: int, B: int, *, cone: bool, fit_nnz: int,
+                             fit_cols: int, what: str, fix: str,
+                             max_memory: int | None = None) -> int:
+    """:func:`estimate_working_set_memory`, or :class:`InvalidProblemError` over the cap
+    (``what``, ``fix``, ``max_memory`` as in :func:`check_memory`)."""
+    cap = max_memory if max_memory is not None else max_memory_default()
+    need = estimate_working_set_memory(N, P, B, cone=cone, fit_nnz=fit_nnz, fit_cols=fit_cols)
+    if need > cap:
+        raise InvalidProblemError(
+            f"{what}: this working-set solve needs about {need / 2**30:.1f} GiB (N = {N}, "
+            f"P = {P}, B = {B} blocks{' with cone rows' if cone else ''}: N P + 8 N B "
+            f"(1 + {4 if cone else 0}) + {PATTERN_BYTES_PER_FIT_NONZERO} x {fit_nnz} fit "
+            f"nonzeros + 8 N {fit_cols} bytes), over the memory cap of {cap / 2**30:.1f} GiB; "
+            f"{fix}, or raise the cap with the environment variable NNLASSO_MAX_MEMORY_MB "
+            f"(now {cap // 2**20} MiB)")
+    return need

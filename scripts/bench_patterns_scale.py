@@ -31,6 +31,9 @@ is limited to that (an allocation beyond it fails the case instead of swapping t
 nnlasso's memory guard gets the same cap (``NNLASSO_MAX_MEMORY_MB``; its default, 4 GiB,
 refuses N = 5000 with 2000 patterns on its dense estimate).
 
+With the environment variable ``BENCH_PATTERNS_LOG`` set to a file name, the child also
+appends its round lines to that file as they happen (to follow a long case).
+
 ``--certify N:d:P`` times nnlasso's certificate of the cone program alone
 (:func:`time_certificate`; set ``NNLASSO_MAX_MEMORY_MB`` above the guard's estimate).
 
@@ -140,6 +143,10 @@ def run_case(case: dict, tracemalloc_on: bool = False) -> dict:
     c0, w0 = time.process_time(), time.perf_counter()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(message)s")   # the rounds, for a killed case
+    if os.environ.get("BENCH_PATTERNS_LOG"):                # and, as they happen, to a file
+        fh = logging.FileHandler(os.environ["BENCH_PATTERNS_LOG"])
+        fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logging.getLogger().addHandler(fh)
     sol = solve_patterns(X, y, lam, pats, loss=case["loss"], cone=case["program"] == "cone",
                          verbose=True)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0

@@ -31,7 +31,7 @@ def test_compressed_restricted_solve_is_the_uncompressed_one(cone, skip, bias):
     c = prog.fit_columns(blocks.size)
     assert c == 10 * 4 + (3 if skip else 0) + (1 if prog.intercept else 0) + \
         (3 if prog.lin_block else 0)
-    assert prog.compressed_fit(blocks.size) and c < N / 2
+    assert prog.compressed_fit(blocks.size) and c < N
     a = prog.solve(blocks, rows)
     assert a["compressed"] and a["fit_rows"] == c
     prog.compress_ratio = None
@@ -57,7 +57,7 @@ def test_solve_patterns_same_certified_solution_with_and_without_compression(con
         used.append(out["compressed"])
         return out
     monkeypatch.setattr(PatternProgram, "solve", counted)
-    for ratio in (0.5, None):
+    for ratio in (1.0, None):
         monkeypatch.setattr(PatternProgram, "compress_ratio", ratio)
         used.clear()
         sols.append(solve_patterns(X, y, 0.05, pats, cone=cone, working_set=True, tol=1e-9))
@@ -81,7 +81,7 @@ def test_large_working_sets_keep_the_full_residual():
     X, y, pats = _data(N=60, P=20)
     prog = _build(X, y, 0.05, pats, loss="squared", skip=True, cone=False, bias=None,
                   solver="auto", tol=1e-8, options=None, working_set=True)["prog"]
-    assert prog.compressed_fit(6) and not prog.compressed_fit(7)   # 4 m + 4 <= 30
+    assert prog.compressed_fit(14) and not prog.compressed_fit(15)   # 4 m + 4 <= 60
 
 
 @pytest.mark.parametrize("cone", [False, True])

@@ -155,7 +155,7 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     3. Solve the program restricted to the working blocks (all others 0) and their rows; for
        a block with |D_k| > N/2 the fit is written through the complement pattern, sigma_k
        (Xl theta_k - (I - D_k) Xl theta_k), with sum_k sigma_k theta_k one shared variable.
-       With the squared loss and c = m (d+1) + (free columns) <= N/2 fit columns F (m working
+       With the squared loss and c = m (d+1) + (free columns) <= N fit columns F (m working
        blocks), the loss is written 1/2 |R w - Q^T y|^2 + 1/2 |(I - Q Q^T) y|^2 through the
        thin QR F = Q R (a residual of c entries instead of N; CLARABEL then factors with faer):
        measured at N = 5000, d = 20, 50 blocks, 7-8x less time per restricted solve.
@@ -231,16 +231,30 @@ def _build(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str, skip: Any, c
     e = d + 1
     nb = 2 if cone else 1
     B = nb * P
-    # the memory guard (nnlasso.memory) before the blocks D_i [X, -1] are built
-    from ..memory import check_memory
-    check_memory(N, d, T.shape[1], B * e, what="patterns",
-                 fix="pass fewer patterns (sample_patterns / n_patterns) or fewer samples")
+    use_ws = _use_working_set(working_set, B * (N if cone else e))
+    # the memory guard (nnlasso.memory) before anything of the problem's size is built: the
+    # one program holds the dense blocks D_i [X, -1]; the working set the (N, B) arrays of
+    # the certificate and a restricted program within the entry budget
+    from ..memory import check_memory, check_working_set_memory
+    fix = "pass fewer patterns (sample_patterns / n_patterns) or fewer samples"
+    if use_ws:
+        entry = PatternProgram.entry_nnz
+        fit_nnz = min(B * (N // 2) * e, entry if entry is not None else B * N * e)
+        fit_cols = 0
+        if lossobj.name == "squared" and PatternProgram.compress_ratio is not None:
+            # a compressed restricted program: dense fit columns (N, c) and its c x c R
+            fit_cols = min(int(PatternProgram.compress_ratio * N), B * e + 2 * d + 1)
+            fit_nnz = max(fit_nnz, fit_cols * (fit_cols + 1) // 2)
+        check_working_set_memory(N, P, B, cone=bool(cone), fit_nnz=fit_nnz, fit_cols=fit_cols,
+                                 what="patterns", fix=fix)
+    else:
+        check_memory(N, d, T.shape[1], B * e, what="patterns",
+                     fix=fix + ", or solve by the working set (working_set=True)")
     bpat = np.tile(np.arange(P), nb)
     bsign = np.repeat(np.array([1.0, -1.0])[:nb], P)
     prog = PatternProgram(X, T, lam, lossobj, M, bpat, bsign, cone=bool(cone), bias=bias,
                           X_skip=pb["X_skip"], intercept=pb["intercept"],
                           lin_block=pb["lin_block"], solver=solver_name, tol=tol, options=opts)
-    use_ws = _use_working_set(working_set, B * (N if cone else e))
     # the backend's factorization for repeated restricted solves or one program (measured:
     # nnlasso.backends.ADAPTERS)
     prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)

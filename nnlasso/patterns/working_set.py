@@ -46,6 +46,15 @@ class WorkingSetLoop:
         multipliers of the certificate; default: the zero network's q, mu = 0). The returned
         info's ``"working_blocks"`` and ``"working_rows"`` (cone only) are the final working
         set, in that form.
+
+        ``start["point"]`` (optional): a candidate point in the form of :meth:`solve`'s result
+        (``th`` (B, d+1) zero outside ``start["blocks"]``, ``mu`` (B, N) with cones, ``C``,
+        ``c0``, ``ulin``, ``status``, ``cvxpy_status``, ``solve``, ``compile``), e.g. from a
+        cheaper solver warm-started at a nearby lam. It is certified first, by the round's
+        rule (nnlasso's certificate over ALL blocks and rows): when its relative gap is <= tol
+        and no cone row of its blocks is violated (slack < -viol_tol |xl_n| max|theta|), it is
+        returned with ``rounds`` 0 and no restricted solve; otherwise the loop runs as without
+        it (its certificate's q and mu seed the entry rows and the first multipliers).
         """
         B, N = self.B, self.N
         t0 = time.perf_counter()
@@ -69,6 +78,11 @@ class WorkingSetLoop:
                             else np.array(start["mu"], dtype=float))
         inW = np.zeros(B, dtype=bool)
         inW[init] = True
+        point = (start or {}).get("point")
+        if point is not None:
+            accepted, q, mu_cache, info0 = self._try_point(point, inW, q, mu_cache, start, t0)
+            if accepted is not None:
+                return (*accepted, info0)
         rows: dict[int, np.ndarray] = {}
         if self.cone:
             given = (start or {}).get("rows") or {}
@@ -141,6 +155,38 @@ class WorkingSetLoop:
                 "working_blocks": np.flatnonzero(inW),
                 "working_rows": dict(rows) if self.cone else None}
         return res, ev, cert, info
+
+    def _try_point(self, point: dict, inW: np.ndarray, q: np.ndarray,
+                   mu_cache: np.ndarray | None, start: dict, t0: float):
+        """``start["point"]`` of :meth:`solve_working_set`: certified as a round's restricted
+        solve would be; returns ((res, ev, cert), q, mu, info) when it is accepted, else
+        (None, q, mu, None) with the q and multipliers of its certificate."""
+        ev = self.evaluate(point)
+        cert, rg = self._certify_round(point, ev, inW, mu_cache)
+        top = float(np.max(ev["bnorm"])) if ev["bnorm"].size else 0.0
+        feasible = (not self.cone) or ev["max_row_violation"] <= self.viol_tol * top
+        logger.debug("pattern working set: start point, objective %.10g, rel gap %.2e, "
+                     "largest row violation %.1e", ev["objective"], rg,
+                     ev["max_row_violation"])
+        if not (feasible and rg <= self.tol):
+            return None, cert["q"], cert["mu"], None
+        rows = start.get("rows") or {}
+        blocks = np.flatnonzero(inW)
+        info = {"rounds": 0, "blocks": int(blocks.size),
+                "rows": int(sum(np.asarray(rows[k]).size for k in blocks if k in rows))
+                if self.cone else 0,
+                "history": [{"blocks": int(blocks.size), "rows": 0,
+                             "objective": ev["objective"], "rel_gap": rg, "new_rows": 0,
+                             "violators": int(np.sum(~inW & (cert["ratios"] > 1.0))),
+                             "solve": point["solve"] + point["compile"]}],
+                "compile": point["compile"], "solve": point["solve"],
+                # the point's own solve time (spent before this call) counts as solve time
+                "total": time.perf_counter() - t0 + point["solve"] + point["compile"],
+                "regularization_retry": None,
+                "failure_retries": self.failure_retries, "working_blocks": blocks,
+                "working_rows": ({int(k): np.asarray(rows[k], dtype=np.intp)
+                                  for k in blocks if k in rows} if self.cone else None)}
+        return (point, ev, cert), cert["q"], cert["mu"], info
 
     def _row_slacks(self, blocks: np.ndarray, res: dict, ev: dict
                     ) -> tuple[np.ndarray, np.ndarray, float]:
