@@ -323,8 +323,9 @@ class PatternProgram(WorkingSetLoop):
         "InsufficientProgress") or returns no point, solve once more with the backend's
         failure-retry options (:meth:`nnlasso.backends.Adapter.failure_retry_options`:
         CLARABEL's ``max_step_fraction`` 0.9), unless the user's options set them.
-        ``options`` (default ``self.options``) are those of the first attempt. The returned info has ``failure_retry`` True when that retry was made; its times include
-        the failed attempt."""
+        ``options`` (default ``self.options``) are those of the first attempt. The returned
+        info has ``failure_retry`` True when that retry was made; its times include the failed
+        attempt."""
         options = self.options if options is None else options
         t0 = time.perf_counter()
         err = None
