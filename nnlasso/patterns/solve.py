@@ -481,7 +481,7 @@ def fit_patterns(X: Any, Y: Any, lam: float | None = None, *, lams: Any = None,
     seed : seed of the sampler.
     cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
     **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
-        working_set, max_rounds, verbose; with ``lams`` also ``screen``).
+        working_set, max_rounds, verbose; with ``lams`` also ``screen``, ``warm_solver``).
 
     Returns
     -------
