@@ -73,3 +73,17 @@ def test_barrier_reports_its_history():
     gaps = [h["rel_gap"] for h in out["history"]]
     assert out["status"] == "optimal" and gaps[-1] <= 1e-8 < gaps[0]
     assert out["mu"] is None and out["th"].shape == (prog.B, prog.e)
+
+
+def test_barrier_left_to_cvxpy_above_the_memory_cap():
+    """The barrier's N x N and N x B work arrays are checked against the memory cap: below
+    their size, CLARABEL solves the program (same optimum)."""
+    from nnlasso.memory import memory_cap
+    from nnlasso.patterns.dual_barrier import barrier_memory
+    X, y, P = _case(n_pat=8, N=40)
+    kw = dict(loss="logistic", cone=False, bias="penalized", skip=None)
+    nat = solve_patterns(X, y, 0.1, P, **kw)
+    with memory_cap(barrier_memory(40, P.shape[0]) - 1):
+        ref = solve_patterns(X, y, 0.1, P, **kw)
+    assert nat.inner == "DUAL_BARRIER" and ref.inner == "CLARABEL"
+    assert abs(nat.objective - ref.objective) <= 1e-7 * ref.objective

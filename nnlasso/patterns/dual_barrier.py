@@ -51,6 +51,7 @@ import scipy.linalg as sla
 
 from ..duality import dual_point, fit_affine, relative_gap, scaled_dual_value
 from ..errors import SolverError
+from ..memory import max_memory_default
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
 
@@ -87,9 +88,17 @@ def native_solver(solver: str, working_set, prog) -> "Callable | None":
     :func:`supported`, else None (the CVXPY backend named by ``solver`` solves it, through
     the working-set loop or as one program as ``working_set`` says)."""
     if (isinstance(solver, str) and solver.upper() == "AUTO" and isinstance(working_set, str)
-            and working_set == "auto" and supported(prog)):
+            and working_set == "auto" and supported(prog)
+            and barrier_memory(prog.N, prog.B) <= max_memory_default()):
         return solve_program
     return None
+
+
+def barrier_memory(N: int, B: int) -> int:
+    """Bytes of the barrier's float64 work arrays: three N x N (Xl Xl^T, the Hessian, its
+    factor) and three N x B (the patterns, U and a product's operand). Above the memory cap
+    (:func:`nnlasso.memory.max_memory_default`) the CVXPY backend solves the program instead."""
+    return 8 * (3 * N * N + 3 * N * B)
 
 
 def _entropy_parts(s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
