@@ -192,3 +192,20 @@ def test_newton_is_not_used_where_it_does_not_apply_and_bad_warm_solver():
         GatedNewton(ctx["prog"])
     with pytest.raises(InvalidProblemError, match="warm_solver"):
         pattern_path(X, y, [0.1], P, cone=False, warm_solver="admm")
+
+
+def test_newton_point_refuses_programs_past_its_memory_bound():
+    """GatedNewton.solve returns None (the loop then solves the step) when one iteration's
+    arrays would pass max_bytes; the path's values are unchanged."""
+    from nnlasso.patterns.newton import GatedNewton
+    from nnlasso.patterns.solve import _build
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    ctx = _build(X, y, 0.05, P, loss="squared", skip=None, cone=False, bias="penalized",
+                 solver="auto", tol=1e-8, options=None, working_set=True)
+    prog = ctx["prog"]
+    res, ev, cert, info = prog.solve_working_set()
+    nt = GatedNewton(prog)
+    prog.lam = 0.03
+    assert nt.solve(res["th"], 0.03) is not None
+    nt.max_bytes = 1000
+    assert nt.solve(res["th"], 0.03) is None and nt.fail.startswith("too large")

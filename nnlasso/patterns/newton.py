@@ -58,6 +58,8 @@ class GatedNewton:
     max_newton = 40        # Newton iterations per support
     max_outer = 8          # supports (entering blocks) per point
     max_enter = 50         # blocks entering at once
+    max_bytes = 1 << 29    # working arrays of one Newton iteration (512 MiB)
+    max_dense = 3000       # unknowns of the dense Newton system (|S| >= N)
 
     def __init__(self, prog):
         if not applicable(prog):
@@ -248,6 +250,13 @@ class GatedNewton:
         th = {k: th0[k].copy() for k in S}
         entered: set = set()      # blocks added here: not dropped again (no cycling)
         for n_solve in range(1, self.max_outer + 1):
+            # memory and time bounds: ~3 (N, |S| (d+1)) arrays and an N x N one per iteration;
+            # past |S| >= N the dense system has |S| (d+1) rows (larger programs: the loop)
+            n_col = len(S) * e
+            if 8 * p.N * (3 * n_col + p.N) > self.max_bytes or (
+                    len(S) >= p.N - 5 and n_col > self.max_dense):
+                self.fail = f"too large ({len(S)} blocks)"
+                return None
             ws, ok, active = self._newton([self._A(k) for k in S], [th[k] for k in S], lam,
                                           protect=np.array([k in entered for k in S]))
             if ws is None or not ok:
