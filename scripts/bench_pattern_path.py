@@ -22,6 +22,7 @@ measured table.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,8 @@ def _timed(fn):
 def run(programs=("gated", "cone"), n_gated: int = 1000, n_cone: int = 200, n_lams: int = 20,
         lam_hi: float = 1.0, lam_lo: float = 1e-3, ref_lam: float = 0.01,
         cold_all: bool = False, verbose: bool = True, path_working_set="auto",
-        cold_working_set="auto", screen: bool = True) -> list[dict]:
+        cold_working_set="auto", screen: bool = True, warm_solver: str = "newton",
+        cold: bool = True) -> list[dict]:
     """One dict per program: the path rows, the cold solve and the ratios."""
     X, y = load_diabetes_std()
     lams = np.geomspace(lam_hi, lam_lo, n_lams)
@@ -59,11 +61,14 @@ def run(programs=("gated", "cone"), n_gated: int = 1000, n_cone: int = 200, n_la
         cone = program == "cone"
         pats = gates_patterns(X, n_gated if not cone else n_cone)
         kw = dict(cone=cone, bias="penalized", skip=None)
-        cold, cw, cc = _timed(lambda: solve_patterns(X, y, ref_lam, pats, **kw,
-                                                     working_set=cold_working_set))
+        if cold:
+            one, cw, cc = _timed(lambda: solve_patterns(X, y, ref_lam, pats, **kw,
+                                                        working_set=cold_working_set))
+        else:
+            one, cw, cc = None, float("nan"), float("nan")
         sols, pw, pc = _timed(lambda: pattern_path(X, y, lams, pats, **kw,
                                                    working_set=path_working_set,
-                                                   screen=screen))
+                                                   screen=screen, warm_solver=warm_solver))
         rows = []
         for lam, s in zip(lams, sols):
             wsi = s.info.get("working_set", {})
@@ -71,7 +76,13 @@ def run(programs=("gated", "cone"), n_gated: int = 1000, n_cone: int = 200, n_la
                        start=s.info["path"]["start_blocks"],
                        screened=s.info["path"]["screened"], blocks=wsi.get("blocks", 0),
                        rows=wsi.get("rows", 0), neurons=s.n_active, objective=s.objective,
-                       rel_gap=s.rel_gap, status=s.status)
+                       rel_gap=s.rel_gap, status=s.status, cpu=s.info["path"]["cpu"],
+                       compile=s.times["compile"], solve=s.times["solve"],
+                       dual=s.times["dual"],
+                       round_blocks=[h["blocks"] for h in wsi.get("history", [])],
+                       round_rows=[h["rows"] for h in wsi.get("history", [])],
+                       round_solve=[round(h["solve"], 2) for h in wsi.get("history", [])],
+                       newton=s.info["path"].get("newton"))
             if cold_all:
                 c = solve_patterns(X, y, lam, pats, **kw, working_set=cold_working_set)
                 row["cold_rounds"] = c.info["working_set"]["rounds"]
@@ -83,8 +94,10 @@ def run(programs=("gated", "cone"), n_gated: int = 1000, n_cone: int = 200, n_la
                 print(program, row, file=sys.stderr, flush=True)
         res = dict(program=program, n_patterns=int(pats.shape[0]), lams=lams.tolist(),
                    rows=rows, path_wall=pw, path_cpu=pc, cold_wall=cw, cold_cpu=cc,
-                   cold_rounds=cold.info["working_set"]["rounds"], cold_rel_gap=cold.rel_gap,
-                   cold_status=cold.status, ratio_wall=pw / cw, ratio_cpu=pc / cc)
+                   cold_rounds=one.info["working_set"]["rounds"] if one else 0,
+                   cold_rel_gap=one.rel_gap if one else float("nan"),
+                   cold_status=one.status if one else "-", ratio_wall=pw / cw,
+                   ratio_cpu=pc / cc, warm_solver=warm_solver)
         out.append(res)
         if verbose:
             print(format_program(res), flush=True)
@@ -94,12 +107,14 @@ def run(programs=("gated", "cone"), n_gated: int = 1000, n_cone: int = 200, n_la
 def format_program(res: dict) -> str:
     """Markdown table of one program's path and its summary line."""
     cold_cols = "cold_rounds" in res["rows"][0]
-    head = ("| lam | time s | rounds | start blocks (screened) | blocks | cone rows | neurons | "
-            "objective | rel gap | status |" + (" cold rounds | obj rel diff |" if cold_cols
-                                                 else ""))
+    head = ("| lam | time s | CPU s | solve s | cert s | rounds | start blocks (screened) | "
+            "blocks | cone rows | neurons | objective | rel gap | status |"
+            + (" cold rounds | obj rel diff |" if cold_cols else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in res["rows"]:
-        line = (f"| {r['lam']:.4g} | {r['wall']:.2f} | {r['rounds']} | {r['start']} "
+        line = (f"| {r['lam']:.4g} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+                f"{r['solve'] + r['compile']:.2f} | {r['dual']:.2f} | {r['rounds']} | "
+                f"{r['start']} "
                 f"({r['screened']}) | {r['blocks']} | {r['rows']} | {r['neurons']} | "
                 f"{r['objective']:.10g} | {r['rel_gap']:.1e} | {r['status']} |")
         if cold_cols:
@@ -131,11 +146,19 @@ def main(argv=None) -> None:
                     help="working_set of the cold solves")
     ap.add_argument("--no-screen", action="store_true",
                     help="pattern_path(screen=False): warm start from the previous set only")
+    ap.add_argument("--warm-solver", default="newton", choices=["newton", "ip"],
+                    help="pattern_path(warm_solver=...): the face Newton point first, or the "
+                         "interior-point loop only")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold solve")
+    ap.add_argument("--out", default=None, help="also write the results as JSON to this file")
     a = ap.parse_args(argv)
     ws = {"auto": "auto", "on": True, "off": False}
-    run(tuple(a.programs.split(",")), a.n_gated, a.n_cone, a.n_lams, a.lam_hi, a.lam_lo,
-        a.ref_lam, a.cold_all, path_working_set=ws[a.path_working_set],
-        cold_working_set=ws[a.cold_working_set], screen=not a.no_screen)
+    res = run(tuple(a.programs.split(",")), a.n_gated, a.n_cone, a.n_lams, a.lam_hi, a.lam_lo,
+              a.ref_lam, a.cold_all, path_working_set=ws[a.path_working_set],
+              cold_working_set=ws[a.cold_working_set], screen=not a.no_screen,
+              warm_solver=a.warm_solver, cold=not a.no_cold)
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=1, default=float))
 
 
 if __name__ == "__main__":

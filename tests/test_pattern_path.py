@@ -145,3 +145,67 @@ def test_working_set_start_point_is_certified_before_any_restricted_solve(cone):
     assert info2["rounds"] >= 1 and res2 is not bad
     assert ev2["objective"] == pytest.approx(ev["objective"], rel=1e-8)
     assert prog.rel_gap(ev2["objective"], cert2["dual"]) <= 1e-8
+
+
+@pytest.mark.parametrize("skip", [None, True])
+def test_gated_warm_steps_take_the_newton_point_each_equal_to_a_cold_solve(skip):
+    """Gated, squared loss, penalized bias: the warm steps' Newton points (GatedNewton) are
+    accepted by the certificate over all blocks (0 interior-point rounds), and each equals the
+    cold solve_patterns optimum at its lam (and the path with warm_solver="ip")."""
+    X, y, P = _case(N=60, n_pat=80, seed=5)
+    lams = np.geomspace(1.0, 0.003, 6)
+    kw = dict(cone=False, skip=skip, bias="penalized", working_set=True)
+    sols = pattern_path(X, y, lams, P, **kw)
+    ip = pattern_path(X, y, lams, P, warm_solver="ip", **kw)
+    accepted = 0
+    for lam, s, t in zip(lams, sols, ip):
+        cold = solve_patterns(X, y, lam, P, **kw)
+        assert s.status == "optimal" and s.rel_gap <= 1e-8
+        assert s.objective == pytest.approx(cold.objective, rel=3e-8)
+        assert s.objective == pytest.approx(t.objective, rel=3e-8)
+        assert s.dual_objective <= cold.objective + 1e-9 * abs(cold.objective)
+        assert t.info["path"]["newton"] is None and t.info["working_set"]["rounds"] >= 1
+        nw = s.info["path"]["newton"]
+        if s.info["path"]["step"] == 0:
+            assert nw is None
+        elif s.info["working_set"]["rounds"] == 0:
+            assert nw["ok"] and nw["solves"] >= 1
+            # the Newton time is solve time, the certificate's the rest
+            assert s.times["solve"] >= nw["time"] * 0.5 and s.times["dual"] >= 0
+            accepted += 1
+    assert accepted >= 4
+
+
+def test_newton_is_not_used_where_it_does_not_apply_and_bad_warm_solver():
+    """The cone program and the logistic loss run the interior-point loop only (no Newton
+    try); an unknown warm_solver is refused naming the field."""
+    from nnlasso.patterns.newton import GatedNewton, applicable
+    from nnlasso.patterns.solve import _build
+    X, y, P = _case(N=30, n_pat=20, seed=2)
+    s = pattern_path(X, y, [0.3, 0.1], P, cone=True, bias="penalized", skip=None,
+                     working_set=True)
+    assert s[1].info["path"]["warm_start"] and s[1].info["path"]["newton"] is None
+    ctx = _build(X, y, 0.1, P, loss="squared", skip=None, cone=True, bias="penalized",
+                 solver="auto", tol=1e-8, options=None, working_set=True)
+    assert not applicable(ctx["prog"])
+    with pytest.raises(ValueError, match="gated"):
+        GatedNewton(ctx["prog"])
+    with pytest.raises(InvalidProblemError, match="warm_solver"):
+        pattern_path(X, y, [0.1], P, cone=False, warm_solver="admm")
+
+
+def test_newton_point_refuses_programs_past_its_memory_bound():
+    """GatedNewton.solve returns None (the loop then solves the step) when one iteration's
+    arrays would pass max_bytes; the path's values are unchanged."""
+    from nnlasso.patterns.newton import GatedNewton
+    from nnlasso.patterns.solve import _build
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    ctx = _build(X, y, 0.05, P, loss="squared", skip=None, cone=False, bias="penalized",
+                 solver="auto", tol=1e-8, options=None, working_set=True)
+    prog = ctx["prog"]
+    res, ev, cert, info = prog.solve_working_set()
+    nt = GatedNewton(prog)
+    prog.lam = 0.03
+    assert nt.solve(res["th"], 0.03) is not None
+    nt.max_bytes = 1000
+    assert nt.solve(res["th"], 0.03) is None and nt.fail.startswith("too large")

@@ -109,3 +109,27 @@ def test_entry_budget_caps_a_rounds_blocks_by_fit_nonzeros(cone, monkeypatch):
     for s in (ref, capped):
         assert s.status == "optimal" and s.rel_gap <= 1e-8
     assert abs(capped.objective - ref.objective) <= 1e-8 * ref.objective
+
+
+def test_factorization_of_squared_programs_with_a_large_dense_part(monkeypatch):
+    """CLARABEL factors with faer a compressed program, or one whose dense part min(N, c) is
+    at least dense_fit_rows; otherwise the working set's QDLDL; an option the user set wins."""
+    import nnlasso.patterns.program as pp
+    seen = []
+    solve = pp.backends.solve_cvxpy
+
+    def spy(prob, solver, tol, options=None, **kw):
+        seen.append((options or {}).get("direct_solve_method"))
+        return solve(prob, solver, tol, options, **kw)
+    monkeypatch.setattr(pp.backends, "solve_cvxpy", spy)
+    X, y, pats = _data(N=60, P=20)
+    for options, expect in ((None, ["faer", "qdldl", "faer"]),
+                            ({"direct_solve_method": "qdldl"}, ["qdldl"] * 3)):
+        prog = _build(X, y, 0.05, pats, loss="squared", skip=True, cone=False, bias=None,
+                      solver="auto", tol=1e-8, options=options, working_set=True)["prog"]
+        seen.clear()
+        prog.solve(np.arange(14), None)          # c = 60 <= N: compressed
+        prog.solve(np.arange(20), None)          # c = 84 > N, min(N, c) = 60 < 1000
+        prog.dense_fit_rows = 60
+        prog.solve(np.arange(20), None)          # min(N, c) = 60 >= 60
+        assert seen == expect

@@ -1,6 +1,6 @@
 """The lam path of the pattern programs (:func:`pattern_path`): one :class:`PatternProgram` for all
 lam, each working-set solve warm-started from the previous one and seeded by sequential
-screening."""
+screening; gated warm steps try a Newton point first (:mod:`nnlasso.patterns.newton`)."""
 from __future__ import annotations
 
 import time
@@ -12,6 +12,7 @@ import numpy as np
 from .. import backends
 from ..errors import InvalidProblemError
 from .solution import PatternSolution
+from .newton import GatedNewton, applicable
 from .solve import _build, _solve_built
 
 
@@ -46,7 +47,7 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
                  bias: str | None = None, solver: str = "auto", tol: float = 1e-8,
                  options: dict | None = None, active_tol: float = 1e-6,
                  gates: tuple | None = None, working_set: bool | str = "auto",
-                 max_rounds: int = 50, screen: bool = True,
+                 max_rounds: int = 50, screen: bool = True, warm_solver: str = "newton",
                  verbose: bool = False) -> list[PatternSolution]:
     """Solve the activation-pattern program of :func:`solve_patterns` for every lam in ``lams``.
 
@@ -74,6 +75,15 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
     - the previous certificate's q and mu for the entry rows of the new blocks and as the first
       multipliers of the certificate.
 
+    With ``warm_solver="newton"`` (the default) and the gated program (``cone=False``), squared
+    loss and penalized bias, each warm step first computes a candidate point by Newton's
+    method on the smooth group lasso over the previous nonzero blocks (from the previous
+    point; blocks leave at zero, and zero blocks that nnlasso's ratio test flags at the new
+    lam enter; :mod:`nnlasso.patterns.newton`): when nnlasso's certificate over ALL blocks
+    accepts it (rel gap <= tol), it is the solution, with ``info["working_set"]["rounds"]``
+    0 and no interior-point solve; otherwise the loop above runs as without it. On 1000
+    gates on diabetes a warm gated step is then ~0.3 s of CPU instead of ~1.4 s.
+
     Every value is then certified exactly as by one :func:`solve_patterns` call: nnlasso's
     dual point over ALL blocks and ALL cone rows, the same status rule. With
     ``working_set=False`` each lam is one program over all blocks (no warm start: the
@@ -89,6 +99,9 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
     screen : bool
         Add the blocks flagged at the new lam by the previous certificate (above) to the warm
         start; False starts from the previous working set only.
+    warm_solver : {"newton", "ip"}
+        "newton": try the Newton point first in the warm steps where it applies (above);
+        "ip": the working-set loop's interior-point solves only.
 
     Returns
     -------
@@ -96,8 +109,10 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
         One per value of ``lams``, in that order. ``times["build"]`` is nonzero only for the
         first solve (the largest lam), which paid for the checks and the program's arrays;
         ``info["path"]`` has the solve's position in the path (``step``, 0 = largest lam),
-        ``warm_start`` (whether it started from the previous solve), ``start_blocks`` (the
-        initial working blocks) and ``screened`` (how many of them the screening added).
+        ``warm_start`` (whether it started from the previous solve), ``newton`` (None, or
+        the Newton try: ``ok``, ``time``, ``solves``, ``support``, ``fail``),
+        ``start_blocks`` (the initial working blocks), ``screened`` (how many of them the
+        screening added) and ``cpu`` (the process CPU seconds of the step, all threads).
 
     Examples
     --------
@@ -105,8 +120,11 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
     >>> sols = nnlasso.pattern_path(X, y, np.geomspace(1.0, 1e-3, 20), pats, cone=False)
     >>> [s.rel_gap for s in sols]          # each certified over all blocks
     """
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     lam_list = _check_lams(lams)
+    if warm_solver not in ("newton", "ip"):
+        raise InvalidProblemError(f"warm_solver: expected 'newton' or 'ip', got "
+                                  f"{warm_solver!r}")
     order = np.argsort(-np.asarray(lam_list), kind="stable")
     ctx = _build(X, Y, lam_list[order[0]], patterns, loss=loss, skip=skip, cone=cone, bias=bias,
                  solver=solver, tol=tol, options=options, working_set=working_set)
@@ -114,19 +132,24 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
     prog = ctx["prog"]
     out: list[PatternSolution | None] = [None] * len(lam_list)
     prev = None
+    newton = GatedNewton(prog) if warm_solver == "newton" and applicable(prog) else None
     for step, i in enumerate(order.tolist()):
         t0 = t_start if step == 0 else time.perf_counter()
+        c0 = c_start if step == 0 else time.process_time()
         lam = lam_list[i]
         prog.lam = lam
-        start, n_screened = None, 0
+        start, n_screened, newton_info = None, 0, None
         if prev is not None and ctx["use_ws"]:
             start, n_screened = _warm_start(prog, *prev, lam, screen)
+            if start is not None and newton is not None:
+                start, newton_info = _newton_point(newton, start, *prev, lam)
         sol, cert = _solve_built(ctx, active_tol=active_tol, gates=gates, max_rounds=max_rounds,
                                  verbose=verbose, t_start=t0,
                                  t_build=t_build if step == 0 else 0.0, start=start)
         sol.info["path"] = {"step": step, "warm_start": start is not None,
                             "start_blocks": 0 if start is None else int(start["blocks"].size),
-                            "screened": n_screened}
+                            "screened": n_screened, "cpu": time.process_time() - c0,
+                            "newton": newton_info}
         out[i] = sol
         prev = (sol, cert, lam)
         if step == 0:
@@ -171,3 +194,18 @@ def _warm_start(prog: Any, sol: PatternSolution, cert: dict, lam_prev: float, la
         return None, 0
     return {"blocks": blocks, "rows": wsi.get("working_rows"), "q": cert["q"],
             "mu": cert["mu"]}, n_screened
+
+
+def _newton_point(newton: GatedNewton, start: dict, sol: PatternSolution, cert: dict,
+                  lam_prev: float, lam: float) -> tuple[dict, dict]:
+    """The Newton point at ``lam`` from the previous solve, added to ``start`` as its
+    ``"point"`` (the loop certifies it before any restricted solve; its support joins the
+    start's blocks). Returns (start, {"ok", "time", "fail", "solves", "support"})."""
+    t0 = time.perf_counter()
+    point = newton.solve(np.hstack([sol.U, sol.beta[:, None]]), lam)
+    info = {"ok": point is not None, "time": time.perf_counter() - t0, "fail": newton.fail}
+    if point is None:
+        return start, info
+    info.update(solves=point["newton_solves"], support=int(point["support"].size))
+    blocks = np.union1d(start["blocks"], point["support"])
+    return {**start, "blocks": blocks, "point": point}, info

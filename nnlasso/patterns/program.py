@@ -242,11 +242,14 @@ class PatternProgram(WorkingSetLoop):
             loss_expr = self.loss.expr(z, self.y)
         prob = cp.Problem(cp.Minimize(loss_expr + self.lam * penalty), constraints)
         opts = self.options
-        if compress and self.solver == "CLARABEL" and \
-                "direct_solve_method" not in self.user_options:
-            # the compressed program's KKT system has a dense c x c block: Clarabel's supernodal
-            # faer factorization (measured at N = 5000, 50 blocks: 3.6 s against QDLDL's 8.2 s
-            # for the same 12 iterations; QDLDL stays for the sparse restricted programs)
+        if self.solver == "CLARABEL" and "direct_solve_method" not in self.user_options and (
+                compress or (getattr(self.loss, "name", None) == "squared"
+                             and min(N, self.fit_columns(m)) >= self.dense_fit_rows)):
+            # the squared loss's KKT system has a dense min(N, c) square block: Clarabel's
+            # supernodal faer factorization (measured, CPU time of one solve, same iterations:
+            # N = 5000, 50 blocks compressed 3.2 s against QDLDL's 5.8 s; N = 1000, 60 blocks,
+            # c = 1281 > N, not compressed: 4.7 s against QDLDL's 35.8 s); QDLDL stays for the
+            # other restricted programs (diabetes, N = 442, many cone rows: 2x faster)
             opts = {**opts, "direct_solve_method": "faer"}
         info = self._solve_cvxpy(prob, theta, opts)
         info["compressed"] = compress
@@ -272,6 +275,10 @@ class PatternProgram(WorkingSetLoop):
     #: solve: 50 blocks, c = 1091: 3.2 s compressed (faer) against 19.2 s; 200 blocks,
     #: c = 4241: 171 s compressed, of which 10 s CVXPY compilation)
     compress_ratio = 1.0
+
+    #: the squared loss's restricted programs factor with faer (CLARABEL) from this size of
+    #: their dense part min(N, c) on (compressed ones always)
+    dense_fit_rows = 1000
 
     def fit_columns(self, m: int) -> int:
         """Columns of the restricted program's fit with ``m`` working blocks: m (d+1) plus the
@@ -305,8 +312,10 @@ class PatternProgram(WorkingSetLoop):
             Fy[:, j:j + k] = col.toarray() if sps.issparse(col) else col
             j += k
         Fy[:, c] = self.y
-        Ry = qr(Fy, mode="r", overwrite_a=True, check_finite=False)[0]
-        return sps.csr_matrix(np.triu(Ry[:c, :c])), Ry[:c, c].copy(), float(abs(Ry[c, c]))
+        Ry = qr(Fy, mode="r", overwrite_a=True, check_finite=False)[0]   # (min(N, c+1), c+1)
+        k = min(self.N, c)                          # c >= N: R is N x c, y in the range of Q
+        rest = float(abs(Ry[c, c])) if self.N > c else 0.0
+        return sps.csr_matrix(np.triu(Ry[:k, :c])), Ry[:k, c].copy(), rest
 
     def _solve_cvxpy(self, prob: cp.Problem, theta: cp.Variable,
                      options: dict | None = None) -> dict:
@@ -314,8 +323,9 @@ class PatternProgram(WorkingSetLoop):
         "InsufficientProgress") or returns no point, solve once more with the backend's
         failure-retry options (:meth:`nnlasso.backends.Adapter.failure_retry_options`:
         CLARABEL's ``max_step_fraction`` 0.9), unless the user's options set them.
-        ``options`` (default ``self.options``) are those of the first attempt. The returned info has ``failure_retry`` True when that retry was made; its times include
-        the failed attempt."""
+        ``options`` (default ``self.options``) are those of the first attempt. The returned
+        info has ``failure_retry`` True when that retry was made; its times include the failed
+        attempt."""
         options = self.options if options is None else options
         t0 = time.perf_counter()
         err = None

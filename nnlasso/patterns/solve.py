@@ -15,6 +15,7 @@ from ..duality import certified_status, gaps
 from ..errors import InvalidProblemError
 from ..losses import get_loss
 from .._logging import progress
+from .dual_barrier import native_solver
 from .program import PatternProgram
 from .sampling import _unique_rows, enumerate_patterns, sample_patterns
 from .solution import PatternSolution
@@ -115,6 +116,11 @@ def solve_patterns(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str = "sq
     solver, tol, options : backend solver name (CVXPY; the default "auto" is CLARABEL, since
         the native solver does not take cones or pattern blocks), tolerance, extra options. CLARABEL
         uses its multithreaded supernodal "faer" factorization unless ``options`` says otherwise.
+        The gated logistic program with the penalized bias and ``skip=None`` is solved by
+        nnlasso's own barrier method on its N-dimensional dual
+        (:mod:`nnlasso.patterns.dual_barrier`) when ``solver`` and ``working_set`` are both
+        "auto" (``inner`` "DUAL_BARRIER"); CLARABEL takes over if it cannot start or certify
+        max(tol, 1e-6).
     active_tol : float
         Block k is a neuron iff its norm > active_tol * max norm.
     gates : optional (G, h) stored on the solution.
@@ -260,7 +266,7 @@ def _build(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str, skip: Any, c
     prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
     return {"pb": pb, "prog": prog, "use_ws": use_ws, "solver": solver,
             "solver_name": solver_name, "bpat": bpat, "bsign": bsign, "P": P, "B": B,
-            "cone": cone, "tol": tol, "opts": opts}
+            "cone": cone, "tol": tol, "opts": opts, "native": native_solver(solver, working_set, prog)}
 
 
 def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_rounds: int,
@@ -275,7 +281,17 @@ def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_round
     cone, tol, lam, lossobj, bias = ctx["cone"], ctx["tol"], prog.lam, pb["loss"], pb["bias"]
     X, T, M = pb["X"], pb["T"], pb["M"]
     N, d = X.shape
-    if use_ws:
+    native = None
+    if ctx.get("native") is not None:
+        # a native solver of this program (nnlasso.patterns.dual_barrier) instead of CVXPY;
+        # None when it cannot start (the CVXPY path below then solves it)
+        with progress(logger, verbose) as level:
+            native = ctx["native"](prog, max_rounds=max_rounds, level=level, start=start)
+    if native is not None:
+        res, ev, cert, ws_info = native
+        t_dual = ws_info["total"] - ws_info["solve"]
+        solver_name = ws_info["method"].upper()
+    elif use_ws:
         with progress(logger, verbose) as level:
             res, ev, cert, ws_info = prog.solve_working_set(max_rounds=max_rounds,
                                                             level=level, start=start)
@@ -481,7 +497,7 @@ def fit_patterns(X: Any, Y: Any, lam: float | None = None, *, lams: Any = None,
     seed : seed of the sampler.
     cone : cone-constrained (exact ReLU) program or gated-ReLU relaxation.
     **kw : passed to :func:`solve_patterns` (loss, skip, bias, solver, tol, options, active_tol,
-        working_set, max_rounds, verbose; with ``lams`` also ``screen``).
+        working_set, max_rounds, verbose; with ``lams`` also ``screen``, ``warm_solver``).
 
     Returns
     -------

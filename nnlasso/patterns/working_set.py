@@ -180,7 +180,9 @@ class WorkingSetLoop:
                              "violators": int(np.sum(~inW & (cert["ratios"] > 1.0))),
                              "solve": point["solve"] + point["compile"]}],
                 "compile": point["compile"], "solve": point["solve"],
-                "total": time.perf_counter() - t0, "regularization_retry": None,
+                # the point's own solve time (spent before this call) counts as solve time
+                "total": time.perf_counter() - t0 + point["solve"] + point["compile"],
+                "regularization_retry": None,
                 "failure_retries": self.failure_retries, "working_blocks": blocks,
                 "working_rows": ({int(k): np.asarray(rows[k], dtype=np.intp)
                                   for k in blocks if k in rows} if self.cone else None)}

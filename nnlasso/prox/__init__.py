@@ -55,7 +55,8 @@ from . import bcd, data, newton, ops, working_set  # the submodules (fista, soft
 from .bcd import (STALL_EPOCHS, STALL_EPOCHS_COMPILED, GramProblem, _anderson, _block_lipschitz,
                   _newton_support, bcd_gram)
 from .data import GramCache, LassoData, PathCorrelations
-from .fista import _spectral_norm, fista
+from .fista import (FISTA_STALL_FACTOR, FISTA_STALL_ITERS, FISTA_STALL_WARMUP, _spectral_norm,
+                    fista)
 from .newton import (NEWTON_STALL_ITERS, PROX_NEWTON_MAX_VARS, _model_step, _newton_layout,
                      _newton_smooth, newton_stalled, prox_newton)
 from .ops import (_DEAD, _KERNEL, _compiled_epoch, _default_threads, _epoch_groups,

@@ -20,12 +20,15 @@ PROX_NEWTON_MAX_VARS = 2500
 NEWTON_STALL_ITERS = 25
 
 
-def newton_stalled(rels: list[float], window: int | None) -> bool:
+def newton_stalled(rels: list[float], window: int | None, factor: float = 0.5,
+                   warmup: int = 4) -> bool:
     """The stall rule of the (proximal) Newton inner solvers, on the relative gaps ``rels``
     (``rels[i]`` after iteration i, ``rels[0]`` at the start).
 
-    Stalled when at least 4 ``window`` iterations ran and the gap has not halved over the last
-    ``window``: rel_t > rel_{t - window} / 2. Newton's linear phase (before the support and the
+    Stalled when at least ``warmup`` * ``window`` iterations ran and the gap has not shrunk by
+    ``factor`` over the last ``window``: rel_t > factor * rel_{t - window} (Newton: halving,
+    after 4 windows; FISTA, :mod:`nnlasso.prox.fista`, applies it to its checks with its own
+    ``factor`` and ``warmup``). Newton's linear phase (before the support and the
     curvature settle) can be long on well-posed programs too (softmax on digits, N = 1797: the
     gap 0.99 -> 0.5 in 70 iterations, then quadratic convergence within a few more), hence the
     4 ``window`` = 100 iterations before the first test. On nearly separable logistic data with
@@ -36,7 +39,7 @@ def newton_stalled(rels: list[float], window: int | None) -> bool:
     if not window:
         return False
     t = len(rels) - 1
-    return t >= 4 * window and rels[t] > 0.5 * rels[t - window]
+    return t >= warmup * window and rels[t] > factor * rels[t - window]
 
 
 def _newton_smooth(loss: Loss, T: np.ndarray, Phi_W: np.ndarray, basis: np.ndarray,

@@ -254,7 +254,9 @@ def working_set_solve(data: LassoData, lam: float, *, tol: float = 1e-8,
         depends little on the working set's size). Without it, the loop stops after
         three such outer iterations and returns the best point it has (not converged). The
         (proximal) Newton inner solvers of logistic / softmax declare a stall when their gap
-        stops halving over 25 iterations (:func:`nnlasso.prox.newton.newton_stalled`). When the
+        stops halving over 25 iterations (:func:`nnlasso.prox.newton.newton_stalled`), FISTA
+        (above :data:`PROX_NEWTON_MAX_VARS` variables) when its gap shrinks by less than 10 %
+        over 2000 iterations (:data:`nnlasso.prox.fista.FISTA_STALL_ITERS`). When the
         fallback raises :class:`~nnlasso.SolverError` (CLARABEL on nearly separable data at
         tiny lam), the native solver goes on and ``fallback_error`` keeps the message.
 
