@@ -20,7 +20,8 @@ from .ops import group_soft_threshold, restricted_gap
 #: The trade-off is the fallback's cost: on another digits working set of 80 neurons (lam =
 #: 1e-3 lam_max) the gap sat at 0.16 from 2500 to 10,500 iterations and then collapsed at
 #: 10,740 (30 s CPU); the rule hands it over at 4220 (9.5 s), and CLARABEL's softmax program
-#: (17,970 exponential cones) takes 102 s CPU there
+#: (17,970 exponential cones) takes 102 s CPU there, so the native inner solver
+#: (:func:`nnlasso.prox.working_set.native_inner`) passes ``stall_iters=None`` for softmax
 FISTA_STALL_ITERS = 2000
 FISTA_STALL_FACTOR = 0.9
 FISTA_STALL_WARMUP = 2
