@@ -16,7 +16,12 @@ from .ops import group_soft_threshold, restricted_gap
 #: FISTA's gap can fall slowly for thousands of iterations and then collapse (a logistic
 #: program, N = 200, 60 neurons: 0.32 -> 0.18 over 5000 iterations, converged at 9260, falling
 #: by 20-25 % per 2000), while a stalled solve's gap creeps (nearly separable logistic: 2 %
-#: per 2000 iterations; softmax on digits, 80 neurons: still 1e-2 after 20,000 iterations)
+#: per 2000 iterations; softmax on digits, 80 neurons: still 1e-2 after 20,000 iterations).
+#: The trade-off is the fallback's cost: on another digits working set of 80 neurons (lam =
+#: 1e-3 lam_max) the gap sat at 0.16 from 2500 to 10,500 iterations and then collapsed at
+#: 10,740 (30 s CPU); the rule hands it over at 4220 (9.5 s), and CLARABEL's softmax program
+#: (17,970 exponential cones) takes 102 s CPU there, so the native inner solver
+#: (:func:`nnlasso.prox.working_set.native_inner`) passes ``stall_iters=None`` for softmax
 FISTA_STALL_ITERS = 2000
 FISTA_STALL_FACTOR = 0.9
 FISTA_STALL_WARMUP = 2
