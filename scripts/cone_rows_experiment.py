@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
 import time
 
@@ -99,6 +98,24 @@ def run(variant: str, lam: float = 0.01, patterns: int = 1000, gate_k: int | Non
             "rel_gap": prog.rel_gap(ev["objective"], cert["dual"])}
 
 
+def save_working_set(path: str, blocks: np.ndarray, rows: dict) -> None:
+    """The final working set as an .npz of plain arrays (no pickle): the blocks, the blocks
+    with a row set (``keys``, empty sets included), their row counts and all rows in order."""
+    keys = np.array(sorted(rows), dtype=np.intp)
+    np.savez(path, blocks=np.asarray(blocks, dtype=np.intp), keys=keys,
+             counts=np.array([len(rows[k]) for k in keys], dtype=np.intp),
+             row=np.concatenate([np.asarray(rows[k], dtype=np.intp) for k in keys]
+                                + [np.zeros(0, dtype=np.intp)]))
+
+
+def load_working_set(path: str) -> dict:
+    """What :func:`save_working_set` wrote (np.load with allow_pickle=False)."""
+    with np.load(path, allow_pickle=False) as f:
+        blocks, keys, counts, r = f["blocks"], f["keys"], f["counts"], f["row"]
+    parts = np.split(r, np.cumsum(counts)[:-1]) if keys.size else []
+    return {"blocks": blocks, "rows": {int(k): p for k, p in zip(keys, parts)}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("variant", choices=["main", "oracle-set", "oracle-blocks", "gate-rows",
@@ -112,10 +129,9 @@ def main() -> None:
     a = ap.parse_args()
     oracle = None
     if a.oracle:
-        with open(a.oracle, "rb") as f:
-            oracle = pickle.load(f)
+        oracle = load_working_set(a.oracle)
     out = run(a.variant, a.lam, a.patterns, a.gate_k, a.n_init, oracle)
-    ev, info, res = out["ev"], out["info"], out["res"]
+    ev, info = out["ev"], out["info"]
     print(f"{a.variant} lam {a.lam:g} gate_k {a.gate_k}: CPU {out['cpu']:.1f} s, wall "
           f"{out['wall']:.1f} s, objective {ev['objective']:.11g}, rel gap "
           f"{out['rel_gap']:.1e}, rounds {info['rounds']}, final {info['blocks']} blocks / "
@@ -125,9 +141,7 @@ def main() -> None:
               f"{h['objective']:.8f}, rel gap {h['rel_gap']:.2e}, {h['new_rows']} new rows, "
               f"{h['violators']} violating blocks, {h['solve']:.1f} s wall")
     if a.save:
-        with open(a.save, "wb") as f:
-            pickle.dump({"blocks": info["working_blocks"], "rows": info["working_rows"],
-                         "th": res["th"], "mu": res["mu"]}, f)
+        save_working_set(a.save, info["working_blocks"], info["working_rows"])
 
 
 if __name__ == "__main__":

@@ -9,12 +9,21 @@ from conftest import load_script
 pytest.importorskip("sklearn")
 
 
-def test_variants_reach_the_same_certified_optimum():
+def test_variants_reach_the_same_certified_optimum(tmp_path):
     ex = load_script("cone_rows_experiment")
     base = ex.run("main", lam=0.1, patterns=8)
     obj = base["ev"]["objective"]
     assert base["rel_gap"] <= 1e-6 and base["info"]["rounds"] > 1
-    oracle = {"blocks": base["info"]["working_blocks"], "rows": base["info"]["working_rows"]}
+    rows = dict(base["info"]["working_rows"])
+    # the saved working set (plain .npz, an empty row set kept) reads back unchanged
+    ex.save_working_set(tmp_path / "opt.npz", base["info"]["working_blocks"], rows)
+    oracle = ex.load_working_set(tmp_path / "opt.npz")
+    assert np.array_equal(oracle["blocks"], base["info"]["working_blocks"])
+    assert sorted(oracle["rows"]) == sorted(rows)
+    assert all(np.array_equal(oracle["rows"][k], rows[k]) for k in rows)
+    rows[-1] = np.zeros(0, dtype=np.intp)
+    ex.save_working_set(tmp_path / "e.npz", [0], rows)
+    assert ex.load_working_set(tmp_path / "e.npz")["rows"][-1].size == 0
     one = ex.run("oracle-set", lam=0.1, patterns=8, oracle=oracle)
     assert one["info"]["rounds"] == 1
     for out in (one,
