@@ -56,3 +56,24 @@ def test_working_set_refused_over_a_small_cap(monkeypatch):
         _build(**args)
     assert _build(**{**args, "cone": False})["use_ws"]
 
+
+
+def test_each_restricted_program_is_checked_against_the_cap(monkeypatch):
+    """The working set can outgrow the first round's budget: every restricted program is
+    checked (its own fit nonzeros) before it is built."""
+    from nnlasso.patterns.solve import _build as build
+    args = _args(400, 5, 61, False, True)
+    prog = build(**args)["prog"]
+    blocks = np.arange(60)                      # of 61: a restricted program
+    fixed = memory.estimate_working_set_memory(400, 61, 61, cone=False, fit_nnz=0, fit_cols=0)
+    nnz = int(prog.block_fit_nnz(blocks).sum())
+    prog.compress_ratio = None
+    need = fixed + memory.PATTERN_BYTES_PER_FIT_NONZERO * nnz
+    with memory.memory_cap(need - 1):
+        with pytest.raises(nl.InvalidProblemError,
+                           match="patterns: this working-set solve needs .*restricted program "
+                                 "of 60 working blocks"):
+            prog.solve(blocks, None)
+    with memory.memory_cap(need):
+        assert prog.solve(blocks, None)["th"].shape == (61, 6)
+        prog.solve(np.arange(61), None)         # the one program is not checked here

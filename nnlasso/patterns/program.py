@@ -170,6 +170,8 @@ class PatternProgram(WorkingSetLoop):
         blocks = np.asarray(blocks, dtype=np.intp)
         N, d, e, m = self.N, self.d, self.e, blocks.size
         compress = self.compressed_fit(m)
+        if m < self.B:      # a restricted program (the one program: _build's dense estimate)
+            self._check_program_memory(blocks, compress)
         # fit: a block with |D_k| > N/2 enters as sigma_k (Xl theta_k - (I - D_k) Xl theta_k),
         # the first term collected in one shared variable s = sum sigma_k theta_k (e entries):
         # the fit operator then has sum_k min(|D_k|, N - |D_k|) (d+1) nonzeros, and the
@@ -299,6 +301,19 @@ class PatternProgram(WorkingSetLoop):
         certificate are still computed from the full fit, in :meth:`evaluate`)."""
         return (getattr(self.loss, "name", None) == "squared" and self.compress_ratio is not None
                 and self.fit_columns(m) <= self.compress_ratio * self.N)
+
+    def _check_program_memory(self, blocks: np.ndarray, compress: bool) -> None:
+        """The memory guard for one restricted program (the working set grows past the entry
+        budget that :func:`nnlasso.memory.estimate_working_set_memory` counts in advance):
+        the same estimate with this program's fit nonzeros (compressed: its c x c R and the
+        dense (N, c) fit), against the cap; raises :class:`~nnlasso.InvalidProblemError`."""
+        from ..memory import check_working_set_memory
+        c = self.fit_columns(blocks.size)
+        nnz = c * (c + 1) // 2 if compress else int(self.block_fit_nnz(blocks).sum())
+        check_working_set_memory(self.N, self.D.shape[1], self.B, cone=self.cone, fit_nnz=nnz,
+                                 fit_cols=c if compress else 0, what="patterns",
+                                 fix=f"the restricted program of {blocks.size} working blocks "
+                                     "is too large; raise lam or pass fewer patterns")
 
     def _fit_qr(self, cols: list) -> tuple[sps.csr_matrix, np.ndarray, float]:
         """R (c, c, upper triangular, sparse), Q^T y and |(I - Q Q^T) y| of F = [cols] = Q R,
