@@ -39,11 +39,13 @@ value is 0. :func:`enumerate_patterns` leaves it out (``keep_zero=True`` keeps i
 
 Layout: :mod:`.sampling` (pattern_count_bound, enumerate_patterns, sample_patterns),
 :mod:`.solution` (PatternSolution), :mod:`.program` (the program on fixed data, its certificate
-and working-set loop), :mod:`.solve` (solve_patterns, fit_patterns), :mod:`.path` (pattern_path,
+and working-set loop), :mod:`.cone_projection` (project_cones: the batched exact projection
+onto the pattern cones), :mod:`.solve` (solve_patterns, fit_patterns), :mod:`.path` (pattern_path,
 the lam path).
 """
 from __future__ import annotations
 
+from .cone_projection import ConeProjection, project_cones
 from .program import PatternProgram, _Program, _repair_equality
 from .sampling import (_cells, _reduce_rank, _unique_rows, enumerate_patterns,
                        pattern_count_bound, sample_patterns)
@@ -52,4 +54,5 @@ from .solution import PatternSolution
 from .solve import _WS_AUTO_SIZE, _check_patterns, fit_patterns, solve_patterns
 
 __all__ = ["PatternSolution", "PatternProgram", "pattern_count_bound", "enumerate_patterns",
-           "sample_patterns", "solve_patterns", "fit_patterns", "pattern_path"]
+           "sample_patterns", "solve_patterns", "fit_patterns", "pattern_path",
+           "ConeProjection", "project_cones"]

@@ -1,0 +1,468 @@
+"""Batched exact Euclidean projection onto the activation-pattern cones (:func:`project_cones`).
+
+Block k of the cone program has the polyhedral cone
+
+    K_k = {v in R^m : A_k v >= 0},   A_k = diag(s_k) Xl,   s_k = S[:, k] in {-1, +1}^N,
+
+(Xl = [X, -1], s_k = 2 d_k - 1 for the pattern d_k). The Euclidean projection of a point c onto
+K_k is, by Moreau's decomposition (K_k's polar cone is {-A_k^T mu : mu >= 0}),
+
+    P_K(c) = c + A_k^T mu*,   mu* = argmin_{mu >= 0} |c + A_k^T mu|_2,               (NNLS)
+
+so ANY mu >= 0 gives the upper bound |P_K(c)| <= |c + A_k^T mu| (and |P_K(c)| = max{c^T v :
+v in K_k, |v| <= 1}, the cone program's dual constraint). At the solution the active rows S
+(mu*_S > 0) satisfy A_S P_K(c) = 0 and P_K(c) is the orthogonal projection of c onto the face's
+span {v : A_S v = 0}: 1/2 |P_K(c)|^2 is C^1 with gradient P_K(c) and generalized Hessian the
+projector onto that span (:meth:`ConeProjection.face_projector`, :meth:`ConeProjection.face_basis`).
+
+All blocks share Xl; only the row signs differ, so every slack check of all unconverged blocks
+is one product (V Xl^T) o S^T (B x N), and the small per-block systems are solved as stacks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from .._validation import as_matrix
+from ..errors import InvalidProblemError
+
+__all__ = ["ConeProjection", "project_cones"]
+
+#: default relative tolerance of the optimality test (see :func:`project_cones`)
+DEFAULT_TOL = 1e-10
+#: an entering row whose component orthogonal to the active rows' span is below this (unit
+#: rows) is numerically dependent: the block goes to the exact fallback
+_DEP_TOL = 1e-11
+
+
+@dataclass
+class ConeProjection:
+    """The projections of :func:`project_cones` (B blocks, m = Xl.shape[1]).
+
+    Attributes
+    ----------
+    P : (B, m) array
+        P[k] = c_k - Q_k Q_k^T c_k, the projection of C[k] onto the span of block k's face
+        {v : A_S v = 0} (S = its active rows); it is P_K(C[k]) when ``converged[k]``.
+    norm : (B,) array
+        |P[k]|.
+    bound : (B,) array
+        |C[k] + Xl^T (S[:, k] * mu_k)| for the returned multipliers mu_k >= 0 (``idx``, ``mu``):
+        always a valid upper bound of |P_K(C[k])| (Moreau), converged or not.
+    idx : (B, m) int array
+        The active rows of each block (indices into Xl's rows) in the order they entered, -1
+        padded; ``n_active[k]`` of them.
+    mu : (B, m) array
+        Their multipliers (> 0) in the scaling of the given Xl (0 on the padding): the full
+        multiplier vector of block k is mu_k[idx[k, j]] = mu[k, j].
+    n_active : (B,) int array
+        |S_k|.
+    viol : (B,) array
+        max(0, -min_n S[n, k] (xl_n . P[k]) / |xl_n|) / |C[k]|: the relative violation of the
+        cone rows at P[k] (<= ``tol`` when converged).
+    converged : (B,) bool array
+        The optimality test (see :func:`project_cones`) holds.
+    n_iter : int
+        Outer iterations (rows added) of the batched active-set method.
+    n_fallback : int
+        Blocks re-solved by scipy.optimize.nnls on all N rows.
+    """
+
+    P: np.ndarray
+    norm: np.ndarray
+    bound: np.ndarray
+    idx: np.ndarray
+    mu: np.ndarray
+    n_active: np.ndarray
+    viol: np.ndarray
+    converged: np.ndarray
+    n_iter: int = 0
+    n_fallback: int = 0
+    _Qr: np.ndarray = field(default=None, repr=False)    # (B, m, m): rows j < n_active: an
+    #                                                       orthonormal basis of A_S's row span
+    _shape: tuple = field(default=(0, 0), repr=False)     # (N, m) of the Xl it was computed for
+
+    def _blocks(self, blocks: Any) -> np.ndarray:
+        B = self.P.shape[0]
+        if blocks is None:
+            return np.arange(B)
+        ks = np.asarray(blocks)
+        if ks.dtype == bool:
+            if ks.shape != (B,):
+                raise InvalidProblemError(f"blocks: a boolean mask needs shape ({B},), got "
+                                          f"{ks.shape}")
+            return np.flatnonzero(ks)
+        ks = ks.astype(np.intp).ravel()
+        if ks.size and (ks.min() < -B or ks.max() >= B):
+            raise InvalidProblemError(f"blocks: indices must be in [0, {B}), got {blocks!r}")
+        return ks
+
+    def face_projector(self, blocks: Any = None) -> np.ndarray:
+        """(b, m, m): I - Q_k Q_k^T, the orthogonal projector onto {v : A_S v = 0} of each
+        block (``blocks``: indices or a boolean mask; None = all). It is the generalized Hessian
+        of 1/2 |P_K(c)|^2 at c (and P[k] = H_k C[k])."""
+        ks = self._blocks(blocks)
+        Qr = self._Qr[ks]
+        m = Qr.shape[-1]
+        return np.eye(m)[None] - np.swapaxes(Qr, 1, 2) @ Qr
+
+    def face_basis(self, blocks: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """An orthonormal basis of each face's span {v : A_S v = 0}.
+
+        Returns
+        -------
+        U : (b, m, m) array
+            U[i][:, :dim[i]] is an orthonormal basis of block ``blocks[i]``'s face span, the
+            other columns are 0 (so U[i] U[i]^T is the face projector).
+        dim : (b,) int array
+            m - rank(A_S).
+        """
+        H = self.face_projector(blocks)
+        w, E = np.linalg.eigh(H)                 # eigenvalues 0 (row span) and 1 (face)
+        keep = w > 0.5
+        dim = keep.sum(axis=1)
+        order = np.argsort(~keep, axis=1, kind="stable")          # face directions first
+        U = np.take_along_axis(E, order[:, None, :], axis=2)
+        m = H.shape[-1]
+        U *= (np.arange(m)[None, :] < dim[:, None])[:, None, :]
+        return U, dim
+
+    def take(self, blocks: Any) -> ConeProjection:
+        """The result restricted to some blocks (e.g. as ``warm`` for a call on those blocks
+        only: ``project_cones(Xl, S[:, blocks], C[blocks], warm=res.take(blocks))``)."""
+        ks = self._blocks(blocks)
+        return ConeProjection(P=self.P[ks], norm=self.norm[ks], bound=self.bound[ks],
+                              idx=self.idx[ks], mu=self.mu[ks], n_active=self.n_active[ks],
+                              viol=self.viol[ks], converged=self.converged[ks],
+                              n_iter=self.n_iter, n_fallback=self.n_fallback,
+                              _Qr=self._Qr[ks], _shape=self._shape)
+
+
+def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    Xl = as_matrix(Xl, "Xl")
+    N, m = Xl.shape
+    try:
+        Sa = np.asarray(S)
+    except (TypeError, ValueError) as exc:      # pragma: no cover - ragged input
+        raise InvalidProblemError(f"S: cannot be read as an array ({exc})") from None
+    if Sa.ndim != 2 or Sa.shape[0] != N:
+        raise InvalidProblemError(f"S: expected shape (N, B) = ({N}, B) with one row per row of "
+                                  f"Xl, got {Sa.shape}")
+    B = Sa.shape[1]
+    if Sa.dtype == bool or not np.issubdtype(Sa.dtype, np.number):
+        raise InvalidProblemError("S: expected the row signs +1/-1 (int8 or float), got dtype "
+                                  f"{Sa.dtype}; pass 2 * D - 1 for a 0/1 pattern matrix D")
+    if Sa.size and not np.all(np.abs(Sa) == 1):
+        raise InvalidProblemError("S: every entry must be +1 or -1 (NaN, 0 and other values are "
+                                  "not row signs); pass 2 * D - 1 for a 0/1 pattern matrix D")
+    try:
+        Ca = np.asarray(C, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidProblemError(f"C: cannot be read as a numeric array ({exc})") from None
+    if Ca.ndim != 2 or Ca.shape != (B, m):
+        raise InvalidProblemError(f"C: expected shape (B, m) = ({B}, {m}) (one point per column "
+                                  f"of S, one entry per column of Xl), got {Ca.shape}")
+    if not np.all(np.isfinite(Ca)):
+        raise InvalidProblemError("C: contains NaN or infinite values; pass finite points")
+    return Xl, Sa, Ca
+
+
+class _State:
+    """Per-block active sets with an orthonormal basis of their rows (Gram-Schmidt, one
+    re-orthogonalization): a_j = sg_j Xn[idx_j] (unit rows) = sum_i R[i, j] q_i."""
+
+    def __init__(self, Xn: np.ndarray, C: np.ndarray):
+        B, m = C.shape
+        self.Xn, self.C, self.m = Xn, C, m
+        self.k = np.zeros(B, dtype=np.intp)
+        self.idx = np.full((B, m), -1, dtype=np.intp)
+        self.sg = np.zeros((B, m))
+        self.Qr = np.zeros((B, m, m))           # row j = q_j
+        self.R = np.zeros((B, m, m))            # column j = coordinates of a_j
+        self.rq = np.zeros((B, m))              # Q^T c
+        self.mu = np.zeros((B, m))              # multipliers of the unit rows, > 0 on the set
+
+    def append(self, ks: np.ndarray, rows: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """Add row ``rows[i]`` with sign ``signs[i]`` to block ``ks[i]``; returns the norm of its
+        component orthogonal to the block's earlier rows (the new R diagonal)."""
+        a = signs[:, None] * self.Xn[rows]                                  # (b, m)
+        Qr = self.Qr[ks]
+        r = np.einsum("bjm,bm->bj", Qr, a)
+        w = a - np.einsum("bjm,bj->bm", Qr, r)
+        r2 = np.einsum("bjm,bm->bj", Qr, w)                                 # re-orthogonalize
+        w -= np.einsum("bjm,bj->bm", Qr, r2)
+        r += r2
+        rho = np.linalg.norm(w, axis=1)
+        q = w / np.where(rho > 0, rho, 1.0)[:, None]
+        kk = self.k[ks]
+        self.Qr[ks, kk] = q
+        r[np.arange(ks.size), kk] = rho
+        self.R[ks, :, kk] = r
+        self.rq[ks, kk] = np.einsum("bm,bm->b", q, self.C[ks])
+        self.idx[ks, kk] = rows
+        self.sg[ks, kk] = signs
+        self.mu[ks, kk] = 0.0
+        self.k[ks] = kk + 1
+        return rho
+
+    def lsq(self, ks: np.ndarray) -> np.ndarray:
+        """z = argmin |c + A_S^T z| on each block's set: R z = -Q^T c (0 on the padding)."""
+        R = self.R[ks]
+        pad = np.arange(self.m)[None, :] >= self.k[ks][:, None]
+        R[:, np.arange(self.m), np.arange(self.m)] += pad
+        return np.linalg.solve(R, -self.rq[ks][:, :, None])[:, :, 0]
+
+    def rebuild(self, ks: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Keep the entries ``keep`` (b, m) of the blocks ``ks`` (in order) and rebuild their
+        bases; returns the blocks whose rebuilt set had a dependent row (dropped)."""
+        order = np.argsort(~keep, axis=1, kind="stable")
+        nk = keep.sum(axis=1)
+        idx = np.take_along_axis(self.idx[ks], order, axis=1)
+        sg = np.take_along_axis(self.sg[ks], order, axis=1)
+        mu = np.take_along_axis(self.mu[ks], order, axis=1)
+        self.k[ks] = 0
+        self.idx[ks] = -1
+        self.sg[ks] = 0.0
+        self.Qr[ks] = 0.0
+        self.R[ks] = 0.0
+        self.rq[ks] = 0.0
+        self.mu[ks] = 0.0
+        dep = np.zeros(ks.size, dtype=bool)
+        for j in range(int(nk.max()) if ks.size else 0):
+            sel = np.flatnonzero(nk > j)
+            rho = self.append(ks[sel], idx[sel, j], sg[sel, j])
+            kk = self.k[ks[sel]] - 1
+            self.mu[ks[sel], kk] = mu[sel, j]
+            bad = rho <= _DEP_TOL
+            if np.any(bad):                     # drop the dependent row again
+                b = sel[bad]
+                self.k[ks[b]] -= 1
+                kb = self.k[ks[b]]
+                self.Qr[ks[b], kb] = 0.0
+                self.R[ks[b], :, kb] = 0.0
+                self.rq[ks[b], kb] = 0.0
+                self.idx[ks[b], kb] = -1
+                self.sg[ks[b], kb] = 0.0
+                self.mu[ks[b], kb] = 0.0
+                dep[b] = True
+        return dep
+
+    def face_point(self, ks: np.ndarray) -> np.ndarray:
+        """c - Q Q^T c of the blocks ``ks``."""
+        return self.C[ks] - np.einsum("bj,bjm->bm", self.rq[ks], self.Qr[ks])
+
+
+def _positive_lsq(st: _State, ks: np.ndarray) -> np.ndarray:
+    """Make mu the least-squares multipliers of each block's set, all > 0, by Lawson-Hanson's
+    interpolation steps from the current mu >= 0 (rows whose multiplier reaches 0 leave the set).
+    Returns the blocks that made no progress (numerical trouble: fall back)."""
+    stuck = np.zeros(st.k.size, dtype=bool)
+    todo = ks
+    for _ in range(st.m + 1):
+        if todo.size == 0:
+            break
+        z = st.lsq(todo)
+        valid = np.arange(st.m)[None, :] < st.k[todo][:, None]
+        neg = valid & (z <= 0)
+        bad = np.any(neg, axis=1)
+        good = todo[~bad]
+        st.mu[good] = np.where(valid[~bad], z[~bad], 0.0)
+        if not np.any(bad):
+            return stuck
+        b = todo[bad]
+        zb, mub, negb, vb = z[bad], st.mu[b], neg[bad], valid[bad]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(negb, mub / (mub - zb), np.inf)
+        j = np.argmin(frac, axis=1)
+        alpha = np.clip(frac[np.arange(b.size), j], 0.0, 1.0)
+        mun = mub + alpha[:, None] * (zb - mub)
+        mun[np.arange(b.size), j] = 0.0
+        keep = vb & (mun > 0)
+        none_moved = alpha <= 0.0
+        # a row that entered with mu = 0 and leaves at once (alpha = 0) cycles: give up on it
+        stuck[b[none_moved]] = True
+        st.mu[b] = np.where(vb, mun, 0.0)
+        dep = st.rebuild(b, keep)
+        stuck[b[dep]] = True
+        todo = b[~none_moved & ~dep]
+    stuck[todo] = True
+    return stuck
+
+
+def _warm_sets(st: _State, ks: np.ndarray) -> None:
+    """A start from earlier active sets: drop the rows whose least-squares multiplier is not
+    positive until all are (each pass drops at least one row), mu = those multipliers."""
+    todo = ks[st.k[ks] > 0]
+    while todo.size:
+        z = st.lsq(todo)
+        valid = np.arange(st.m)[None, :] < st.k[todo][:, None]
+        bad = np.any(valid & (z <= 0), axis=1)
+        st.mu[todo[~bad]] = np.where(valid[~bad], z[~bad], 0.0)
+        b = todo[bad]
+        if b.size:
+            st.rebuild(b, valid[bad] & (z[bad] > 0))
+        todo = b[st.k[b] > 0]
+
+
+def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *,
+                  tol: float = DEFAULT_TOL, max_iter: int | None = None) -> ConeProjection:
+    """Project C[k] onto K_k = {v : S[:, k] * (Xl v) >= 0} for every block k, exactly.
+
+    Solves, for every k at once, the NNLS dual of the projection
+
+        min_{mu >= 0} |C[k] + Xl^T (S[:, k] * mu)|_2,   P_K(C[k]) = C[k] + Xl^T (S[:, k] * mu*),
+
+    by Lawson-Hanson's active-set method vectorized over the blocks: on the unit rows
+    a_n = s_n xl_n / |xl_n|, each iteration adds to every unconverged block its most violated
+    row (most negative slack a_n . v of v = the projection of c onto the current face's span),
+    re-solves the small least-squares systems R z = -Q^T c of all those blocks as one stack (Q R
+    = A_S^T kept by Gram-Schmidt with re-orthogonalization, so v = c - Q Q^T c is accurate even
+    for nearly parallel rows) and, when a multiplier would turn negative, takes Lawson-Hanson's
+    interpolation step and drops the row. Blocks not converged after ``max_iter`` iterations,
+    or whose entering row is numerically dependent on the active ones (near-duplicate
+    patterns, cones with an almost empty interior), are re-solved by scipy.optimize.nnls on all
+    N rows.
+
+    Parameters
+    ----------
+    Xl : (N, m) array
+        The shared rows (in the pattern program Xl = [X, -1]); zero rows are no constraint.
+    S : (N, B) array of +1 / -1 (int8 or float)
+        S[:, k] = the row signs of block k's cone (2 d_k - 1 for the pattern d_k).
+    C : (B, m) array
+        The points to project.
+    warm : ConeProjection, optional
+        An earlier result for the same Xl and S (any C): its active sets are the start (rows
+        whose least-squares multiplier is not positive at the new C leave first). The answer
+        does not depend on it, only the work does.
+    tol : float
+        Optimality test, relative to |C[k]| on the unit rows: block k is converged when its
+        set's multipliers are > 0 (complementarity holds by construction: A_S P = 0) and
+        min_n s_n (xl_n . P[k]) / |xl_n| >= -tol |C[k]| (primal feasibility; the default 1e-10
+        is ~1e6 times the rounding of these slacks).
+    max_iter : int, optional
+        Cap on the outer iterations (default 4 m + 20).
+
+    Returns
+    -------
+    ConeProjection
+        ``P``, ``norm``, ``bound`` (always a valid upper bound of |P_K(C[k])|), the active
+        rows ``idx`` and multipliers ``mu`` per block, ``viol``, ``converged``, and the face
+        projector / basis (:meth:`ConeProjection.face_projector`, :meth:`~ConeProjection.face_basis`).
+
+    Raises
+    ------
+    InvalidProblemError
+        Shapes that do not match, NaN / inf, signs other than +1 / -1, a ``warm`` of another
+        problem.
+    """
+    Xl, S, C = _check_inputs(Xl, S, C)
+    N, m = Xl.shape
+    B = C.shape[0]
+    try:
+        tol = float(tol)
+    except (TypeError, ValueError):
+        raise InvalidProblemError(f"tol: expected a number >= 0, got {tol!r}") from None
+    if not np.isfinite(tol) or tol < 0:
+        raise InvalidProblemError(f"tol: expected a finite number >= 0, got {tol!r}")
+    max_iter = 4 * m + 20 if max_iter is None else int(max_iter)
+    xn = np.linalg.norm(Xl, axis=1)
+    Xn = Xl / np.where(xn > 0, xn, 1.0)[:, None]
+    St = np.ascontiguousarray(S.T, dtype=np.float64)                         # (B, N)
+    cn = np.linalg.norm(C, axis=1)
+    st = _State(Xn, C)
+    viol = np.zeros(B)
+    converged = np.zeros(B, dtype=bool)
+    fallback = np.zeros(B, dtype=bool)
+    live = np.flatnonzero(cn > 0)
+    converged[cn == 0] = True                                                # P = 0
+    if warm is not None:
+        widx = getattr(warm, "idx", None)
+        if (not isinstance(warm, ConeProjection) or widx is None or widx.shape != (B, m)
+                or warm._shape != (N, m)):
+            raise InvalidProblemError("warm: expected the ConeProjection of an earlier call with "
+                                      f"the same Xl ({N}, {m}) and S (B = {B}); pass warm=None")
+        wk = live[np.any(widx[live] >= 0, axis=1)]
+        if wk.size:
+            wi = widx[wk]
+            valid = wi >= 0
+            st.idx[wk] = np.where(valid, wi, -1)
+            st.sg[wk] = np.where(valid, np.take_along_axis(St[wk], np.maximum(wi, 0), axis=1),
+                                 0.0)
+            st.rebuild(wk, valid)
+            _warm_sets(st, wk)
+    active = live[~fallback[live]]
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        if active.size == 0:
+            n_iter -= 1
+            break
+        V = st.face_point(active)
+        T = (V @ Xn.T) * St[active]                                          # unit slacks
+        valid = st.idx[active] >= 0
+        rr, jj = np.nonzero(valid)
+        T[rr, st.idx[active][rr, jj]] = np.inf                               # the set's rows
+        j = np.argmin(T, axis=1)
+        tmin = T[np.arange(active.size), j]
+        ok = tmin >= -tol * cn[active]
+        viol[active[ok]] = np.maximum(0.0, -np.minimum(tmin[ok], 0.0)) / cn[active[ok]]
+        converged[active[ok]] = True
+        ks, rows = active[~ok], j[~ok]
+        full = st.k[ks] >= m                   # a violated row with A_S of rank m: rounding
+        fallback[ks[full]] = True
+        ks, rows = ks[~full], rows[~full]
+        rho = st.append(ks, rows, St[ks, rows])
+        dep = rho <= _DEP_TOL
+        fallback[ks[dep]] = True
+        ks = ks[~dep]
+        fallback |= _positive_lsq(st, ks)
+        active = ks[~fallback[ks]]
+    else:
+        fallback[active] = True
+    fb = np.flatnonzero(fallback & ~converged)
+    for k in fb:
+        _nnls_block(st, int(k), St[k], tol, cn[k], viol, converged)
+    # outputs
+    P = st.face_point(np.arange(B))
+    norm = np.linalg.norm(P, axis=1)
+    valid = st.idx >= 0
+    ii = np.where(valid, st.idx, 0)
+    mu = np.where(valid, st.mu / np.where(valid, xn[ii], 1.0), 0.0)
+    mu = np.where(valid & (st.mu > 0), mu, 0.0)
+    W = C + np.einsum("bj,bjm->bm", mu * st.sg, Xl[ii])
+    bound = np.linalg.norm(W, axis=1)
+    return ConeProjection(P=P, norm=norm, bound=bound, idx=st.idx, mu=mu,
+                          n_active=st.k.copy(), viol=viol, converged=converged,
+                          n_iter=n_iter, n_fallback=int(fb.size), _Qr=st.Qr, _shape=(N, m))
+
+
+def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: np.ndarray,
+                converged: np.ndarray) -> None:
+    """Block k by scipy.optimize.nnls on all N rows (exact Lawson-Hanson); keeps the current
+    set when nnls fails."""
+    m, N = st.m, s.size
+    A = s[:, None] * st.Xn                                                   # (N, m) unit rows
+    try:
+        mu_all = nnls(A.T, -st.C[k], maxiter=max(1000, 50 * N))[0]
+    except RuntimeError:                # iteration limit: keep the active-set iterate
+        return
+    sup = np.flatnonzero(mu_all > 0)
+    if sup.size > m:                    # keep the m largest (the bound stays valid)
+        sup = sup[np.argsort(-mu_all[sup])[:m]]
+    ks = np.array([k])
+    st.idx[k] = -1
+    st.idx[k, :sup.size] = sup
+    st.sg[k] = 0.0
+    st.sg[k, :sup.size] = s[sup]
+    st.mu[k] = 0.0
+    st.mu[k, :sup.size] = mu_all[sup]
+    keep = np.zeros((1, m), dtype=bool)
+    keep[0, :sup.size] = True
+    st.rebuild(ks, keep)
+    v = st.face_point(ks)[0]
+    t = float(np.min(A @ v)) if N else 0.0
+    viol[k] = max(0.0, -t) / cn
+    converged[k] = viol[k] <= tol and bool(np.all(st.mu[k, :st.k[k]] > 0))

@@ -1,0 +1,215 @@
+"""project_cones (issue 14): the batched exact projection onto the pattern cones
+K_k = {v : S[:, k] * (Xl v) >= 0}, checked against scipy.optimize.nnls per block (the NNLS
+dual) and against a CVXPY projection written on the primal side (min |v - c|^2, A v >= 0)."""
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from nnlasso import InvalidProblemError, sample_patterns
+from nnlasso.patterns import ConeProjection, project_cones
+
+
+def _nnls_proj(Xl, s, c):
+    """P_K(c) = c + A^T mu*, mu* = argmin_{mu >= 0} |c + A^T mu| (scipy's Lawson-Hanson)."""
+    A = s[:, None] * Xl
+    mu = nnls(A.T, -c, maxiter=100 * Xl.shape[0])[0]
+    return c + A.T @ mu
+
+
+def _cvxpy_proj(Xl, s, c):
+    v = cp.Variable(c.size)
+    cp.Problem(cp.Minimize(cp.sum_squares(v - c)), [cp.multiply(s, Xl @ v) >= 0]).solve(
+        solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return v.value
+
+
+def _random(N=40, m=5, B=60, seed=0):
+    """Cones with an interior as the pattern cones have: S[:, k] = sign(Xl g_k)."""
+    rng = np.random.default_rng(seed)
+    Xl = rng.standard_normal((N, m))
+    S = np.where(Xl @ rng.standard_normal((m, B)) >= 0, 1, -1).astype(np.int8)
+    C = rng.standard_normal((B, m))
+    return Xl, S, C
+
+
+def _check_fields(Xl, S, C, res, rtol=1e-9):
+    """Shapes, mu >= 0 on the rows of idx, bound = |C + Xl^T (s mu)| recomputed from a full
+    multiplier vector, norm = |P|."""
+    N, m = Xl.shape
+    B = C.shape[0]
+    assert isinstance(res, ConeProjection)
+    assert res.P.shape == (B, m) and res.idx.shape == (B, m) and res.mu.shape == (B, m)
+    for k in range(B):
+        rows = res.idx[k][res.idx[k] >= 0]
+        assert rows.size == res.n_active[k] and np.unique(rows).size == rows.size
+        assert np.all(res.mu[k, :rows.size] >= 0) and np.all(res.mu[k, rows.size:] == 0)
+        full = np.zeros(N)
+        full[rows] = res.mu[k, :rows.size]
+        w = C[k] + Xl.T @ (S[:, k] * full)
+        assert abs(np.linalg.norm(w) - res.bound[k]) <= rtol * max(1.0, np.linalg.norm(C[k]))
+    np.testing.assert_allclose(res.norm, np.linalg.norm(res.P, axis=1), rtol=1e-12, atol=0)
+
+
+def test_random_against_nnls_and_cvxpy():
+    Xl, S, C = _random()
+    res = project_cones(Xl, S, C)
+    _check_fields(Xl, S, C, res)
+    assert res.converged.all() and res.n_fallback == 0
+    for k in range(C.shape[0]):
+        p = _nnls_proj(Xl, S[:, k].astype(float), C[k])
+        np.testing.assert_allclose(res.P[k], p, atol=1e-10)
+        assert res.bound[k] >= np.linalg.norm(p) - 1e-12
+        assert res.bound[k] <= np.linalg.norm(p) + 1e-10
+    for k in range(0, C.shape[0], 15):
+        np.testing.assert_allclose(res.P[k], _cvxpy_proj(Xl, S[:, k], C[k]), atol=1e-6)
+
+
+def test_diabetes_pattern_cones():
+    from sklearn.datasets import load_diabetes
+    X = load_diabetes()["data"]
+    X = (X - X.mean(0)) / X.std(0)
+    N = X.shape[0]
+    pats = sample_patterns(X, 60, seed=3)[0]                     # (P, N)
+    Xl = np.hstack([X, -np.ones((N, 1))])
+    S = np.hstack([2 * pats.T - 1, 2 * pats.T - 1]).astype(np.int8)   # blocks theta, theta'
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal(N)
+    C = np.vstack([(pats * q) @ Xl, -(pats * q) @ Xl])           # c_k = s_k Xl^T D_k q
+    res = project_cones(Xl, S, C)
+    _check_fields(Xl, S, C, res)
+    assert res.converged.all()
+    cn = np.linalg.norm(C, axis=1)
+    for k in range(C.shape[0]):
+        p = _nnls_proj(Xl, S[:, k].astype(float), C[k])
+        assert np.linalg.norm(res.P[k] - p) <= 1e-9 * cn[k]
+        assert res.bound[k] >= np.linalg.norm(p) - 1e-12 * cn[k]
+    for k in (0, 7, 61, 100):
+        assert np.linalg.norm(res.P[k] - _cvxpy_proj(Xl, S[:, k], C[k])) <= 1e-6 * cn[k]
+    # the projection is feasible and complementary: A P >= -tol |c|, A_S P = 0
+    slack = S.T * (res.P @ (Xl / np.linalg.norm(Xl, axis=1)[:, None]).T)     # (B, N)
+    assert np.all(slack >= -1e-9 * cn[:, None])
+    for k in range(C.shape[0]):
+        rows = res.idx[k][res.idx[k] >= 0]
+        assert np.all(np.abs(slack[k, rows]) <= 1e-9 * cn[k])
+
+
+def test_degenerate_cones():
+    rng = np.random.default_rng(2)
+    m = 4
+    base = rng.standard_normal((10, m))
+    # duplicate and positively rescaled rows (the same half-spaces twice), a zero row
+    Xl = np.vstack([base, base, 3.0 * base[:5], np.zeros((1, m))])
+    N = Xl.shape[0]
+    s0 = np.where(rng.random(10) < 0.5, 1, -1)
+    S = np.tile(np.concatenate([s0, s0, s0[:5], [1]])[:, None], (1, 6)).astype(float)
+    A = S[:, 0][:, None] * Xl
+    C = rng.standard_normal((6, m))
+    C[1] = -A[:10].T @ rng.random(10)             # in the polar cone: P = 0
+    inside = np.linalg.lstsq(A[:10], np.abs(rng.standard_normal(10)), rcond=None)[0]
+    C[2] = inside if np.all(A @ inside >= 0) else C[2]
+    C[3] = 0.0
+    res = project_cones(Xl, S, C)
+    _check_fields(Xl, S, C, res)
+    for k in range(6):
+        p = _nnls_proj(Xl, S[:, k], C[k])
+        np.testing.assert_allclose(res.P[k], p, atol=1e-10)
+    assert res.norm[1] <= 1e-12 * np.linalg.norm(C[1]) and res.bound[1] <= 1e-10
+    assert res.norm[3] == 0 and res.bound[3] == 0 and res.n_active[3] == 0
+    if np.all(A @ C[2] >= 0):                     # c inside K: P = c, no active row
+        np.testing.assert_allclose(res.P[2], C[2], atol=1e-14)
+        assert res.n_active[2] == 0
+
+
+def test_half_line_cone():
+    # K = {v : v_1 >= 0, v_j = 0 (j > 1)} (rows +e_j and -e_j): P_K(c) = max(c_1, 0) e_1
+    m = 3
+    E = np.eye(m)
+    Xl = np.vstack([E[0], E[1], E[1], E[2], E[2], E[1] + E[2]])
+    S = np.array([1, 1, -1, 1, -1, 1], dtype=np.int8)[:, None].repeat(4, axis=1)
+    C = np.array([[2.0, 1.0, -3.0], [-1.0, 2.0, 0.5], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]])
+    res = project_cones(Xl, S, C)
+    _check_fields(Xl, S, C, res)
+    expect = np.zeros_like(C)
+    expect[:, 0] = np.maximum(C[:, 0], 0.0)
+    np.testing.assert_allclose(res.P, expect, atol=1e-12)
+    assert np.all(res.bound >= np.abs(expect[:, 0]) - 1e-12)
+    U, dim = res.face_basis()
+    assert dim[0] == 1 and abs(abs(U[0, 0, 0]) - 1) < 1e-12
+
+
+def test_warm_start_same_answer():
+    Xl, S, C = _random(N=80, m=6, B=100, seed=4)
+    cold = project_cones(Xl, S, C)
+    again = project_cones(Xl, S, C, warm=cold)
+    np.testing.assert_allclose(again.P, cold.P, atol=1e-12)
+    assert again.n_iter <= 1                      # already optimal: one slack check
+    rng = np.random.default_rng(5)
+    C2 = C + 0.05 * rng.standard_normal(C.shape)
+    warm = project_cones(Xl, S, C2, warm=cold)
+    ref = project_cones(Xl, S, C2)
+    np.testing.assert_allclose(warm.P, ref.P, atol=1e-10)
+    np.testing.assert_allclose(warm.bound, ref.bound, atol=1e-10)
+    assert warm.converged.all()
+    part = project_cones(Xl, S[:, 10:20], C2[10:20], warm=cold.take(np.arange(10, 20)))
+    np.testing.assert_allclose(part.P, ref.P[10:20], atol=1e-10)
+
+
+def test_fallback_is_exact():
+    Xl, S, C = _random(N=50, m=5, B=30, seed=6)
+    res = project_cones(Xl, S, C, max_iter=1)     # no block can finish in one iteration
+    assert res.n_fallback > 0
+    _check_fields(Xl, S, C, res)
+    for k in range(C.shape[0]):
+        np.testing.assert_allclose(res.P[k], _nnls_proj(Xl, S[:, k].astype(float), C[k]),
+                                   atol=1e-10)
+
+
+def test_face_basis_and_projector():
+    Xl, S, C = _random(N=30, m=6, B=40, seed=7)
+    res = project_cones(Xl, S, C)
+    U, dim = res.face_basis()
+    H = res.face_projector()
+    for k in range(C.shape[0]):
+        rows = res.idx[k][res.idx[k] >= 0]
+        A_S = S[rows, k][:, None] * Xl[rows]
+        assert dim[k] == Xl.shape[1] - (np.linalg.matrix_rank(A_S) if rows.size else 0)
+        Uk = U[k, :, :dim[k]]
+        np.testing.assert_allclose(Uk.T @ Uk, np.eye(dim[k]), atol=1e-12)
+        assert np.all(U[k, :, dim[k]:] == 0)
+        if rows.size and dim[k]:
+            assert np.abs(A_S @ Uk).max() <= 1e-10
+        np.testing.assert_allclose(H[k], Uk @ Uk.T, atol=1e-12)
+        np.testing.assert_allclose(H[k] @ C[k], res.P[k], atol=1e-12)
+    assert np.any(dim == 0) and np.any((dim > 0) & (dim < 6))   # vertex and proper faces
+    sub, dsub = res.face_basis([3, 5])
+    np.testing.assert_allclose(sub, U[[3, 5]])
+    np.testing.assert_array_equal(dsub, dim[[3, 5]])
+
+
+@pytest.mark.parametrize("case", ["rows", "cols", "C", "nan_X", "nan_C", "zero_sign", "bool",
+                                  "warm"])
+def test_bad_input(case):
+    Xl, S, C = _random(N=10, m=3, B=4)
+    warm = None
+    if case == "rows":
+        S = S[:-1]
+    elif case == "cols":
+        C = C[:-1]
+    elif case == "C":
+        C = C[:, :2]
+    elif case == "nan_X":
+        Xl = Xl.copy()
+        Xl[0, 0] = np.nan
+    elif case == "nan_C":
+        C = C.copy()
+        C[1, 1] = np.nan
+    elif case == "zero_sign":
+        S = S.copy()
+        S[0, 0] = 0
+    elif case == "bool":
+        S = S > 0
+    elif case == "warm":
+        warm = project_cones(Xl[:, :2], S, C[:, :2])
+    with pytest.raises(InvalidProblemError):
+        project_cones(Xl, S, C, warm=warm)
