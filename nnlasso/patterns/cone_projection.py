@@ -36,6 +36,9 @@ DEFAULT_TOL = 1e-10
 #: an entering row whose component orthogonal to the active rows' span is below this (unit
 #: rows) is numerically dependent: the block goes to the exact fallback
 _DEP_TOL = 1e-11
+#: after m iterations, at most this many unconverged blocks go to scipy's nnls (about 1 ms
+#: each at N = 442, m = 11) rather than on with the batched iterations (about 1 ms each)
+_TAIL = 4
 
 
 @dataclass
@@ -81,9 +84,13 @@ class ConeProjection:
     converged: np.ndarray
     n_iter: int = 0
     n_fallback: int = 0
-    _Qr: np.ndarray = field(default=None, repr=False)    # (B, m, m): rows j < n_active: an
-    #                                                       orthonormal basis of A_S's row span
-    _shape: tuple = field(default=(0, 0), repr=False)     # (N, m) of the Xl it was computed for
+    # the active sets' factorization (reused by a warm start): rows j < n_active of _Qr[k]
+    # are an orthonormal basis of the span of the unit active rows a_j = _sg[k, j] xl_idx /
+    # |xl_idx|, A_S^T = Q R, _Ri[k] = R^{-1}; _Xl the rows it was computed for
+    _Qr: np.ndarray = field(default=None, repr=False)
+    _Ri: np.ndarray = field(default=None, repr=False)
+    _sg: np.ndarray = field(default=None, repr=False)
+    _Xl: np.ndarray = field(default=None, repr=False)
 
     def _blocks(self, blocks: Any) -> np.ndarray:
         B = self.P.shape[0]
@@ -138,7 +145,7 @@ class ConeProjection:
                               idx=self.idx[ks], mu=self.mu[ks], n_active=self.n_active[ks],
                               viol=self.viol[ks], converged=self.converged[ks],
                               n_iter=self.n_iter, n_fallback=self.n_fallback,
-                              _Qr=self._Qr[ks], _shape=self._shape)
+                              _Qr=self._Qr[ks], _Ri=self._Ri[ks], _sg=self._sg[ks], _Xl=self._Xl)
 
 
 def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -172,7 +179,9 @@ def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.n
 
 class _State:
     """Per-block active sets with an orthonormal basis of their rows (Gram-Schmidt, one
-    re-orthogonalization): a_j = sg_j Xn[idx_j] (unit rows) = sum_i R[i, j] q_i."""
+    re-orthogonalization): a_j = sg_j Xn[idx_j] (unit rows) = sum_i R[i, j] q_i, A_S^T = Q R;
+    ``Ri`` = R^{-1} (upper triangular, 0 on the padding), so the least-squares multipliers of
+    the set, argmin_z |c + A_S^T z|, are z = -R^{-1} Q^T c."""
 
     def __init__(self, Xn: np.ndarray, C: np.ndarray):
         B, m = C.shape
@@ -181,13 +190,19 @@ class _State:
         self.idx = np.full((B, m), -1, dtype=np.intp)
         self.sg = np.zeros((B, m))
         self.Qr = np.zeros((B, m, m))           # row j = q_j
-        self.R = np.zeros((B, m, m))            # column j = coordinates of a_j
+        self.Ri = np.zeros((B, m, m))           # R^{-1}
         self.rq = np.zeros((B, m))              # Q^T c
         self.mu = np.zeros((B, m))              # multipliers of the unit rows, > 0 on the set
 
-    def append(self, ks: np.ndarray, rows: np.ndarray, signs: np.ndarray) -> np.ndarray:
-        """Add row ``rows[i]`` with sign ``signs[i]`` to block ``ks[i]``; returns the norm of its
-        component orthogonal to the block's earlier rows (the new R diagonal)."""
+    def append(self, ks: np.ndarray, rows: np.ndarray,
+               signs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Add row ``rows[i]`` with sign ``signs[i]`` to block ``ks[i]``.
+
+        Returns rho, the norm of the new row's component orthogonal to the block's earlier rows
+        (the new R diagonal), and the least-squares multipliers of the enlarged sets computed
+        from those of the old sets (``mu``, which must be them): with R_new = [[R, r], [0, rho]],
+        z_new = -rq_new / rho and z = mu - z_new R^{-1} r.
+        """
         a = signs[:, None] * self.Xn[rows]                                  # (b, m)
         Qr = self.Qr[ks]
         r = np.einsum("bjm,bm->bj", Qr, a)
@@ -196,44 +211,63 @@ class _State:
         w -= np.einsum("bjm,bj->bm", Qr, r2)
         r += r2
         rho = np.linalg.norm(w, axis=1)
-        q = w / np.where(rho > 0, rho, 1.0)[:, None]
+        safe = np.where(rho > 0, rho, 1.0)
+        q = w / safe[:, None]
         kk = self.k[ks]
+        ib = np.arange(ks.size)
+        t = np.einsum("bij,bj->bi", self.Ri[ks], r)                         # R^{-1} r
+        cq = np.einsum("bm,bm->b", q, self.C[ks])
+        znew = -cq / safe
+        z = self.mu[ks] - znew[:, None] * t
+        z[ib, kk] = znew
+        col = -t / safe[:, None]
+        col[ib, kk] = 1.0 / safe
         self.Qr[ks, kk] = q
-        r[np.arange(ks.size), kk] = rho
-        self.R[ks, :, kk] = r
-        self.rq[ks, kk] = np.einsum("bm,bm->b", q, self.C[ks])
+        self.Ri[ks, :, kk] = col
+        self.rq[ks, kk] = cq
         self.idx[ks, kk] = rows
         self.sg[ks, kk] = signs
         self.mu[ks, kk] = 0.0
         self.k[ks] = kk + 1
-        return rho
+        return rho, z
 
     def lsq(self, ks: np.ndarray) -> np.ndarray:
-        """z = argmin |c + A_S^T z| on each block's set: R z = -Q^T c (0 on the padding)."""
-        R = self.R[ks]
-        pad = np.arange(self.m)[None, :] >= self.k[ks][:, None]
-        R[:, np.arange(self.m), np.arange(self.m)] += pad
-        return np.linalg.solve(R, -self.rq[ks][:, :, None])[:, :, 0]
+        """z = argmin |c + A_S^T z| on each block's set: -R^{-1} Q^T c (0 on the padding)."""
+        return -np.einsum("bij,bj->bi", self.Ri[ks], self.rq[ks])
 
     def rebuild(self, ks: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Keep the entries ``keep`` (b, m) of the blocks ``ks`` (in order) and rebuild their
-        bases; returns the blocks whose rebuilt set had a dependent row (dropped)."""
-        order = np.argsort(~keep, axis=1, kind="stable")
-        nk = keep.sum(axis=1)
+        """Keep the entries ``keep`` (b, m) of the blocks ``ks`` (in order, with their mu):
+        the positions before the first dropped one stay, the kept ones after it are appended
+        again. Returns the blocks where a re-appended row was numerically dependent (dropped)."""
+        m = self.m
+        ar = np.arange(m)[None, :]
+        valid = ar < self.k[ks][:, None]
+        drop = valid & ~keep
+        p = np.where(np.any(drop, axis=1), np.argmax(drop, axis=1), self.k[ks])
+        tail = keep & valid & (ar > p[:, None])
+        order = np.argsort(~tail, axis=1, kind="stable")
+        nt = tail.sum(axis=1)
         idx = np.take_along_axis(self.idx[ks], order, axis=1)
         sg = np.take_along_axis(self.sg[ks], order, axis=1)
         mu = np.take_along_axis(self.mu[ks], order, axis=1)
-        self.k[ks] = 0
-        self.idx[ks] = -1
-        self.sg[ks] = 0.0
-        self.Qr[ks] = 0.0
-        self.R[ks] = 0.0
-        self.rq[ks] = 0.0
-        self.mu[ks] = 0.0
+        head = ar < p[:, None]                                   # positions that stay
+        self.Qr[ks] *= head[:, :, None]
+        self.Ri[ks] *= head[:, None, :]
+        for name in ("rq", "sg", "mu"):
+            getattr(self, name)[ks] *= head
+        self.idx[ks] = np.where(head, self.idx[ks], -1)
+        self.k[ks] = p
+        return self.append_rows(ks, idx, sg, mu, nt)
+
+    def append_rows(self, ks: np.ndarray, idx: np.ndarray, sg: np.ndarray, mu: np.ndarray,
+                    nt: np.ndarray) -> np.ndarray:
+        """Append the first ``nt[i]`` rows ``idx[i]`` (signs ``sg[i]``, multipliers ``mu[i]``)
+        to block ``ks[i]`` in order, dropping numerically dependent ones; returns the mask of
+        the blocks where one was dropped."""
         dep = np.zeros(ks.size, dtype=bool)
-        for j in range(int(nk.max()) if ks.size else 0):
-            sel = np.flatnonzero(nk > j)
-            rho = self.append(ks[sel], idx[sel, j], sg[sel, j])
+        for j in range(int(nt.max()) if ks.size else 0):
+            sel = np.flatnonzero(nt > j)
+            rho = self.append(ks[sel], idx[sel, j], sg[sel, j])[0]
             kk = self.k[ks[sel]] - 1
             self.mu[ks[sel], kk] = mu[sel, j]
             bad = rho <= _DEP_TOL
@@ -242,7 +276,7 @@ class _State:
                 self.k[ks[b]] -= 1
                 kb = self.k[ks[b]]
                 self.Qr[ks[b], kb] = 0.0
-                self.R[ks[b], :, kb] = 0.0
+                self.Ri[ks[b], :, kb] = 0.0
                 self.rq[ks[b], kb] = 0.0
                 self.idx[ks[b], kb] = -1
                 self.sg[ks[b], kb] = 0.0
@@ -255,16 +289,16 @@ class _State:
         return self.C[ks] - np.einsum("bj,bjm->bm", self.rq[ks], self.Qr[ks])
 
 
-def _positive_lsq(st: _State, ks: np.ndarray) -> np.ndarray:
+def _positive_lsq(st: _State, ks: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Make mu the least-squares multipliers of each block's set, all > 0, by Lawson-Hanson's
-    interpolation steps from the current mu >= 0 (rows whose multiplier reaches 0 leave the set).
-    Returns the blocks that made no progress (numerical trouble: fall back)."""
+    interpolation steps from the current mu >= 0 towards the sets' least-squares multipliers
+    ``z`` (rows whose multiplier reaches 0 leave the set). Returns a mask (over all blocks) of
+    the blocks that made no progress (numerical trouble: fall back)."""
     stuck = np.zeros(st.k.size, dtype=bool)
     todo = ks
     for _ in range(st.m + 1):
         if todo.size == 0:
-            break
-        z = st.lsq(todo)
+            return stuck
         valid = np.arange(st.m)[None, :] < st.k[todo][:, None]
         neg = valid & (z <= 0)
         bad = np.any(neg, axis=1)
@@ -281,15 +315,40 @@ def _positive_lsq(st: _State, ks: np.ndarray) -> np.ndarray:
         mun = mub + alpha[:, None] * (zb - mub)
         mun[np.arange(b.size), j] = 0.0
         keep = vb & (mun > 0)
-        none_moved = alpha <= 0.0
         # a row that entered with mu = 0 and leaves at once (alpha = 0) cycles: give up on it
+        none_moved = alpha <= 0.0
         stuck[b[none_moved]] = True
         st.mu[b] = np.where(vb, mun, 0.0)
         dep = st.rebuild(b, keep)
         stuck[b[dep]] = True
         todo = b[~none_moved & ~dep]
+        z = st.lsq(todo)
     stuck[todo] = True
     return stuck
+
+
+def _warm_start(st: _State, warm: Any, Xl: np.ndarray, St: np.ndarray,
+                live: np.ndarray) -> None:
+    """Start from the active sets (and their factorizations) of ``warm``; blocks whose active
+    rows have other signs in S start from the empty set."""
+    B, m = st.mu.shape
+    N = Xl.shape[0]
+    if (not isinstance(warm, ConeProjection) or warm._Qr is None or warm.idx.shape != (B, m)
+            or warm._Xl.shape != Xl.shape or not np.array_equal(warm._Xl, Xl)):
+        raise InvalidProblemError("warm: expected the ConeProjection of an earlier call with "
+                                  f"the same Xl ({N}, {m}) and the same number of blocks "
+                                  f"(B = {B}); pass warm=None")
+    valid = warm.idx >= 0
+    same = np.all(~valid | (warm._sg == np.take_along_axis(St, np.maximum(warm.idx, 0),
+                                                            axis=1)), axis=1)
+    wk = live[same[live] & (warm.n_active[live] > 0)]
+    st.idx[wk] = warm.idx[wk]
+    st.sg[wk] = warm._sg[wk]
+    st.k[wk] = warm.n_active[wk]
+    st.Qr[wk] = warm._Qr[wk]
+    st.Ri[wk] = warm._Ri[wk]
+    st.rq[wk] = np.einsum("bjm,bm->bj", st.Qr[wk], st.C[wk])
+    _warm_sets(st, wk)
 
 
 def _warm_sets(st: _State, ks: np.ndarray) -> None:
@@ -380,24 +439,15 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     live = np.flatnonzero(cn > 0)
     converged[cn == 0] = True                                                # P = 0
     if warm is not None:
-        widx = getattr(warm, "idx", None)
-        if (not isinstance(warm, ConeProjection) or widx is None or widx.shape != (B, m)
-                or warm._shape != (N, m)):
-            raise InvalidProblemError("warm: expected the ConeProjection of an earlier call with "
-                                      f"the same Xl ({N}, {m}) and S (B = {B}); pass warm=None")
-        wk = live[np.any(widx[live] >= 0, axis=1)]
-        if wk.size:
-            wi = widx[wk]
-            valid = wi >= 0
-            st.idx[wk] = np.where(valid, wi, -1)
-            st.sg[wk] = np.where(valid, np.take_along_axis(St[wk], np.maximum(wi, 0), axis=1),
-                                 0.0)
-            st.rebuild(wk, valid)
-            _warm_sets(st, wk)
+        _warm_start(st, warm, Xl, St, live)
     active = live[~fallback[live]]
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if active.size == 0:
+            n_iter -= 1
+            break
+        if n_iter > m and active.size <= _TAIL:        # a few slow blocks: nnls is cheaper
+            fallback[active] = True
             n_iter -= 1
             break
         V = st.face_point(active)
@@ -414,11 +464,10 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         full = st.k[ks] >= m                   # a violated row with A_S of rank m: rounding
         fallback[ks[full]] = True
         ks, rows = ks[~full], rows[~full]
-        rho = st.append(ks, rows, St[ks, rows])
+        rho, z = st.append(ks, rows, St[ks, rows])
         dep = rho <= _DEP_TOL
         fallback[ks[dep]] = True
-        ks = ks[~dep]
-        fallback |= _positive_lsq(st, ks)
+        fallback |= _positive_lsq(st, ks[~dep], z[~dep])
         active = ks[~fallback[ks]]
     else:
         fallback[active] = True
@@ -436,7 +485,8 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     bound = np.linalg.norm(W, axis=1)
     return ConeProjection(P=P, norm=norm, bound=bound, idx=st.idx, mu=mu,
                           n_active=st.k.copy(), viol=viol, converged=converged,
-                          n_iter=n_iter, n_fallback=int(fb.size), _Qr=st.Qr, _shape=(N, m))
+                          n_iter=n_iter, n_fallback=int(fb.size), _Qr=st.Qr, _Ri=st.Ri,
+                          _sg=st.sg, _Xl=Xl)
 
 
 def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: np.ndarray,
@@ -453,15 +503,12 @@ def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: 
     if sup.size > m:                    # keep the m largest (the bound stays valid)
         sup = sup[np.argsort(-mu_all[sup])[:m]]
     ks = np.array([k])
+    st.k[k] = 0
+    for arr in (st.Qr, st.Ri, st.rq, st.sg, st.mu):
+        arr[k] = 0.0
     st.idx[k] = -1
-    st.idx[k, :sup.size] = sup
-    st.sg[k] = 0.0
-    st.sg[k, :sup.size] = s[sup]
-    st.mu[k] = 0.0
-    st.mu[k, :sup.size] = mu_all[sup]
-    keep = np.zeros((1, m), dtype=bool)
-    keep[0, :sup.size] = True
-    st.rebuild(ks, keep)
+    st.append_rows(ks, sup[None, :], s[sup][None, :], mu_all[sup][None, :],
+                   np.array([sup.size]))
     v = st.face_point(ks)[0]
     t = float(np.min(A @ v)) if N else 0.0
     viol[k] = max(0.0, -t) / cn
