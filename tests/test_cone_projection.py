@@ -213,3 +213,36 @@ def test_bad_input(case):
         warm = project_cones(Xl[:, :2], S, C[:, :2])
     with pytest.raises(InvalidProblemError):
         project_cones(Xl, S, C, warm=warm)
+
+
+@pytest.mark.parametrize("bias", ["penalized", "unpenalized"])
+def test_certificate_multipliers_equal_the_per_block_nnls(bias):
+    """PatternProgram.cone_multipliers (all blocks in one project_cones call, used by the
+    certificate) gives the ratios of the per-block NNLS (nnls_multipliers, scipy's
+    Lawson-Hanson by row generation), and its multipliers reproduce them: |Xc^T w_k| / lam
+    with w_k = sigma_k D_k q + S_k mu_k (1^T w_k = 0 when unpenalized)."""
+    from nnlasso.patterns.solve import _build
+    rng = np.random.default_rng(0)
+    N, d = 150, 4
+    X = rng.uniform(-1, 1, size=(N, d))
+    y = np.maximum(X @ rng.standard_normal(d), 0.0) - X[:, 0] + 0.1 * rng.standard_normal(N)
+    pats = sample_patterns(X, 25, seed=0)[0]
+    prog = _build(X, y, 0.05, pats, loss="squared", skip=None, cone=True, bias=bias,
+                  solver="auto", tol=1e-8, options=None, working_set=True)["prog"]
+    q = prog.dual_point(0.5 * np.maximum(X[:, 0], 0) + 0.05 * rng.standard_normal(N))
+    ks = np.arange(prog.B)
+    prog.projection_entries = 7 * N                          # several chunks
+    mu, r = prog.cone_multipliers(q, ks)
+    assert mu.shape == (prog.B, N) and np.all(mu >= 0)
+    below = 0
+    for k in ks:
+        a = prog.Mk[:, k] * q
+        w = a + prog.Sg[:, k] * mu[k]
+        assert np.linalg.norm(prog.Xc.T @ w) / prog.lam == pytest.approx(r[k], rel=1e-9,
+                                                                         abs=1e-12)
+        if prog.unpen:                 # exact up to the repair's rounding tolerance
+            assert abs(np.sum(w)) <= 1e-9 * np.sum(np.abs(w)) + 1e-13 * np.sum(mu[k])
+        r_ref = prog.nnls_multipliers(k, a)[1]
+        assert r[k] == pytest.approx(r_ref, rel=1e-7, abs=1e-9)
+        below += r[k] <= 1
+    assert 0 < below < prog.B

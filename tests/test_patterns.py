@@ -441,8 +441,8 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     ev = prog.evaluate({"th": th, "C": None, "c0": None, "ulin": None})
     mu0 = np.zeros((th.shape[0], X.shape[0]))
     calls = []
-    orig = prog.nnls_multipliers
-    prog.nnls_multipliers = lambda k, a, *args, **kw: calls.append(k) or orig(k, a, *args, **kw)
+    orig = prog.cone_multipliers            # the batched NNLS of every block that needs it
+    prog.cone_multipliers = lambda q, ks: calls.extend(ks.tolist()) or orig(q, ks)
     exact = prog.certify(ev["zfit"], mu0)
     n_exact = len(calls)
     assert n_exact > 0

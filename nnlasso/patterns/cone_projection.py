@@ -36,6 +36,8 @@ DEFAULT_TOL = 1e-10
 #: an entering row whose component orthogonal to the active rows' span is below this (unit
 #: rows) is numerically dependent: the block goes to the exact fallback
 _DEP_TOL = 1e-11
+#: the rounding floor of the optimality test, relative to |C[k]|
+_ROUND = 1e-14
 #: after m iterations, at most this many unconverged blocks go to scipy's nnls (about 1 ms
 #: each at N = 442, m = 11) rather than on with the batched iterations (about 1 ms each)
 _TAIL = 4
@@ -64,8 +66,8 @@ class ConeProjection:
     n_active : (B,) int array
         |S_k|.
     viol : (B,) array
-        max(0, -min_n S[n, k] (xl_n . P[k]) / |xl_n|) / |C[k]|: the relative violation of the
-        cone rows at P[k] (<= ``tol`` when converged).
+        max(0, -min_n S[n, k] (xl_n . P[k]) / |xl_n|): the largest violation of a unit cone
+        row at P[k] (<= tol |P[k]| + 1e-14 |C[k]| when converged).
     converged : (B,) bool array
         The optimality test (see :func:`project_cones`) holds.
     n_iter : int
@@ -398,10 +400,11 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         whose least-squares multiplier is not positive at the new C leave first). The answer
         does not depend on it, only the work does.
     tol : float
-        Optimality test, relative to |C[k]| on the unit rows: block k is converged when its
-        set's multipliers are > 0 (complementarity holds by construction: A_S P = 0) and
-        min_n s_n (xl_n . P[k]) / |xl_n| >= -tol |C[k]| (primal feasibility; the default 1e-10
-        is ~1e6 times the rounding of these slacks).
+        Optimality test on the unit rows: block k is converged when its set's multipliers are
+        > 0 (complementarity holds by construction: A_S P = 0) and
+        min_n s_n (xl_n . P[k]) / |xl_n| >= -(tol |P[k]| + 1e-14 |C[k]|) (primal feasibility,
+        relative to the projection itself, down to ~50 times the rounding of P = c - Q Q^T c:
+        so badly scaled rows such as [X, -1e4] keep the accuracy of the small components).
     max_iter : int, optional
         Cap on the outer iterations (default 4 m + 20).
 
@@ -457,8 +460,8 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         T[rr, st.idx[active][rr, jj]] = np.inf                               # the set's rows
         j = np.argmin(T, axis=1)
         tmin = T[np.arange(active.size), j]
-        ok = tmin >= -tol * cn[active]
-        viol[active[ok]] = np.maximum(0.0, -np.minimum(tmin[ok], 0.0)) / cn[active[ok]]
+        ok = tmin >= -(tol * np.linalg.norm(V, axis=1) + _ROUND * cn[active])
+        viol[active[ok]] = np.maximum(0.0, -tmin[ok])
         converged[active[ok]] = True
         ks, rows = active[~ok], j[~ok]
         full = st.k[ks] >= m                   # a violated row with A_S of rank m: rounding
@@ -511,5 +514,6 @@ def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: 
                    np.array([sup.size]))
     v = st.face_point(ks)[0]
     t = float(np.min(A @ v)) if N else 0.0
-    viol[k] = max(0.0, -t) / cn
-    converged[k] = viol[k] <= tol and bool(np.all(st.mu[k, :st.k[k]] > 0))
+    viol[k] = max(0.0, -t)
+    converged[k] = (viol[k] <= tol * np.linalg.norm(v) + _ROUND * cn
+                    and bool(np.all(st.mu[k, :st.k[k]] > 0)))

@@ -16,6 +16,7 @@ from .. import backends
 from ..affine import orthonormal_basis
 from ..duality import dual_point, relative_gap, scaled_dual_value
 from ..errors import SolverError
+from .cone_projection import project_cones
 from .working_set import WorkingSetLoop
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
@@ -505,8 +506,8 @@ class PatternProgram(WorkingSetLoop):
 
         Gated: mu = 0 and r_k is exact. Cones: the candidate ``mu0[k]`` (repaired to satisfy
         the bias equality when unpenalized), and, when its ratio exceeds ``need_below`` (and
-        ``nnls_mask[k]``, if given, is true), the NNLS multipliers of
-        :meth:`nnls_multipliers`; returns the
+        ``nnls_mask[k]``, if given, is true), the exact NNLS multipliers of all those blocks at
+        once (:meth:`cone_multipliers`, the projection onto the block's cone); returns the
         ratios and the multipliers used.
 
         Computed without an (N, B) array: the products of the blocks with mu_k = 0 are one
@@ -526,12 +527,61 @@ class PatternProgram(WorkingSetLoop):
         need = r > need_below
         if nnls_mask is not None:
             need &= nnls_mask
-        for k in np.flatnonzero(need):
-            mu2, r2 = self.nnls_multipliers(k, self.Mk[:, k] * q, np.flatnonzero(mu[k] > 0),
-                                            stop_below=need_below)
-            if mu2 is not None and r2 < r[k]:
-                r[k], mu[k] = r2, mu2
+        ks = np.flatnonzero(need)
+        if ks.size:
+            mu2, r2 = self.cone_multipliers(q, ks)
+            better = r2 < r[ks]
+            r[ks[better]] = r2[better]
+            mu[ks[better]] = mu2[better]
         return r, mu
+
+    #: entries (blocks x N) of one call of :func:`project_cones` in :meth:`cone_multipliers`
+    projection_entries = 1 << 22
+
+    def cone_multipliers(self, q: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The best multipliers of the blocks ``blocks`` (the ones :meth:`nnls_multipliers`
+        computes one block at a time), all at once by :func:`project_cones`: returns mu (b, N)
+        and the ratios |Xc^T w_k| / lam of w_k = sigma_k D_k q + S_k mu_k.
+
+        Penalized: min_{mu >= 0} |Xl^T w_k| = |P_K(c_k)|, c_k = sigma_k Xl^T D_k q, K_k the
+        block's cone; the ratio is the projection's ``bound`` / lam, |c_k + Xl^T (S_k mu_k)|
+        for the returned mu_k >= 0, so it is a valid dual constraint value whether or not the
+        projection converged, and the smallest one (|P_K(c_k)| / lam) when it did.
+        Unpenalized: the same with Xr = [X, -rho 1] (min |X^T w|^2 + rho^2 (1^T w)^2), then the
+        exact repair of 1^T w = 0 (:meth:`_repaired_ratios`). Blocks are taken in chunks of
+        :attr:`projection_entries` / N.
+        """
+        blocks = np.asarray(blocks, dtype=np.intp)
+        N, e = self.N, self.e
+        Xr = self.XlR if self.unpen else self.Xl
+        A, Aabs = self._pattern_products(q, Xr)                # (P, e): Xr^T D_p q, |D_p q|_1
+        mu = np.zeros((blocks.size, N))
+        r = np.empty(blocks.size)
+        step = max(1, self.projection_entries // max(1, N))
+        for i0 in range(0, blocks.size, step):
+            ks = blocks[i0:i0 + step]
+            C = A[self.bpat[ks]] * self.bsign[ks][:, None]
+            res = project_cones(Xr, self.Sg[:, ks], C)
+            rows = np.arange(ks.size)[:, None]
+            valid = res.idx >= 0
+            idx = np.where(valid, res.idx, 0)
+            mu_k = np.zeros((ks.size, N))
+            mu_k[np.broadcast_to(rows, idx.shape)[valid], idx[valid]] = res.mu[valid]
+            if not self.unpen:
+                r[i0:i0 + ks.size] = res.bound / self.lam
+            else:
+                # Xl^T w_k (Xl = Xr with its last column divided by rho) and |w_k|_1
+                s_act = np.where(valid, res._sg, 0.0)
+                V = C + np.einsum("bj,bjm->bm", res.mu * s_act, Xr[idx])
+                V[:, -1] /= self.rho
+                a_act = (self.D[idx, self.bpat[ks][:, None]] * q[idx]
+                         * self.bsign[ks][:, None])
+                absw = (Aabs[self.bpat[ks]]
+                        + np.sum(np.where(valid, np.abs(a_act + s_act * res.mu)
+                                          - np.abs(a_act), 0.0), axis=1))
+                r[i0:i0 + ks.size] = self._repaired_ratios(q, mu_k, V, absw, blocks=ks)
+            mu[i0:i0 + ks.size] = mu_k
+        return mu, r
 
     def _pattern_products(self, q: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """D_p^T (q * Y) (P, cols of Y) and D_p^T |q| (P,) for every pattern p, in chunks."""
@@ -556,18 +606,21 @@ class PatternProgram(WorkingSetLoop):
         return V, absw
 
     def _repaired_ratios(self, q: np.ndarray, mu: np.ndarray, V: np.ndarray,
-                         absw: np.ndarray) -> np.ndarray:
+                         absw: np.ndarray, blocks: np.ndarray | None = None) -> np.ndarray:
         """|X^T w_k| / lam after :func:`_repair_equality` of every block (mu updated in place):
         the cheapest move is one row, the smallest-|x_n| row n with (2 D_k - 1)[n] = -sign(e_k),
         e_k = 1^T w_k = -(Xl^T w_k)[d]; blocks where no such row exists take the general
-        repair on w_k formed explicitly."""
+        repair on w_k formed explicitly. ``blocks``: the blocks of the rows of mu, V, absw
+        (default all B)."""
         d = self.d
+        kk = np.arange(self.B) if blocks is None else np.asarray(blocks, dtype=np.intp)
+        bpat = self.bpat[kk]
         first_in, first_out = self._first_rows()
         e = -V[:, d]
         tol = 64 * np.finfo(float).eps * (absw + np.sum(mu, axis=1))
         move = np.abs(e) > tol
         # (2 D_k - 1)[n] = -sign(e): a row inside the pattern when e < 0, outside when e > 0
-        n_k = np.where(e < 0, first_in[self.bpat], first_out[self.bpat])
+        n_k = np.where(e < 0, first_in[bpat], first_out[bpat])
         one = np.flatnonzero(move & (n_k >= 0))
         U = V[:, :d].copy()
         if one.size:
@@ -576,14 +629,15 @@ class PatternProgram(WorkingSetLoop):
             mu[one, n1] += np.abs(e[one])
             U[one] += (s1 * np.abs(e[one]))[:, None] * self.X[n1]
         r = np.linalg.norm(U, axis=1) / self.lam
-        for k in np.flatnonzero(move & (n_k < 0)):
+        for i in np.flatnonzero(move & (n_k < 0)):
+            k = kk[i]
             s = self.Sg[:, k]
-            rep = _repair_equality(self.Mk[:, k] * q + s * mu[k], mu[k], s, self.xnorm)
+            rep = _repair_equality(self.Mk[:, k] * q + s * mu[i], mu[i], s, self.xnorm)
             if rep is None:
-                r[k] = np.inf
+                r[i] = np.inf
             else:
-                mu[k] = rep[1]
-                r[k] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
+                mu[i] = rep[1]
+                r[i] = float(np.linalg.norm(self.X.T @ rep[0])) / self.lam
         return r
 
     def _first_rows(self) -> tuple[np.ndarray, np.ndarray]:
