@@ -153,6 +153,13 @@ def test_warm_start_same_answer():
     assert warm.converged.all()
     part = project_cones(Xl, S[:, 10:20], C2[10:20], warm=cold.take(np.arange(10, 20)))
     np.testing.assert_allclose(part.P, ref.P[10:20], atol=1e-10)
+    # one warm start for all blocks, filled by calls on subsets (as the certificate keeps it)
+    cache = ConeProjection.empty(Xl, C.shape[0])
+    assert np.all(np.isinf(cache.bound)) and not cache.converged.any()
+    cache.put(np.arange(10, 20), part)
+    np.testing.assert_array_equal(cache.idx[10:20], part.idx)
+    full = project_cones(Xl, S, C2, warm=cache)
+    np.testing.assert_allclose(full.P, ref.P, atol=1e-10)
 
 
 def test_fallback_is_exact():

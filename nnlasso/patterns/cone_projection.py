@@ -38,8 +38,9 @@ DEFAULT_TOL = 1e-10
 _DEP_TOL = 1e-11
 #: the rounding floor of the optimality test, relative to |C[k]|
 _ROUND = 1e-14
-#: after m iterations, at most this many unconverged blocks go to scipy's nnls (about 1 ms
-#: each at N = 442, m = 11) rather than on with the batched iterations (about 1 ms each)
+#: from the third iteration on, at most this many unconverged blocks (and at most 1/8 of the
+#: call's) go to scipy's nnls (about 1 ms each at N = 442, m = 11) rather than on with the
+#: batched iterations (about 0.5-1 ms each, however few blocks they serve)
 _TAIL = 4
 
 
@@ -148,6 +149,26 @@ class ConeProjection:
                               viol=self.viol[ks], converged=self.converged[ks],
                               n_iter=self.n_iter, n_fallback=self.n_fallback,
                               _Qr=self._Qr[ks], _Ri=self._Ri[ks], _sg=self._sg[ks], _Xl=self._Xl)
+
+    def put(self, blocks: Any, res: ConeProjection) -> None:
+        """Write the result ``res`` of a call on the blocks ``blocks`` into this one (in place),
+        e.g. to keep one warm start for all blocks while calls touch subsets of them."""
+        ks = self._blocks(blocks)
+        for name in ("P", "norm", "bound", "idx", "mu", "n_active", "viol", "converged", "_Qr",
+                     "_Ri", "_sg"):
+            getattr(self, name)[ks] = getattr(res, name)
+
+    @classmethod
+    def empty(cls, Xl: np.ndarray, B: int) -> ConeProjection:
+        """A result with empty active sets for B blocks of the rows Xl (P = 0, bound = inf,
+        not converged): a neutral ``warm`` to :meth:`put` results into."""
+        Xl = as_matrix(Xl, "Xl")
+        m = Xl.shape[1]
+        return cls(P=np.zeros((B, m)), norm=np.zeros(B), bound=np.full(B, np.inf),
+                   idx=np.full((B, m), -1, dtype=np.intp), mu=np.zeros((B, m)),
+                   n_active=np.zeros(B, dtype=np.intp), viol=np.full(B, np.inf),
+                   converged=np.zeros(B, dtype=bool), _Qr=np.zeros((B, m, m)),
+                   _Ri=np.zeros((B, m, m)), _sg=np.zeros((B, m)), _Xl=Xl)
 
 
 def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -392,7 +413,8 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     Xl : (N, m) array
         The shared rows (in the pattern program Xl = [X, -1]); zero rows are no constraint.
     S : (N, B) array of +1 / -1 (int8 or float)
-        S[:, k] = the row signs of block k's cone (2 d_k - 1 for the pattern d_k).
+        S[:, k] = the row signs of block k's cone (2 d_k - 1 for the pattern d_k); int8 is
+        the fastest (it is copied once as int8 (B, N)).
     C : (B, m) array
         The points to project.
     warm : ConeProjection, optional
@@ -433,7 +455,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     max_iter = 4 * m + 20 if max_iter is None else int(max_iter)
     xn = np.linalg.norm(Xl, axis=1)
     Xn = Xl / np.where(xn > 0, xn, 1.0)[:, None]
-    St = np.ascontiguousarray(S.T, dtype=np.float64)                         # (B, N)
+    St = np.ascontiguousarray(S.T, dtype=np.int8)                            # (B, N)
     cn = np.linalg.norm(C, axis=1)
     st = _State(Xn, C)
     viol = np.zeros(B)
@@ -449,12 +471,13 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         if active.size == 0:
             n_iter -= 1
             break
-        if n_iter > m and active.size <= _TAIL:        # a few slow blocks: nnls is cheaper
+        if n_iter > 2 and active.size <= min(_TAIL, live.size // 8):   # a few slow blocks
             fallback[active] = True
             n_iter -= 1
             break
         V = st.face_point(active)
-        T = (V @ Xn.T) * St[active]                                          # unit slacks
+        T = V @ Xn.T
+        T *= St[active]                                                      # unit slacks
         valid = st.idx[active] >= 0
         rr, jj = np.nonzero(valid)
         T[rr, st.idx[active][rr, jj]] = np.inf                               # the set's rows
@@ -467,7 +490,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         full = st.k[ks] >= m                   # a violated row with A_S of rank m: rounding
         fallback[ks[full]] = True
         ks, rows = ks[~full], rows[~full]
-        rho, z = st.append(ks, rows, St[ks, rows])
+        rho, z = st.append(ks, rows, St[ks, rows].astype(np.float64))
         dep = rho <= _DEP_TOL
         fallback[ks[dep]] = True
         fallback |= _positive_lsq(st, ks[~dep], z[~dep])
@@ -476,7 +499,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         fallback[active] = True
     fb = np.flatnonzero(fallback & ~converged)
     for k in fb:
-        _nnls_block(st, int(k), St[k], tol, cn[k], viol, converged)
+        _nnls_block(st, int(k), St[k].astype(np.float64), tol, cn[k], viol, converged)
     # outputs
     P = st.face_point(np.arange(B))
     norm = np.linalg.norm(P, axis=1)

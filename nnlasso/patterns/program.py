@@ -16,7 +16,7 @@ from .. import backends
 from ..affine import orthonormal_basis
 from ..duality import dual_point, relative_gap, scaled_dual_value
 from ..errors import SolverError
-from .cone_projection import project_cones
+from .cone_projection import ConeProjection, project_cones
 from .working_set import WorkingSetLoop
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
@@ -158,6 +158,7 @@ class PatternProgram(WorkingSetLoop):
         self.user_options = dict(options or {})    # the caller's (self.options may add to them)
         self.failure_retries = 0    # restricted solves re-made after a solver failure
         self._first_cache = None    # _first_rows()
+        self._proj_cache = None     # cone_multipliers(): every block's last projection
 
     # ---- restricted program ---------------------------------------------------------------
     def solve(self, blocks: np.ndarray, rows: list | None) -> dict:
@@ -549,11 +550,14 @@ class PatternProgram(WorkingSetLoop):
         projection converged, and the smallest one (|P_K(c_k)| / lam) when it did.
         Unpenalized: the same with Xr = [X, -rho 1] (min |X^T w|^2 + rho^2 (1^T w)^2), then the
         exact repair of 1^T w = 0 (:meth:`_repaired_ratios`). Blocks are taken in chunks of
-        :attr:`projection_entries` / N.
+        :attr:`projection_entries` / N; each block's projection starts from its active set of
+        the previous call (kept for all blocks: 2 B (d+1)^2 floats).
         """
         blocks = np.asarray(blocks, dtype=np.intp)
         N, e = self.N, self.e
         Xr = self.XlR if self.unpen else self.Xl
+        if self._proj_cache is None:        # the blocks' last active sets: the warm starts
+            self._proj_cache = ConeProjection.empty(Xr, self.B)
         A, Aabs = self._pattern_products(q, Xr)                # (P, e): Xr^T D_p q, |D_p q|_1
         mu = np.zeros((blocks.size, N))
         r = np.empty(blocks.size)
@@ -561,7 +565,9 @@ class PatternProgram(WorkingSetLoop):
         for i0 in range(0, blocks.size, step):
             ks = blocks[i0:i0 + step]
             C = A[self.bpat[ks]] * self.bsign[ks][:, None]
-            res = project_cones(Xr, self.Sg[:, ks], C)
+            Sk = np.where(self.D[:, self.bpat[ks]], np.int8(1), np.int8(-1))   # = Sg[:, ks]
+            res = project_cones(Xr, Sk, C, warm=self._proj_cache.take(ks))
+            self._proj_cache.put(ks, res)
             rows = np.arange(ks.size)[:, None]
             valid = res.idx >= 0
             idx = np.where(valid, res.idx, 0)
