@@ -253,3 +253,22 @@ def test_certificate_multipliers_equal_the_per_block_nnls(bias):
         assert r[k] == pytest.approx(r_ref, rel=1e-7, abs=1e-9)
         below += r[k] <= 1
     assert 0 < below < prog.B
+
+
+def test_stop_early_keeps_a_valid_bound():
+    """stop: blocks stop once their bound is <= stop (not converged, viol NaN), the others are
+    exact; the bound stays >= the exact |P_K(c)| and <= stop up to rounding."""
+    Xl, S, C = _random(N=60, m=5, B=80, seed=8)
+    exact = project_cones(Xl, S, C)
+    stop = np.median(exact.norm) * 1.5
+    res = project_cones(Xl, S, C, stop=stop)
+    _check_fields(Xl, S, C, res)
+    assert np.all(res.bound >= exact.norm - 1e-12)
+    below = exact.norm < stop * (1 - 1e-9)
+    assert np.all(res.bound[below] <= stop * (1 + 1e-12))
+    early = ~res.converged
+    assert early.any() and np.all(np.isnan(res.viol[early]))
+    np.testing.assert_allclose(res.P[~below], exact.P[~below], atol=1e-10)
+    assert np.all(res.converged[~below])
+    with pytest.raises(InvalidProblemError):
+        project_cones(Xl, S, C, stop=np.full(3, 1.0))

@@ -431,7 +431,8 @@ def _warm_sets(st: _State, ks: np.ndarray) -> None:
 
 
 def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *,
-                  tol: float = DEFAULT_TOL, max_iter: int | None = None) -> ConeProjection:
+                  tol: float = DEFAULT_TOL, max_iter: int | None = None,
+                  stop: Any = None) -> ConeProjection:
     """Project C[k] onto K_k = {v : S[:, k] * (Xl v) >= 0} for every block k, exactly.
 
     Solves, for every k at once, the NNLS dual of the projection
@@ -471,6 +472,12 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         so badly scaled rows such as [X, -1e4] keep the accuracy of the small components).
     max_iter : int, optional
         Cap on the outer iterations (default 4 m + 20).
+    stop : float or (B,) array, optional
+        Early exit for callers that only need |P_K(C[k])| <= stop[k] shown (a dual
+        certificate): block k stops as soon as its iterate's |c + A^T mu| <= stop[k] (every
+        Lawson-Hanson iterate has mu >= 0, and |c + A^T mu| decreases along them); it is then
+        not ``converged``, its ``viol`` is NaN and ``bound`` (<= stop[k] up to rounding) is
+        still valid. Blocks with |P_K(C[k])| > stop[k] are solved exactly. Default: none.
 
     Returns
     -------
@@ -496,6 +503,14 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     if not np.isfinite(tol) or tol < 0:
         raise InvalidProblemError(f"tol: expected a finite number >= 0, got {tol!r}")
     max_iter = 4 * m + 20 if max_iter is None else int(max_iter)
+    if stop is not None:
+        try:
+            stop = np.broadcast_to(np.asarray(stop, dtype=np.float64), (B,))
+        except (TypeError, ValueError):
+            raise InvalidProblemError(f"stop: expected a number or one per block ({B}), got "
+                                      f"{np.shape(stop)}") from None
+        if np.any(np.isnan(stop)):
+            raise InvalidProblemError("stop: contains NaN; pass numbers (inf: no early exit)")
     xn = np.linalg.norm(Xl, axis=1)
     Xn = Xl / np.where(xn > 0, xn, 1.0)[:, None]
     St = np.ascontiguousarray(S.T, dtype=np.int8)                            # (B, N)
@@ -519,6 +534,13 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
             n_iter -= 1
             break
         V = st.face_point(active)
+        if stop is not None:
+            early = np.linalg.norm(V, axis=1) <= stop[active]
+            if np.any(early):
+                viol[active[early]] = np.nan
+                active, V = active[~early], V[~early]
+                if active.size == 0:
+                    break
         T = V @ Xn.T
         T *= St[active]                                                      # unit slacks
         valid = st.idx[active] >= 0

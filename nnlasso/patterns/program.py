@@ -530,7 +530,7 @@ class PatternProgram(WorkingSetLoop):
             need &= nnls_mask
         ks = np.flatnonzero(need)
         if ks.size:
-            mu2, r2 = self.cone_multipliers(q, ks)
+            mu2, r2 = self.cone_multipliers(q, ks, stop_below=need_below)
             better = r2 < r[ks]
             r[ks[better]] = r2[better]
             mu[ks[better]] = mu2[better]
@@ -539,7 +539,8 @@ class PatternProgram(WorkingSetLoop):
     #: entries (blocks x N) of one call of :func:`project_cones` in :meth:`cone_multipliers`
     projection_entries = 1 << 22
 
-    def cone_multipliers(self, q: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def cone_multipliers(self, q: np.ndarray, blocks: np.ndarray,
+                         stop_below: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The best multipliers of the blocks ``blocks`` (the ones :meth:`nnls_multipliers`
         computes one block at a time), all at once by :func:`project_cones`: returns mu (b, N)
         and the ratios |Xc^T w_k| / lam of w_k = sigma_k D_k q + S_k mu_k.
@@ -551,7 +552,12 @@ class PatternProgram(WorkingSetLoop):
         Unpenalized: the same with Xr = [X, -rho 1] (min |X^T w|^2 + rho^2 (1^T w)^2), then the
         exact repair of 1^T w = 0 (:meth:`_repaired_ratios`). Blocks are taken in chunks of
         :attr:`projection_entries` / N; each block's projection starts from its active set of
-        the previous call (kept for all blocks: 2 B (d+1)^2 floats).
+        the previous call (kept for all blocks: 3 B (d+1)^2 floats).
+
+        ``stop_below`` (penalized only): a block's projection stops as soon as its ratio is
+        <= it (``stop`` of :func:`project_cones`; the certificate only needs ratio <= 1), so
+        the ratio returned is then an upper bound of the minimum; above it, it is the minimum.
+        Unpenalized blocks are always solved exactly (the repair can raise the ratio).
         """
         blocks = np.asarray(blocks, dtype=np.intp)
         N, e = self.N, self.e
@@ -566,7 +572,9 @@ class PatternProgram(WorkingSetLoop):
             ks = blocks[i0:i0 + step]
             C = A[self.bpat[ks]] * self.bsign[ks][:, None]
             Sk = np.where(self.D[:, self.bpat[ks]], np.int8(1), np.int8(-1))   # = Sg[:, ks]
-            res = project_cones(Xr, Sk, C, warm=self._proj_cache.take(ks))
+            stop = (None if stop_below is None or self.unpen
+                    else stop_below * self.lam * (1.0 - 1e-12))
+            res = project_cones(Xr, Sk, C, warm=self._proj_cache.take(ks), stop=stop)
             self._proj_cache.put(ks, res)
             rows = np.arange(ks.size)[:, None]
             valid = res.idx >= 0
