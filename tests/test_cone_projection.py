@@ -272,3 +272,17 @@ def test_stop_early_keeps_a_valid_bound():
     assert np.all(res.converged[~below])
     with pytest.raises(InvalidProblemError):
         project_cones(Xl, S, C, stop=np.full(3, 1.0))
+
+
+def test_bench_script_rows():
+    """scripts/bench_cone_projection.py: the projection rows (warm equals cold) and the
+    certificate's timing on a small cone program."""
+    from conftest import load_script
+    pytest.importorskip("sklearn")
+    bench = load_script("bench_cone_projection")
+    rows = bench.run_projection(n_patterns=15, repeats=1, datasets=("diabetes",), eps=(1e-3,))
+    assert [r["case"] for r in rows] == ["cold", "unchanged", "warm 0.001"]
+    assert all(r["B"] == rows[0]["B"] and r["m"] == 11 and r["err"] <= 1e-10 for r in rows)
+    cert = bench.run_certificate(n_patterns=8, lam=0.05)
+    assert cert["calls"] and cert["certificate_cpu"] <= cert["total_cpu"]
+    assert cert["rel_gap"] <= 1e-6
