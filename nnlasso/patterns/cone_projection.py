@@ -321,6 +321,13 @@ class _State:
         self.mu[ks] = np.take_along_axis(self.mu[ks], src, axis=1) * live
         self.k[ks] = k - 1
 
+    def reset(self, ks: np.ndarray) -> None:
+        """Empty the sets of the blocks ``ks``."""
+        self.k[ks] = 0
+        self.idx[ks] = -1
+        for arr in (self.Qr, self.R, self.Rit, self.rq, self.sg, self.mu):
+            arr[ks] = 0.0
+
     def append_rows(self, ks: np.ndarray, idx: np.ndarray, sg: np.ndarray, mu: np.ndarray,
                     nt: np.ndarray) -> np.ndarray:
         """Append the first ``nt[i]`` rows ``idx[i]`` (signs ``sg[i]``, multipliers ``mu[i]``)
@@ -510,7 +517,8 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
             raise InvalidProblemError(f"stop: expected a number or one per block ({B}), got "
                                       f"{np.shape(stop)}") from None
         if np.any(np.isnan(stop)):
-            raise InvalidProblemError("stop: contains NaN; pass numbers (inf: no early exit)")
+            raise InvalidProblemError("stop: contains NaN; pass numbers (stop < 0 for a block, "
+                                      "or stop=None for all: no early exit)")
     xn = np.linalg.norm(Xl, axis=1)
     Xn = Xl / np.where(xn > 0, xn, 1.0)[:, None]
     St = np.ascontiguousarray(S.T, dtype=np.int8)                            # (B, N)
@@ -594,10 +602,7 @@ def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: 
     if sup.size > m:                    # keep the m largest (the bound stays valid)
         sup = sup[np.argsort(-mu_all[sup])[:m]]
     ks = np.array([k])
-    st.k[k] = 0
-    for arr in (st.Qr, st.R, st.Rit, st.rq, st.sg, st.mu):
-        arr[k] = 0.0
-    st.idx[k] = -1
+    st.reset(ks)
     st.append_rows(ks, sup[None, :], s[sup][None, :], mu_all[sup][None, :],
                    np.array([sup.size]))
     v = st.face_point(ks)[0]
