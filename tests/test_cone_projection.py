@@ -253,6 +253,35 @@ def test_certificate_multipliers_equal_the_per_block_nnls(bias):
         assert r[k] == pytest.approx(r_ref, rel=1e-7, abs=1e-9)
         below += r[k] <= 1
     assert 0 < below < prog.B
+    # the certificate's early exit: ratio <= 1 exactly when the minimum is, never below it,
+    # still reproduced by the multipliers (a cold start: the cache would start at the optimum)
+    prog._proj_cache = None
+    mu_s, r_s = prog.cone_multipliers(q, ks, stop_below=1.0)
+    np.testing.assert_array_equal(r_s <= 1.0, r <= 1.0)
+    assert np.all(r_s >= r * (1 - 1e-9) - 1e-12)
+    assert np.any(r_s > r * (1 + 1e-6))                      # some blocks did stop early
+    for k in ks:
+        w = prog.Mk[:, k] * q + prog.Sg[:, k] * mu_s[k]
+        assert np.linalg.norm(prog.Xc.T @ w) / prog.lam == pytest.approx(r_s[k], rel=1e-9,
+                                                                         abs=1e-12)
+    if prog.unpen:
+        # a block the repair leaves above 1 after an early exit is solved again exactly
+        # (simulated: the first evaluation of the stopped blocks' ratios is doubled)
+        prog._proj_cache = None
+        prog.projection_entries = 1 << 22                   # one chunk
+        orig = prog._projection_ratios
+        seen = []
+
+        def inflated(q_, ks_, C_, Aabs_, res_):
+            m_, r_ = orig(q_, ks_, C_, Aabs_, res_)
+            if not seen:
+                r_ = np.where(res_.converged, r_, 2.0 + r_)
+            seen.append(ks_.size)
+            return m_, r_
+        prog._projection_ratios = inflated
+        mu_r, r_r = prog.cone_multipliers(q, ks, stop_below=1.0)
+        assert len(seen) == 2 and seen[1] > 0                # the re-solve happened
+        np.testing.assert_allclose(r_r[r <= 1], r[r <= 1], rtol=1e-7, atol=1e-9)
 
 
 def test_stop_early_keeps_a_valid_bound():
