@@ -301,16 +301,20 @@ class _State:
                             self.rq[ks][:, :, None]], axis=2)
         W[:, :, :m] *= live[:, None, :]
         W[:, :, 2 * m:3 * m] *= live[:, None, :]
+        G = np.empty((pos.size, 2, 2))
         for j in range(int(pos.min()), int(k.max()) - 1):
             ia = np.flatnonzero((pos <= j) & (j < k - 1))
-            x, y = W[ia, j], W[ia, j + 1]
-            a, b = x[:, j], y[:, j]
-            h = np.hypot(a, b)
-            h = np.where(h > 0, h, 1.0)
-            c = (np.where(h > 0, a / h, 1.0))[:, None]
-            s = (np.where(h > 0, b / h, 0.0))[:, None]
-            W[ia, j] = c * x + s * y
-            W[ia, j + 1] = c * y - s * x
+            XY = W[ia, j:j + 2]                                 # rows j, j+1: (na, 2, 3m+1)
+            a, b = XY[:, 0, j], XY[:, 1, j]
+            h = np.hypot(a, b)                  # > 0: R's diagonal is >= _DEP_TOL
+            if not np.all(h > 0):               # (a singular R: no rotation there)
+                h, a = np.where(h > 0, h, 1.0), np.where(h > 0, a, 1.0)
+            g = G[:ia.size]
+            np.divide(a, h, out=g[:, 0, 0])
+            np.divide(b, h, out=g[:, 0, 1])
+            g[:, 1, 0] = -g[:, 0, 1]
+            g[:, 1, 1] = g[:, 0, 0]
+            W[ia, j:j + 2] = g @ XY
         W *= live[:, :, None]
         self.R[ks] = W[:, :, :m]
         self.Qr[ks] = W[:, :, m:2 * m]
