@@ -315,3 +315,14 @@ def test_bench_script_rows():
     cert = bench.run_certificate(n_patterns=8, lam=0.05)
     assert cert["calls"] and cert["certificate_cpu"] <= cert["total_cpu"]
     assert cert["rel_gap"] <= 1e-6
+
+
+def test_slack_chunks_give_the_same_answer(monkeypatch):
+    """The (blocks x N) slack array is formed in chunks (memory at scale): same result."""
+    import nnlasso.patterns.cone_projection as cpm
+    Xl, S, C = _random(N=50, m=5, B=40, seed=9)
+    whole = project_cones(Xl, S, C)
+    monkeypatch.setattr(cpm, "_SLACK_ENTRIES", 3 * Xl.shape[0])       # 3 blocks a chunk
+    chunked = project_cones(Xl, S, C)
+    np.testing.assert_array_equal(chunked.idx, whole.idx)
+    np.testing.assert_allclose(chunked.P, whole.P, atol=1e-14)

@@ -441,6 +441,31 @@ def _warm_sets(st: _State, ks: np.ndarray) -> None:
         todo = b[st.k[b] > 0]
 
 
+#: entries of one (blocks x N) slack array of :func:`_most_violated`
+_SLACK_ENTRIES = 1 << 21
+
+
+def _most_violated(V: np.ndarray, Xn: np.ndarray, St: np.ndarray, idx: np.ndarray,
+                   active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each block ``active[i]`` at the point V[i]: the row of least unit slack
+    s_n (xn_n . V[i]) outside its set, and that slack (in chunks of :data:`_SLACK_ENTRIES`)."""
+    N = Xn.shape[0]
+    j = np.empty(active.size, dtype=np.intp)
+    tmin = np.empty(active.size)
+    step = max(1, _SLACK_ENTRIES // max(1, N))
+    for i0 in range(0, active.size, step):
+        ks = active[i0:i0 + step]
+        T = V[i0:i0 + step] @ Xn.T
+        T *= St[ks]                                                          # unit slacks
+        ik = idx[ks]
+        rr, cc = np.nonzero(ik >= 0)
+        T[rr, ik[rr, cc]] = np.inf                                           # the set's rows
+        jj = np.argmin(T, axis=1)
+        j[i0:i0 + ks.size] = jj
+        tmin[i0:i0 + ks.size] = T[np.arange(ks.size), jj]
+    return j, tmin
+
+
 def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *,
                   tol: float = DEFAULT_TOL, max_iter: int | None = None,
                   stop: Any = None) -> ConeProjection:
@@ -553,13 +578,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
                 active, V = active[~early], V[~early]
                 if active.size == 0:
                     break
-        T = V @ Xn.T
-        T *= St[active]                                                      # unit slacks
-        valid = st.idx[active] >= 0
-        rr, jj = np.nonzero(valid)
-        T[rr, st.idx[active][rr, jj]] = np.inf                               # the set's rows
-        j = np.argmin(T, axis=1)
-        tmin = T[np.arange(active.size), j]
+        j, tmin = _most_violated(V, Xn, St, st.idx, active)
         ok = tmin >= -(tol * np.linalg.norm(V, axis=1) + _ROUND * cn[active])
         viol[active[ok]] = np.maximum(0.0, -tmin[ok])
         converged[active[ok]] = True
