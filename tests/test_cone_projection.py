@@ -253,3 +253,76 @@ def test_certificate_multipliers_equal_the_per_block_nnls(bias):
         assert r[k] == pytest.approx(r_ref, rel=1e-7, abs=1e-9)
         below += r[k] <= 1
     assert 0 < below < prog.B
+    # the certificate's early exit: ratio <= 1 exactly when the minimum is, never below it,
+    # still reproduced by the multipliers (a cold start: the cache would start at the optimum)
+    prog._proj_cache = None
+    mu_s, r_s = prog.cone_multipliers(q, ks, stop_below=1.0)
+    np.testing.assert_array_equal(r_s <= 1.0, r <= 1.0)
+    assert np.all(r_s >= r * (1 - 1e-9) - 1e-12)
+    assert np.any(r_s > r * (1 + 1e-6))                      # some blocks did stop early
+    for k in ks:
+        w = prog.Mk[:, k] * q + prog.Sg[:, k] * mu_s[k]
+        assert np.linalg.norm(prog.Xc.T @ w) / prog.lam == pytest.approx(r_s[k], rel=1e-9,
+                                                                         abs=1e-12)
+    if prog.unpen:
+        # a block the repair leaves above 1 after an early exit is solved again exactly
+        # (simulated: the first evaluation of the stopped blocks' ratios is doubled)
+        prog._proj_cache = None
+        prog.projection_entries = 1 << 22                   # one chunk
+        orig = prog._projection_ratios
+        seen = []
+
+        def inflated(q_, ks_, C_, Aabs_, res_):
+            m_, r_ = orig(q_, ks_, C_, Aabs_, res_)
+            if not seen:
+                r_ = np.where(res_.converged, r_, 2.0 + r_)
+            seen.append(ks_.size)
+            return m_, r_
+        prog._projection_ratios = inflated
+        mu_r, r_r = prog.cone_multipliers(q, ks, stop_below=1.0)
+        assert len(seen) == 2 and seen[1] > 0                # the re-solve happened
+        np.testing.assert_allclose(r_r[r <= 1], r[r <= 1], rtol=1e-7, atol=1e-9)
+
+
+def test_stop_early_keeps_a_valid_bound():
+    """stop: blocks stop once their bound is <= stop (not converged, viol NaN), the others are
+    exact; the bound stays >= the exact |P_K(c)| and <= stop up to rounding."""
+    Xl, S, C = _random(N=60, m=5, B=80, seed=8)
+    exact = project_cones(Xl, S, C)
+    stop = np.median(exact.norm) * 1.5
+    res = project_cones(Xl, S, C, stop=stop)
+    _check_fields(Xl, S, C, res)
+    assert np.all(res.bound >= exact.norm - 1e-12)
+    below = exact.norm < stop * (1 - 1e-9)
+    assert np.all(res.bound[below] <= stop * (1 + 1e-12))
+    early = ~res.converged
+    assert early.any() and np.all(np.isnan(res.viol[early]))
+    np.testing.assert_allclose(res.P[~below], exact.P[~below], atol=1e-10)
+    assert np.all(res.converged[~below])
+    with pytest.raises(InvalidProblemError):
+        project_cones(Xl, S, C, stop=np.full(3, 1.0))
+
+
+def test_bench_script_rows():
+    """scripts/bench_cone_projection.py: the projection rows (warm equals cold) and the
+    certificate's timing on a small cone program."""
+    from conftest import load_script
+    pytest.importorskip("sklearn")
+    bench = load_script("bench_cone_projection")
+    rows = bench.run_projection(n_patterns=15, repeats=1, datasets=("diabetes",), eps=(1e-3,))
+    assert [r["case"] for r in rows] == ["cold", "unchanged", "warm 0.001"]
+    assert all(r["B"] == rows[0]["B"] and r["m"] == 11 and r["err"] <= 1e-10 for r in rows)
+    cert = bench.run_certificate(n_patterns=8, lam=0.05)
+    assert cert["calls"] and cert["certificate_cpu"] <= cert["total_cpu"]
+    assert cert["rel_gap"] <= 1e-6
+
+
+def test_slack_chunks_give_the_same_answer(monkeypatch):
+    """The (blocks x N) slack array is formed in chunks (memory at scale): same result."""
+    import nnlasso.patterns.cone_projection as cpm
+    Xl, S, C = _random(N=50, m=5, B=40, seed=9)
+    whole = project_cones(Xl, S, C)
+    monkeypatch.setattr(cpm, "_SLACK_ENTRIES", 3 * Xl.shape[0])       # 3 blocks a chunk
+    chunked = project_cones(Xl, S, C)
+    np.testing.assert_array_equal(chunked.idx, whole.idx)
+    np.testing.assert_allclose(chunked.P, whole.P, atol=1e-14)

@@ -442,7 +442,7 @@ def test_certificate_with_the_solvers_multipliers_only_is_a_valid_weaker_bound()
     mu0 = np.zeros((th.shape[0], X.shape[0]))
     calls = []
     orig = prog.cone_multipliers            # the batched NNLS of every block that needs it
-    prog.cone_multipliers = lambda q, ks: calls.extend(ks.tolist()) or orig(q, ks)
+    prog.cone_multipliers = lambda q, ks, **kw: calls.extend(ks.tolist()) or orig(q, ks, **kw)
     exact = prog.certify(ev["zfit"], mu0)
     n_exact = len(calls)
     assert n_exact > 0

@@ -89,9 +89,10 @@ class ConeProjection:
     n_fallback: int = 0
     # the active sets' factorization (reused by a warm start): rows j < n_active of _Qr[k]
     # are an orthonormal basis of the span of the unit active rows a_j = _sg[k, j] xl_idx /
-    # |xl_idx|, A_S^T = Q R, _Ri[k] = R^{-1}; _Xl the rows it was computed for
+    # |xl_idx|, A_S^T = Q R (_R), _Ri[k] = R^{-T} (transposed); _Xl the rows it was computed for
     _Qr: np.ndarray = field(default=None, repr=False)
     _Ri: np.ndarray = field(default=None, repr=False)
+    _R: np.ndarray = field(default=None, repr=False)
     _sg: np.ndarray = field(default=None, repr=False)
     _Xl: np.ndarray = field(default=None, repr=False)
 
@@ -148,14 +149,15 @@ class ConeProjection:
                               idx=self.idx[ks], mu=self.mu[ks], n_active=self.n_active[ks],
                               viol=self.viol[ks], converged=self.converged[ks],
                               n_iter=self.n_iter, n_fallback=self.n_fallback,
-                              _Qr=self._Qr[ks], _Ri=self._Ri[ks], _sg=self._sg[ks], _Xl=self._Xl)
+                              _Qr=self._Qr[ks], _Ri=self._Ri[ks], _R=self._R[ks],
+                              _sg=self._sg[ks], _Xl=self._Xl)
 
     def put(self, blocks: Any, res: ConeProjection) -> None:
         """Write the result ``res`` of a call on the blocks ``blocks`` into this one (in place),
         e.g. to keep one warm start for all blocks while calls touch subsets of them."""
         ks = self._blocks(blocks)
         for name in ("P", "norm", "bound", "idx", "mu", "n_active", "viol", "converged", "_Qr",
-                     "_Ri", "_sg"):
+                     "_Ri", "_R", "_sg"):
             getattr(self, name)[ks] = getattr(res, name)
 
     @classmethod
@@ -168,7 +170,8 @@ class ConeProjection:
                    idx=np.full((B, m), -1, dtype=np.intp), mu=np.zeros((B, m)),
                    n_active=np.zeros(B, dtype=np.intp), viol=np.full(B, np.inf),
                    converged=np.zeros(B, dtype=bool), _Qr=np.zeros((B, m, m)),
-                   _Ri=np.zeros((B, m, m)), _sg=np.zeros((B, m)), _Xl=Xl)
+                   _Ri=np.zeros((B, m, m)), _R=np.zeros((B, m, m)), _sg=np.zeros((B, m)),
+                   _Xl=Xl)
 
 
 def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,7 +206,7 @@ def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.n
 class _State:
     """Per-block active sets with an orthonormal basis of their rows (Gram-Schmidt, one
     re-orthogonalization): a_j = sg_j Xn[idx_j] (unit rows) = sum_i R[i, j] q_i, A_S^T = Q R;
-    ``Ri`` = R^{-1} (upper triangular, 0 on the padding), so the least-squares multipliers of
+    ``Rit`` = R^{-T} (lower triangular, 0 on the padding), so the least-squares multipliers of
     the set, argmin_z |c + A_S^T z|, are z = -R^{-1} Q^T c."""
 
     def __init__(self, Xn: np.ndarray, C: np.ndarray):
@@ -213,7 +216,8 @@ class _State:
         self.idx = np.full((B, m), -1, dtype=np.intp)
         self.sg = np.zeros((B, m))
         self.Qr = np.zeros((B, m, m))           # row j = q_j
-        self.Ri = np.zeros((B, m, m))           # R^{-1}
+        self.R = np.zeros((B, m, m))            # column j = the coordinates of a_j in Q
+        self.Rit = np.zeros((B, m, m))          # R^{-T}: row j = column j of R^{-1}
         self.rq = np.zeros((B, m))              # Q^T c
         self.mu = np.zeros((B, m))              # multipliers of the unit rows, > 0 on the set
 
@@ -238,15 +242,17 @@ class _State:
         q = w / safe[:, None]
         kk = self.k[ks]
         ib = np.arange(ks.size)
-        t = np.einsum("bij,bj->bi", self.Ri[ks], r)                         # R^{-1} r
+        t = np.einsum("bji,bj->bi", self.Rit[ks], r)                        # R^{-1} r
         cq = np.einsum("bm,bm->b", q, self.C[ks])
         znew = -cq / safe
         z = self.mu[ks] - znew[:, None] * t
         z[ib, kk] = znew
         col = -t / safe[:, None]
         col[ib, kk] = 1.0 / safe
+        r[ib, kk] = rho
         self.Qr[ks, kk] = q
-        self.Ri[ks, :, kk] = col
+        self.R[ks, :, kk] = r
+        self.Rit[ks, kk] = col
         self.rq[ks, kk] = cq
         self.idx[ks, kk] = rows
         self.sg[ks, kk] = signs
@@ -256,31 +262,75 @@ class _State:
 
     def lsq(self, ks: np.ndarray) -> np.ndarray:
         """z = argmin |c + A_S^T z| on each block's set: -R^{-1} Q^T c (0 on the padding)."""
-        return -np.einsum("bij,bj->bi", self.Ri[ks], self.rq[ks])
+        return -np.einsum("bji,bj->bi", self.Rit[ks], self.rq[ks])
 
     def rebuild(self, ks: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        """Keep the entries ``keep`` (b, m) of the blocks ``ks`` (in order, with their mu):
-        the positions before the first dropped one stay, the kept ones after it are appended
-        again. Returns the blocks where a re-appended row was numerically dependent (dropped)."""
+        """Keep the entries ``keep`` (b, m) of the blocks ``ks`` (in order, with their mu), by
+        :meth:`delete` of the others one per block at a time. Returns the mask of the blocks
+        where a row was numerically dependent (none: deletions keep the factorization)."""
+        keep = keep.copy()
+        ar = np.arange(self.m)[None, :]
+        sub = np.arange(ks.size)
+        while sub.size:
+            drop = (ar < self.k[ks[sub]][:, None]) & ~keep[sub]
+            has = np.any(drop, axis=1)
+            sub = sub[has]
+            if sub.size == 0:
+                break
+            pos = np.argmax(drop[has], axis=1)
+            self.delete(ks[sub], pos)
+            src = np.minimum(ar + (ar >= pos[:, None]), self.m - 1)
+            keep[sub] = np.take_along_axis(keep[sub], src, axis=1)
+        return np.zeros(ks.size, dtype=bool)
+
+    def delete(self, ks: np.ndarray, pos: np.ndarray) -> None:
+        """Remove position ``pos[i]`` from block ``ks[i]``'s set, keeping A_S^T = Q R: with
+        column p of R removed (R' = R E, upper Hessenberg from p on), Givens rotations G on the
+        row pairs (j, j+1), j = p..k-2, make G R' = [R''; 0]; then Q'' = Q G^T, Q''^T c = G Q^T c
+        and R''^{-1} = E^T R^{-1} G^T (row p of R^{-1} removed, the same rotations on its
+        column pairs), the last position dropped."""
         m = self.m
         ar = np.arange(m)[None, :]
-        valid = ar < self.k[ks][:, None]
-        drop = valid & ~keep
-        p = np.where(np.any(drop, axis=1), np.argmax(drop, axis=1), self.k[ks])
-        tail = keep & valid & (ar > p[:, None])
-        order = np.argsort(~tail, axis=1, kind="stable")
-        nt = tail.sum(axis=1)
-        idx = np.take_along_axis(self.idx[ks], order, axis=1)
-        sg = np.take_along_axis(self.sg[ks], order, axis=1)
-        mu = np.take_along_axis(self.mu[ks], order, axis=1)
-        head = ar < p[:, None]                                   # positions that stay
-        self.Qr[ks] *= head[:, :, None]
-        self.Ri[ks] *= head[:, None, :]
-        for name in ("rq", "sg", "mu"):
-            getattr(self, name)[ks] *= head
-        self.idx[ks] = np.where(head, self.idx[ks], -1)
-        self.k[ks] = p
-        return self.append_rows(ks, idx, sg, mu, nt)
+        k = self.k[ks]
+        src = np.minimum(ar + (ar >= pos[:, None]), m - 1)              # new j <- old src[j]
+        live = ar < (k - 1)[:, None]                                    # positions kept
+        # rows j of W = [R | Q^T | R^{-T} | Q^T c]: every rotation is one pair of row updates
+        W = np.concatenate([np.take_along_axis(self.R[ks], src[:, None, :], axis=2),
+                            self.Qr[ks],
+                            np.take_along_axis(self.Rit[ks], src[:, None, :], axis=2),
+                            self.rq[ks][:, :, None]], axis=2)
+        W[:, :, :m] *= live[:, None, :]
+        W[:, :, 2 * m:3 * m] *= live[:, None, :]
+        G = np.empty((pos.size, 2, 2))
+        for j in range(int(pos.min()), int(k.max()) - 1):
+            ia = np.flatnonzero((pos <= j) & (j < k - 1))
+            XY = W[ia, j:j + 2]                                 # rows j, j+1: (na, 2, 3m+1)
+            a, b = XY[:, 0, j], XY[:, 1, j]
+            h = np.hypot(a, b)                  # > 0: R's diagonal is >= _DEP_TOL
+            if not np.all(h > 0):               # (a singular R: no rotation there)
+                h, a = np.where(h > 0, h, 1.0), np.where(h > 0, a, 1.0)
+            g = G[:ia.size]
+            np.divide(a, h, out=g[:, 0, 0])
+            np.divide(b, h, out=g[:, 0, 1])
+            g[:, 1, 0] = -g[:, 0, 1]
+            g[:, 1, 1] = g[:, 0, 0]
+            W[ia, j:j + 2] = g @ XY
+        W *= live[:, :, None]
+        self.R[ks] = W[:, :, :m]
+        self.Qr[ks] = W[:, :, m:2 * m]
+        self.Rit[ks] = W[:, :, 2 * m:3 * m]
+        self.rq[ks] = W[:, :, 3 * m]
+        self.idx[ks] = np.where(live, np.take_along_axis(self.idx[ks], src, axis=1), -1)
+        self.sg[ks] = np.take_along_axis(self.sg[ks], src, axis=1) * live
+        self.mu[ks] = np.take_along_axis(self.mu[ks], src, axis=1) * live
+        self.k[ks] = k - 1
+
+    def reset(self, ks: np.ndarray) -> None:
+        """Empty the sets of the blocks ``ks``."""
+        self.k[ks] = 0
+        self.idx[ks] = -1
+        for arr in (self.Qr, self.R, self.Rit, self.rq, self.sg, self.mu):
+            arr[ks] = 0.0
 
     def append_rows(self, ks: np.ndarray, idx: np.ndarray, sg: np.ndarray, mu: np.ndarray,
                     nt: np.ndarray) -> np.ndarray:
@@ -299,7 +349,8 @@ class _State:
                 self.k[ks[b]] -= 1
                 kb = self.k[ks[b]]
                 self.Qr[ks[b], kb] = 0.0
-                self.Ri[ks[b], :, kb] = 0.0
+                self.R[ks[b], :, kb] = 0.0
+                self.Rit[ks[b], kb] = 0.0
                 self.rq[ks[b], kb] = 0.0
                 self.idx[ks[b], kb] = -1
                 self.sg[ks[b], kb] = 0.0
@@ -369,7 +420,8 @@ def _warm_start(st: _State, warm: Any, Xl: np.ndarray, St: np.ndarray,
     st.sg[wk] = warm._sg[wk]
     st.k[wk] = warm.n_active[wk]
     st.Qr[wk] = warm._Qr[wk]
-    st.Ri[wk] = warm._Ri[wk]
+    st.Rit[wk] = warm._Ri[wk]
+    st.R[wk] = warm._R[wk]
     st.rq[wk] = np.einsum("bjm,bm->bj", st.Qr[wk], st.C[wk])
     _warm_sets(st, wk)
 
@@ -389,8 +441,34 @@ def _warm_sets(st: _State, ks: np.ndarray) -> None:
         todo = b[st.k[b] > 0]
 
 
+#: entries of one (blocks x N) slack array of :func:`_most_violated`
+_SLACK_ENTRIES = 1 << 21
+
+
+def _most_violated(V: np.ndarray, Xn: np.ndarray, St: np.ndarray, idx: np.ndarray,
+                   active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each block ``active[i]`` at the point V[i]: the row of least unit slack
+    s_n (xn_n . V[i]) outside its set, and that slack (in chunks of :data:`_SLACK_ENTRIES`)."""
+    N = Xn.shape[0]
+    j = np.empty(active.size, dtype=np.intp)
+    tmin = np.empty(active.size)
+    step = max(1, _SLACK_ENTRIES // max(1, N))
+    for i0 in range(0, active.size, step):
+        ks = active[i0:i0 + step]
+        T = V[i0:i0 + step] @ Xn.T
+        T *= St[ks]                                                          # unit slacks
+        ik = idx[ks]
+        rr, cc = np.nonzero(ik >= 0)
+        T[rr, ik[rr, cc]] = np.inf                                           # the set's rows
+        jj = np.argmin(T, axis=1)
+        j[i0:i0 + ks.size] = jj
+        tmin[i0:i0 + ks.size] = T[np.arange(ks.size), jj]
+    return j, tmin
+
+
 def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *,
-                  tol: float = DEFAULT_TOL, max_iter: int | None = None) -> ConeProjection:
+                  tol: float = DEFAULT_TOL, max_iter: int | None = None,
+                  stop: Any = None) -> ConeProjection:
     """Project C[k] onto K_k = {v : S[:, k] * (Xl v) >= 0} for every block k, exactly.
 
     Solves, for every k at once, the NNLS dual of the projection
@@ -399,14 +477,15 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
 
     by Lawson-Hanson's active-set method vectorized over the blocks: on the unit rows
     a_n = s_n xl_n / |xl_n|, each iteration adds to every unconverged block its most violated
-    row (most negative slack a_n . v of v = the projection of c onto the current face's span),
-    re-solves the small least-squares systems R z = -Q^T c of all those blocks as one stack (Q R
-    = A_S^T kept by Gram-Schmidt with re-orthogonalization, so v = c - Q Q^T c is accurate even
-    for nearly parallel rows) and, when a multiplier would turn negative, takes Lawson-Hanson's
-    interpolation step and drops the row. Blocks not converged after ``max_iter`` iterations,
-    or whose entering row is numerically dependent on the active ones (near-duplicate
-    patterns, cones with an almost empty interior), are re-solved by scipy.optimize.nnls on all
-    N rows.
+    row (most negative slack a_n . v of v = c - Q Q^T c, the projection of c onto the current
+    face's span, one (b, m) x (m, N) product for all blocks), updates the least-squares
+    multipliers z = -R^{-1} Q^T c of all those blocks at once (A_S^T = Q R kept by
+    Gram-Schmidt with re-orthogonalization, so v is accurate even for nearly parallel rows;
+    R^{-1} by the block-inverse formula) and, when a multiplier would turn negative, takes
+    Lawson-Hanson's interpolation step and drops the row (Givens rotations on R, Q, R^{-1}).
+    Blocks not converged after ``max_iter`` iterations, whose entering row is numerically
+    dependent on the active ones (near-duplicate patterns, cones with an almost empty
+    interior), or the last few slow ones, are re-solved by scipy.optimize.nnls on all N rows.
 
     Parameters
     ----------
@@ -429,13 +508,20 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
         so badly scaled rows such as [X, -1e4] keep the accuracy of the small components).
     max_iter : int, optional
         Cap on the outer iterations (default 4 m + 20).
+    stop : float or (B,) array, optional
+        Early exit for callers that only need |P_K(C[k])| <= stop[k] shown (a dual
+        certificate): block k stops as soon as its iterate's |c + A^T mu| <= stop[k] (every
+        Lawson-Hanson iterate has mu >= 0, and |c + A^T mu| decreases along them); it is then
+        not ``converged``, its ``viol`` is NaN and ``bound`` (<= stop[k] up to rounding) is
+        still valid. Blocks with |P_K(C[k])| > stop[k] are solved exactly. Default: none.
 
     Returns
     -------
     ConeProjection
         ``P``, ``norm``, ``bound`` (always a valid upper bound of |P_K(C[k])|), the active
         rows ``idx`` and multipliers ``mu`` per block, ``viol``, ``converged``, and the face
-        projector / basis (:meth:`ConeProjection.face_projector`, :meth:`~ConeProjection.face_basis`).
+        projector / basis (:meth:`ConeProjection.face_projector`,
+        :meth:`ConeProjection.face_basis`).
 
     Raises
     ------
@@ -453,6 +539,15 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     if not np.isfinite(tol) or tol < 0:
         raise InvalidProblemError(f"tol: expected a finite number >= 0, got {tol!r}")
     max_iter = 4 * m + 20 if max_iter is None else int(max_iter)
+    if stop is not None:
+        try:
+            stop = np.broadcast_to(np.asarray(stop, dtype=np.float64), (B,))
+        except (TypeError, ValueError):
+            raise InvalidProblemError(f"stop: expected a number or one per block ({B}), got "
+                                      f"{np.shape(stop)}") from None
+        if np.any(np.isnan(stop)):
+            raise InvalidProblemError("stop: contains NaN; pass numbers (stop < 0 for a block, "
+                                      "or stop=None for all: no early exit)")
     xn = np.linalg.norm(Xl, axis=1)
     Xn = Xl / np.where(xn > 0, xn, 1.0)[:, None]
     St = np.ascontiguousarray(S.T, dtype=np.int8)                            # (B, N)
@@ -476,13 +571,14 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
             n_iter -= 1
             break
         V = st.face_point(active)
-        T = V @ Xn.T
-        T *= St[active]                                                      # unit slacks
-        valid = st.idx[active] >= 0
-        rr, jj = np.nonzero(valid)
-        T[rr, st.idx[active][rr, jj]] = np.inf                               # the set's rows
-        j = np.argmin(T, axis=1)
-        tmin = T[np.arange(active.size), j]
+        if stop is not None:
+            early = np.linalg.norm(V, axis=1) <= stop[active]
+            if np.any(early):
+                viol[active[early]] = np.nan
+                active, V = active[~early], V[~early]
+                if active.size == 0:
+                    break
+        j, tmin = _most_violated(V, Xn, St, st.idx, active)
         ok = tmin >= -(tol * np.linalg.norm(V, axis=1) + _ROUND * cn[active])
         viol[active[ok]] = np.maximum(0.0, -tmin[ok])
         converged[active[ok]] = True
@@ -511,7 +607,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     bound = np.linalg.norm(W, axis=1)
     return ConeProjection(P=P, norm=norm, bound=bound, idx=st.idx, mu=mu,
                           n_active=st.k.copy(), viol=viol, converged=converged,
-                          n_iter=n_iter, n_fallback=int(fb.size), _Qr=st.Qr, _Ri=st.Ri,
+                          n_iter=n_iter, n_fallback=int(fb.size), _Qr=st.Qr, _Ri=st.Rit, _R=st.R,
                           _sg=st.sg, _Xl=Xl)
 
 
@@ -529,10 +625,7 @@ def _nnls_block(st: _State, k: int, s: np.ndarray, tol: float, cn: float, viol: 
     if sup.size > m:                    # keep the m largest (the bound stays valid)
         sup = sup[np.argsort(-mu_all[sup])[:m]]
     ks = np.array([k])
-    st.k[k] = 0
-    for arr in (st.Qr, st.Ri, st.rq, st.sg, st.mu):
-        arr[k] = 0.0
-    st.idx[k] = -1
+    st.reset(ks)
     st.append_rows(ks, sup[None, :], s[sup][None, :], mu_all[sup][None, :],
                    np.array([sup.size]))
     v = st.face_point(ks)[0]

@@ -530,7 +530,7 @@ class PatternProgram(WorkingSetLoop):
             need &= nnls_mask
         ks = np.flatnonzero(need)
         if ks.size:
-            mu2, r2 = self.cone_multipliers(q, ks)
+            mu2, r2 = self.cone_multipliers(q, ks, stop_below=need_below)
             better = r2 < r[ks]
             r[ks[better]] = r2[better]
             mu[ks[better]] = mu2[better]
@@ -539,7 +539,8 @@ class PatternProgram(WorkingSetLoop):
     #: entries (blocks x N) of one call of :func:`project_cones` in :meth:`cone_multipliers`
     projection_entries = 1 << 22
 
-    def cone_multipliers(self, q: np.ndarray, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def cone_multipliers(self, q: np.ndarray, blocks: np.ndarray,
+                         stop_below: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The best multipliers of the blocks ``blocks`` (the ones :meth:`nnls_multipliers`
         computes one block at a time), all at once by :func:`project_cones`: returns mu (b, N)
         and the ratios |Xc^T w_k| / lam of w_k = sigma_k D_k q + S_k mu_k.
@@ -551,14 +552,28 @@ class PatternProgram(WorkingSetLoop):
         Unpenalized: the same with Xr = [X, -rho 1] (min |X^T w|^2 + rho^2 (1^T w)^2), then the
         exact repair of 1^T w = 0 (:meth:`_repaired_ratios`). Blocks are taken in chunks of
         :attr:`projection_entries` / N; each block's projection starts from its active set of
-        the previous call (kept for all blocks: 2 B (d+1)^2 floats).
+        the previous call (kept for all blocks: 3 B (d+1)^2 floats).
+
+        ``stop_below``: a block's projection stops as soon as its ratio is <= it (``stop``
+        of :func:`project_cones`; the certificate only needs ratio <= 1), so the ratio
+        returned is then an upper bound of the minimum; above it, it is the minimum.
+        Unpenalized, the threshold is lowered by the most the repair can add
+        (1 + max|x_n| / rho), and a block the repair still leaves above ``stop_below`` is
+        solved again exactly.
         """
         blocks = np.asarray(blocks, dtype=np.intp)
-        N, e = self.N, self.e
+        N = self.N
         Xr = self.XlR if self.unpen else self.Xl
         if self._proj_cache is None:        # the blocks' last active sets: the warm starts
             self._proj_cache = ConeProjection.empty(Xr, self.B)
         A, Aabs = self._pattern_products(q, Xr)                # (P, e): Xr^T D_p q, |D_p q|_1
+        stop = None
+        if stop_below is not None:
+            # unpenalized: |X^T w| <= |Xr^T w| and the one-row repair adds at most
+            # |1^T w| |x_n| <= |Xr^T w| max|x_n| / rho; blocks it still leaves above
+            # stop_below are solved again without the early exit (below)
+            shrink = 1.0 + (float(np.max(self.xnorm)) / self.rho if self.unpen else 0.0)
+            stop = stop_below * self.lam * (1.0 - 1e-12) / shrink
         mu = np.zeros((blocks.size, N))
         r = np.empty(blocks.size)
         step = max(1, self.projection_entries // max(1, N))
@@ -566,28 +581,39 @@ class PatternProgram(WorkingSetLoop):
             ks = blocks[i0:i0 + step]
             C = A[self.bpat[ks]] * self.bsign[ks][:, None]
             Sk = np.where(self.D[:, self.bpat[ks]], np.int8(1), np.int8(-1))   # = Sg[:, ks]
-            res = project_cones(Xr, Sk, C, warm=self._proj_cache.take(ks))
+            res = project_cones(Xr, Sk, C, warm=self._proj_cache.take(ks), stop=stop)
+            mu_k, r_k = self._projection_ratios(q, ks, C, Aabs, res)
+            if self.unpen and stop is not None:
+                redo = np.flatnonzero((r_k > stop_below) & ~res.converged)
+                if redo.size:
+                    res2 = project_cones(Xr, Sk[:, redo], C[redo], warm=res.take(redo))
+                    res.put(redo, res2)
+                    mu_k[redo], r_k[redo] = self._projection_ratios(q, ks[redo], C[redo],
+                                                                    Aabs, res2)
             self._proj_cache.put(ks, res)
-            rows = np.arange(ks.size)[:, None]
-            valid = res.idx >= 0
-            idx = np.where(valid, res.idx, 0)
-            mu_k = np.zeros((ks.size, N))
-            mu_k[np.broadcast_to(rows, idx.shape)[valid], idx[valid]] = res.mu[valid]
-            if not self.unpen:
-                r[i0:i0 + ks.size] = res.bound / self.lam
-            else:
-                # Xl^T w_k (Xl = Xr with its last column divided by rho) and |w_k|_1
-                s_act = np.where(valid, res._sg, 0.0)
-                V = C + np.einsum("bj,bjm->bm", res.mu * s_act, Xr[idx])
-                V[:, -1] /= self.rho
-                a_act = (self.D[idx, self.bpat[ks][:, None]] * q[idx]
-                         * self.bsign[ks][:, None])
-                absw = (Aabs[self.bpat[ks]]
-                        + np.sum(np.where(valid, np.abs(a_act + s_act * res.mu)
-                                          - np.abs(a_act), 0.0), axis=1))
-                r[i0:i0 + ks.size] = self._repaired_ratios(q, mu_k, V, absw, blocks=ks)
-            mu[i0:i0 + ks.size] = mu_k
+            mu[i0:i0 + ks.size], r[i0:i0 + ks.size] = mu_k, r_k
         return mu, r
+
+    def _projection_ratios(self, q: np.ndarray, ks: np.ndarray, C: np.ndarray,
+                           Aabs: np.ndarray, res: ConeProjection) -> tuple[np.ndarray, np.ndarray]:
+        """The multipliers (b, N) of the projections ``res`` of the blocks ``ks`` (points C)
+        and their ratios (see :meth:`cone_multipliers`)."""
+        rows = np.arange(ks.size)[:, None]
+        valid = res.idx >= 0
+        idx = np.where(valid, res.idx, 0)
+        mu_k = np.zeros((ks.size, self.N))
+        mu_k[np.broadcast_to(rows, idx.shape)[valid], idx[valid]] = res.mu[valid]
+        if not self.unpen:
+            return mu_k, res.bound / self.lam
+        # Xl^T w_k (Xl = Xr with its last column divided by rho) and |w_k|_1
+        s_act = np.where(valid, res._sg, 0.0)
+        V = C + np.einsum("bj,bjm->bm", res.mu * s_act, self.XlR[idx])
+        V[:, -1] /= self.rho
+        a_act = self.D[idx, self.bpat[ks][:, None]] * q[idx] * self.bsign[ks][:, None]
+        absw = (Aabs[self.bpat[ks]]
+                + np.sum(np.where(valid, np.abs(a_act + s_act * res.mu) - np.abs(a_act), 0.0),
+                         axis=1))
+        return mu_k, self._repaired_ratios(q, mu_k, V, absw, blocks=ks)
 
     def _pattern_products(self, q: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """D_p^T (q * Y) (P, cols of Y) and D_p^T |q| (P,) for every pattern p, in chunks."""

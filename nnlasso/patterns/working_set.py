@@ -34,6 +34,44 @@ class WorkingSetLoop:
             out.append(np.union1d(sel, np.flatnonzero(mu[k] > 0)))
         return out
 
+    def start_from_dual(self, q: np.ndarray, threshold: float = 0.9) -> dict:
+        """The ``start`` of :meth:`solve_working_set` chosen at a dual point ``q`` (N,), e.g. a
+        barrier method's iterate stopped at a moderate gap, or the solve at a nearby lam.
+
+        Each block's ratio r_k = |P_K_k(c_k)| / lam, c_k = sigma_k Xl^T D_k q (cones, exact
+        projections by :meth:`cone_multipliers`: r_k = min_{mu_k >= 0} |Xl^T w_k| / lam,
+        w_k = sigma_k D_k q + S_k mu_k; gated: |Xc^T sigma_k D_k q| / lam), taken relative to
+        the feasible multiple q / max(1, max_k r_k). Blocks: those with relative ratio
+        >= ``threshold`` (at least the largest one). Rows (cones): each block's
+        :meth:`_entry_rows` at (q, mu), i.e. the active rows of its projection (mu_k > 0) and
+        the ``n_rows_init`` rows of least slack along P_K_k(c_k).
+
+        Returns ``{"blocks", "q", "mu", "rows"}`` (``mu`` (B, N) the projections' multipliers
+        and ``rows`` {block: rows} with cones, both None gated). Measured on diabetes, 1000
+        cone patterns, lam = 0.01 (docs/benchmarks.md): from a dual point at certified rel gap
+        1.6e-2 (cosine 0.9996 to q*) and threshold 0.9 the loop needs one round (9 s CPU)
+        instead of 11 from the zero network.
+        """
+        q = np.asarray(q, dtype=float)
+        if q.shape != (self.N,) or not np.all(np.isfinite(q)):
+            from ..errors import InvalidProblemError
+            raise InvalidProblemError(f"q: expected a finite dual point of shape ({self.N},), "
+                                      f"got shape {q.shape}")
+        if not 0.0 < threshold <= 1.0:
+            from ..errors import InvalidProblemError
+            raise InvalidProblemError(f"threshold: expected a value in (0, 1], got {threshold!r}")
+        if self.cone:
+            mu, r = self.cone_multipliers(q, np.arange(self.B))
+        else:
+            mu, r = None, self.block_ratios(q, None)[0]
+        rel = r / max(1.0, float(np.max(r)))
+        blocks = np.flatnonzero(rel >= threshold)
+        if blocks.size == 0:
+            blocks = np.array([int(np.argmax(r))], dtype=np.intp)
+        rows = (dict(zip(blocks.tolist(), self._entry_rows(blocks, q, mu)))
+                if self.cone else None)
+        return {"blocks": blocks, "q": q, "mu": mu, "rows": rows}
+
     def solve_working_set(self, max_rounds: int = 50, level: int = logging.DEBUG,
                           start: dict | None = None) -> tuple[dict, dict, dict, dict]:
         """Block working set with cone-row generation (rule in :func:`solve_patterns`);
