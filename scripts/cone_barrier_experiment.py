@@ -274,8 +274,8 @@ def solve_cone_dual(prog, *, tol: float | None = None, t0: float = 1.0, mu: floa
     ``ulin`` None, ``status``, ``cvxpy_status``, ``compile`` 0, ``solve``) plus ``newton``
     (Newton steps), ``t`` (the last barrier parameter), ``rel_gap`` (certified), ``ev``,
     ``cert`` and ``history`` (one entry per barrier parameter). It stops at ``tol``, at
-    ``max_newton`` steps, or when a centering stalls (a line search fails or no center
-    within :data:`MAX_CENTER_STEPS` steps: rounding)."""
+    ``max_newton`` steps, or when a centering stalls (a line search fails, three steps in a
+    row shorter than 1e-3, or no center within :data:`MAX_CENTER_STEPS` steps: rounding)."""
     if not (prog.cone and not prog.unpen and prog.loss.name == "squared"
             and not prog.lin_block and prog.Qf is None):
         raise SolverError("the experiment solves the cone program with the squared loss, the "
@@ -315,6 +315,7 @@ def solve_cone_dual(prog, *, tol: float | None = None, t0: float = 1.0, mu: floa
 
     stalled = False
     while steps < max_newton and not stalled:
+        tiny = 0
         for _ in range(MAX_CENTER_STEPS):
             _, g1, h2 = bar.fl.parts(q)
             g = t * g1 + bar.fit_of(V)
@@ -346,9 +347,12 @@ def solve_cone_dual(prog, *, tol: float | None = None, t0: float = 1.0, mu: floa
                 stalled = True
                 break
             logger.debug("  dec %.3e step %.2e", dec, a)
+            tiny = tiny + 1 if a < 1e-3 else 0
+            if tiny >= 3:
+                stalled = True      # Newton's model no longer holds (rounding): stop
             q = q + a * dq
             V, AV, Hs, psi = st
-            if steps >= max_newton:
+            if steps >= max_newton or stalled:
                 break
         else:
             stalled = True                  # no center within MAX_CENTER_STEPS: rounding
