@@ -209,3 +209,32 @@ def test_newton_point_refuses_programs_past_its_memory_bound():
     assert nt.solve(res["th"], 0.03) is not None
     nt.max_bytes = 1000
     assert nt.solve(res["th"], 0.03) is None and nt.fail.startswith("too large")
+
+
+def test_cone_warm_step_starts_from_the_previous_dual_point(monkeypatch):
+    """A cone warm step starts from PatternProgram.start_from_dual at the previous certificate's
+    dual point (blocks of relative ratio >= 0.9, their projections' rows); screen=False keeps
+    the previous working set."""
+    from nnlasso.patterns import path as path_mod
+    from nnlasso.patterns.program import PatternProgram
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    seen = []
+    orig = PatternProgram.start_from_dual
+
+    def spy(self, q, threshold=0.9):
+        out = orig(self, q, threshold)
+        seen.append((np.array(q), threshold, out["blocks"].copy()))
+        return out
+
+    monkeypatch.setattr(PatternProgram, "start_from_dual", spy)
+    lams = [0.3, 0.1, 0.03]
+    sols = pattern_path(X, y, lams, P, cone=True, skip=None, bias="penalized",
+                        working_set=True)
+    assert len(seen) == 2 and all(t == path_mod.CONE_START_THRESHOLD for _, t, _ in seen)
+    for s in sols:
+        assert s.status == "optimal" and s.rel_gap <= 1e-7
+    assert sols[1].info["path"]["start_blocks"] == seen[0][2].size
+    seen.clear()
+    pattern_path(X, y, lams, P, cone=True, skip=None, bias="penalized", working_set=True,
+                 screen=False)
+    assert seen == []
