@@ -48,6 +48,7 @@ import scipy.linalg as sla
 from nnlasso.duality import relative_gap, scaled_dual_value
 from nnlasso.errors import SolverError
 from nnlasso.patterns.cone_projection import project_cones
+from nnlasso.patterns.dual_barrier import _polish_columns
 
 logger = logging.getLogger("nnlasso.patterns")
 
@@ -411,44 +412,6 @@ def _primal_implicit(prog, bar, imp, q, V, AV, t, polish_ratio: float = 1e-3) ->
         cert = {"q": q, "ratios": ratios_b, "mu": mu_b, "dual_ratio": ratio_b, "dual": dual_b}
     return {"res": res, "ev": ev, "cert": cert,
             "rel_gap": relative_gap(ev["objective"], cert["dual"])}
-
-
-def _polish_columns(prog, A: np.ndarray, rho: np.ndarray, iters: int = 30
-                    ) -> np.ndarray | None:
-    """min_{rho >= 0} L(A rho) + lam sum rho from rho > 0 by damped Newton (steps kept inside
-    rho > 0, accepted only when they lower the objective); None when no better than rho."""
-    loss, T, lam = prog.loss, prog.T, prog.lam
-
-    def f(rho):
-        return loss.value((A @ rho)[:, None], T) + lam * float(np.sum(rho))
-
-    f0 = fr = f(rho)
-    for _ in range(iters):
-        z = (A @ rho)[:, None]
-        g = A.T @ loss.grad(z, T)[:, 0] + lam
-        H = loss.hessian(z, T, A)
-        H += 1e-14 * (np.trace(H) / H.shape[0] + 1e-300) * np.eye(H.shape[0])
-        try:
-            step = -np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            break
-        neg = step < 0
-        a = min(1.0, 0.99 * float(np.min(-rho[neg] / step[neg]))) if np.any(neg) else 1.0
-        while a > 1e-12:
-            fn = f(rho + a * step)
-            if fn < fr:
-                break
-            a *= 0.5
-        else:
-            break
-        rho, fr_old, fr = rho + a * step, fr, fn
-        if fr_old - fr <= 1e-16 * abs(fr):
-            break
-    if not fr <= f0:
-        return None
-    return rho
-
-
 
 
 def main(argv=None) -> None:

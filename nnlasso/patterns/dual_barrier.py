@@ -307,12 +307,23 @@ def _polish(prog, bar: _Barrier, W: np.ndarray, theta: np.ndarray, iters: int = 
         return theta
     U = W[S] / np.linalg.norm(W[S], axis=1)[:, None]        # (|S|, e) directions
     A = bar.Dm[:, S] * (prog.Xl @ U.T)                       # (N, |S|) columns D_k Xl u_k
+    rho = _polish_columns(prog, A, nrm[S].copy(), iters)
+    if rho is None:
+        return theta
+    out = np.zeros_like(theta)
+    out[S] = rho[:, None] * U
+    return out
+
+
+def _polish_columns(prog, A: np.ndarray, rho: np.ndarray, iters: int = 30
+                    ) -> np.ndarray | None:
+    """min_{rho >= 0} L(A rho) + lam sum rho from rho > 0 by damped Newton (steps kept inside
+    rho > 0, accepted only when they lower the objective); None when no better than rho."""
     loss, T, lam = prog.loss, prog.T, prog.lam
 
     def f(rho):
         return loss.value((A @ rho)[:, None], T) + lam * float(np.sum(rho))
 
-    rho = nrm[S].copy()
     f0 = fr = f(rho)
     for _ in range(iters):
         z = (A @ rho)[:, None]
@@ -336,10 +347,8 @@ def _polish(prog, bar: _Barrier, W: np.ndarray, theta: np.ndarray, iters: int = 
         if fr_old - fr <= 1e-16 * abs(fr):
             break
     if not fr <= f0:
-        return theta
-    out = np.zeros_like(theta)
-    out[S] = rho[:, None] * U
-    return out
+        return None
+    return rho
 
 
 def _with_affine(prog, th: np.ndarray) -> dict:
