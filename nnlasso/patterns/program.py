@@ -111,8 +111,10 @@ class PatternProgram(WorkingSetLoop):
         cert = prog.certify(ev["zfit"], mu0)          # mu0 (B, N): multipliers to start from
         prog.rel_gap(ev["objective"], cert["dual"])   # nnlasso.duality.relative_gap
 
-    ``certify`` re-solves a block's multipliers by :meth:`nnls_multipliers` where the given
-    ones do not make its ratio <= 1 (``nnls_mask`` restricts that to some blocks).
+    ``certify`` re-solves the multipliers of the blocks whose given ones do not make their
+    ratio <= 1 by one batched projection onto their cones (:meth:`cone_multipliers`;
+    ``nnls_mask`` restricts that to some blocks). :meth:`nnls_multipliers` computes the same
+    minimum block by block with scipy's NNLS (the tests' reference).
     """
 
     # working-set rule (see solve_patterns, Notes)
