@@ -5,15 +5,13 @@ import numpy as np
 import pytest
 
 from nnlasso import InvalidProblemError
-from nnlasso.patterns import sample_patterns, solve_patterns
+from conftest import pattern_case
+from nnlasso.patterns import solve_patterns
 from nnlasso.patterns.solve import _build
 
 
 def _case(N=40, n_pat=40, seed=3):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, 2))
-    y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * rng.standard_normal(N)
-    P, _, _ = sample_patterns(X, n_pat, seed=seed)
+    X, y, P = pattern_case(N=N, n_pat=n_pat, seed=seed)
     return X, y, P[P.any(axis=1)]
 
 
