@@ -177,12 +177,13 @@ def test_gated_warm_steps_take_the_newton_point_each_equal_to_a_cold_solve(skip)
 
 
 def test_newton_is_not_used_where_it_does_not_apply_and_bad_warm_solver():
-    """The cone program and the logistic loss run the interior-point loop only (no Newton
-    try); an unknown warm_solver is refused naming the field."""
+    """The cone program with a free affine part (here the skip) and the logistic loss run the
+    interior-point loop only (no Newton or SSNAL try); an unknown warm_solver is refused
+    naming the field."""
     from nnlasso.patterns.newton import GatedNewton, applicable
     from nnlasso.patterns.solve import _build
     X, y, P = _case(N=30, n_pat=20, seed=2)
-    s = pattern_path(X, y, [0.3, 0.1], P, cone=True, bias="penalized", skip=None,
+    s = pattern_path(X, y, [0.3, 0.1], P, cone=True, bias="penalized", skip=True,
                      working_set=True)
     assert s[1].info["path"]["warm_start"] and s[1].info["path"]["newton"] is None
     ctx = _build(X, y, 0.1, P, loss="squared", skip=None, cone=True, bias="penalized",
@@ -229,12 +230,12 @@ def test_cone_warm_step_starts_from_the_previous_dual_point(monkeypatch):
     monkeypatch.setattr(PatternProgram, "start_from_dual", spy)
     lams = [0.3, 0.1, 0.03]
     sols = pattern_path(X, y, lams, P, cone=True, skip=None, bias="penalized",
-                        working_set=True)
+                        working_set=True, warm_solver="ip")
     assert len(seen) == 2 and all(t == path_mod.CONE_START_THRESHOLD for _, t, _ in seen)
     for s in sols:
         assert s.status == "optimal" and s.rel_gap <= 1e-7
     assert sols[1].info["path"]["start_blocks"] == seen[0][2].size
     seen.clear()
     pattern_path(X, y, lams, P, cone=True, skip=None, bias="penalized", working_set=True,
-                 screen=False)
+                 screen=False, warm_solver="ip")
     assert seen == []

@@ -12,6 +12,8 @@ import numpy as np
 from .. import backends
 from ..errors import InvalidProblemError
 from .solution import PatternSolution
+from .augmented_lagrangian import ConeALM
+from .augmented_lagrangian import applicable as alm_applicable
 from .newton import GatedNewton, applicable
 from .solve import _build, _solve_built
 
@@ -137,6 +139,7 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
     out: list[PatternSolution | None] = [None] * len(lam_list)
     prev = None
     newton = GatedNewton(prog) if warm_solver == "newton" and applicable(prog) else None
+    alm = ConeALM(prog) if warm_solver == "newton" and alm_applicable(prog) else None
     for step, i in enumerate(order.tolist()):
         t0 = t_start if step == 0 else time.perf_counter()
         c0 = c_start if step == 0 else time.process_time()
@@ -147,6 +150,8 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
             start, n_screened = _warm_start(prog, *prev, lam, screen)
             if start is not None and newton is not None:
                 start, newton_info = _newton_point(newton, start, *prev, lam)
+            elif start is not None and alm is not None:
+                start, newton_info = _alm_point(prog, alm, start, *prev, lam)
         sol, cert = _solve_built(ctx, active_tol=active_tol, gates=gates, max_rounds=max_rounds,
                                  verbose=verbose, t_start=t0,
                                  t_build=t_build if step == 0 else 0.0, start=start)
@@ -210,6 +215,25 @@ def _warm_start(prog: Any, sol: PatternSolution, cert: dict, lam_prev: float, la
         return None, 0
     return {"blocks": blocks, "rows": wsi.get("working_rows"), "q": cert["q"],
             "mu": cert["mu"]}, n_screened
+
+
+def _alm_point(prog: Any, alm: ConeALM, start: dict, sol: PatternSolution, cert: dict,
+               lam_prev: float, lam: float) -> tuple[dict, dict]:
+    """The SSNAL point at ``lam`` from the previous solve (cone program), added to ``start``
+    as its ``"point"`` (the loop certifies it first); when SSNAL returns none, the start is
+    re-chosen at its last dual point (closer to the new optimum than the previous one).
+    Returns (start, {"ok", "time", "fail", "outer", "newton"})."""
+    t0 = time.perf_counter()
+    point = alm.solve(np.hstack([sol.U, sol.beta[:, None]]), lam)
+    info = {"ok": point is not None, "time": time.perf_counter() - t0, "fail": alm.fail,
+            "newton": alm.n_newton}
+    if point is None:
+        if alm.q is not None:
+            start = prog.start_from_dual(alm.q, CONE_START_THRESHOLD)
+        return start, info
+    info.update(outer=point["outer"])
+    blocks = np.union1d(start["blocks"], point["support"])
+    return {**start, "blocks": blocks, "point": point}, info
 
 
 def _newton_point(newton: GatedNewton, start: dict, sol: PatternSolution, cert: dict,

@@ -1,0 +1,92 @@
+"""The SSNAL warm step of the cone pattern program (nnlasso.patterns.augmented_lagrangian, issue
+14): from the solution at a nearby lam it returns a point that nnlasso's certificate accepts
+over all blocks and rows, equal to an independently written CVXPY program's optimum; the path
+uses it, and falls back to the interior-point loop when it returns none."""
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from conftest import pattern_case
+from nnlasso.patterns import pattern_path, solve_patterns
+from nnlasso.patterns.augmented_lagrangian import ConeALM, applicable
+from nnlasso.patterns.solve import _build
+
+
+def _case(N=40, n_pat=30, seed=3):
+    X, y, P = pattern_case(N=N, n_pat=n_pat, seed=seed)
+    return X, y, P[P.any(axis=1)]
+
+
+def _prog(X, y, P, lam, **kw):
+    args = dict(loss="squared", skip=None, cone=True, bias="penalized")
+    args.update(kw)
+    return _build(X, y, lam, P, **args, solver="auto", tol=1e-8, options=None,
+                  working_set=True)["prog"]
+
+
+def _reference(X, y, lam, P):
+    """Loop-built: one variable (u, beta) and one constraint per block, |(u, beta)| penalized."""
+    N, d = X.shape
+    fit, pen, cons = 0, 0, []
+    for pat in P:
+        Dm = pat.astype(float)
+        for s in (1.0, -1.0):
+            th = cp.Variable(d + 1)
+            pre = X @ th[:d] - th[d]
+            cons.append(cp.multiply(2 * Dm - 1, pre) >= 0)
+            fit = fit + s * cp.multiply(Dm, pre)
+            pen = pen + cp.norm(th, 2)
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(y - fit) + lam * pen), cons)
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return prob.value
+
+
+@pytest.mark.parametrize("lam0,lam1", [(0.2, 0.1), (0.05, 0.02)])
+def test_warm_point_is_certified_and_equals_the_reference(lam0, lam1):
+    X, y, P = _case()
+    s0 = solve_patterns(X, y, lam0, P, cone=True, bias="penalized", skip=None)
+    prog = _prog(X, y, P, lam1)
+    alm = ConeALM(prog)
+    pt = alm.solve(np.hstack([s0.U, s0.beta[:, None]]), lam1)
+    assert pt is not None, alm.fail
+    ev = prog.evaluate(pt)
+    cert = prog.certify(ev["zfit"], pt["mu"])
+    assert prog.rel_gap(ev["objective"], cert["dual"]) <= 1e-8
+    assert ev["max_row_violation"] <= 1e-9 * float(np.max(ev["bnorm"]))
+    assert ev["objective"] == pytest.approx(_reference(X, y, lam1, P), rel=1e-7)
+    assert np.array_equal(pt["support"], np.flatnonzero(ev["bnorm"] > 0))
+
+
+@pytest.mark.parametrize("kw", [dict(cone=False), dict(skip=True), dict(bias="unpenalized"),
+                                dict(loss="logistic")])
+def test_only_the_squared_penalized_cone_program_without_free_part(kw):
+    X, y, P = _case(N=20, n_pat=10)
+    if kw.get("loss") == "logistic":
+        y = (y > np.median(y)).astype(int)
+    prog = _prog(X, y, P, 0.1, **kw)
+    assert not applicable(prog)
+    with pytest.raises(ValueError, match="squared loss, the penalized bias"):
+        ConeALM(prog)
+
+
+def test_path_takes_the_point_and_falls_back_to_the_loop(monkeypatch):
+    """Warm steps whose SSNAL point certifies make no restricted solve (rounds 0); with SSNAL
+    cut to one outer iteration it returns none, and the loop (started at its dual point)
+    solves the step to the same optimum."""
+    X, y, P = _case()
+    lams = [0.3, 0.1, 0.03]
+    kw = dict(cone=True, bias="penalized", skip=None, working_set=True)
+    sols = pattern_path(X, y, lams, P, **kw)
+    for s in sols[1:]:
+        info = s.info["path"]["newton"]
+        assert info["ok"] and s.info["working_set"]["rounds"] == 0
+        assert s.status == "optimal" and s.rel_gap <= 1e-8
+    monkeypatch.setattr(ConeALM, "max_outer", 1)
+    back = pattern_path(X, y, lams, P, **kw)
+    for s, b in zip(sols[1:], back[1:]):
+        info = b.info["path"]["newton"]
+        assert not info["ok"] and info["fail"] == "max_outer"
+        assert b.info["working_set"]["rounds"] >= 1 and b.status == "optimal"
+        assert b.objective == pytest.approx(s.objective, rel=1e-7)
+    ip = pattern_path(X, y, lams, P, **kw, warm_solver="ip")
+    assert all(s.info["path"]["newton"] is None for s in ip)
