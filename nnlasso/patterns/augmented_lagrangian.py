@@ -28,13 +28,14 @@ smooth group lasso min 1/2 |y - sum_k Psi_k phi_k|^2 + lam sum_k |phi_k| with th
 (N_k an orthonormal basis of block k's face span, Psi_k = A_k N_k); a polished point that keeps
 every cone row (slack >= -1e-9 |xl_n| max|theta|) and certifies at ``tol`` is returned.
 
-Measured on diabetes, 1000 sampled cone patterns (docs/benchmarks.md): from the solution at the
-previous lam of a 20-value path, the multi-round steps certify in ~4-7 s CPU instead of 12-21 s;
-from the zero network (one cold solve) the Newton steps stall (the faces of the ~2000 cones
-change at every step), so :func:`~nnlasso.patterns.solve_patterns` does not use it.
+:func:`~nnlasso.patterns.solve_patterns` runs it from the zero network (:func:`solve_program`,
+the default for :func:`applicable` programs), and :func:`~nnlasso.patterns.pattern_path`'s warm
+steps from the previous lam's point; measured on diabetes, 1000 sampled cone patterns, in
+docs/benchmarks.md.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -42,22 +43,87 @@ import numpy as np
 from .cone_projection import project_cones
 from .newton import _psd_solve
 
+logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
+
+#: relative ratio from which a block joins the loop's start at SSNAL's dual point
+START_THRESHOLD = 0.9
+
+
+#: most samples for which SSNAL is tried: its Newton systems are dense N x N (measured at
+#: N = 442 only; the interior-point loop solves larger programs)
+MAX_SAMPLES = 1000
+
 
 def applicable(prog) -> bool:
-    """Whether :func:`~nnlasso.patterns.pattern_path` tries the SSNAL point: the cone program
-    with the squared loss, the penalized bias, one output and no free affine part."""
+    """Whether SSNAL is tried (:func:`solve_program`, and the warm steps of
+    :func:`~nnlasso.patterns.pattern_path`): the cone program with the squared loss, the
+    penalized bias, one output, no free affine part and at most :data:`MAX_SAMPLES` samples."""
     return (prog.cone and prog.loss.name == "squared" and prog.bias == "penalized"
-            and not prog.lin_block and prog.T.shape[1] == 1 and prog.Qf is None)
+            and not prog.lin_block and prog.T.shape[1] == 1 and prog.Qf is None
+            and prog.N <= MAX_SAMPLES)
+
+
+#: a failed cold SSNAL hands its dual point to the interior-point loop's start
+#: (:meth:`~.WorkingSetLoop.start_from_dual`) when its certified relative gap is below this
+START_GAP = 2e-2
+
+
+def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | None = None
+                  ) -> tuple[dict, dict, dict, dict]:
+    """The hook of :func:`nnlasso.patterns.solve_patterns` for :func:`applicable` programs:
+    SSNAL from the zero network, returned as :meth:`PatternProgram.solve_working_set` returns
+    (res, ev, cert, info) with ``method`` "ssnal", ``newton`` and ``outer``. When it returns no
+    certified point the working-set loop solves the program (from SSNAL's last dual point when
+    its certified relative gap is <= :data:`START_GAP`), and ``method`` is the backend's name.
+    With a ``start`` (a warm step of :func:`~nnlasso.patterns.pattern_path`, whose ``"point"``
+    is SSNAL's from the previous lam) the loop runs from it directly (``method`` "ssnal" when
+    it accepted the point without a restricted solve)."""
+    t0 = time.perf_counter()
+    if start is not None:
+        # a warm start (pattern_path's steps: its "point" is SSNAL's from the previous lam,
+        # certified first by the loop)
+        res, ev, cert, info = prog.solve_working_set(max_rounds=max_rounds, level=level,
+                                                     start=start)
+        res = {**res, "compile": info["compile"], "solve": info["solve"]}
+        method = "ssnal" if info["rounds"] == 0 else prog.solver.lower()
+        return res, ev, cert, {**info, "method": method, "inaccurate_retry": None}
+    alm = ConeALM(prog)
+    point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam)
+    if point is not None:
+        ev = prog.evaluate(point)
+        cert = prog.certify(ev["zfit"], point["mu"])
+        logger.log(level, "pattern SSNAL: %d outer iterations, %d Newton steps, certified rel "
+                   "gap %.2e", point["outer"], point["newton"],
+                   prog.rel_gap(ev["objective"], cert["dual"]))
+        info = {"method": "ssnal", "rounds": 0, "blocks": int(prog.B), "rows": 0,
+                "newton": int(point["newton"]), "outer": int(point["outer"]), "history": [],
+                "compile": 0.0, "solve": point["solve"], "total": time.perf_counter() - t0,
+                "regularization_retry": None, "failure_retries": 0, "inaccurate_retry": None,
+                "working_blocks": point["support"], "working_rows": None}
+        return point, ev, cert, info
+    t_alm = time.perf_counter() - t0
+    logger.log(level, "pattern SSNAL: no certified point (%s, last rel gap %.2e, %.1fs); "
+               "solving with the working-set loop", alm.fail, alm.last_gap, t_alm)
+    if alm.q is not None and alm.last_gap <= START_GAP:
+        start = prog.start_from_dual(alm.q, START_THRESHOLD)
+    res, ev, cert, info = prog.solve_working_set(max_rounds=max_rounds, level=level,
+                                                 start=start)
+    res = {**res, "compile": info["compile"], "solve": info["solve"] + t_alm}
+    info = {**info, "method": prog.solver.lower(), "ssnal": {"fail": alm.fail, "time": t_alm,
+                                                          "rel_gap": alm.last_gap},
+            "solve": info["solve"] + t_alm, "total": time.perf_counter() - t0,
+            "inaccurate_retry": None}
+    return res, ev, cert, info
 
 
 class ConeALM:
     """SSNAL points of one cone :class:`~nnlasso.patterns.program.PatternProgram` (see the
     module docstring)."""
 
-    sigma0 = 10.0          # first sigma (warm start from a nearby lam)
-    sigma_growth = 3.0     # sigma <- sigma_growth sigma after each outer iteration
-    sigma_max = 3e3        # cap (larger sigma: the Newton steps hit the projections' rounding)
-    max_outer = 14         # outer (multiplier) iterations
+    sigma0 = 10.0          # first sigma
+    sigma_growth = 5.0     # sigma <- sigma_growth sigma after each outer iteration
+    sigma_max = 1e6        # its cap
+    max_outer = 20         # outer (multiplier) iterations
     max_inner = 30         # semismooth Newton steps per outer iteration
     polish_below = 1e-4    # certified relative gap from which the face polish is tried
     max_bytes = 1 << 29    # the Newton system's factor W (N, sum of face dimensions)
@@ -72,6 +138,7 @@ class ConeALM:
         self.warm = None
         self.fail: str | None = None
         self.q: np.ndarray | None = None       # the last certificate's dual point
+        self.last_gap = np.inf                  # and its certified relative gap
         self.n_newton = 0
 
     # ---- operators (never the dictionary: products through the masks) --------------------
@@ -153,7 +220,7 @@ class ConeALM:
         t0 = time.perf_counter()
         p = self.p
         y = p.y
-        self.fail, self.q, self.n_newton = None, None, 0
+        self.fail, self.q, self.n_newton, self.last_gap = None, None, 0, np.inf
         self._mu0 = np.zeros((p.B, p.N))
         th = np.asarray(th0, dtype=float).copy()
         u = self._A(th) - y
@@ -184,6 +251,7 @@ class ConeALM:
                 self.n_newton += 1
             th = z
             rg, viol = self._certify(th)
+            self.last_gap = rg
             if rg <= p.tol and viol <= p.viol_tol:
                 return {**self._point(th, t0), "support": self._support(th), "outer": outer + 1,
                         "newton": self.n_newton}

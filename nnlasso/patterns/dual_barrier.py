@@ -82,15 +82,21 @@ def supported(prog) -> bool:
             and not prog.lin_block and prog.Qf is None)
 
 
-def native_solver(solver: str, working_set, prog) -> "Callable | None":
+def native_solver(solver: str, working_set, prog, use_ws: bool = True) -> "Callable | None":
     """The hook of :func:`nnlasso.patterns.solve_patterns`: :func:`solve_program` when
     ``solver`` and ``working_set`` are "auto" (the defaults) and the program is
-    :func:`supported`, else None (the CVXPY backend named by ``solver`` solves it, through
+    :func:`supported`, :func:`nnlasso.patterns.augmented_lagrangian.solve_program` (SSNAL) for
+    the cone programs it applies to that ``use_ws`` (the working-set loop, not one program,
+    would solve them), else None (the CVXPY backend named by ``solver`` solves it, through
     the working-set loop or as one program as ``working_set`` says)."""
-    if (isinstance(solver, str) and solver.upper() == "AUTO" and isinstance(working_set, str)
-            and working_set == "auto" and supported(prog)
-            and barrier_memory(prog.N, prog.B) <= max_memory_default()):
+    if not (isinstance(solver, str) and solver.upper() == "AUTO"
+            and isinstance(working_set, str) and working_set == "auto"):
+        return None
+    if supported(prog) and barrier_memory(prog.N, prog.B) <= max_memory_default():
         return solve_program
+    from . import augmented_lagrangian
+    if use_ws and augmented_lagrangian.applicable(prog):
+        return augmented_lagrangian.solve_program
     return None
 
 
