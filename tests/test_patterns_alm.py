@@ -90,3 +90,27 @@ def test_path_takes_the_point_and_falls_back_to_the_loop(monkeypatch):
         assert b.objective == pytest.approx(s.objective, rel=1e-7)
     ip = pattern_path(X, y, lams, P, **kw, warm_solver="ip")
     assert all(s.info["path"]["newton"] is None for s in ip)
+
+
+def test_solve_patterns_default_is_ssnal_on_large_cone_programs(monkeypatch):
+    """working_set="auto" (the default) on a cone program large enough for the working set
+    runs SSNAL from the zero network: certified, equal to the interior-point loop's optimum
+    (working_set=True, CLARABEL); when SSNAL returns no point the loop solves it."""
+    X, y, P = _case(N=60, n_pat=200, seed=4)
+    kw = dict(cone=True, bias="penalized", skip=None)
+    assert P.shape[0] * 2 * X.shape[0] > 20_000          # "auto" takes the working set
+    lam = 0.05
+    sol = solve_patterns(X, y, lam, P, **kw)
+    loop = solve_patterns(X, y, lam, P, **kw, working_set=True)
+    assert sol.info["working_set"]["method"] == "ssnal" and sol.inner == "SSNAL"
+    assert loop.info["working_set"].get("method") is None and loop.inner == "CLARABEL"
+    for s in (sol, loop):
+        assert s.status == "optimal" and s.rel_gap <= 1e-8
+    assert sol.objective == pytest.approx(loop.objective, rel=1e-7)
+    assert sol.max_violation <= 1e-9 * np.max(np.abs(sol.U)) + 1e-12
+    monkeypatch.setattr(ConeALM, "max_outer", 1)
+    back = solve_patterns(X, y, lam, P, **kw)
+    wsi = back.info["working_set"]
+    assert wsi["method"] == "clarabel" and wsi["ssnal"]["fail"] == "max_outer"
+    assert wsi["rounds"] >= 1 and back.status == "optimal"
+    assert back.objective == pytest.approx(loop.objective, rel=1e-7)

@@ -39,6 +39,7 @@ import logging
 import time
 
 import numpy as np
+import scipy.linalg as sla
 
 from .cone_projection import project_cones
 from .newton import _psd_solve
@@ -185,7 +186,8 @@ class ConeALM:
         c = sig * lam / nr
         F = np.concatenate([U * np.sqrt(1.0 - c)[:, None, None],
                             (res.P[act] * (np.sqrt(c) / nr)[:, None])[:, :, None]], axis=2)
-        W = np.einsum("nj,ajr->nar", p.Xl, F)                      # (N, a, e + 1)
+        a, e, r = F.shape
+        W = (p.Xl @ F.transpose(1, 0, 2).reshape(e, a * r)).reshape(p.N, a, r)
         W *= p.Mk[:, act][:, :, None]
         W = W.reshape(p.N, -1)
         W = W[:, np.any(W != 0, axis=0)]
@@ -293,27 +295,36 @@ class ConeALM:
                               for j, k in enumerate(act.tolist())])
         y = p.y
         PtP, Pty = Psi.T @ Psi, Psi.T @ y
+        starts = np.array([s_.start for s_ in sl])
+        owner = np.repeat(np.arange(len(sl)), np.diff(np.append(starts, o)))
+
+        def norms(v):
+            return np.sqrt(np.add.reduceat(v * v, starts))
 
         def f(v):
             r = Psi @ v - y
-            return 0.5 * float(r @ r) + lam * sum(float(np.linalg.norm(v[s])) for s in sl)
+            return 0.5 * float(r @ r) + lam * float(np.sum(norms(v)))
 
         fv = f(phi)
+        same = owner[:, None] == owner[None, :]                     # the blocks' diagonal
         for it in range(iters):
-            g = PtP @ phi - Pty
-            H = PtP.copy()
-            for s in sl:
-                v = phi[s]
-                n = float(np.linalg.norm(v))
-                if n == 0.0:
-                    return None
-                w = v / n
-                g[s] += lam * w
-                H[s, s] += lam / n * (np.eye(v.size) - np.outer(w, w))
+            n = norms(phi)
+            if np.any(n == 0.0):
+                return None
+            w = phi / n[owner]
+            g = PtP @ phi - Pty + lam * w
             gn = float(np.linalg.norm(g))
             if gn <= 1e-9 * lam:
                 break
-            d = -_psd_solve(H, g)
+            # H = Psi^T Psi + blockdiag(lam / |phi_k| (I - w_k w_k^T))
+            H = PtP + np.where(same, (lam / n[owner])[:, None]
+                               * (np.eye(o) - w[:, None] * w[None, :]), 0.0)
+            try:
+                H[np.diag_indices_from(H)] += 1e-12 * float(np.max(np.diag(H)))
+                d = -sla.cho_solve(sla.cho_factor(H, check_finite=False), g,
+                                   check_finite=False)
+            except np.linalg.LinAlgError:
+                d = -_psd_solve(H, g)
             a = 1.0
             while a > 1e-10:
                 fn = f(phi + a * d)
