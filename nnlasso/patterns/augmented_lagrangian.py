@@ -161,11 +161,18 @@ class ConeALM:
 
     def _prox(self, x: np.ndarray, t: float):
         """prox of t p at x (B, d+1): the group shrink of the exact cone projections."""
-        res = project_cones(self.p.Xl, self.S, x, warm=self.warm)
+        # blocks whose projection is shown to be <= t stop early (their prox is 0): only the
+        # others are projected exactly (project_cones' stop)
+        res = project_cones(self.p.Xl, self.S, x, warm=self.warm, stop=t)
         self.warm = res
-        nrm = res.norm
+        nrm = self._active_norms(res, t)
         scale = np.where(nrm > t, 1.0 - t / np.where(nrm > 0, nrm, 1.0), 0.0)
         return res.P * scale[:, None], res
+
+    @staticmethod
+    def _active_norms(res, t: float) -> np.ndarray:
+        """|P_K(x_k)| of the exactly projected blocks, 0 for those stopped at a bound <= t."""
+        return np.where(res.converged & (res.norm > t), res.norm, 0.0)
 
     def _psi(self, u, th, sig, lam):
         z, res = self._prox(th - sig * self._At(u), sig * lam)
@@ -176,7 +183,7 @@ class ConeALM:
     def _hessian(self, res, sig: float, lam: float) -> np.ndarray | None:
         """I + sigma sum_k A_k J_k A_k^T (N, N), None when too large."""
         p = self.p
-        act = np.flatnonzero(res.norm > sig * lam)
+        act = np.flatnonzero(self._active_norms(res, sig * lam) > 0)
         if act.size == 0:
             return np.eye(p.N)
         if 8 * p.N * act.size * (p.e + 1) > self.max_bytes:
@@ -277,7 +284,7 @@ class ConeALM:
         """Newton on the smooth group lasso over the faces of the last prox (res: its
         projections; t = sigma lam its shrink); None when it does not converge."""
         p = self.p
-        act = np.flatnonzero(res.norm > t)
+        act = np.flatnonzero(self._active_norms(res, t) > 0)
         if act.size == 0:
             return None
         U, dim = res.face_basis(act)
