@@ -96,9 +96,9 @@ def test_solve_patterns_default_is_ssnal_on_large_cone_programs(monkeypatch):
     """working_set="auto" (the default) on a cone program large enough for the working set
     runs SSNAL from the zero network: certified, equal to the interior-point loop's optimum
     (working_set=True, CLARABEL); when SSNAL returns no point the loop solves it."""
-    X, y, P = _case(N=60, n_pat=200, seed=4)
+    X, y, P = _case(N=60, n_pat=300, seed=4)
     kw = dict(cone=True, bias="penalized", skip=None)
-    assert P.shape[0] * 2 * X.shape[0] > 20_000          # "auto" takes the working set
+    assert P.shape[0] * 2 * X.shape[0] > 20_000 and 2 * P.shape[0] >= 500   # SSNAL applies
     lam = 0.05
     sol = solve_patterns(X, y, lam, P, **kw)
     loop = solve_patterns(X, y, lam, P, **kw, working_set=True)

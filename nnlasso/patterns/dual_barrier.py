@@ -87,15 +87,17 @@ def native_solver(solver: str, working_set, prog, use_ws: bool = True) -> "Calla
     ``solver`` and ``working_set`` are "auto" (the defaults) and the program is
     :func:`supported`, :func:`nnlasso.patterns.augmented_lagrangian.solve_program` (SSNAL) for
     the cone programs it applies to that ``use_ws`` (the working-set loop, not one program,
-    would solve them), else None (the CVXPY backend named by ``solver`` solves it, through
-    the working-set loop or as one program as ``working_set`` says)."""
+    would solve them) and that have at least its ``MIN_BLOCKS`` blocks, else None (the CVXPY
+    backend named by ``solver`` solves it, through the working-set loop or as one program as
+    ``working_set`` says)."""
     if not (isinstance(solver, str) and solver.upper() == "AUTO"
             and isinstance(working_set, str) and working_set == "auto"):
         return None
     if supported(prog) and barrier_memory(prog.N, prog.B) <= max_memory_default():
         return solve_program
     from . import augmented_lagrangian
-    if use_ws and augmented_lagrangian.applicable(prog):
+    if (use_ws and augmented_lagrangian.applicable(prog)
+            and prog.B >= augmented_lagrangian.MIN_BLOCKS):
         return augmented_lagrangian.solve_program
     return None
 
