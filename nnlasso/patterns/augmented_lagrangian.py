@@ -135,7 +135,8 @@ class ConeALM:
     inner_tol = 1e-2       # outer iteration j stops its Newton steps at
     inner_decay = 0.1      # |grad psi| <= inner_tol inner_decay^j (1 + |y|)
     polish_below = 1e-4    # certified relative gap from which the face polish is tried
-    progress = 0.9         # give up when the gap is > progress x the gap two outer steps back
+    stall_outer = 5        # give up when the certified gap is still > stall_gap after
+    stall_gap = 0.5        # stall_outer outer iterations (converging runs: <= 0.2 after 4)
     max_bytes = 1 << 29    # the Newton system's factor W (N, sum of face dimensions)
 
     def __init__(self, prog):
@@ -244,7 +245,6 @@ class ConeALM:
         u = self._A(th) - y
         sig = self.sigma0
         ny = 1.0 + float(np.linalg.norm(y))
-        gaps: list[float] = []
         for outer in range(self.max_outer):
             val, z, res = self._psi(u, th, sig, lam)
             for _ in range(self.max_inner):
@@ -272,10 +272,9 @@ class ConeALM:
             th = z
             rg, viol = self._certify(th)
             self.last_gap = rg
-            gaps.append(rg)
-            if outer >= 2 and rg > self.progress * gaps[-3]:
-                # no progress over two outer iterations (seen on 30 gates on diabetes: every
-                # inner minimization hits max_inner and the gap stays at 1): the loop solves it
+            if outer + 1 >= self.stall_outer and rg > self.stall_gap:
+                # no usable dual point yet (seen on 30 gates on diabetes: every inner
+                # minimization hits max_inner and the gap stays at 1): the loop solves it
                 self.fail = "no progress"
                 return None
             if rg <= p.tol and viol <= p.viol_tol:
