@@ -58,15 +58,39 @@ def test_warm_point_is_certified_and_equals_the_reference(lam0, lam1):
 
 
 @pytest.mark.parametrize("kw", [dict(cone=False), dict(skip=True), dict(bias="unpenalized"),
-                                dict(loss="logistic")])
-def test_only_the_squared_penalized_cone_program_without_free_part(kw):
+                                dict(skip=True, loss="logistic")])
+def test_only_the_penalized_cone_program_without_free_part(kw):
     X, y, P = _case(N=20, n_pat=10)
     if kw.get("loss") == "logistic":
         y = (y > np.median(y)).astype(int)
     prog = _prog(X, y, P, 0.1, **kw)
     assert not applicable(prog)
-    with pytest.raises(ValueError, match="squared loss, the penalized bias"):
+    with pytest.raises(ValueError, match="the penalized bias"):
         ConeALM(prog)
+
+
+@pytest.mark.parametrize("lam0,lam1", [(0.5, 0.2), (0.1, 0.05)])
+def test_logistic_points_warm_and_cold_equal_the_interior_point_loop(lam0, lam1):
+    """The logistic loss (h*(u) = sum s log s + (1 - s) log(1 - s), s = -y u, Newton kept
+    inside (0, 1)): from the solution at lam0 and from the zero network, certified points
+    equal to the CLARABEL loop's optimum."""
+    X, y, P = pattern_case("logistic", N=40, n_pat=30, seed=3)
+    P = P[P.any(axis=1)]
+    kw = dict(loss="logistic", cone=True, bias="penalized", skip=None)
+    s0 = solve_patterns(X, y, lam0, P, **kw)
+    ref = solve_patterns(X, y, lam1, P, **kw, working_set=True)
+    assert ref.inner == "CLARABEL" and ref.status == "optimal"
+    prog = _prog(X, y, P, lam1, loss="logistic")
+    assert applicable(prog)
+    for th0 in (np.hstack([s0.U, s0.beta[:, None]]), np.zeros((prog.B, prog.e))):
+        alm = ConeALM(prog)
+        pt = alm.solve(th0, lam1)
+        assert pt is not None, alm.fail
+        ev = prog.evaluate(pt)
+        cert = prog.certify(ev["zfit"], pt["mu"])
+        assert prog.rel_gap(ev["objective"], cert["dual"]) <= 1e-8
+        assert ev["max_row_violation"] <= 1e-9 * float(np.max(ev["bnorm"]))
+        assert ev["objective"] == pytest.approx(ref.objective, rel=1e-7)
 
 
 def test_path_takes_the_point_and_falls_back_to_the_loop(monkeypatch):

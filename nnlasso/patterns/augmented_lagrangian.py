@@ -1,37 +1,43 @@
-"""Warm-started semismooth Newton augmented Lagrangian (SSNAL) for the cone pattern program
-(squared loss, penalized bias), used by :func:`~nnlasso.patterns.pattern_path` between
+"""Semismooth Newton augmented Lagrangian (SSNAL) for the cone pattern program (squared or
+logistic loss, penalized bias, no skip), used by :func:`~nnlasso.patterns.pattern_path` between
 neighbouring lam: like :mod:`nnlasso.patterns.newton` for the gated program, it proposes a point
 that the working-set loop certifies over all blocks and rows (``start["point"]`` of
 :meth:`~nnlasso.patterns.working_set.WorkingSetLoop.solve_working_set`); a point that does not
 certify only seeds the loop's start (:meth:`~.WorkingSetLoop.start_from_dual` at its dual point).
 
-The program is min_theta 1/2 |A theta - y|^2 + p(theta), A theta = sum_k sigma_k D_k Xl theta_k,
-p(theta) = sum_k lam |theta_k| + indicator(theta_k in K_k), K_k = {v : (2 D_k - I) Xl v >= 0}.
-The augmented Lagrangian method runs on its dual (Li, Sun & Toh's SSNAL for the lasso): with the
-multiplier theta and sigma > 0, each outer iteration minimizes over u in R^N
+The program is min_theta h(A theta) + p(theta), h(z) = sum_n L(y_n, z_n) (squared or logistic),
+A theta = sum_k sigma_k D_k Xl theta_k, p(theta) = sum_k lam |theta_k| + indicator(theta_k in K_k),
+K_k = {v : (2 D_k - I) Xl v >= 0}. The augmented Lagrangian method runs on its dual (Li, Sun &
+Toh's SSNAL for the lasso): with the multiplier theta and sigma > 0, each outer iteration
+minimizes over u in R^N
 
-    psi(u) = 1/2 |u|^2 + y^T u + |z(u)|^2 / (2 sigma) - |theta|^2 / (2 sigma),
-    z(u) = prox_{sigma p}(theta - sigma A^T u),   grad psi(u) = u + y - A z(u),
+    psi(u) = h*(u) + |z(u)|^2 / (2 sigma) - |theta|^2 / (2 sigma),
+    z(u) = prox_{sigma p}(theta - sigma A^T u),   grad psi(u) = grad h*(u) - A z(u),
 
-then sets theta <- z(u) and sigma <- 3 sigma. The prox is blockwise the group shrink of the exact
-cone projection, prox(x)_k = max(0, 1 - sigma lam / |P_K(x_k)|) P_K(x_k) (K_k a cone), computed
-for all blocks at once by :func:`~nnlasso.patterns.cone_projection.project_cones` (warm started
-from the previous call's active sets); psi is minimized by semismooth Newton with the generalized
-Hessian I + sigma sum_k A_k J_k A_k^T, J_k = (1 - c_k) Pi_k + c_k p_k p_k^T on the blocks with
+(squared: h*(u) = 1/2 |u|^2 + y^T u; logistic, y in {-1, +1}: h*(u) = sum s log s +
+(1 - s) log(1 - s), s = -y u, whose domain (0, 1) the Newton steps keep)
+
+then sets theta <- z(u) and sigma <- 5 sigma (at most 1e6). The prox is blockwise the group
+shrink of the exact cone projection, prox(x)_k = max(0, 1 - sigma lam / |P_K(x_k)|) P_K(x_k)
+(K_k a cone), computed for all blocks at once by
+:func:`~nnlasso.patterns.cone_projection.project_cones` (warm started from the previous call's
+active sets, stopped early on blocks whose projection is shown to be <= sigma lam); psi is
+minimized by semismooth Newton with the generalized Hessian
+diag(h*'') + sigma sum_k A_k J_k A_k^T, J_k = (1 - c_k) Pi_k + c_k p_k p_k^T on the blocks with
 |P_K(x_k)| > sigma lam (Pi_k the projector onto the span of the projection's face, p_k the unit
 projection, c_k = sigma lam / |P_K(x_k)|; 0 elsewhere): an N x N system, N the samples, and
 Armijo backtracking. Every iterate theta is in the cones (it is a projection).
 
 When the certified relative gap (nnlasso's certificate) is <= ``polish_below``, the faces of
 the last prox are taken as the optimal ones and the point is polished by Newton's method on the
-smooth group lasso min 1/2 |y - sum_k Psi_k phi_k|^2 + lam sum_k |phi_k| with theta_k = N_k phi_k
+smooth group lasso min h(sum_k Psi_k phi_k) + lam sum_k |phi_k| with theta_k = N_k phi_k
 (N_k an orthonormal basis of block k's face span, Psi_k = A_k N_k); a polished point that keeps
 every cone row (slack >= -1e-9 |xl_n| max|theta|) and certifies at ``tol`` is returned.
 
 :func:`~nnlasso.patterns.solve_patterns` runs it from the zero network (:func:`solve_program`,
 the default for :func:`applicable` programs), and :func:`~nnlasso.patterns.pattern_path`'s warm
-steps from the previous lam's point; measured on diabetes, 1000 sampled cone patterns, in
-docs/benchmarks.md.
+steps from the previous lam's point; measured on diabetes and breast cancer, 1000 sampled cone
+patterns, in docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ def applicable(prog) -> bool:
     """Whether SSNAL is tried (:func:`solve_program`, and the warm steps of
     :func:`~nnlasso.patterns.pattern_path`): the cone program with the squared loss, the
     penalized bias, one output, no free affine part and at most :data:`MAX_SAMPLES` samples."""
-    return (prog.cone and prog.loss.name == "squared" and prog.bias == "penalized"
+    return (prog.cone and prog.loss.name in ("squared", "logistic") and prog.bias == "penalized"
             and not prog.lin_block and prog.T.shape[1] == 1 and prog.Qf is None
             and prog.N <= MAX_SAMPLES)
 
@@ -141,8 +147,8 @@ class ConeALM:
 
     def __init__(self, prog):
         if not applicable(prog):
-            raise ValueError("ConeALM: the cone program with the squared loss, the penalized "
-                             "bias and no free affine part only")
+            raise ValueError("ConeALM: the cone program with the squared or logistic loss, the "
+                             "penalized bias and no free affine part only")
         self.p = prog
         self.S = np.where(prog.D[:, prog.bpat], np.int8(1), np.int8(-1))      # (N, B)
         self.Dt = prog.D.T.astype(np.float64)                                 # (P, N)
@@ -184,18 +190,51 @@ class ConeALM:
         """|P_K(x_k)| of the exactly projected blocks, 0 for those stopped at a bound <= t."""
         return np.where(res.converged & (res.norm > t), res.norm, 0.0)
 
-    def _psi(self, u, th, sig, lam):
-        z, res = self._prox(th - sig * self._At(u), sig * lam)
+    def _conjugate(self, u: np.ndarray):
+        """h*(u) = sum_n L*(y_n, u_n), its gradient and Hessian diagonal; None outside its
+        domain. Squared: 1/2 |u|^2 + y^T u. Logistic (y in {-1, +1}): sum s log s +
+        (1 - s) log(1 - s), s = -y u in (0, 1) (the open interval: Newton stays inside)."""
         y = self.p.y
-        val = 0.5 * u @ u + y @ u + (float(np.sum(z * z)) - float(np.sum(th * th))) / (2 * sig)
-        return val, z, res
+        if self.p.loss.name == "squared":
+            return 0.5 * float(u @ u) + float(y @ u), u + y, np.ones_like(u)
+        s = -y * u
+        if np.any(s <= 0.0) or np.any(s >= 1.0):
+            return None
+        l1 = np.log1p(-s)
+        ls = np.log(s)
+        return float(np.sum(s * ls + (1.0 - s) * l1)), -y * (ls - l1), 1.0 / (s * (1.0 - s))
 
-    def _hessian(self, res, sig: float, lam: float) -> np.ndarray | None:
-        """I + sigma sum_k A_k J_k A_k^T (N, N), None when too large."""
+    def _step_to_boundary(self, u: np.ndarray, d: np.ndarray) -> float:
+        """The largest a <= 1 keeping u + a d inside h*'s domain, with a margin (logistic:
+        s = -y u in (0, 1); squared: 1)."""
+        if self.p.loss.name == "squared":
+            return 1.0
+        y = self.p.y
+        s, ds = -y * u, -y * d
+        a = 1.0
+        neg, pos = ds < 0, ds > 0
+        if np.any(neg):
+            a = min(a, 0.99 * float(np.min(-s[neg] / ds[neg])))
+        if np.any(pos):
+            a = min(a, 0.99 * float(np.min((1.0 - s[pos]) / ds[pos])))
+        return a
+
+    def _psi(self, u, th, sig, lam):
+        """(psi(u), grad psi(u), h*'s Hessian diagonal, z(u), the projections), or None
+        outside h*'s domain."""
+        hs = self._conjugate(u)
+        if hs is None:
+            return None
+        z, res = self._prox(th - sig * self._At(u), sig * lam)
+        val = hs[0] + (float(np.sum(z * z)) - float(np.sum(th * th))) / (2 * sig)
+        return val, hs[1] - self._A(z), hs[2], z, res
+
+    def _hessian(self, res, sig: float, lam: float, hdiag: np.ndarray) -> np.ndarray | None:
+        """diag(h*'') + sigma sum_k A_k J_k A_k^T (N, N), None when too large."""
         p = self.p
         act = np.flatnonzero(self._active_norms(res, sig * lam) > 0)
         if act.size == 0:
-            return np.eye(p.N)
+            return np.diag(hdiag)
         if 8 * p.N * act.size * (p.e + 1) > self.max_bytes:
             return None
         U, _ = res.face_basis(act)                                  # (a, e, e), zero padded
@@ -210,7 +249,7 @@ class ConeALM:
         W = W[:, np.any(W != 0, axis=0)]
         H = W @ W.T
         H *= sig
-        H[np.diag_indices_from(H)] += 1.0
+        H[np.diag_indices_from(H)] += hdiag
         return H
 
     # ---- certificate ---------------------------------------------------------------------
@@ -242,32 +281,38 @@ class ConeALM:
         self.fail, self.q, self.n_newton, self.last_gap = None, None, 0, np.inf
         self._mu0 = np.zeros((p.B, p.N))
         th = np.asarray(th0, dtype=float).copy()
-        u = self._A(th) - y
+        # u = grad L at the start's fit (inside h*'s domain)
+        u = p.loss.grad(self._A(th)[:, None], p.T)[:, 0]
         sig = self.sigma0
         ny = 1.0 + float(np.linalg.norm(y))
         for outer in range(self.max_outer):
-            val, z, res = self._psi(u, th, sig, lam)
+            cur = self._psi(u, th, sig, lam)
+            if cur is None:
+                self.fail = "left the domain"
+                return None
+            val, g, hdiag, z, res = cur
             for _ in range(self.max_inner):
-                g = u + y - self._A(z)
                 if np.linalg.norm(g) <= max(self.inner_tol * self.inner_decay ** outer,
                                             1e-13) * ny:
                     break
-                H = self._hessian(res, sig, lam)
+                H = self._hessian(res, sig, lam, hdiag)
                 if H is None:
                     self.fail = "too large"
                     return None
                 d = -np.linalg.solve(H, g)
                 slope = float(g @ d)
-                a = 1.0
+                a = self._step_to_boundary(u, d)
                 for _ in range(30):
-                    val2, z2, res2 = self._psi(u + a * d, th, sig, lam)
+                    trial = self._psi(u + a * d, th, sig, lam)
                     # Armijo, up to the rounding of psi
-                    if val2 <= val + 1e-4 * a * slope + 1e-13 * (abs(val) + 1.0):
+                    if trial is not None and (trial[0] <= val + 1e-4 * a * slope
+                                              + 1e-13 * (abs(val) + 1.0)):
                         break
                     a *= 0.5
                 else:
                     break
-                u, val, z, res = u + a * d, val2, z2, res2
+                u = u + a * d
+                val, g, hdiag, z, res = trial
                 self.n_newton += 1
             th = z
             rg, viol = self._certify(th)
@@ -316,8 +361,7 @@ class ConeALM:
         shrink = 1.0 - t / res.norm[act]
         phi = np.concatenate([U[j][:, :dim[j]].T @ (res.P[k] * shrink[j])
                               for j, k in enumerate(act.tolist())])
-        y = p.y
-        PtP, Pty = Psi.T @ Psi, Psi.T @ y
+        loss, T = p.loss, p.T
         starts = np.array([s_.start for s_ in sl])
         owner = np.repeat(np.arange(len(sl)), np.diff(np.append(starts, o)))
 
@@ -325,8 +369,7 @@ class ConeALM:
             return np.sqrt(np.add.reduceat(v * v, starts))
 
         def f(v):
-            r = Psi @ v - y
-            return 0.5 * float(r @ r) + lam * float(np.sum(norms(v)))
+            return loss.value((Psi @ v)[:, None], T) + lam * float(np.sum(norms(v)))
 
         fv = f(phi)
         same = owner[:, None] == owner[None, :]                     # the blocks' diagonal
@@ -335,12 +378,13 @@ class ConeALM:
             if np.any(n == 0.0):
                 return None
             w = phi / n[owner]
-            g = PtP @ phi - Pty + lam * w
+            zf = (Psi @ phi)[:, None]
+            g = Psi.T @ loss.grad(zf, T)[:, 0] + lam * w
             gn = float(np.linalg.norm(g))
             if gn <= 1e-9 * lam:
                 break
             # H = Psi^T Psi + blockdiag(lam / |phi_k| (I - w_k w_k^T))
-            H = PtP + np.where(same, (lam / n[owner])[:, None]
+            H = loss.hessian(zf, T, Psi) + np.where(same, (lam / n[owner])[:, None]
                                * (np.eye(o) - w[:, None] * w[None, :]), 0.0)
             try:
                 H[np.diag_indices_from(H)] += 1e-12 * float(np.max(np.diag(H)))
