@@ -266,7 +266,8 @@ def _build(X: Any, Y: Any, lam: float, patterns: Any, *, loss: str, skip: Any, c
     prog.options = backends.adapter(solver_name).factorization_options(opts, repeated=use_ws)
     return {"pb": pb, "prog": prog, "use_ws": use_ws, "solver": solver,
             "solver_name": solver_name, "bpat": bpat, "bsign": bsign, "P": P, "B": B,
-            "cone": cone, "tol": tol, "opts": opts, "native": native_solver(solver, working_set, prog, use_ws)}
+            "cone": cone, "tol": tol, "opts": opts,
+            "native": native_solver(solver, working_set, prog, use_ws)}
 
 
 def _solve_built(ctx: dict, *, active_tol: float, gates: tuple | None, max_rounds: int,
