@@ -52,12 +52,10 @@ from .newton import _psd_solve
 
 logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented logger name
 
-#: relative ratio from which a block joins the loop's start at SSNAL's dual point
-START_THRESHOLD = 0.9
 
 
 #: most samples for which SSNAL is tried: its Newton systems are dense N x N (measured at
-#: N = 442 only; the interior-point loop solves larger programs)
+#: N = 442 and 569 only; the interior-point loop solves larger programs)
 MAX_SAMPLES = 1000
 
 
@@ -103,8 +101,7 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
     alm = ConeALM(prog)
     point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam)
     if point is not None:
-        ev = prog.evaluate(point)
-        cert = prog.certify(ev["zfit"], point["mu"])
+        ev, cert = alm.last_ev, alm.last_cert        # SSNAL's certificate of the point
         logger.log(level, "pattern SSNAL: %d outer iterations, %d Newton steps, certified rel "
                    "gap %.2e", point["outer"], point["newton"],
                    prog.rel_gap(ev["objective"], cert["dual"]))
@@ -118,7 +115,7 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
     logger.log(level, "pattern SSNAL: no certified point (%s, last rel gap %.2e, %.1fs); "
                "solving with the working-set loop", alm.fail, alm.last_gap, t_alm)
     if alm.q is not None and alm.last_gap <= START_GAP:
-        start = prog.start_from_dual(alm.q, START_THRESHOLD)
+        start = prog.start_from_dual(alm.q)
     res, ev, cert, info = prog.solve_working_set(max_rounds=max_rounds, level=level,
                                                  start=start)
     res = {**res, "compile": info["compile"], "solve": info["solve"] + t_alm}
@@ -156,6 +153,7 @@ class ConeALM:
         self.fail: str | None = None
         self.q: np.ndarray | None = None       # the last certificate's dual point
         self.last_gap = np.inf                  # and its certified relative gap
+        self.last_ev = self.last_cert = None    # the last certified point's evaluation
         self.n_newton = 0
 
     # ---- operators (never the dictionary: products through the masks) --------------------
@@ -265,6 +263,7 @@ class ConeALM:
         cert = p.certify(ev["zfit"], self._mu0)
         self._mu0 = cert["mu"]
         self.q = cert["q"]
+        self.last_ev, self.last_cert = ev, cert
         top = float(np.max(ev["bnorm"])) if ev["bnorm"].size else 0.0
         viol = ev["max_row_violation"] / top if top > 0 else 0.0
         return p.rel_gap(ev["objective"], cert["dual"]), viol
