@@ -131,13 +131,17 @@ class ConeProjection:
         dim : (b,) int array
             m - rank(A_S).
         """
-        H = self.face_projector(blocks)
-        w, E = np.linalg.eigh(H)                 # eigenvalues 0 (row span) and 1 (face)
-        keep = w > 0.5
-        dim = keep.sum(axis=1)
-        order = np.argsort(~keep, axis=1, kind="stable")          # face directions first
+        ks = self._blocks(blocks)
+        Qr = self._Qr[ks]                        # rows: orthonormal (the active rows' span) or 0
+        m = Qr.shape[-1]
+        live = np.linalg.norm(Qr, axis=2) > 0.5
+        rank = live.sum(axis=1)
+        Qr = np.take_along_axis(Qr, np.argsort(~live, axis=1, kind="stable")[:, :, None], axis=1)
+        # a complete QR of [q_1 .. q_rank 0 ..]: its last m - rank columns span the complement
+        E, _ = np.linalg.qr(np.swapaxes(Qr, 1, 2), mode="complete")
+        dim = m - rank
+        order = (np.arange(m)[None, :] + rank[:, None]) % m             # face directions first
         U = np.take_along_axis(E, order[:, None, :], axis=2)
-        m = H.shape[-1]
         U *= (np.arange(m)[None, :] < dim[:, None])[:, None, :]
         return U, dim
 
