@@ -138,3 +138,60 @@ def test_solve_patterns_default_is_ssnal_on_large_cone_programs(monkeypatch):
     assert wsi["method"] == "clarabel" and wsi["ssnal"]["fail"] == "max_outer"
     assert wsi["rounds"] >= 1 and back.status == "optimal"
     assert back.objective == pytest.approx(loop.objective, rel=1e-7)
+
+
+def _slacks(prog, alm, th, act):
+    """Unit slacks s_n xl_n . theta_k / |xl_n| of the blocks act (N, a)."""
+    return (prog.Xl @ th[act].T) * alm.S[:, act] / np.linalg.norm(prog.Xl, axis=1)[:, None]
+
+
+def test_repolish_cuts_each_face_by_the_rows_it_violates():
+    """A polish whose faces were too large (here: every block's whole space, i.e. the gated
+    program on the support) leaves the cones; the re-polish restricts each block to the rows
+    it violated (a_n . v = 0) and ends on a point that keeps them."""
+    X, y, P = _case()
+    prog = _prog(X, y, P, 0.05)
+    alm = ConeALM(prog)
+    pt = alm.solve(np.zeros((prog.B, prog.e)), 0.05)
+    assert pt is not None, alm.fail
+    act = pt["support"]
+    full = [np.eye(prog.e)] * act.size
+    th1, act1, bases1 = alm._face_newton(act, full, pt["th"][act], 0.05, 30)
+    before = _slacks(prog, alm, th1, act1)
+    bad = before < -1e-6
+    assert bad.any()                                 # the whole spaces leave the cones
+    th2, act2, bases2 = alm._repolish(th1, act1, bases1, 0.05)
+    pos = {k: j for j, k in enumerate(act2.tolist())}
+    after = _slacks(prog, alm, th2, act2)
+    for j, k in enumerate(act1.tolist()):
+        rows = np.flatnonzero(bad[:, j])
+        if rows.size == 0:
+            continue
+        if k in pos:                                 # the cut rows are kept exactly
+            assert np.all(np.abs(after[rows, pos[k]]) <= 1e-9 * np.abs(th2).max())
+            assert bases2[pos[k]].shape[1] < prog.e
+        else:                                        # or the block left (its face was cut to 0)
+            assert np.all(th2[k] == 0)
+    # the objective over the smaller faces is not below the unconstrained one's
+    f = lambda th: prog.evaluate({"th": th, "C": None, "c0": None, "ulin": None})["objective"]
+    assert f(th2) >= f(th1) - 1e-12
+
+
+def test_no_progress_is_judged_on_the_best_gap(monkeypatch):
+    """The iterates' certified gap is not monotone: a run whose gap fell below stall_gap once
+    is not stopped for "no progress" when a later iterate's gap is large again; one whose gap
+    never did is stopped after stall_outer outer iterations."""
+    X, y, P = _case(N=20, n_pat=10)
+    prog = _prog(X, y, P, 0.1)
+
+    def run(gaps):
+        alm = ConeALM(prog)
+        seq = iter(gaps)
+        monkeypatch.setattr(alm, "_certify", lambda th: (next(seq), 0.0))
+        alm.polish_below = 0.0
+        alm.max_outer = len(gaps)
+        assert alm.solve(np.zeros((prog.B, prog.e)), 0.1) is None
+        return alm.fail
+
+    assert run([0.99, 0.99, 0.3, 0.99, 0.99, 0.99, 0.99]) == "max_outer"
+    assert run([0.99] * 7) == "no progress"

@@ -138,6 +138,8 @@ class ConeALM:
     inner_tol = 1e-2       # outer iteration j stops its Newton steps at
     inner_decay = 0.1      # |grad psi| <= inner_tol inner_decay^j (1 + |y|)
     polish_below = 1e-4    # certified relative gap from which the face polish is tried
+    repolish = 3           # polishes per try: one over the prox's faces, then over the faces
+                           # of the polished point's cone projections while it leaves its cones
     stall_outer = 5        # give up when the certified gap is still > stall_gap after
     stall_gap = 0.5        # stall_outer outer iterations (converging runs: <= 0.2 after 4)
     max_bytes = 1 << 29    # the Newton system's factor W (N, sum of face dimensions)
@@ -177,8 +179,9 @@ class ConeALM:
         """prox of t p at x (B, d+1): the group shrink of the exact cone projections."""
         # blocks whose projection is shown to be <= t stop early (their prox is 0): only the
         # others are projected exactly (project_cones' stop)
+        # warm started from the last accepted Newton iterate's projections (not from a
+        # rejected trial's: solve sets self.warm)
         res = project_cones(self.p.Xl, self.S, x, warm=self.warm, stop=t)
-        self.warm = res
         nrm = self._active_norms(res, t)
         scale = np.where(nrm > t, 1.0 - t / np.where(nrm > 0, nrm, 1.0), 0.0)
         return res.P * scale[:, None], res
@@ -235,16 +238,17 @@ class ConeALM:
             return np.diag(hdiag)
         if 8 * p.N * act.size * (p.e + 1) > self.max_bytes:
             return None
-        U, _ = res.face_basis(act)                                  # (a, e, e), zero padded
+        U, dim = res.face_basis(act)                                # (a, e, e), zero padded
         nr = res.norm[act]
         c = sig * lam / nr
-        F = np.concatenate([U * np.sqrt(1.0 - c)[:, None, None],
-                            (res.P[act] * (np.sqrt(c) / nr)[:, None])[:, :, None]], axis=2)
-        a, e, r = F.shape
-        W = (p.Xl @ F.transpose(1, 0, 2).reshape(e, a * r)).reshape(p.N, a, r)
-        W *= p.Mk[:, act][:, :, None]
-        W = W.reshape(p.N, -1)
-        W = W[:, np.any(W != 0, axis=0)]
+        # the factor's columns, without the zero padding: sqrt(1 - c_k) U_k[:, :dim_k] and
+        # sqrt(c_k) p_k of each active block k (as rows of F, with their block's index)
+        cols = np.arange(p.e)[None, :] < dim[:, None]                       # (a, e)
+        F = np.concatenate([(U * np.sqrt(1.0 - c)[:, None, None]).transpose(0, 2, 1)[cols],
+                            res.P[act] * (np.sqrt(c) / nr)[:, None]])
+        owner = np.concatenate([np.repeat(act, dim), act])
+        W = p.Xl @ F.T                                                       # (N, columns)
+        W *= p.Mk[:, owner]
         H = W @ W.T
         H *= sig
         H[np.diag_indices_from(H)] += hdiag
@@ -284,12 +288,14 @@ class ConeALM:
         u = p.loss.grad(self._A(th)[:, None], p.T)[:, 0]
         sig = self.sigma0
         ny = 1.0 + float(np.linalg.norm(y))
+        best = np.inf                           # the best certified gap so far
         for outer in range(self.max_outer):
             cur = self._psi(u, th, sig, lam)
             if cur is None:
                 self.fail = "left the domain"
                 return None
             val, g, hdiag, z, res = cur
+            self.warm = res
             for _ in range(self.max_inner):
                 if np.linalg.norm(g) <= max(self.inner_tol * self.inner_decay ** outer,
                                             1e-13) * ny:
@@ -307,31 +313,48 @@ class ConeALM:
                     if trial is not None and (trial[0] <= val + 1e-4 * a * slope
                                               + 1e-13 * (abs(val) + 1.0)):
                         break
-                    a *= 0.5
+                    if trial is None:
+                        a *= 0.5
+                    else:
+                        # the minimizer of the quadratic through psi(u), its slope and
+                        # psi(u + a d), kept in [0.1 a, 0.5 a]
+                        den = trial[0] - val - a * slope
+                        an = -slope * a * a / (2 * den) if den > 0 else 0.5 * a
+                        a = min(max(an, 0.1 * a), 0.5 * a)
                 else:
                     break
+                self.warm = trial[4]
                 u = u + a * d
                 val, g, hdiag, z, res = trial
                 self.n_newton += 1
             th = z
             rg, viol = self._certify(th)
             self.last_gap = rg
-            if outer + 1 >= self.stall_outer and rg > self.stall_gap:
+            best = min(best, rg)
+            if outer + 1 >= self.stall_outer and best > self.stall_gap:
                 # no usable dual point yet (seen on 30 gates on diabetes: every inner
-                # minimization hits max_inner and the gap stays at 1): the loop solves it
+                # minimization hits max_inner and the gap stays at 1): the loop solves it.
+                # The best gap, not the last: the iterates' gap is not monotone (0.09 then
+                # 0.98 at lam 0.001 on the 1000 diabetes gates, certified two outers later)
                 self.fail = "no progress"
                 return None
             if rg <= p.tol and viol <= p.viol_tol:
                 return {**self._point(th, t0), "support": self._support(th), "outer": outer + 1,
                         "newton": self.n_newton}
             if rg <= self.polish_below:
-                thp = self._polish(res, sig * lam, lam)
-                if thp is not None:
+                pol = self._polish(res, sig * lam, lam)
+                for _ in range(self.repolish):
+                    if pol is None:
+                        break
+                    thp = pol[0]
                     rgp, violp = self._certify(thp)
                     if rgp <= p.tol and violp <= p.viol_tol:
                         return {**self._point(thp, t0), "support": self._support(thp),
                                 "outer": outer + 1, "newton": self.n_newton}
-                    self._certify(th)                       # q of the iterate, not of thp
+                    if violp <= p.viol_tol:
+                        break
+                    pol = self._repolish(*pol, lam)
+                self._certify(th)                           # q of the iterate, not of thp
             sig = min(sig * self.sigma_growth, self.sigma_max)
         self.fail = "max_outer"
         return None
@@ -340,26 +363,60 @@ class ConeALM:
     def _support(th: np.ndarray) -> np.ndarray:
         return np.flatnonzero(np.any(th != 0, axis=1))
 
-    def _polish(self, res, t: float, lam: float, iters: int = 30) -> np.ndarray | None:
+    def _polish(self, res, t: float, lam: float, iters: int = 30):
         """Newton on the smooth group lasso over the faces of the last prox (res: its
-        projections; t = sigma lam its shrink); None when it does not converge."""
-        p = self.p
+        projections; t = sigma lam its shrink): (theta, blocks, face bases) or None when it
+        does not converge."""
         act = np.flatnonzero(self._active_norms(res, t) > 0)
         if act.size == 0:
             return None
         U, dim = res.face_basis(act)
+        bases = [U[j][:, :dim[j]] for j in range(act.size)]
+        shrink = 1.0 - t / res.norm[act]
+        return self._face_newton(act, bases, res.P[act] * shrink[:, None], lam, iters)
+
+    def _repolish(self, th: np.ndarray, act: np.ndarray, bases: list, lam: float,
+                  iters: int = 30):
+        """A polished point th that leaves its cones (the faces of the last prox were not the
+        optimal ones) polished once more, each block's face span cut by the rows it violates
+        {v in span N_k : a_n . v = 0}; as :meth:`_polish`."""
+        p = self.p
+        top = float(np.max(np.linalg.norm(th, axis=1)))
+        slack = (p.Xl @ th[act].T) * self.S[:, act]                        # (N, a)
+        bad = slack < -p.viol_tol * np.linalg.norm(p.Xl, axis=1)[:, None] * top
+        keep, nb = [], []
+        for j in range(act.size):
+            Nk = bases[j]
+            rows = np.flatnonzero(bad[:, j])
+            if rows.size:
+                M = p.Xl[rows] @ Nk                                          # (r, dim)
+                _, sv, Vt = np.linalg.svd(M)
+                rank = int(np.sum(sv > 1e-10 * max(sv[0], 1e-300)))
+                Nk = Nk @ Vt[rank:].T
+                if Nk.shape[1] == 0:
+                    continue
+            keep.append(j)
+            nb.append(Nk)
+        if not keep:
+            return None
+        keep = np.asarray(keep)
+        return self._face_newton(act[keep], nb, th[act[keep]], lam, iters)
+
+    def _face_newton(self, act: np.ndarray, bases: list, start: np.ndarray, lam: float,
+                     iters: int):
+        """Newton on min h(sum_k Psi_k phi_k) + lam sum_k |phi_k|, theta_k = N_k phi_k, over
+        the face spans N_k = ``bases`` of the blocks ``act``, from theta_act = N N^T ``start``:
+        (theta, act, bases), or None."""
+        p = self.p
         cols, sl, o = [], [], 0
         for j, k in enumerate(act.tolist()):
-            Nk = U[j][:, :dim[j]]
-            cols.append(p.Mk[:, k][:, None] * (p.Xl @ Nk))
-            sl.append(slice(o, o + int(dim[j])))
-            o += int(dim[j])
-        Psi = np.hstack(cols)
-        if any(s.stop == s.start for s in sl):
+            cols.append(p.Mk[:, k][:, None] * (p.Xl @ bases[j]))
+            sl.append(slice(o, o + bases[j].shape[1]))
+            o += bases[j].shape[1]
+        if any(s_.stop == s_.start for s_ in sl):
             return None
-        shrink = 1.0 - t / res.norm[act]
-        phi = np.concatenate([U[j][:, :dim[j]].T @ (res.P[k] * shrink[j])
-                              for j, k in enumerate(act.tolist())])
+        Psi = np.hstack(cols)
+        phi = np.concatenate([bases[j].T @ start[j] for j in range(act.size)])
         loss, T = p.loss, p.T
         starts = np.array([s_.start for s_ in sl])
         owner = np.repeat(np.arange(len(sl)), np.diff(np.append(starts, o)))
@@ -404,5 +461,5 @@ class ConeALM:
                 break
         out = np.zeros((p.B, p.e))
         for j, k in enumerate(act.tolist()):
-            out[k] = U[j][:, :dim[j]] @ phi[sl[j]]
-        return out
+            out[k] = bases[j] @ phi[sl[j]]
+        return out, act, bases
