@@ -211,10 +211,13 @@ def run(repeats: int = 3, n_gated: int = 300, n_cone: int = 30,
                                                           working_set=working_set), repeats)
             dual = sol.dual_objective
             wsi = sol.info.get("working_set", {})
-            how = (f"{wsi.get('rounds', 1)} rounds, {wsi.get('blocks', 0)} blocks"
-                   + (f", {wsi.get('rows', 0)} rows" if cone else ""))
+            if sol.inner == "SSNAL":
+                how = f"{wsi.get('newton')} Newton steps, {wsi.get('outer')} outer iterations"
+            else:
+                how = (f"{wsi.get('rounds', 1)} rounds, {wsi.get('blocks', 0)} blocks"
+                       + (f", {wsi.get('rows', 0)} rows" if cone else ""))
             rows.append(dict(program=program, n_patterns=int(pats.shape[0]), lam=lam,
-                             impl="nnlasso CLARABEL", time_s=tm, objective=sol.objective,
+                             impl=f"nnlasso {sol.inner}", time_s=tm, objective=sol.objective,
                              active=sol.n_active, gap=sol.gap, rel_gap=sol.rel_gap,
                              note=f"status {sol.status}; {how}"))
             if verbose:

@@ -41,7 +41,8 @@ def test_run_rows_keep_their_format():
     keys = {"program", "n_patterns", "lam", "impl", "time_s", "objective", "active", "gap",
             "rel_gap", "note"}
     assert all(set(r) == keys for r in rows)
-    nn = [r for r in rows if r["impl"] == "nnlasso CLARABEL"]
+    # nnlasso's rows name the solver that found the point (SSNAL or a CVXPY backend)
+    nn = [r for r in rows if r["impl"].startswith("nnlasso ")]
     assert [r["program"] for r in nn] == ["gated", "cone"]
     assert all(r["rel_gap"] <= 1e-6 for r in nn)
     sc = [r for r in rows if r["impl"].startswith("pyscnn")]
