@@ -195,3 +195,29 @@ def test_no_progress_is_judged_on_the_best_gap(monkeypatch):
 
     assert run([0.99, 0.99, 0.3, 0.99, 0.99, 0.99, 0.99]) == "max_outer"
     assert run([0.99] * 7) == "no progress"
+
+
+@pytest.mark.parametrize("scale_u", [1.0, 0.01, 0.0])
+def test_newton_matrix_equals_its_dense_definition(scale_u):
+    """_hessian's N x N matrix (one product W W^T over the active blocks' face bases and unit
+    projections, without the bases' zero padding) equals diag(h*'') + sigma sum_k A_k
+    ((1 - c_k) Pi_k + c_k p_k p_k^T) A_k^T written block by block, for faces of every size."""
+    from nnlasso.patterns.cone_projection import project_cones
+    X, y, P = _case()
+    prog = _prog(X, y, P, 0.05)
+    alm = ConeALM(prog)
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=prog.N) * scale_u
+    th = project_cones(prog.Xl, alm.S, rng.normal(size=(prog.B, prog.e))).P * 5
+    sig, lam = 10.0, 0.05
+    _, _, hd, _, res = alm._psi(u, th, sig, lam)
+    H = alm._hessian(res, sig, lam, hd)
+    act = np.flatnonzero(alm._active_norms(res, sig * lam) > 0)
+    ref = np.diag(hd)
+    for k in act:
+        Ak = prog.Mk[:, [k]] * prog.Xl
+        pk, c = res.P[k] / res.norm[k], sig * lam / res.norm[k]
+        J = (1 - c) * res.face_projector([k])[0] + c * np.outer(pk, pk)
+        ref += sig * Ak @ J @ Ak.T
+    assert act.size > 20
+    np.testing.assert_allclose(H, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
