@@ -36,7 +36,7 @@ When the certified relative gap (nnlasso's certificate) is <= ``polish_below``, 
 the last prox are taken as the optimal ones and the point is polished by Newton's method on the
 smooth group lasso min h(sum_k Psi_k phi_k) + lam sum_k |phi_k| with theta_k = N_k phi_k
 (N_k an orthonormal basis of block k's face span, Psi_k = A_k N_k); a polished point that keeps
-every cone row (slack >= -viol_tol |xl_n| max|theta|, the program's 1e-8) and certifies at ``tol`` is returned. A
+every cone row (up to the program's ``viol_tol``) and certifies at ``tol`` is returned. A
 polished point that leaves its cones is polished again over smaller faces, each N_k cut by
 the rows the point violates ({v in span N_k : a_n . v = 0}), up to ``repolish`` times.
 
