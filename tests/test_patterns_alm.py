@@ -189,6 +189,7 @@ def test_no_progress_is_judged_on_the_best_gap(monkeypatch):
         seq = iter(gaps)
         monkeypatch.setattr(alm, "_certify", lambda th: (next(seq), 0.0))
         alm.polish_below = 0.0
+        alm.eta_cert = np.inf                       # every outer iteration certified
         alm.max_outer = len(gaps)
         assert alm.solve(np.zeros((prog.B, prog.e)), 0.1) is None
         return alm.fail
@@ -223,22 +224,22 @@ def test_newton_matrix_equals_its_dense_definition(scale_u):
     np.testing.assert_allclose(H, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
-def test_certificates_wait_for_the_support_to_settle(monkeypatch):
-    """An outer iteration whose support still moves by more than ``settle`` is not certified
-    (its gap is far from tol): the same iterates and point as certifying every outer
-    iteration, with fewer certificates."""
+def test_certificates_wait_for_a_nearly_dual_feasible_iterate(monkeypatch):
+    """An outer iterate whose step leaves u dual infeasible by more than ``eta_cert`` (relative
+    to lam) is not certified (its gap is far from tol): the same iterates and point as
+    certifying every outer iteration, with fewer certificates."""
     X, y, P = _case(N=60, n_pat=60, seed=5)
     prog = _prog(X, y, P, 0.01)
     runs = {}
-    for settle in (np.inf, ConeALM.settle):
+    for eta in (np.inf, ConeALM.eta_cert):
         alm = ConeALM(prog)
-        alm.settle = settle
+        alm.eta_cert = eta
         calls = []
         orig = alm._certify
         monkeypatch.setattr(alm, "_certify", lambda th, orig=orig: calls.append(1) or orig(th))
         pt = alm.solve(np.zeros((prog.B, prog.e)), 0.01)
         assert pt is not None, alm.fail
-        runs[settle] = (pt, alm.n_newton, len(calls))
-    (p_all, n_all, c_all), (p_set, n_set, c_set) = runs[np.inf], runs[ConeALM.settle]
+        runs[eta] = (pt, alm.n_newton, len(calls))
+    (p_all, n_all, c_all), (p_set, n_set, c_set) = runs[np.inf], runs[ConeALM.eta_cert]
     assert n_set == n_all and np.array_equal(p_set["th"], p_all["th"])
     assert c_set < c_all
