@@ -147,8 +147,8 @@ class ConeALM:
     polish_below = 1e-4    # certified relative gap from which the face polish is tried
     eta_cert = 1e-3        # the iterate z is certified once max_k |theta_k - z_k| / (sigma lam)
                            # (the dual infeasibility of u relative to lam) is at most this
-    repolish = 3           # polishes per try: one over the prox's faces, then over the faces
-                           # of the polished point's cone projections while it leaves its cones
+    repolish = 3           # polishes per try: one over the prox's faces, then, while the point
+                           # leaves its cones, over those faces cut by the rows it violates
     stall_outer = 5        # give up when the certified gap is still > stall_gap after
     stall_gap = 0.5        # stall_outer outer iterations (converging runs: <= 0.2 after 4)
     max_bytes = 1 << 29    # the Newton system's factor W (N, sum of face dimensions)
