@@ -401,7 +401,7 @@ class ConeALM:
         p = self.p
         top = float(np.max(np.linalg.norm(th, axis=1)))
         slack = (p.Xl @ th[act].T) * self.S[:, act]                        # (N, a)
-        bad = slack < -p.viol_tol * np.linalg.norm(p.Xl, axis=1)[:, None] * top
+        bad = slack < -p.viol_tol * p.xln[:, None] * top                     # xln = |xl_n|
         keep, nb = [], []
         for j in range(act.size):
             Nk = bases[j]
