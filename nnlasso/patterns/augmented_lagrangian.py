@@ -286,7 +286,8 @@ class ConeALM:
         """A certified point of the program at ``lam`` from the point ``th0`` (B, d+1) of a
         nearby lam, as a :meth:`PatternProgram.solve` result (with ``"support"``,
         ``"outer"`` and ``"newton"``), or None (``self.fail`` says why; ``self.q`` is then the
-        last iterate's dual point, or None)."""
+        last certified iterate's dual point (iterates far from dual feasible are not
+        certified: ``eta_cert``), or None)."""
         t0 = time.perf_counter()
         p = self.p
         y = p.y
