@@ -41,13 +41,16 @@ def _reference(X, y, lam, P):
     return prob.value
 
 
+@pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("lam0,lam1", [(0.2, 0.1), (0.05, 0.02)])
-def test_warm_point_is_certified_and_equals_the_reference(lam0, lam1):
+def test_warm_point_is_certified_and_equals_the_reference(lam0, lam1, scaled):
+    """From the solution at lam0, with (``lam_prev``: the path's warm step) and without the
+    scaled dual start."""
     X, y, P = _case()
     s0 = solve_patterns(X, y, lam0, P, cone=True, bias="penalized", skip=None)
     prog = _prog(X, y, P, lam1)
     alm = ConeALM(prog)
-    pt = alm.solve(np.hstack([s0.U, s0.beta[:, None]]), lam1)
+    pt = alm.solve(np.hstack([s0.U, s0.beta[:, None]]), lam1, lam0 if scaled else None)
     assert pt is not None, alm.fail
     ev = prog.evaluate(pt)
     cert = prog.certify(ev["zfit"], pt["mu"])
@@ -82,9 +85,10 @@ def test_logistic_points_warm_and_cold_equal_the_interior_point_loop(lam0, lam1)
     assert ref.inner == "CLARABEL" and ref.status == "optimal"
     prog = _prog(X, y, P, lam1, loss="logistic")
     assert applicable(prog)
-    for th0 in (np.hstack([s0.U, s0.beta[:, None]]), np.zeros((prog.B, prog.e))):
+    warm = np.hstack([s0.U, s0.beta[:, None]])
+    for th0, lam_prev in ((warm, None), (warm, lam0), (np.zeros((prog.B, prog.e)), None)):
         alm = ConeALM(prog)
-        pt = alm.solve(th0, lam1)
+        pt = alm.solve(th0, lam1, lam_prev)
         assert pt is not None, alm.fail
         ev = prog.evaluate(pt)
         cert = prog.certify(ev["zfit"], pt["mu"])
@@ -187,7 +191,7 @@ def test_no_progress_is_judged_on_the_best_gap(monkeypatch):
     def run(gaps):
         alm = ConeALM(prog)
         seq = iter(gaps)
-        monkeypatch.setattr(alm, "_certify", lambda th: (next(seq), 0.0))
+        monkeypatch.setattr(alm, "_certify", lambda th, u=None: (next(seq), 0.0))
         alm.polish_below = 0.0
         alm.eta_cert = np.inf                       # every outer iteration certified
         alm.max_outer = len(gaps)
@@ -236,10 +240,69 @@ def test_certificates_wait_for_a_nearly_dual_feasible_iterate(monkeypatch):
         alm.eta_cert = eta
         calls = []
         orig = alm._certify
-        monkeypatch.setattr(alm, "_certify", lambda th, orig=orig: calls.append(1) or orig(th))
+        monkeypatch.setattr(alm, "_certify",
+                            lambda th, u=None, orig=orig: calls.append(1) or orig(th, u))
         pt = alm.solve(np.zeros((prog.B, prog.e)), 0.01)
         assert pt is not None, alm.fail
         runs[eta] = (pt, alm.n_newton, len(calls))
     (p_all, n_all, c_all), (p_set, n_set, c_set) = runs[np.inf], runs[ConeALM.eta_cert]
     assert n_set == n_all and np.array_equal(p_set["th"], p_all["th"])
     assert c_set < c_all
+
+
+def test_warm_step_starts_from_the_scaled_dual_and_a_large_sigma(monkeypatch):
+    """With lam_prev the first psi is evaluated at u = (lam / lam_prev) grad L(A th0) and
+    sigma = warm_sigma / lam (so that the active blocks' |P_K(-A_k^T u)| = lam_prev becomes
+    lam); without it at grad L(A th0) and sigma0."""
+    X, y, P = _case()
+    lam0, lam1 = 0.05, 0.02
+    s0 = solve_patterns(X, y, lam0, P, cone=True, bias="penalized", skip=None)
+    th0 = np.hstack([s0.U, s0.beta[:, None]])
+    prog = _prog(X, y, P, lam1)
+    r0 = prog.loss.grad(ConeALM(prog)._A(th0)[:, None], prog.T)[:, 0]       # grad L(A th0)
+    for lam_prev, scale, sigma in ((lam0, lam1 / lam0, ConeALM.warm_sigma / lam1),
+                                   (None, 1.0, ConeALM.sigma0)):
+        alm = ConeALM(prog)
+        first = []
+        orig = alm._psi
+        monkeypatch.setattr(alm, "_psi", lambda u, th, sig, lam, orig=orig: (
+            first.append((u.copy(), sig)) if not first else None) or orig(u, th, sig, lam))
+        assert alm.solve(th0, lam1, lam_prev) is not None, alm.fail
+        np.testing.assert_allclose(first[0][0], scale * r0, rtol=1e-12, atol=1e-14)
+        assert first[0][1] == pytest.approx(sigma)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_certificate_at_the_dual_iterate_is_a_valid_lower_bound(loss):
+    """certify(..., q=-u) at SSNAL's dual iterates u (and, squared, at arbitrary q) gives a
+    dual value below the optimum (an independent CVXPY optimum for the squared loss, the
+    CLARABEL loop's for the logistic one): a lower bound whatever the candidate."""
+    if loss == "squared":
+        X, y, P = _case()
+        opt = _reference(X, y, 0.05, P)
+    else:
+        X, y, P = pattern_case("logistic", N=40, n_pat=30, seed=3)
+        P = P[P.any(axis=1)]
+        opt = solve_patterns(X, y, 0.05, P, loss=loss, cone=True, bias="penalized", skip=None,
+                             working_set=True).objective
+    prog = _prog(X, y, P, 0.05, loss=loss)
+    alm = ConeALM(prog)
+    us = []
+    orig = alm._certify
+    alm._certify = lambda th, u=None: us.append(None if u is None else u.copy()) or orig(th, u)
+    alm.eta_cert = np.inf                               # every outer iterate certified
+    assert alm.solve(np.zeros((prog.B, prog.e)), 0.05) is not None, alm.fail
+    iterates = [u for u in us if u is not None]
+    assert len(iterates) >= 2
+    rng = np.random.default_rng(0)
+    others = [rng.standard_normal(prog.N) for _ in range(3)] if loss == "squared" else []
+    zfit, mu0 = np.zeros(prog.N), np.zeros((prog.B, prog.N))
+    duals = []
+    for u in iterates + others:
+        cert = prog.certify(zfit, mu0, q=-u)                 # zfit plays no part then
+        assert np.array_equal(cert["q"], -u)
+        assert np.isfinite(cert["dual"]) and cert["dual"] <= opt * (1 + 1e-9)
+        duals.append(cert["dual"])
+    # and the iterates' bounds close in on the optimum (the last one's gap was <= polish_below)
+    gaps = [prog.rel_gap(opt, d) for d in duals[:len(iterates)]]
+    assert gaps[-1] <= ConeALM.polish_below and gaps[-1] < gaps[0]

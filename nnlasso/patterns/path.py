@@ -238,7 +238,7 @@ def _alm_point(alm: ConeALM, sol: PatternSolution, cert: dict, lam_prev: float, 
     (then ``alm.q`` is its last dual point, or None); and {"ok", "time", "fail", "outer",
     "newton"}."""
     t0 = time.perf_counter()
-    point = alm.solve(np.hstack([sol.U, sol.beta[:, None]]), lam)
+    point = alm.solve(np.hstack([sol.U, sol.beta[:, None]]), lam, lam_prev)
     info = {"ok": point is not None, "time": time.perf_counter() - t0, "fail": alm.fail,
             "newton": alm.n_newton}
     if point is not None:

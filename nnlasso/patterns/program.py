@@ -686,11 +686,14 @@ class PatternProgram(WorkingSetLoop):
         return self._first_cache
 
     def certify(self, zfit: np.ndarray, mu0: np.ndarray | None,
-                nnls_mask: np.ndarray | None = None) -> dict:
+                nnls_mask: np.ndarray | None = None, q: np.ndarray | None = None) -> dict:
         """nnlasso's dual point at the fit ``zfit`` over ALL blocks and rows: q, the ratios, the
         multipliers, t = 1 / max(1, max ratio) and the dual value -sum L*(-t q) (``nnls_mask``:
-        see :meth:`block_ratios`; any multipliers give a valid dual point)."""
-        q = self.dual_point(zfit)
+        see :meth:`block_ratios`; any multipliers give a valid dual point). ``q``: another
+        candidate instead of the fit's q = -grad L(zfit) (any q with -q in the domain of L*,
+        e.g. SSNAL's dual iterate -u: the dual value is a lower bound all the same)."""
+        if q is None:
+            q = self.dual_point(zfit)
         ratios, mu = self.block_ratios(q, mu0, nnls_mask=nnls_mask)
         dual_ratio = float(np.max(ratios)) if self.B else 0.0
         if self.lin_block:

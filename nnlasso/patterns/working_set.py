@@ -87,7 +87,8 @@ class WorkingSetLoop:
 
         ``start["point"]`` (optional): a candidate point in the form of :meth:`solve`'s result
         (``th`` (B, d+1) zero outside ``start["blocks"]``, ``mu`` (B, N) with cones, ``C``,
-        ``c0``, ``ulin``, ``status``, ``cvxpy_status``, ``solve``, ``compile``), e.g. from a
+        ``c0``, ``ulin``, ``status``, ``cvxpy_status``, ``solve``, ``compile``, optionally
+        ``q``: the dual candidate to certify it at instead of its fit's), e.g. from a
         cheaper solver warm-started at a nearby lam. It is certified first, by the round's
         rule (nnlasso's certificate over ALL blocks and rows): when its relative gap is <= tol
         and no cone row of its blocks is violated (slack < -viol_tol |xl_n| max|theta|), it is
@@ -200,7 +201,7 @@ class WorkingSetLoop:
         solve would be; returns ((res, ev, cert), q, mu, info) when it is accepted, else
         (None, q, mu, None) with the q and multipliers of its certificate."""
         ev = self.evaluate(point)
-        cert, rg = self._certify_round(point, ev, inW, mu_cache)
+        cert, rg = self._certify_round(point, ev, inW, mu_cache, q=point.get("q"))
         top = float(np.max(ev["bnorm"])) if ev["bnorm"].size else 0.0
         feasible = (not self.cone) or ev["max_row_violation"] <= self.viol_tol * top
         logger.debug("pattern working set: start point, objective %.10g, rel gap %.2e, "
@@ -297,13 +298,15 @@ class WorkingSetLoop:
         return res, ev, cert, rg
 
     def _certify_round(self, res: dict, ev: dict, inW: np.ndarray, mu_cache: np.ndarray | None,
-                       exact_inside: bool = True) -> tuple[dict, float]:
+                       exact_inside: bool = True, q: np.ndarray | None = None
+                       ) -> tuple[dict, float]:
         """Certificate of a restricted solve over all blocks and rows, and its relative gap
         (working blocks start from the solver's multipliers, the others from the cache).
         ``exact_inside=False`` keeps the solver's multipliers of the working blocks (no NNLS
-        re-solve there): still a valid dual point, possibly a weaker bound."""
+        re-solve there): still a valid dual point, possibly a weaker bound. ``q``: the dual
+        candidate that came with a start point (SSNAL's), instead of the fit's."""
         mu0 = np.where(inW[:, None], res["mu"], mu_cache) if self.cone else None
-        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW)
+        cert = self.certify(ev["zfit"], mu0, nnls_mask=None if exact_inside else ~inW, q=q)
         return cert, self.rel_gap(ev["objective"], cert["dual"])
 
     def n_init_blocks(self) -> int:
