@@ -306,3 +306,27 @@ def test_certificate_at_the_dual_iterate_is_a_valid_lower_bound(loss):
     # and the iterates' bounds close in on the optimum (the last one's gap was <= polish_below)
     gaps = [prog.rel_gap(opt, d) for d in duals[:len(iterates)]]
     assert gaps[-1] <= ConeALM.polish_below and gaps[-1] < gaps[0]
+
+
+@pytest.mark.parametrize("loss,lam,sigma", [("squared", 0.5, ConeALM.sigma0),
+                                            ("logistic", 0.5, 2.0),
+                                            ("logistic", 0.05, ConeALM.sigma0)])
+def test_first_sigma_from_the_zero_network(monkeypatch, loss, lam, sigma):
+    """From the zero network sigma starts at sigma0 (squared loss) and at min(sigma0, 1 / lam)
+    (logistic: a large sigma fails there), and the point is certified."""
+    if loss == "squared":
+        X, y, P = _case()
+    else:
+        X, y, P = pattern_case("logistic", N=40, n_pat=30, seed=3)
+        P = P[P.any(axis=1)]
+    prog = _prog(X, y, P, lam, loss=loss)
+    alm = ConeALM(prog)
+    sigmas = []
+    orig = alm._psi
+    monkeypatch.setattr(alm, "_psi", lambda u, th, sig, lam_, orig=orig: sigmas.append(sig)
+                        or orig(u, th, sig, lam_))
+    pt = alm.solve(np.zeros((prog.B, prog.e)), lam)
+    assert pt is not None, alm.fail
+    assert sigmas[0] == pytest.approx(sigma)
+    ev = prog.evaluate(pt)
+    assert prog.rel_gap(ev["objective"], prog.certify(ev["zfit"], pt["mu"])["dual"]) <= 1e-8
