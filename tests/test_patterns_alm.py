@@ -330,3 +330,26 @@ def test_first_sigma_from_the_zero_network(monkeypatch, loss, lam, sigma):
     assert sigmas[0] == pytest.approx(sigma)
     ev = prog.evaluate(pt)
     assert prog.rel_gap(ev["objective"], prog.certify(ev["zfit"], pt["mu"])["dual"]) <= 1e-8
+
+
+def test_first_trial_after_a_damped_step_is_ramped(monkeypatch):
+    """After a damped Newton step a_last < 1 the next step's first trial is
+    min(1, step_ramp a_last) instead of 1: the same optimum with fewer psi evaluations here
+    (88 -> 76; diabetes, 1000 gates: 17-18 % fewer, docs/benchmarks.md)."""
+    X, y, P = _case(N=40, n_pat=30, seed=3)
+    lam = 0.02
+    prog = _prog(X, y, P, lam)
+    runs = {}
+    for ramp in (np.inf, ConeALM.step_ramp):
+        alm = ConeALM(prog)
+        alm.step_ramp = ramp
+        calls = []
+        orig = alm._psi
+        monkeypatch.setattr(alm, "_psi", lambda *a, orig=orig: calls.append(1) or orig(*a))
+        pt = alm.solve(np.zeros((prog.B, prog.e)), lam)
+        assert pt is not None, alm.fail
+        runs[ramp] = (prog.evaluate(pt)["objective"], len(calls))
+    (f_off, n_off), (f_on, n_on) = runs[np.inf], runs[ConeALM.step_ramp]
+    assert f_on == pytest.approx(f_off, rel=1e-9)
+    assert f_on == pytest.approx(_reference(X, y, lam, P), rel=1e-7)
+    assert n_on < n_off

@@ -27,7 +27,8 @@ minimized by semismooth Newton with the generalized Hessian
 diag(h*'') + sigma sum_k A_k J_k A_k^T, J_k = (1 - c_k) Pi_k + c_k p_k p_k^T on the blocks with
 |P_K(x_k)| > sigma lam (Pi_k the projector onto the span of the projection's face, p_k the unit
 projection, c_k = sigma lam / |P_K(x_k)|; 0 elsewhere): an N x N system, N the samples, and
-Armijo backtracking by quadratic interpolation (the step kept in [0.1 a, 0.5 a]). Every
+Armijo backtracking by quadratic interpolation (the step kept in [0.1 a, 0.5 a]), the first
+trial min(1, 4 a_last) after a damped step a_last of the same outer iteration. Every
 iterate theta is in the cones (it is a projection). An iterate z is certified (nnlasso's
 certificate over all blocks and rows, at the dual candidate q = -u) once the dual
 infeasibility of u that the outer step leaves, max_k |theta_k - z_k| / (sigma lam), is
@@ -155,6 +156,8 @@ class ConeALM:
     polish_below = 1e-4    # certified relative gap from which the face polish is tried
     eta_cert = 1e-3        # the iterate z is certified once max_k |theta_k - z_k| / (sigma lam)
                            # (the dual infeasibility of u relative to lam) is at most this
+    step_ramp = 4.0        # a Newton step's first trial: min(1, step_ramp a_last) (a_last the
+                           # previous accepted step of the outer iteration)
     repolish = 3           # polishes per try: one over the prox's faces, then, while the point
                            # leaves its cones, over those faces cut by the rows it violates
     stall_outer = 5        # give up when the certified gap is still > stall_gap after
@@ -335,6 +338,7 @@ class ConeALM:
                 return None
             val, g, hdiag, z, res = cur
             self.warm = res
+            a_last = 1.0                        # the last accepted step of this outer iteration
             for _ in range(self.max_inner):
                 if np.linalg.norm(g) <= max(self.inner_tol * self.inner_decay ** outer,
                                             1e-13) * ny:
@@ -346,6 +350,11 @@ class ConeALM:
                 d = -np.linalg.solve(H, g)
                 slope = float(g @ d)
                 a = self._step_to_boundary(u, d)
+                if a_last < 1.0:
+                    # after a damped step the full one is usually rejected too: start at
+                    # step_ramp times the last accepted step (>= 1 once that was >= 1 /
+                    # step_ramp, so the full steps near the solution are kept)
+                    a = min(a, self.step_ramp * a_last)
                 for _ in range(30):
                     trial = self._psi(u + a * d, th, sig, lam)
                     # Armijo, up to the rounding of psi
@@ -363,6 +372,7 @@ class ConeALM:
                 else:
                     break
                 self.warm = trial[4]
+                a_last = a
                 u = u + a * d
                 val, g, hdiag, z, res = trial
                 self.n_newton += 1
