@@ -18,9 +18,10 @@ minimizes over u in R^N
 (1 - s) log(1 - s), s = -y u, whose domain (0, 1) the Newton steps keep)
 
 then sets theta <- z(u) and sigma <- 5 sigma (at most 1e6; from the zero network the first
-sigma is 10 for the squared loss, min(10, 1 / lam) for the logistic one). The prox is blockwise the group
-shrink of the exact cone projection, prox(x)_k = max(0, 1 - sigma lam / |P_K(x_k)|) P_K(x_k)
-(K_k a cone), computed for all blocks at once by
+sigma is 10 for the squared loss, min(10, 1 / lam) for the logistic one). The prox is
+blockwise the group shrink of the exact cone projection,
+prox(x)_k = max(0, 1 - sigma lam / |P_K(x_k)|) P_K(x_k) (K_k a cone), computed for all blocks
+at once by
 :func:`~nnlasso.patterns.cone_projection.project_cones` (warm started from the previous call's
 active sets, stopped early on blocks whose projection is shown to be <= sigma lam); psi is
 minimized by semismooth Newton with the generalized Hessian
