@@ -162,6 +162,28 @@ def test_warm_start_same_answer():
     np.testing.assert_allclose(full.P, ref.P, atol=1e-10)
 
 
+def test_warm_start_of_most_blocks_empties_the_others():
+    """A warm start where most blocks start warm (copied at once) and the others must start
+    empty: blocks whose cone rows changed sign (their warm rows no longer belong to them) and
+    zero points. The answer equals the cold one and the factors of the empty blocks are
+    zero."""
+    Xl, S, C = _random(N=80, m=6, B=100, seed=8)
+    warm = project_cones(Xl, S, C)
+    S2 = S.copy()
+    flip = np.arange(0, 100, 9)
+    S2[:, flip] = -S2[:, flip]                   # these blocks' warm rows have other signs
+    rng = np.random.default_rng(9)
+    C2 = C + 0.05 * rng.standard_normal(C.shape)
+    C2[[5, 50]] = 0.0
+    res = project_cones(Xl, S2, C2, warm=warm)
+    ref = project_cones(Xl, S2, C2)
+    np.testing.assert_allclose(res.P, ref.P, atol=1e-10)
+    np.testing.assert_allclose(res.bound, ref.bound, atol=1e-10)
+    assert res.converged.all()
+    assert np.all(res.P[[5, 50]] == 0) and np.all(res.n_active[[5, 50]] == 0)
+    assert np.all(res._Qr[[5, 50]] == 0) and np.all(res.idx[[5, 50]] == -1)
+
+
 def test_fallback_is_exact():
     Xl, S, C = _random(N=50, m=5, B=30, seed=6)
     res = project_cones(Xl, S, C, max_iter=1)     # no block can finish in one iteration

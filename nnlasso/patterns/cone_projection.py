@@ -207,6 +207,13 @@ def _check_inputs(Xl: Any, S: Any, C: Any) -> tuple[np.ndarray, np.ndarray, np.n
     return Xl, Sa, Ca
 
 
+def _most(ks: np.ndarray, B: int) -> bool:
+    """Whether the blocks ``ks`` are more than half of all B: a product over all blocks
+    then indexed costs less than gathering their (m, m) factors first (a fancy-indexed copy
+    of (2000, 11, 11) takes ~1.8 ms, the product over all 0.2 ms)."""
+    return 2 * ks.size > B
+
+
 class _State:
     """Per-block active sets with an orthonormal basis of their rows (Gram-Schmidt, one
     re-orthogonalization): a_j = sg_j Xn[idx_j] (unit rows) = sum_i R[i, j] q_i, A_S^T = Q R;
@@ -266,6 +273,8 @@ class _State:
 
     def lsq(self, ks: np.ndarray) -> np.ndarray:
         """z = argmin |c + A_S^T z| on each block's set: -R^{-1} Q^T c (0 on the padding)."""
+        if _most(ks, self.k.size):
+            return -np.einsum("bji,bj->bi", self.Rit, self.rq)[ks]
         return -np.einsum("bji,bj->bi", self.Rit[ks], self.rq[ks])
 
     def rebuild(self, ks: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -362,8 +371,11 @@ class _State:
                 dep[b] = True
         return dep
 
-    def face_point(self, ks: np.ndarray) -> np.ndarray:
-        """c - Q Q^T c of the blocks ``ks``."""
+    def face_point(self, ks: np.ndarray | None = None) -> np.ndarray:
+        """c - Q Q^T c of the blocks ``ks`` (None: all)."""
+        if ks is None or _most(ks, self.k.size):
+            V = self.C - np.einsum("bj,bjm->bm", self.rq, self.Qr)
+            return V if ks is None else V[ks]
         return self.C[ks] - np.einsum("bj,bjm->bm", self.rq[ks], self.Qr[ks])
 
 
@@ -420,13 +432,27 @@ def _warm_start(st: _State, warm: Any, Xl: np.ndarray, St: np.ndarray,
     same = np.all(~valid | (warm._sg == np.take_along_axis(St, np.maximum(warm.idx, 0),
                                                             axis=1)), axis=1)
     wk = live[same[live] & (warm.n_active[live] > 0)]
-    st.idx[wk] = warm.idx[wk]
-    st.sg[wk] = warm._sg[wk]
-    st.k[wk] = warm.n_active[wk]
-    st.Qr[wk] = warm._Qr[wk]
-    st.Rit[wk] = warm._Ri[wk]
-    st.R[wk] = warm._R[wk]
-    st.rq[wk] = np.einsum("bjm,bm->bj", st.Qr[wk], st.C[wk])
+    if _most(wk, B):
+        # most blocks start warm: copy everything and empty the others (a fancy-indexed
+        # copy of the (B, m, m) factors costs ~7x a plain one)
+        np.copyto(st.idx, warm.idx)
+        np.copyto(st.sg, warm._sg)
+        np.copyto(st.k, warm.n_active)
+        np.copyto(st.Qr, warm._Qr)
+        np.copyto(st.Rit, warm._Ri)
+        np.copyto(st.R, warm._R)
+        cold = np.ones(B, dtype=bool)
+        cold[wk] = False
+        st.reset(np.flatnonzero(cold))
+        np.einsum("bjm,bm->bj", st.Qr, st.C, out=st.rq)
+    else:
+        st.idx[wk] = warm.idx[wk]
+        st.sg[wk] = warm._sg[wk]
+        st.k[wk] = warm.n_active[wk]
+        st.Qr[wk] = warm._Qr[wk]
+        st.Rit[wk] = warm._Ri[wk]
+        st.R[wk] = warm._R[wk]
+        st.rq[wk] = np.einsum("bjm,bm->bj", st.Qr[wk], st.C[wk])
     _warm_sets(st, wk)
 
 
@@ -601,7 +627,7 @@ def project_cones(Xl: Any, S: Any, C: Any, warm: ConeProjection | None = None, *
     for k in fb:
         _nnls_block(st, int(k), St[k].astype(np.float64), tol, cn[k], viol, converged)
     # outputs
-    P = st.face_point(np.arange(B))
+    P = st.face_point()
     norm = np.linalg.norm(P, axis=1)
     valid = st.idx >= 0
     ii = np.where(valid, st.idx, 0)
