@@ -353,3 +353,57 @@ def test_first_trial_after_a_damped_step_is_ramped(monkeypatch):
     assert f_on == pytest.approx(f_off, rel=1e-9)
     assert f_on == pytest.approx(_reference(X, y, lam, P), rel=1e-7)
     assert n_on < n_off
+
+
+def test_newton_matrix_reuses_face_bases_only_where_the_active_rows_are_unchanged(monkeypatch):
+    """_hessian caches each block's face basis by its active rows: after a call at one point,
+    a call at another point recomputes the bases of the blocks whose active rows changed only
+    (fewer than all), and the matrix still equals its dense definition at the new point."""
+    from nnlasso.patterns.cone_projection import ConeProjection, project_cones
+    X, y, P = _case()
+    prog = _prog(X, y, P, 0.05)
+    alm = ConeALM(prog)
+    rng = np.random.default_rng(1)
+    th = project_cones(prog.Xl, alm.S, rng.normal(size=(prog.B, prog.e))).P * 5
+    sig, lam = 10.0, 0.05
+    u0 = rng.normal(size=prog.N)
+    _, _, hd0, _, res0 = alm._psi(u0, th, sig, lam)
+    alm._hessian(res0, sig, lam, hd0)
+    seen = []
+    orig = ConeProjection.face_basis
+
+    def counted(self, blocks=None):
+        seen.append(len(blocks))
+        return orig(self, blocks)
+
+    monkeypatch.setattr(ConeProjection, "face_basis", counted)
+    u1 = u0 + 0.05 * rng.normal(size=prog.N)
+    alm.warm = res0
+    _, _, hd1, _, res1 = alm._psi(u1, th, sig, lam)
+    H = alm._hessian(res1, sig, lam, hd1)
+    act = np.flatnonzero(alm._active_norms(res1, sig * lam) > 0)
+    changed = [k for k in act if not np.array_equal(res0.idx[k], res1.idx[k])]
+    assert 0 < len(changed) < act.size
+    assert seen == [len(changed)]
+    ref = np.diag(hd1)
+    for k in act:
+        Ak = prog.Mk[:, [k]] * prog.Xl
+        pk, c = res1.P[k] / res1.norm[k], sig * lam / res1.norm[k]
+        J = (1 - c) * res1.face_projector([k])[0] + c * np.outer(pk, pk)
+        ref += sig * Ak @ J @ Ak.T
+    np.testing.assert_allclose(H, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+def test_fit_operator_equals_the_dense_dictionary():
+    """_A(Z) = sum_k sigma_k D_k Xl Z_k and _At(u) = (sigma_k Xl^T D_k u)_k, against the
+    (N, B (d+1)) dictionary written out column by column."""
+    X, y, P = _case()
+    prog = _prog(X, y, P, 0.05)
+    alm = ConeALM(prog)
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(prog.B, prog.e))
+    Z[rng.random(prog.B) < 0.5] = 0.0
+    A = np.hstack([prog.Mk[:, [k]] * prog.Xl for k in range(prog.B)])
+    np.testing.assert_allclose(alm._A(Z), A @ Z.ravel(), rtol=1e-12, atol=1e-12)
+    u = rng.normal(size=prog.N)
+    np.testing.assert_allclose(alm._At(u).ravel(), A.T @ u, rtol=1e-12, atol=1e-12)

@@ -70,6 +70,15 @@ logger = logging.getLogger(__package__)   # "nnlasso.patterns": the documented l
 
 
 
+def _spd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """-H^{-1} g for the Newton matrix H (symmetric positive definite: its diagonal part is
+    > 0) by Cholesky (half LU's work), LU when rounding makes the factorization fail."""
+    try:
+        return -sla.cho_solve(sla.cho_factor(H, check_finite=False), g, check_finite=False)
+    except np.linalg.LinAlgError:
+        return -np.linalg.solve(H, g)
+
+
 #: most samples for which SSNAL is tried: its Newton systems are dense N x N (measured at
 #: N = 442 and 569 only; the interior-point loop solves larger programs)
 MAX_SAMPLES = 1000
@@ -172,12 +181,14 @@ class ConeALM:
         self.p = prog
         self.S = np.where(prog.D[:, prog.bpat], np.int8(1), np.int8(-1))      # (N, B)
         self.Dt = prog.D.T.astype(np.float64)                                 # (P, N)
+        self.Db = np.ascontiguousarray(prog.D.T)                              # (P, N) bool
         self.warm = None
         self.fail: str | None = None
         self.q: np.ndarray | None = None       # the last certificate's dual point
         self.last_gap = np.inf                  # and its certified relative gap
         self.last_ev = self.last_cert = None    # the last certified point's evaluation
         self.n_newton = 0
+        self._fb = None                         # the face bases' cache (_face_basis)
 
     # ---- operators (never the dictionary: products through the masks) --------------------
     def _At(self, u: np.ndarray) -> np.ndarray:
@@ -193,7 +204,9 @@ class ConeALM:
         out = np.zeros(p.N)
         for sl in p._chunks(nz.size):
             ks = nz[sl]
-            out += np.sum(p.Mk[:, ks] * (p.Xl @ Z[ks].T), axis=1)
+            V = Z[ks] @ p.Xl.T                                   # (b, N): Xl theta_k
+            V *= self.Db[p.bpat[ks]]                             # the masks' rows (P, N)
+            out += p.bsign[ks] @ V
         return out
 
     def _prox(self, x: np.ndarray, t: float):
@@ -259,21 +272,39 @@ class ConeALM:
             return np.diag(hdiag)
         if 8 * p.N * act.size * (p.e + 1) > self.max_bytes:
             return None
-        U, dim = res.face_basis(act)                                # (a, e, e), zero padded
+        U, dim = self._face_basis(res, act)                         # (a, e, e), zero padded
         nr = res.norm[act]
         c = sig * lam / nr
-        # the factor's columns, without the zero padding: sqrt(1 - c_k) U_k[:, :dim_k] and
-        # sqrt(c_k) p_k of each active block k (as rows of F, with their block's index)
-        cols = np.arange(p.e)[None, :] < dim[:, None]                       # (a, e)
-        F = np.concatenate([(U * np.sqrt(1.0 - c)[:, None, None]).transpose(0, 2, 1)[cols],
-                            res.P[act] * (np.sqrt(c) / nr)[:, None]])
-        owner = np.concatenate([np.repeat(act, dim), act])
-        W = p.Xl @ F.T                                                       # (N, columns)
-        W *= p.Mk[:, owner]
+        # the factor's rows, block by block without the zero padding: sqrt(1 - c_k) times
+        # the columns of U_k[:, :dim_k], then sqrt(c_k) p_k, of each active block k
+        T = np.concatenate([(U * np.sqrt(1.0 - c)[:, None, None]).transpose(0, 2, 1),
+                            (res.P[act] * (np.sqrt(c) / nr)[:, None])[:, None, :]], axis=1)
+        rows = np.arange(p.e + 1)[None, :] < dim[:, None]
+        rows[:, p.e] = True
+        Wt = T[rows] @ p.Xl.T                                          # (columns, N)
+        # the masks D_k (0 / 1; the signs sigma_k drop out of W W^T), one row per block
+        # repeated over its rows (not a gather of every column: ~3x the cost at 1500 columns)
+        Wt *= np.repeat(self.Db[p.bpat[act]], dim + 1, axis=0)
+        W = Wt.T
         H = W @ W.T
         H *= sig
         H[np.diag_indices_from(H)] += hdiag
         return H
+
+    def _face_basis(self, res, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """res.face_basis(act), recomputed only for the blocks whose active rows (``idx``:
+        which rows, in which order) changed since they were last computed: the face's span
+        depends on those rows only, and between Newton steps most blocks keep them."""
+        p = self.p
+        if self._fb is None:
+            self._fb = (np.full((p.B, p.e), -2, dtype=np.intp), np.zeros((p.B, p.e, p.e)),
+                        np.zeros(p.B, dtype=np.intp))
+        idx, U, dim = self._fb
+        ks = act[np.any(idx[act] != res.idx[act], axis=1)]
+        if ks.size:
+            U[ks], dim[ks] = res.face_basis(ks)
+            idx[ks] = res.idx[ks]
+        return U[act], dim[act]
 
     # ---- certificate ---------------------------------------------------------------------
     def _point(self, th: np.ndarray, t0: float, q: np.ndarray | None = None) -> dict:
@@ -348,7 +379,7 @@ class ConeALM:
                 if H is None:
                     self.fail = "too large"
                     return None
-                d = -np.linalg.solve(H, g)
+                d = _spd_solve(H, g)
                 slope = float(g @ d)
                 a = self._step_to_boundary(u, d)
                 if a_last < 1.0:
