@@ -239,3 +239,51 @@ def test_cone_warm_step_starts_from_the_previous_dual_point(monkeypatch):
     pattern_path(X, y, lams, P, cone=True, skip=None, bias="penalized", working_set=True,
                  screen=False, warm_solver="ip")
     assert seen == []
+
+
+def test_start_point_with_its_certificate_is_not_certified_again(monkeypatch):
+    """start["point_certificate"] (SSNAL's (ev, cert) of its point, as pattern_path passes
+    it): the loop takes the point without certifying it again when that certificate's gap is
+    <= tol, and runs its rounds when it is not; the path's warm steps pass it (no certify call
+    in the loop's start-point check)."""
+    from nnlasso.patterns.program import PatternProgram
+    from nnlasso.patterns.solve import _build
+    X, y, P = _case(N=40, n_pat=40, seed=3)
+    ctx = _build(X, y, 0.02, P, loss="squared", skip=None, cone=True, bias="penalized",
+                 solver="auto", tol=1e-8, options=None, working_set=True)
+    prog = ctx["prog"]
+    res, ev, cert, info = prog.solve_working_set()
+    start = {"blocks": info["working_blocks"], "rows": info["working_rows"], "q": cert["q"],
+             "mu": cert["mu"], "point": res}
+    calls = []
+    orig = PatternProgram.certify
+
+    def counted(self, *a, **k):
+        calls.append(1)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(PatternProgram, "certify", counted)
+    res1, ev1, cert1, info1 = prog.solve_working_set(
+        start={**start, "point_certificate": (ev, cert)})
+    assert info1["rounds"] == 0 and res1 is res and cert1 is cert and not calls
+    weak = {**cert, "dual": ev["objective"] - 1e-3 * abs(ev["objective"])}
+    res2, ev2, cert2, info2 = prog.solve_working_set(
+        start={**start, "point_certificate": (ev, weak)})
+    assert info2["rounds"] >= 1 and calls
+    assert prog.rel_gap(ev2["objective"], cert2["dual"]) <= 1e-8
+    calls.clear()
+    seen = []
+    orig_try = PatternProgram._try_point
+
+    def tried(self, point, inW, q, mu, start, t0):
+        n0 = len(calls)
+        out = orig_try(self, point, inW, q, mu, start, t0)
+        seen.append((start.get("point_certificate") is not None, len(calls) - n0))
+        return out
+
+    monkeypatch.setattr(PatternProgram, "_try_point", tried)
+    sols = pattern_path(X, y, [0.05, 0.02], P, cone=True, bias="penalized", skip=None,
+                        working_set=True)
+    assert seen == [(True, 0)]
+    assert sols[1].info["working_set"]["rounds"] == 0 and sols[1].rel_gap <= 1e-8
+    assert sols[1].objective == pytest.approx(ev["objective"], rel=1e-7)

@@ -158,8 +158,10 @@ def pattern_path(X: Any, Y: Any, lams: Iterable[float], patterns: Any, *,
                 point, newton_info = _alm_point(alm, *prev, lam)
                 q_alm = alm.q
             if point is not None:
-                # certified by SSNAL: the loop only re-certifies it (no start to choose)
-                start = {"blocks": point["support"], "point": point, "q": q_alm}
+                # certified by SSNAL (nnlasso's certificate, computed by SSNAL with this
+                # program): the loop takes it without a restricted solve
+                start = {"blocks": point["support"], "point": point, "q": q_alm,
+                         "point_certificate": (alm.last_ev, alm.last_cert)}
             else:
                 # the start at SSNAL's last dual point when there is one (closer to the new
                 # optimum than the previous certificate's)

@@ -94,6 +94,10 @@ class WorkingSetLoop:
         and no cone row of its blocks is violated (slack < -viol_tol |xl_n| max|theta|), it is
         returned with ``rounds`` 0 and no restricted solve; otherwise the loop runs as without
         it (its certificate's q and mu seed the entry rows and the first multipliers).
+        ``start["point_certificate"]`` (optional, with a point): (ev, cert), the point's
+        :meth:`evaluate` and its :meth:`certify` over all blocks and rows, already computed by
+        whoever produced it (SSNAL certifies its points with this program): used instead of
+        certifying the point again.
         """
         B, N = self.B, self.N
         t0 = time.perf_counter()
@@ -200,8 +204,12 @@ class WorkingSetLoop:
         """``start["point"]`` of :meth:`solve_working_set`: certified as a round's restricted
         solve would be; returns ((res, ev, cert), q, mu, info) when it is accepted, else
         (None, q, mu, None) with the q and multipliers of its certificate."""
-        ev = self.evaluate(point)
-        cert, rg = self._certify_round(point, ev, inW, mu_cache, q=point.get("q"))
+        if start.get("point_certificate") is not None:
+            ev, cert = start["point_certificate"]
+            rg = self.rel_gap(ev["objective"], cert["dual"])
+        else:
+            ev = self.evaluate(point)
+            cert, rg = self._certify_round(point, ev, inW, mu_cache, q=point.get("q"))
         top = float(np.max(ev["bnorm"])) if ev["bnorm"].size else 0.0
         feasible = (not self.cone) or ev["max_row_violation"] <= self.viol_tol * top
         logger.debug("pattern working set: start point, objective %.10g, rel gap %.2e, "
