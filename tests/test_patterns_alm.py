@@ -407,3 +407,30 @@ def test_fit_operator_equals_the_dense_dictionary():
     np.testing.assert_allclose(alm._A(Z), A @ Z.ravel(), rtol=1e-12, atol=1e-12)
     u = rng.normal(size=prog.N)
     np.testing.assert_allclose(alm._At(u).ravel(), A.T @ u, rtol=1e-12, atol=1e-12)
+
+
+def test_cold_solve_without_progress_is_retried_from_a_smaller_sigma(monkeypatch):
+    """A cold SSNAL that makes "no progress" (here from a first sigma of 1e5) runs once more
+    from RETRY_SIGMA (0.1) times that sigma before the interior-point loop: at lam 0.005 the
+    retry certifies the loop's optimum; at lam 0.05 it fails too, and the loop solves it (its
+    info names both attempts)."""
+    from nnlasso.patterns.augmented_lagrangian import RETRY_SIGMA
+    X, y, P = _case(N=60, n_pat=300, seed=4)
+    kw = dict(cone=True, bias="penalized", skip=None)
+    monkeypatch.setattr(ConeALM, "sigma0", 1e5)
+    sol = solve_patterns(X, y, 0.005, P, **kw)
+    wsi = sol.info["working_set"]
+    assert wsi["method"] == "ssnal" and sol.status == "optimal" and sol.rel_gap <= 1e-8
+    retry = wsi["ssnal_retry"]
+    assert retry["first"]["fail"] == "no progress" and retry["first"]["sigma"] == 1e5
+    assert retry["sigma"] == pytest.approx(1e5 * RETRY_SIGMA) and retry["ok"]
+    loop = solve_patterns(X, y, 0.005, P, **kw, working_set=True)
+    assert sol.objective == pytest.approx(loop.objective, rel=1e-7)
+    back = solve_patterns(X, y, 0.05, P, **kw)
+    wsi = back.info["working_set"]
+    assert wsi["method"] == "clarabel" and wsi["ssnal"]["fail"] == "no progress"
+    assert wsi["ssnal"]["retry"]["first"]["fail"] == "no progress"
+    assert not wsi["ssnal"]["retry"]["ok"] and back.status == "optimal"
+    monkeypatch.setattr(ConeALM, "sigma0", 10.0)
+    plain = solve_patterns(X, y, 0.005, P, **kw)
+    assert plain.info["working_set"]["ssnal_retry"] is None     # no failure, no retry

@@ -51,7 +51,8 @@ polished point that leaves its cones is polished again over smaller faces, each 
 the rows the point violates ({v in span N_k : a_n . v = 0}), up to ``repolish`` times.
 
 :func:`~nnlasso.patterns.solve_patterns` runs it from the zero network (:func:`solve_program`,
-the default for :func:`applicable` programs), and :func:`~nnlasso.patterns.pattern_path`'s warm
+the default for :func:`applicable` programs; once more from a ten times smaller first sigma
+when it makes no progress), and :func:`~nnlasso.patterns.pattern_path`'s warm
 steps from the previous lam's point; measured on diabetes and breast cancer, 1000 sampled cone
 patterns, in docs/benchmarks.md.
 """
@@ -99,6 +100,12 @@ def applicable(prog) -> bool:
             and prog.N <= MAX_SAMPLES)
 
 
+#: a cold SSNAL that makes "no progress" is run once more from a first sigma this many times
+#: smaller before the interior-point loop takes over (too large a first sigma is the failure
+#: seen: logistic loss on breast cancer, lam 0.3, at sigma 10; squared loss on diabetes,
+#: lam 0.001, at 1e5; the loop then costs 100-250 s)
+RETRY_SIGMA = 0.1
+
 #: a failed cold SSNAL hands its dual point to the interior-point loop's start
 #: (:meth:`~.WorkingSetLoop.start_from_dual`) when its certified relative gap is below this
 START_GAP = 2e-2
@@ -108,9 +115,11 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
                   ) -> tuple[dict, dict, dict, dict]:
     """The hook of :func:`nnlasso.patterns.solve_patterns` for :func:`applicable` programs:
     SSNAL from the zero network, returned as :meth:`PatternProgram.solve_working_set` returns
-    (res, ev, cert, info) with ``method`` "ssnal", ``newton`` and ``outer``. When it returns no
-    certified point the working-set loop solves the program (from SSNAL's last dual point when
-    its certified relative gap is <= :data:`START_GAP`), and ``method`` is the backend's name.
+    (res, ev, cert, info) with ``method`` "ssnal", ``newton`` and ``outer``. A run that makes
+    "no progress" is repeated once from :data:`RETRY_SIGMA` times its first sigma (``info``'s
+    ``ssnal_retry``: the first attempt and the retry's sigma). When no run returns a certified
+    point the working-set loop solves the program (from SSNAL's best last dual point when its
+    certified relative gap is <= :data:`START_GAP`), and ``method`` is the backend's name.
     With a ``start`` (a warm step of :func:`~nnlasso.patterns.pattern_path`, whose ``"point"``
     is SSNAL's from the previous lam) the loop runs from it directly (``method`` "ssnal" when
     it accepted the point without a restricted solve)."""
@@ -125,6 +134,19 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
         return res, ev, cert, {**info, "method": method, "inaccurate_retry": None}
     alm = ConeALM(prog)
     point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam)
+    retry = None
+    if point is None and alm.fail == "no progress":
+        first = {"fail": alm.fail, "rel_gap": alm.last_gap, "sigma": alm.first_sigma,
+                 "time": time.perf_counter() - t0}
+        q_first = alm.q
+        logger.log(level, "pattern SSNAL: no progress from sigma %.3g (last rel gap %.2e, "
+                   "%.1fs); once more from sigma %.3g", alm.first_sigma, alm.last_gap,
+                   first["time"], alm.first_sigma * RETRY_SIGMA)
+        alm.sigma0 = alm.first_sigma * RETRY_SIGMA
+        point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam)
+        retry = {"first": first, "sigma": alm.first_sigma, "ok": point is not None}
+        if point is None and q_first is not None and first["rel_gap"] < alm.last_gap:
+            alm.q, alm.last_gap = q_first, first["rel_gap"]   # the better dual point
     if point is not None:
         ev, cert = alm.last_ev, alm.last_cert        # SSNAL's certificate of the point
         logger.log(level, "pattern SSNAL: %d outer iterations, %d Newton steps, certified rel "
@@ -134,7 +156,8 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
                 "newton": int(point["newton"]), "outer": int(point["outer"]), "history": [],
                 "compile": 0.0, "solve": point["solve"], "total": time.perf_counter() - t0,
                 "regularization_retry": None, "failure_retries": 0, "inaccurate_retry": None,
-                "working_blocks": point["support"], "working_rows": None}
+                "working_blocks": point["support"], "working_rows": None,
+                "ssnal_retry": retry}
         return point, ev, cert, info
     t_alm = time.perf_counter() - t0
     logger.log(level, "pattern SSNAL: no certified point (%s, last rel gap %.2e, %.1fs); "
@@ -145,7 +168,8 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
                                                  start=start)
     res = {**res, "compile": info["compile"], "solve": info["solve"] + t_alm}
     info = {**info, "method": prog.solver.lower(), "ssnal": {"fail": alm.fail, "time": t_alm,
-                                                          "rel_gap": alm.last_gap},
+                                                          "rel_gap": alm.last_gap,
+                                                          "retry": retry},
             "solve": info["solve"] + t_alm, "total": time.perf_counter() - t0,
             "inaccurate_retry": None}
     return res, ev, cert, info
@@ -188,6 +212,7 @@ class ConeALM:
         self.last_gap = np.inf                  # and its certified relative gap
         self.last_ev = self.last_cert = None    # the last certified point's evaluation
         self.n_newton = 0
+        self.first_sigma = self.sigma0          # the last solve's first sigma
         self._fb = None                         # the face bases' cache (_face_basis)
 
     # ---- operators (never the dictionary: products through the masks) --------------------
@@ -361,6 +386,7 @@ class ConeALM:
             # at u below)
             u *= min(1.0, lam / lam_prev)
             sig = self.warm_sigma / lam
+        self.first_sigma = sig
         ny = 1.0 + float(np.linalg.norm(y))
         best = np.inf                           # the best certified gap so far
         for outer in range(self.max_outer):
