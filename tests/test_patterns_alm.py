@@ -202,6 +202,18 @@ def test_no_progress_is_judged_on_the_best_gap(monkeypatch):
     assert run([0.99] * 7) == "no progress"
 
 
+def _dense_newton_matrix(prog, res, sig, lam, hd, act):
+    """diag(h*'') + sigma sum_k A_k ((1 - c_k) Pi_k + c_k p_k p_k^T) A_k^T over the blocks act,
+    written block by block from the dictionary's columns."""
+    ref = np.diag(hd)
+    for k in act:
+        Ak = prog.Mk[:, [k]] * prog.Xl
+        pk, c = res.P[k] / res.norm[k], sig * lam / res.norm[k]
+        J = (1 - c) * res.face_projector([k])[0] + c * np.outer(pk, pk)
+        ref += sig * Ak @ J @ Ak.T
+    return ref
+
+
 @pytest.mark.parametrize("scale_u", [1.0, 0.01, 0.0])
 def test_newton_matrix_equals_its_dense_definition(scale_u):
     """_hessian's N x N matrix (one product W W^T over the active blocks' face bases and unit
@@ -218,12 +230,7 @@ def test_newton_matrix_equals_its_dense_definition(scale_u):
     _, _, hd, _, res = alm._psi(u, th, sig, lam)
     H = alm._hessian(res, sig, lam, hd)
     act = np.flatnonzero(alm._active_norms(res, sig * lam) > 0)
-    ref = np.diag(hd)
-    for k in act:
-        Ak = prog.Mk[:, [k]] * prog.Xl
-        pk, c = res.P[k] / res.norm[k], sig * lam / res.norm[k]
-        J = (1 - c) * res.face_projector([k])[0] + c * np.outer(pk, pk)
-        ref += sig * Ak @ J @ Ak.T
+    ref = _dense_newton_matrix(prog, res, sig, lam, hd, act)
     assert act.size > 20
     np.testing.assert_allclose(H, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
@@ -388,12 +395,7 @@ def test_newton_matrix_reuses_face_bases_only_where_the_active_rows_are_unchange
     changed = [k for k in act if not np.array_equal(res0.idx[k], res1.idx[k])]
     assert 0 < len(changed) < act.size
     assert seen == [len(changed)]
-    ref = np.diag(hd1)
-    for k in act:
-        Ak = prog.Mk[:, [k]] * prog.Xl
-        pk, c = res1.P[k] / res1.norm[k], sig * lam / res1.norm[k]
-        J = (1 - c) * res1.face_projector([k])[0] + c * np.outer(pk, pk)
-        ref += sig * Ak @ J @ Ak.T
+    ref = _dense_newton_matrix(prog, res1, sig, lam, hd1, act)
     np.testing.assert_allclose(H, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
 
 
