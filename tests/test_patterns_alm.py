@@ -439,3 +439,21 @@ def test_cold_solve_without_progress_is_retried_from_a_smaller_sigma(monkeypatch
     monkeypatch.setattr(ConeALM, "sigma0", 10.0)
     plain = solve_patterns(X, y, 0.005, P, **kw)
     assert plain.info["working_set"]["ssnal_retry"] is None     # no failure, no retry
+    # the retry's sigma is RETRY_SIGMA times the first one also where that came from 1 / lam
+    # (here 200): a first run stopped for "no progress" by hand, then the real one
+    firsts = []
+    orig = ConeALM.solve
+
+    def once_failed(self, th0, lam, lam_prev=None, sigma=None):
+        out = orig(self, th0, lam, lam_prev, sigma)
+        firsts.append(self.first_sigma)
+        if len(firsts) == 1:
+            self.fail = "no progress"
+            return None
+        return out
+
+    monkeypatch.setattr(ConeALM, "solve", once_failed)
+    again = solve_patterns(X, y, 0.005, P, **kw)
+    assert firsts == [pytest.approx(200.0), pytest.approx(200.0 * RETRY_SIGMA)]
+    assert again.info["working_set"]["ssnal_retry"]["ok"]
+    assert again.objective == pytest.approx(loop.objective, rel=1e-7)

@@ -18,8 +18,8 @@ minimizes over u in R^N
 (1 - s) log(1 - s), s = -y u, whose domain (0, 1) the Newton steps keep)
 
 then sets theta <- z(u) and sigma <- 5 sigma (at most 1e6; from the zero network the first
-sigma is max(10, 1 / lam) for the squared loss, min(10, 1 / lam) for the logistic one). The prox is
-blockwise the group shrink of the exact cone projection,
+sigma is max(10, 1 / lam) for the squared loss, min(10, 1 / lam) for the logistic one). The
+prox is blockwise the group shrink of the exact cone projection,
 prox(x)_k = max(0, 1 - sigma lam / |P_K(x_k)|) P_K(x_k) (K_k a cone), computed for all blocks
 at once by
 :func:`~nnlasso.patterns.cone_projection.project_cones` (warm started from the previous call's
@@ -142,8 +142,8 @@ def solve_program(prog, *, max_rounds: int = 50, level: int = 10, start: dict | 
         logger.log(level, "pattern SSNAL: no progress from sigma %.3g (last rel gap %.2e, "
                    "%.1fs); once more from sigma %.3g", alm.first_sigma, alm.last_gap,
                    first["time"], alm.first_sigma * RETRY_SIGMA)
-        alm.sigma0 = alm.first_sigma * RETRY_SIGMA
-        point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam)
+        point = alm.solve(np.zeros((prog.B, prog.e)), prog.lam,
+                          sigma=alm.first_sigma * RETRY_SIGMA)
         retry = {"first": first, "sigma": alm.first_sigma, "ok": point is not None}
         if point is None and q_first is not None and first["rel_gap"] < alm.last_gap:
             alm.q, alm.last_gap = q_first, first["rel_gap"]   # the better dual point
@@ -353,8 +353,8 @@ class ConeALM:
         return p.rel_gap(ev["objective"], cert["dual"]), viol
 
     # ---- the method ----------------------------------------------------------------------
-    def solve(self, th0: np.ndarray, lam: float, lam_prev: float | None = None
-              ) -> dict | None:
+    def solve(self, th0: np.ndarray, lam: float, lam_prev: float | None = None,
+              sigma: float | None = None) -> dict | None:
         """A certified point of the program at ``lam`` from the point ``th0`` (B, d+1) of a
         nearby lam, as a :meth:`PatternProgram.solve` result (with ``"support"``,
         ``"outer"`` and ``"newton"``), or None (``self.fail`` says why; ``self.q`` is then the
@@ -363,7 +363,8 @@ class ConeALM:
 
         ``lam_prev``: th0 is the solution at lam_prev (a warm step): the dual start
         u = grad L(A th0) is scaled by min(1, lam / lam_prev), so that the active blocks'
-        |P_K(-A_k^T u)| = lam_prev becomes lam, and sigma starts at ``warm_sigma`` / lam."""
+        |P_K(-A_k^T u)| = lam_prev becomes lam, and sigma starts at ``warm_sigma`` / lam.
+        ``sigma``: the first sigma instead of these rules (:func:`solve_program`'s retry)."""
         t0 = time.perf_counter()
         p = self.p
         y = p.y
@@ -392,6 +393,8 @@ class ConeALM:
             # at u below)
             u *= min(1.0, lam / lam_prev)
             sig = self.warm_sigma / lam
+        if sigma is not None:
+            sig = float(sigma)
         self.first_sigma = sig
         ny = 1.0 + float(np.linalg.norm(y))
         best = np.inf                           # the best certified gap so far
